@@ -1,0 +1,548 @@
+"""The emulator's hot path: book builder, trigger engine and pre-trade risk, compiled with numba.
+
+This module *is* the semantics of docs/architecture.md ("Book builder", "Trigger engine",
+"Pre-trade risk"); the gateware reproduces it bit for bit. State lives in plain numpy arrays
+(:class:`State`) so one chunk of messages after another can be processed with progress in
+between, and so tests can inspect every table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..itch import field_offset
+
+# ---- field offsets, derived from the ITCH table (compile-time constants for numba) ----
+O_LOCATE = 1
+O_TS = 5
+O_A_REF = field_offset("A", "order_reference_number")
+O_A_SIDE = field_offset("A", "buy_sell_indicator")
+O_A_SHARES = field_offset("A", "shares")
+O_A_STOCK = field_offset("A", "stock")
+O_A_PRICE = field_offset("A", "price")
+O_E_REF = field_offset("E", "order_reference_number")
+O_E_SHARES = field_offset("E", "executed_shares")
+O_X_SHARES = field_offset("X", "canceled_shares")
+O_U_OLD = field_offset("U", "original_order_reference_number")
+O_U_NEW = field_offset("U", "new_order_reference_number")
+O_U_SHARES = field_offset("U", "shares")
+O_U_PRICE = field_offset("U", "price")
+O_P_SHARES = field_offset("P", "shares")
+O_P_STOCK = field_offset("P", "stock")
+O_P_PRICE = field_offset("P", "price")
+O_Q_SHARES = field_offset("Q", "cross_shares")
+O_Q_STOCK = field_offset("Q", "stock")
+O_Q_PRICE = field_offset("Q", "cross_price")
+O_R_STOCK = field_offset("R", "stock")
+O_H_STOCK = field_offset("H", "stock")
+O_H_STATE = field_offset("H", "trading_state")
+
+# ---- counters (index into State.counters) ----
+BOOK_COUNTERS = (
+    "book_messages", "book_updates", "duplicate_ref", "unknown_ref", "overfill",
+    "order_table_full", "level_overflow", "level_miss", "symbol_overflow", "triggers_fired",
+    "orders_sent", "risk_rejects",
+)
+RISK_REASONS = (
+    "kill", "symbol_disabled", "max_qty", "max_notional", "price_collar", "position",
+    "gross_exposure", "throttle_symbol", "throttle_global", "duplicate",
+)
+C_BOOK_MESSAGES, C_BOOK_UPDATES, C_DUP_REF, C_UNKNOWN_REF, C_OVERFILL, C_TABLE_FULL, \
+    C_LEVEL_OVERFLOW, C_LEVEL_MISS, C_SYMBOL_OVERFLOW, C_FIRED, C_SENT, C_REJECTS = range(12)
+C_REASON0 = len(BOOK_COUNTERS)
+N_COUNTERS = C_REASON0 + len(RISK_REASONS)
+COUNTER_NAMES = BOOK_COUNTERS + tuple("reject_" + r for r in RISK_REASONS)
+
+# ---- risk parameter vector (index into State.risk_params) ----
+RISK_PARAMS = (
+    "kill", "kill_after_rejects", "max_order_qty", "max_notional", "collar_bps", "max_gross",
+    "symbol_burst", "symbol_refill_ns", "global_burst", "global_refill_ns", "dup_window_ns",
+)
+(P_KILL, P_KILL_AFTER, P_MAX_QTY, P_MAX_NOTIONAL, P_COLLAR_BPS, P_MAX_GROSS, P_SYM_BURST,
+ P_SYM_REFILL, P_GLB_BURST, P_GLB_REFILL, P_DUP_WINDOW) = range(len(RISK_PARAMS))
+
+# global risk state (State.risk_global)
+G_GROSS, G_TOKENS, G_LAST, G_TOTAL_REJECTS, G_USER_REF = range(5)
+
+NOCHANGE = 1 << 30
+BID, ASK = 0, 1
+STATE_TRADING = ord("T")
+
+
+class State:
+    """All tables of the book builder, trigger engine and risk stage, as numpy arrays."""
+
+    def __init__(self, symbols: int = 64, order_buckets: int = 1 << 20, order_ways: int = 4,
+                 levels: int = 256):
+        if symbols < 1 or symbols > 1 << 16:
+            raise ValueError(f"capacity.symbols={symbols}: must be 1..65536")
+        if order_buckets < 2 or order_buckets & (order_buckets - 1):
+            raise ValueError(f"capacity.order_buckets={order_buckets}: must be a power of two >= 2")
+        if not 1 <= order_ways <= 64:
+            raise ValueError(f"capacity.order_ways={order_ways}: must be 1..64")
+        if not 1 <= levels <= 4096:
+            raise ValueError(f"capacity.levels={levels}: must be 1..4096")
+        self.symbols, self.order_buckets, self.order_ways, self.levels = (
+            symbols, order_buckets, order_ways, levels)
+        S, L, n = symbols, levels, order_buckets * order_ways
+        # symbol table
+        self.names = np.zeros(S, np.uint64)          # 8 ASCII bytes, big-endian packed
+        self.n_names = np.zeros(1, np.int64)         # slots in use
+        self.auto = np.zeros(1, np.uint8)            # 1: learn names as they appear
+        self.locate_slot = np.full(65536, -1, np.int32)  # -1 unknown, -2 seen and untracked
+        # order table
+        self.ot_used = np.zeros(n, np.uint8)
+        self.ot_ref = np.zeros(n, np.uint64)
+        self.ot_slot = np.zeros(n, np.int32)
+        self.ot_side = np.zeros(n, np.uint8)
+        self.ot_price = np.zeros(n, np.uint32)
+        self.ot_shares = np.zeros(n, np.uint32)
+        # price levels [slot, side, level]
+        self.lv_price = np.zeros((S, 2, L), np.uint32)
+        self.lv_shares = np.zeros((S, 2, L), np.uint32)
+        self.lv_count = np.zeros((S, 2, L), np.uint32)
+        self.lv_n = np.zeros((S, 2), np.int32)
+        # per-slot market state
+        self.trading_state = np.full(S, STATE_TRADING, np.uint8)
+        self.last_trade = np.zeros((S, 2), np.uint64)  # price, shares
+        # trigger table: buy_price, sell_price, quantity, enable_buy, enable_sell, rearm
+        self.trig = np.zeros((S, 6), np.int64)
+        self.armed = np.ones((S, 2), np.uint8)
+        # risk
+        self.risk_params = np.zeros(len(RISK_PARAMS), np.int64)
+        self.risk_slot = np.zeros((S, 4), np.int64)    # enable, ref_price, max_long, max_short
+        self.position = np.zeros(S, np.int64)
+        self.sym_bucket = np.zeros((S, 2), np.int64)   # tokens, last
+        self.dup = np.zeros((S, 5), np.int64)          # valid, side, price, qty, time
+        self.risk_global = np.zeros(5, np.int64)
+        self.counters = np.zeros(N_COUNTERS, np.int64)
+
+    def counter_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in zip(COUNTER_NAMES, self.counters)}
+
+
+def pack_symbol(name: str) -> int:
+    """8-byte space-padded ASCII symbol as a big-endian integer (first char most significant)."""
+    b = name.encode("ascii")
+    if not 1 <= len(b) <= 8:
+        raise ValueError(f"symbol {name!r}: must be 1..8 ASCII characters")
+    return int.from_bytes(b.ljust(8, b" "), "big")
+
+
+def unpack_symbol(v: int) -> str:
+    return int(v).to_bytes(8, "big").decode("latin-1").rstrip(" ")
+
+
+# ------------------------------------------------------------------------------------------
+# numba kernels
+# ------------------------------------------------------------------------------------------
+
+@njit(inline="always", cache=True)
+def _u16(d, o):
+    return (np.uint64(d[o]) << np.uint64(8)) | np.uint64(d[o + 1])
+
+
+@njit(inline="always", cache=True)
+def _u32(d, o):
+    return ((np.uint64(d[o]) << np.uint64(24)) | (np.uint64(d[o + 1]) << np.uint64(16))
+            | (np.uint64(d[o + 2]) << np.uint64(8)) | np.uint64(d[o + 3]))
+
+
+@njit(inline="always", cache=True)
+def _u48(d, o):
+    return (_u16(d, o) << np.uint64(32)) | _u32(d, o + 2)
+
+
+@njit(inline="always", cache=True)
+def _u64(d, o):
+    return (_u32(d, o) << np.uint64(32)) | _u32(d, o + 4)
+
+
+@njit(inline="always", cache=True)
+def order_hash(ref, bits):
+    """XOR-fold of the reference number's ``bits``-wide chunks (docs/architecture.md)."""
+    h = np.uint64(0)
+    sh = 0
+    while sh < 64:
+        h ^= ref >> np.uint64(sh)
+        sh += bits
+    return h & np.uint64((1 << bits) - 1)
+
+
+@njit(cache=True)
+def _ot_find(st_used, st_ref, ref, bits, ways):
+    base = np.int64(order_hash(ref, bits)) * ways
+    for w in range(ways):
+        i = base + w
+        if st_used[i] and st_ref[i] == ref:
+            return i
+    return -1
+
+
+@njit(cache=True)
+def _level_add(lv_price, lv_shares, lv_count, lv_n, s, side, price, shares, counters):
+    """Add one order's shares at ``price``; returns the sorted position touched or NOCHANGE."""
+    L = lv_price.shape[2]
+    n = lv_n[s, side]
+    i = 0
+    while i < n:
+        p = lv_price[s, side, i]
+        if p == price:
+            lv_shares[s, side, i] += shares
+            lv_count[s, side, i] += 1
+            return i
+        if (price > p) if side == BID else (price < p):
+            break
+        i += 1
+    if n == L:
+        counters[C_LEVEL_OVERFLOW] += 1
+        if i == L:
+            return NOCHANGE
+        n = L - 1  # evict the worst level
+    j = n
+    while j > i:
+        lv_price[s, side, j] = lv_price[s, side, j - 1]
+        lv_shares[s, side, j] = lv_shares[s, side, j - 1]
+        lv_count[s, side, j] = lv_count[s, side, j - 1]
+        j -= 1
+    lv_price[s, side, i] = price
+    lv_shares[s, side, i] = shares
+    lv_count[s, side, i] = 1
+    lv_n[s, side] = n + 1
+    return i
+
+
+@njit(cache=True)
+def _level_reduce(lv_price, lv_shares, lv_count, lv_n, s, side, price, shares, order_gone,
+                  counters):
+    """Take ``shares`` off the level at ``price`` (and one order if ``order_gone``)."""
+    n = lv_n[s, side]
+    i = 0
+    while i < n and lv_price[s, side, i] != price:
+        i += 1
+    if i == n:
+        counters[C_LEVEL_MISS] += 1
+        return NOCHANGE
+    left = np.int64(lv_shares[s, side, i]) - np.int64(shares)
+    cnt = np.int64(lv_count[s, side, i]) - (1 if order_gone else 0)
+    if left <= 0 or cnt <= 0:
+        j = i
+        while j < n - 1:
+            lv_price[s, side, j] = lv_price[s, side, j + 1]
+            lv_shares[s, side, j] = lv_shares[s, side, j + 1]
+            lv_count[s, side, j] = lv_count[s, side, j + 1]
+            j += 1
+        lv_price[s, side, n - 1] = 0
+        lv_shares[s, side, n - 1] = 0
+        lv_count[s, side, n - 1] = 0
+        lv_n[s, side] = n - 1
+    else:
+        lv_shares[s, side, i] = left
+        lv_count[s, side, i] = cnt
+    return i
+
+
+@njit(cache=True)
+def _map_slot(names, n_names, auto, locate_slot, loc, stock, may_allocate, counters):
+    """Slot of a stock_locate, learning the mapping from a message that carries the stock.
+
+    -1: not (yet) mapped; -2: seen and not tracked (names never change within a day).
+    """
+    s = locate_slot[loc]
+    if s != -1:
+        return s
+    for i in range(n_names[0]):
+        if names[i] == stock:
+            locate_slot[loc] = i
+            return i
+    if auto[0]:
+        if not may_allocate:
+            return -1
+        if n_names[0] < names.shape[0]:
+            i = n_names[0]
+            names[i] = stock
+            n_names[0] = i + 1
+            locate_slot[loc] = i
+            return i
+        counters[C_SYMBOL_OVERFLOW] += 1
+    locate_slot[loc] = -2
+    return -2
+
+
+@njit(inline="always", cache=True)
+def _refill(tokens, last, now, burst, refill_ns):
+    if refill_ns > 0 and now > last:
+        k = (now - last) // refill_ns
+        if k > 0:
+            tokens = min(burst, tokens + k)
+            last = last + k * refill_ns
+    if tokens >= burst:
+        tokens = burst
+        last = now
+    return tokens, last
+
+
+@njit(cache=True)
+def _risk_check(s, side, price, qty, now, rp, rs, position, sym_bucket, dup, rg):
+    """Pre-trade risk: returns -1 to accept, else the index of the first failing reason."""
+    # buckets refill before every check (time only moves forward)
+    if rp[P_SYM_REFILL] > 0:
+        t, l = _refill(sym_bucket[s, 0], sym_bucket[s, 1], now, rp[P_SYM_BURST], rp[P_SYM_REFILL])
+        sym_bucket[s, 0] = t
+        sym_bucket[s, 1] = l
+    if rp[P_GLB_REFILL] > 0:
+        t, l = _refill(rg[G_TOKENS], rg[G_LAST], now, rp[P_GLB_BURST], rp[P_GLB_REFILL])
+        rg[G_TOKENS] = t
+        rg[G_LAST] = l
+    notional = qty * price
+    if rp[P_KILL] != 0:
+        return 0
+    if rs[s, 0] == 0:
+        return 1
+    if qty > rp[P_MAX_QTY]:
+        return 2
+    if notional > rp[P_MAX_NOTIONAL]:
+        return 3
+    ref = rs[s, 1]
+    if ref != 0 and abs(price - ref) * 10000 > rp[P_COLLAR_BPS] * ref:
+        return 4
+    if side == BID:
+        if position[s] + qty > rs[s, 2]:
+            return 5
+    else:
+        if position[s] - qty < -rs[s, 3]:
+            return 5
+    if rg[G_GROSS] + notional > rp[P_MAX_GROSS]:
+        return 6
+    if rp[P_SYM_REFILL] > 0 and sym_bucket[s, 0] <= 0:
+        return 7
+    if rp[P_GLB_REFILL] > 0 and rg[G_TOKENS] <= 0:
+        return 8
+    if (rp[P_DUP_WINDOW] > 0 and dup[s, 0] != 0 and dup[s, 1] == side and dup[s, 2] == price
+            and dup[s, 3] == qty and now - dup[s, 4] < rp[P_DUP_WINDOW]):
+        return 9
+    return -1
+
+
+@njit(cache=True)
+def process(data, offsets, sequences, first_msg, writes, depth,
+            names, n_names, auto, locate_slot,
+            ot_used, ot_ref, ot_slot, ot_side, ot_price, ot_shares, bits, ways,
+            lv_price, lv_shares, lv_count, lv_n, trading_state, last_trade,
+            trig, armed, rp, rs, position, sym_bucket, dup, rg, counters,
+            row_msg, row_slot, row_levels, order_out):
+    """Run messages through book → trigger → risk.
+
+    ``offsets[i]`` is the offset of message i's type byte in ``data``; ``sequences[i]`` its
+    sequence number. ``writes`` is the host-write schedule: rows (message index, slot,
+    buy_price, sell_price, quantity, enable_buy, enable_sell, rearm, ref_price) applied before
+    that message (index counted from ``first_msg``, the global index of offsets[0]).
+    Returns (rows, orders) written into ``row_*`` and ``order_out`` (msg, slot, side, price,
+    qty, user_ref).
+    """
+    nrows = 0
+    norders = 0
+    nw = 0
+    W = writes.shape[0]
+    for k in range(offsets.shape[0]):
+        gk = first_msg + k
+        while nw < W and writes[nw, 0] <= gk:
+            ws = writes[nw, 1]
+            if 0 <= ws < trig.shape[0]:
+                for c in range(6):
+                    trig[ws, c] = writes[nw, 2 + c]
+                armed[ws, 0] = 1
+                armed[ws, 1] = 1
+                if writes[nw, 8] >= 0:
+                    rs[ws, 1] = writes[nw, 8]
+            nw += 1
+        o = offsets[k]
+        t = data[o]
+        loc = np.int64(_u16(data, o + O_LOCATE))
+        s = -1
+        change = NOCHANGE
+        book_msg = False
+        if t == 65 or t == 70:  # A F
+            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_A_STOCK),
+                          True, counters)
+            if s >= 0:
+                book_msg = True
+                ref = _u64(data, o + O_A_REF)
+                side = BID if data[o + O_A_SIDE] == 66 else ASK
+                shares = _u32(data, o + O_A_SHARES)
+                price = _u32(data, o + O_A_PRICE)
+                if _ot_find(ot_used, ot_ref, ref, bits, ways) >= 0:
+                    counters[C_DUP_REF] += 1
+                else:
+                    base = np.int64(order_hash(ref, bits)) * ways
+                    slot_i = -1
+                    for w in range(ways):
+                        if not ot_used[base + w]:
+                            slot_i = base + w
+                            break
+                    if slot_i < 0:
+                        counters[C_TABLE_FULL] += 1
+                    else:
+                        ot_used[slot_i] = 1
+                        ot_ref[slot_i] = ref
+                        ot_slot[slot_i] = s
+                        ot_side[slot_i] = side
+                        ot_price[slot_i] = price
+                        ot_shares[slot_i] = shares
+                        change = _level_add(lv_price, lv_shares, lv_count, lv_n, s, side, price,
+                                            shares, counters)
+        elif t == 69 or t == 67 or t == 88 or t == 68:  # E C X D
+            s = locate_slot[loc]
+            if s >= 0:
+                book_msg = True
+                ref = _u64(data, o + O_E_REF)
+                i = _ot_find(ot_used, ot_ref, ref, bits, ways)
+                if i < 0:
+                    counters[C_UNKNOWN_REF] += 1
+                else:
+                    rem = np.int64(ot_shares[i])
+                    if t == 68:
+                        amt = rem
+                    elif t == 88:
+                        amt = np.int64(_u32(data, o + O_X_SHARES))
+                    else:
+                        amt = np.int64(_u32(data, o + O_E_SHARES))
+                    if amt > rem:
+                        counters[C_OVERFILL] += 1
+                        amt = rem
+                    gone = amt == rem
+                    change = _level_reduce(lv_price, lv_shares, lv_count, lv_n, ot_slot[i],
+                                           ot_side[i], ot_price[i], amt, gone, counters)
+                    if gone:
+                        ot_used[i] = 0
+                    else:
+                        ot_shares[i] = rem - amt
+                    s = ot_slot[i]
+        elif t == 85:  # U
+            s = locate_slot[loc]
+            if s >= 0:
+                book_msg = True
+                old = _u64(data, o + O_U_OLD)
+                new = _u64(data, o + O_U_NEW)
+                i = _ot_find(ot_used, ot_ref, old, bits, ways)
+                if i < 0:
+                    counters[C_UNKNOWN_REF] += 1
+                else:
+                    side = ot_side[i]
+                    s = ot_slot[i]
+                    c1 = _level_reduce(lv_price, lv_shares, lv_count, lv_n, s, side, ot_price[i],
+                                       ot_shares[i], True, counters)
+                    ot_used[i] = 0
+                    if _ot_find(ot_used, ot_ref, new, bits, ways) >= 0:
+                        counters[C_DUP_REF] += 1
+                        c2 = NOCHANGE
+                    else:
+                        base = np.int64(order_hash(new, bits)) * ways
+                        slot_i = -1
+                        for w in range(ways):
+                            if not ot_used[base + w]:
+                                slot_i = base + w
+                                break
+                        if slot_i < 0:
+                            counters[C_TABLE_FULL] += 1
+                            c2 = NOCHANGE
+                        else:
+                            price = _u32(data, o + O_U_PRICE)
+                            shares = _u32(data, o + O_U_SHARES)
+                            ot_used[slot_i] = 1
+                            ot_ref[slot_i] = new
+                            ot_slot[slot_i] = s
+                            ot_side[slot_i] = side
+                            ot_price[slot_i] = price
+                            ot_shares[slot_i] = shares
+                            c2 = _level_add(lv_price, lv_shares, lv_count, lv_n, s, side, price,
+                                            shares, counters)
+                    change = min(c1, c2)
+        elif t == 80:  # P
+            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_P_STOCK),
+                          False, counters)
+            if s >= 0:
+                last_trade[s, 0] = _u32(data, o + O_P_PRICE)
+                last_trade[s, 1] = _u32(data, o + O_P_SHARES)
+        elif t == 81:  # Q
+            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_Q_STOCK),
+                          False, counters)
+            if s >= 0:
+                last_trade[s, 0] = _u32(data, o + O_Q_PRICE)
+                last_trade[s, 1] = _u64(data, o + O_Q_SHARES)
+        elif t == 82:  # R
+            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_R_STOCK),
+                          True, counters)
+        elif t == 72:  # H
+            s = locate_slot[loc]
+            if s >= 0:
+                trading_state[s] = data[o + O_H_STATE]
+        if not book_msg or s < 0:
+            continue
+        counters[C_BOOK_MESSAGES] += 1
+        if change < depth:
+            counters[C_BOOK_UPDATES] += 1
+            if row_msg.shape[0] > 0:
+                row_msg[nrows] = k
+                row_slot[nrows] = s
+                for lv in range(depth):
+                    row_levels[nrows, lv, 0] = lv_price[s, ASK, lv]
+                    row_levels[nrows, lv, 1] = lv_shares[s, ASK, lv]
+                    row_levels[nrows, lv, 2] = lv_price[s, BID, lv]
+                    row_levels[nrows, lv, 3] = lv_shares[s, BID, lv]
+                nrows += 1
+        # ---- trigger engine ----
+        if trading_state[s] != STATE_TRADING:
+            continue
+        now = np.int64(_u48(data, o + O_TS))
+        for side in range(2):  # buy first
+            if trig[s, 3 + side] == 0:
+                continue
+            if side == BID:
+                px = trig[s, 0]
+                cond = lv_n[s, ASK] > 0 and np.int64(lv_price[s, ASK, 0]) <= px
+            else:
+                px = trig[s, 1]
+                cond = lv_n[s, BID] > 0 and np.int64(lv_price[s, BID, 0]) >= px
+            if not armed[s, side]:
+                if trig[s, 5] == 1 and not cond:
+                    armed[s, side] = 1
+                continue
+            if not cond:
+                continue
+            armed[s, side] = 0
+            counters[C_FIRED] += 1
+            qty = trig[s, 2]
+            r = _risk_check(s, side, px, qty, now, rp, rs, position, sym_bucket, dup, rg)
+            if r >= 0:
+                counters[C_REJECTS] += 1
+                counters[C_REASON0 + r] += 1
+                rg[G_TOTAL_REJECTS] += 1
+                if rp[P_KILL_AFTER] > 0 and rg[G_TOTAL_REJECTS] >= rp[P_KILL_AFTER]:
+                    rp[P_KILL] = 1
+                continue
+            counters[C_SENT] += 1
+            if side == BID:
+                position[s] += qty
+            else:
+                position[s] -= qty
+            rg[G_GROSS] += qty * px
+            if rp[P_SYM_REFILL] > 0:
+                sym_bucket[s, 0] -= 1
+            if rp[P_GLB_REFILL] > 0:
+                rg[G_TOKENS] -= 1
+            dup[s, 0] = 1
+            dup[s, 1] = side
+            dup[s, 2] = px
+            dup[s, 3] = qty
+            dup[s, 4] = now
+            order_out[norders, 0] = k
+            order_out[norders, 1] = s
+            order_out[norders, 2] = side
+            order_out[norders, 3] = px
+            order_out[norders, 4] = qty
+            order_out[norders, 5] = rg[G_USER_REF]
+            rg[G_USER_REF] += 1
+            norders += 1
+    return nrows, norders

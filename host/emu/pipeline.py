@@ -1,0 +1,338 @@
+"""The software pipeline: feed → book → trigger → risk → OUCH orders, and the host loop around it.
+
+:class:`Emulator` owns the tables (:class:`~tickwire.host.emu.core.State`) and a host
+*strategy* that writes trigger prices between polls, exactly as the host driver writes the
+gateware's trigger table. Every host write is logged with the message index it precedes, so an
+RTL run can be given the very same writes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..config import Config
+from . import core
+from .core import ASK, BID, State, pack_symbol, unpack_symbol
+
+TICK = 100  # one cent in ITCH price units
+
+WRITE_COLUMNS = ("msg", "slot", "buy_price", "sell_price", "quantity", "enable_buy",
+                 "enable_sell", "rearm", "ref_price")
+
+
+@dataclass
+class BookRows:
+    """Top-N book rows: one per message that changed a tracked slot's first N levels."""
+    sequence: np.ndarray   # uint64
+    timestamp: np.ndarray  # uint64, ns since midnight
+    slot: np.ndarray       # int32
+    msg: np.ndarray        # int64, index of the message in the run
+    levels: np.ndarray     # uint32 [rows, N, 4]: ask price, ask size, bid price, bid size
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+
+@dataclass
+class Orders:
+    msg: np.ndarray
+    slot: np.ndarray
+    side: np.ndarray       # 0 buy, 1 sell
+    price: np.ndarray
+    quantity: np.ndarray
+    user_ref: np.ndarray
+    sequence: np.ndarray   # sequence number of the triggering message
+    ouch: list[bytes] = field(default_factory=list)  # SoupBinTCP-framed Enter Orders
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+
+@dataclass
+class RunResult:
+    backend: str
+    symbols: list[str]
+    counters: dict[str, int]
+    rows: BookRows | None
+    orders: Orders
+    writes: np.ndarray                 # host-write log, columns WRITE_COLUMNS
+    timings: dict[str, float]
+    depth: int
+
+    def summary(self) -> dict:
+        c = self.counters
+        rejects = {k[len("reject_"):]: v for k, v in c.items() if k.startswith("reject_")}
+        return {
+            "backend": self.backend,
+            "messages": c.get("messages", 0),
+            "packets": c.get("packets", 0),
+            "gaps": c.get("gaps", 0),
+            "gap_messages": c.get("gap_messages", 0),
+            "book_updates": c.get("book_updates", 0),
+            "triggers_fired": c.get("triggers_fired", 0),
+            "orders": c.get("orders_sent", 0),
+            "risk_rejects": rejects,
+            "trigger_writes": int(len(self.writes)),
+            "symbols": len(self.symbols),
+            "counters": c,
+            "seconds": {k: round(v, 6) for k, v in self.timings.items()},
+        }
+
+
+def _empty_rows(depth: int) -> BookRows:
+    return BookRows(np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int32),
+                    np.zeros(0, np.int64), np.zeros((0, depth, 4), np.uint32))
+
+
+def timestamps_at(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """ITCH timestamps (6 bytes at offset 5) of the messages at ``offsets``."""
+    ts = np.zeros(len(offsets), np.uint64)
+    for b in range(6):
+        ts = (ts << np.uint64(8)) | data[offsets + 5 + b].astype(np.uint64)
+    return ts
+
+
+class Emulator:
+    """Bit-exact software model of the FPGA pipeline plus the host strategy loop."""
+
+    def __init__(self, config: Config | None = None, depth: int = 0,
+                 model_hook: Callable | None = None):
+        self.config = cfg = (config or Config()).validate()
+        if not 0 <= depth <= cfg.capacity.levels:
+            raise ValueError(f"depth={depth}: must be 0..capacity.levels={cfg.capacity.levels}")
+        self.depth = depth
+        self.model_hook = model_hook
+        c = cfg.capacity
+        self.state = st = State(c.symbols, c.order_buckets, c.order_ways, c.levels)
+        self.bits = int(c.order_buckets).bit_length() - 1
+        if cfg.symbols:
+            for i, name in enumerate(cfg.symbols):
+                st.names[i] = pack_symbol(name)
+            st.n_names[0] = len(cfg.symbols)
+        else:
+            st.auto[0] = 1
+        r = cfg.risk
+        rp = st.risk_params
+        rp[core.P_KILL] = int(r.kill)
+        rp[core.P_KILL_AFTER] = r.kill_after_rejects
+        rp[core.P_MAX_QTY] = r.max_order_qty
+        rp[core.P_MAX_NOTIONAL] = r.max_notional
+        rp[core.P_COLLAR_BPS] = r.collar_bps
+        rp[core.P_MAX_GROSS] = r.max_gross
+        rp[core.P_SYM_BURST] = r.symbol_burst
+        rp[core.P_SYM_REFILL] = r.symbol_refill_ns
+        rp[core.P_GLB_BURST] = r.global_burst
+        rp[core.P_GLB_REFILL] = r.global_refill_ns
+        rp[core.P_DUP_WINDOW] = r.dup_window_ns
+        st.risk_slot[:, 0] = 1
+        st.risk_slot[:, 2] = r.max_long
+        st.risk_slot[:, 3] = r.max_short
+        st.sym_bucket[:, 0] = r.symbol_burst
+        st.risk_global[core.G_TOKENS] = r.global_burst
+        st.risk_global[core.G_USER_REF] = cfg.orders.first_user_ref
+        self._disabled = {pack_symbol(s) for s in r.disabled}
+        self._centre = np.zeros(c.symbols, np.int64)   # band strategy: mid at last write
+        self._static_done = np.zeros(c.symbols, bool)
+        self._risk_names_seen = 0
+        self.writes: list[list[int]] = []
+
+    # -------------------------------------------------------------- host strategy
+    def symbols(self) -> list[str]:
+        st = self.state
+        return [unpack_symbol(v) for v in st.names[:st.n_names[0]]]
+
+    def bbo(self) -> np.ndarray:
+        """Best (bid price, bid size, ask price, ask size) per slot, 0 where empty."""
+        st = self.state
+        return np.stack([st.lv_price[:, BID, 0], st.lv_shares[:, BID, 0],
+                         st.lv_price[:, ASK, 0], st.lv_shares[:, ASK, 0]], 1)
+
+    def write_trigger(self, msg: int, slot: int, buy_price: int, sell_price: int, quantity: int,
+                      enable_buy: bool = True, enable_sell: bool = True, rearm: int | None = None,
+                      ref_price: int = -1) -> None:
+        """Schedule a host write of a slot's trigger row before message ``msg``."""
+        if rearm is None:
+            rearm = self.config.strategy.rearm
+        self.writes.append([msg, slot, buy_price, sell_price, quantity, int(enable_buy),
+                            int(enable_sell), rearm, ref_price])
+
+    def _poll(self, msg: int) -> None:
+        """The host's periodic work between chunks: risk enables and trigger (re)writes."""
+        st, cfg = self.state, self.config
+        n = int(st.n_names[0])
+        if n > self._risk_names_seen and self._disabled:
+            for i in range(self._risk_names_seen, n):
+                if int(st.names[i]) in self._disabled:
+                    st.risk_slot[i, 0] = 0
+        self._risk_names_seen = n
+        s = cfg.strategy
+        if s.kind == "none" or n == 0:
+            return
+        if s.kind == "static":
+            names = self.symbols()
+            for i, name in enumerate(names):
+                t = s.triggers.get(name)
+                if t is not None and not self._static_done[i]:
+                    self._static_done[i] = True
+                    self.write_trigger(msg, i, int(t.get("buy", 0)), int(t.get("sell", 0)),
+                                       int(t.get("quantity", s.quantity)),
+                                       "buy" in t, "sell" in t, int(t.get("rearm", s.rearm)),
+                                       int(t.get("ref_price", -1)))
+            return
+        if s.kind == "model" and self.model_hook is not None:
+            self.model_hook(self, msg)
+            return
+        # band: re-centre around the mid when it has moved by more than half the band
+        bid = st.lv_price[:n, BID, 0].astype(np.int64)
+        ask = st.lv_price[:n, ASK, 0].astype(np.int64)
+        ok = (bid > 0) & (ask > 0)
+        mid = (bid + ask) // 2
+        half = mid * s.band_bps // 20000
+        moved = np.abs(mid - self._centre[:n]) > half
+        for i in np.nonzero(ok & moved)[0]:
+            m = int(mid[i])
+            off = max(TICK, m * s.band_bps // 10000 // TICK * TICK)
+            buy = (m - off) // TICK * TICK
+            sell = -((-(m + off)) // TICK) * TICK
+            self._centre[i] = m
+            self.write_trigger(msg, int(i), buy, sell, s.quantity, ref_price=m)
+
+    # -------------------------------------------------------------- running
+    def run(self, data: np.ndarray, offsets: np.ndarray, sequences: np.ndarray,
+            feed_counters: dict | None = None, *, keep_rows: bool = True,
+            progress: Callable[[int], None] | None = None, backend: str = "emu",
+            chunk: int | None = None) -> RunResult:
+        """Process the messages at ``offsets`` (type bytes into ``data``)."""
+        st, cfg = self.state, self.config
+        depth = self.depth
+        offsets = np.ascontiguousarray(offsets, np.int64)
+        sequences = np.ascontiguousarray(sequences, np.uint64)
+        n = len(offsets)
+        if chunk is None:
+            chunk = cfg.strategy.poll_messages if cfg.strategy.kind != "none" else 1 << 18
+        chunk = max(1, min(chunk, 1 << 18))
+        rows_cap = chunk if (depth > 0 and keep_rows) else 0
+        row_msg = np.zeros(rows_cap, np.int64)
+        row_slot = np.zeros(rows_cap, np.int32)
+        row_levels = np.zeros((rows_cap, max(depth, 1), 4), np.uint32)
+        order_out = np.zeros((2 * chunk, 6), np.int64)
+        parts_rows, parts_orders = [], []
+        t0 = time.perf_counter()
+        self._poll(0)
+        w_done = 0
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            w = np.array(self.writes[w_done:], np.int64).reshape(-1, 9)
+            w_done = len(self.writes)
+            nr, no = core.process(
+                data, offsets[start:stop], sequences[start:stop], start, w, depth,
+                st.names, st.n_names, st.auto, st.locate_slot,
+                st.ot_used, st.ot_ref, st.ot_slot, st.ot_side, st.ot_price, st.ot_shares,
+                self.bits, st.order_ways,
+                st.lv_price, st.lv_shares, st.lv_count, st.lv_n, st.trading_state,
+                st.last_trade, st.trig, st.armed, st.risk_params, st.risk_slot, st.position,
+                st.sym_bucket, st.dup, st.risk_global, st.counters,
+                row_msg, row_slot, row_levels, order_out)
+            if nr:
+                parts_rows.append((row_msg[:nr] + start, row_slot[:nr].copy(),
+                                   row_levels[:nr, :depth].copy()))
+            if no:
+                o = order_out[:no].copy()
+                o[:, 0] += start
+                parts_orders.append(o)
+            if stop < n:
+                self._poll(stop)
+            if progress is not None:
+                progress(stop - start)
+        t_book = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        rows = None
+        if depth > 0 and keep_rows:
+            if parts_rows:
+                msg = np.concatenate([p[0] for p in parts_rows])
+                rows = BookRows(sequences[msg], timestamps_at(data, offsets[msg]),
+                                np.concatenate([p[1] for p in parts_rows]), msg,
+                                np.concatenate([p[2] for p in parts_rows]))
+            else:
+                rows = _empty_rows(depth)
+        orders = self._orders(np.concatenate(parts_orders) if parts_orders
+                              else np.zeros((0, 6), np.int64), sequences)
+        t_out = time.perf_counter() - t0
+        counters = dict(feed_counters or {})
+        counters.setdefault("messages", n)
+        counters.update(st.counter_dict())
+        timings = {"book_trigger_risk": t_book, "output": t_out}
+        return RunResult(backend, self.symbols(), counters, rows, orders,
+                         np.array(self.writes, np.int64).reshape(-1, 9), timings, depth)
+
+    def _orders(self, o: np.ndarray, sequences: np.ndarray) -> Orders:
+        names = self.symbols()
+        msgs = o[:, 0]
+        out = Orders(msgs, o[:, 1].astype(np.int32), o[:, 2].astype(np.uint8), o[:, 3],
+                     o[:, 4], o[:, 5], sequences[msgs] if len(msgs) else np.zeros(0, np.uint64))
+        if not len(o):
+            return out
+        from .. import ouch, soupbintcp
+        cap = self.config.orders.capacity
+        for i in range(len(o)):
+            payload = ouch.enter_order(int(o[i, 5]), "B" if o[i, 2] == BID else "S",
+                                       int(o[i, 4]), names[o[i, 1]], int(o[i, 3]),
+                                       capacity=cap)
+            out.ouch.append(soupbintcp.frame("U", payload))
+        return out
+
+
+# ------------------------------------------------------------------ sources
+@dataclass
+class Source:
+    """Messages of a capture or BinaryFILE, indexed and ready for the pipeline."""
+    path: str
+    format: str
+    data: np.ndarray
+    offsets: np.ndarray
+    sequences: np.ndarray
+    counters: dict
+    seconds: float
+
+
+def load_source(path: str | Path, groups: list[str] | None = None) -> Source:
+    """Read and index a pcap/pcapng capture or a NASDAQ BinaryFILE (optionally gzip)."""
+    from .. import capture
+    from . import feed
+    t0 = time.perf_counter()
+    fmt = capture.sniff_format(path)
+    if fmt == "binaryfile":
+        data, offs, lens = capture.read_binaryfile(path)
+        idx = feed.index_binaryfile(data, offs, lens)
+    else:
+        frames = capture.read_pcap(path) if fmt == "pcap" else capture.read_pcapng(path)
+        data = frames.data
+        idx = feed.index_messages(frames, feed.parse_groups(groups) if groups else None)
+    return Source(str(path), fmt, data, idx.offsets, idx.sequences, dict(idx.counters),
+                  time.perf_counter() - t0)
+
+
+def run_source(src: Source, config: Config | None = None, depth: int = 0, **kw) -> RunResult:
+    emu = Emulator(config, depth, model_hook=kw.pop("model_hook", None))
+    res = emu.run(src.data, src.offsets, src.sequences, src.counters, **kw)
+    res.timings = {"feed": src.seconds, **res.timings}
+    return res
+
+
+def replay(path_or_source, symbols: list[str] | None = None, depth: int = 10,
+           config: Config | None = None, **kw) -> RunResult:
+    """Rebuild books (no strategy) and return the top-``depth`` rows of every change."""
+    cfg = config or Config()
+    cfg.strategy.kind = "none"
+    if symbols is not None:
+        cfg.symbols = list(symbols)
+        cfg.capacity.symbols = max(cfg.capacity.symbols, len(symbols))
+    src = path_or_source if isinstance(path_or_source, Source) else load_source(
+        path_or_source, cfg.feed.groups)
+    return run_source(src, cfg, depth, **kw)

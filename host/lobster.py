@@ -217,11 +217,3 @@ def to_itch(sample: LobsterSample, symbol: str = "AAPL", locate: int = 1):
         else:
             raise ValueError(f"LOBSTER event {e} (type {typ}): unknown event type")
     return msgs, event_index, stats
-
-
-def messages_to_buffer(msgs: list[bytes]):
-    """Concatenate bare messages: (data uint8 array, offsets int64, sequences uint64 from 1)."""
-    lens = np.array([len(m) for m in msgs], np.int64)
-    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-    data = np.frombuffer(b"".join(msgs), np.uint8).copy()
-    return data, offs, np.arange(1, len(msgs) + 1, dtype=np.uint64)

@@ -5,7 +5,7 @@ import pytest
 
 from tickwire.host import lobster
 from tickwire.host.config import Config
-from tickwire.host.emu.pipeline import Emulator
+from tickwire.host.emu.pipeline import Emulator, messages_buffer
 
 MSG = "lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
 BOOK = "lobster/AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
@@ -33,7 +33,7 @@ def book_after_each_event(rows, event_index):
 def test_lobster_replays_exactly(sample, levels):
     msgs, event_index, stats = lobster.to_itch(sample)
     assert len(sample.events) == 999
-    data, offs, seqs = lobster.messages_to_buffer(msgs)
+    data, offs, seqs = messages_buffer(msgs)
     cfg = Config(symbols=["AAPL"])
     cfg.strategy.kind = "none"
     cfg.capacity.levels = levels

@@ -89,6 +89,14 @@ def _empty_rows(depth: int) -> BookRows:
                     np.zeros(0, np.int64), np.zeros((0, depth, 4), np.uint32))
 
 
+def messages_buffer(msgs: list[bytes]):
+    """Concatenate bare messages: (data uint8 array, offsets int64, sequences uint64 from 1)."""
+    lens = np.array([len(m) for m in msgs], np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    data = np.frombuffer(b"".join(msgs), np.uint8).copy()
+    return data, offs, np.arange(1, len(msgs) + 1, dtype=np.uint64)
+
+
 def timestamps_at(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """ITCH timestamps (6 bytes at offset 5) of the messages at ``offsets``."""
     ts = np.zeros(len(offsets), np.uint64)

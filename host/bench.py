@@ -1,0 +1,56 @@
+"""Throughput of decode + book building, in-process after warm-up, with itch-book beside it.
+
+Both sides do the same job on the same file from the page cache: read it, decode every message
+and maintain full-depth books of every symbol, emitting a top-of-book row on each change
+(tickwire: depth-1 rows in auto mode; itch-book: its ``bbo`` table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from .config import Config
+from .emu.pipeline import load_source, run_source
+
+
+def _ours(path: Path) -> tuple[int, int, float]:
+    t0 = time.perf_counter()
+    src = load_source(path)
+    cfg = Config()
+    cfg.strategy.kind = "none"
+    cfg.capacity.symbols = 16384          # a whole NASDAQ day has ~12k symbols
+    cfg.capacity.order_buckets = 1 << 22  # 16M order entries: a full day's live orders
+    res = run_source(src, cfg, depth=1)
+    return len(src.offsets), len(res.rows), time.perf_counter() - t0
+
+
+def _peer(path: Path) -> tuple[int, int, float]:
+    import itch_book
+    t0 = time.perf_counter()
+    feed = itch_book.Feed(str(path), date=dt.date(2026, 1, 2), price_type="fixed")
+    rows = 0
+    for b in feed.batches(tables=("bbo",)):
+        rows += len(b.bbo["seq"])
+    return int(feed.stats["messages"]), rows, time.perf_counter() - t0
+
+
+def bench_file(path: str | Path, repeat: int = 3, peer: bool = False) -> dict:
+    """Best-of-``repeat`` seconds for tickwire (and itch-book with ``peer``) on ``path``."""
+    from .capture import sniff_format
+    path = Path(path)
+    n, rows, _ = _ours(path)  # warm-up: JIT and page cache
+    best = min(_ours(path)[2] for _ in range(max(1, repeat)))
+    out = {"file": str(path), "messages": n, "bbo_rows": rows, "seconds": best,
+           "msgs_per_s": n / best}
+    if peer:
+        if sniff_format(path) != "binaryfile":
+            out["peer_error"] = "itch-book reads BinaryFILE only"
+            return out
+        pn, prows, _ = _peer(path)
+        pbest = min(_peer(path)[2] for _ in range(max(1, repeat)))
+        out["peer"] = {"name": "itch-book", "messages": pn, "bbo_rows": prows,
+                       "seconds": pbest, "msgs_per_s": pn / pbest}
+        out["ratio"] = pbest / best
+    return out

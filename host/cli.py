@@ -1,0 +1,237 @@
+"""The ``tickwire`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="tickwire: tick-to-trade pipeline — emulator, gateware, signal path.")
+hw_app = typer.Typer(no_args_is_help=True, help="Gateware: reports and builds.")
+model_app = typer.Typer(no_args_is_help=True, help="Signal models: train, export, bench.")
+app.add_typer(hw_app, name="hw")
+app.add_typer(model_app, name="model")
+
+SAMPLE = Path(__file__).resolve().parent / "data" / "sample.pcap"
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(f"tickwire: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors():
+    """Turn expected errors (bad input, bad config) into one clear line and exit 2."""
+    from .config import ConfigError
+    try:
+        yield
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+
+
+@contextmanager
+def _progress(total: int, label: str, enabled: bool):
+    """A rich progress bar on stderr for long work (hidden for --json or non-terminals)."""
+    if not enabled or total < 200_000 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+    with Progress(transient=True) as p:
+        task = p.add_task(label, total=total)
+        yield lambda n: p.advance(task, n)
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend not in ("auto", "emu", "rtl", "pynq", "xrt"):
+        _fail(f"--backend {backend!r}: one of auto, emu, rtl, pynq, xrt")
+    if backend == "auto":
+        from .devices import detect
+        return detect()
+    return backend
+
+
+@app.command()
+def run(capture: Optional[Path] = typer.Option(None, "--capture", help="pcap/pcapng/BinaryFILE "
+                                               "(default: the bundled sample capture)"),
+        config: Optional[Path] = typer.Option(None, "--config", help="TOML config"),
+        backend: str = typer.Option("auto", help="auto | emu | rtl"),
+        as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout")):
+    """Replay a capture through the whole pipeline with the configured strategy and risk."""
+    from .config import load_config
+    from .emu.pipeline import load_source, run_source
+    with _errors():
+        cfg = load_config(config)
+        path = capture or SAMPLE
+        be = _resolve_backend(backend)
+        src = load_source(path, cfg.feed.groups)
+        if be == "rtl":
+            from ..sim.pipeline_rtl import run_rtl
+            res = run_rtl(src, cfg)
+        else:
+            hook = None
+            if cfg.strategy.kind == "model":
+                from ..models.signal import model_hook
+                hook = model_hook(cfg)
+            with _progress(len(src.offsets), "pipeline", not as_json) as prog:
+                res = run_source(src, cfg, 0, progress=prog, model_hook=hook)
+    s = res.summary()
+    s["capture"] = str(path)
+    if as_json:
+        typer.echo(json.dumps(s))
+        return
+    _print_summary(s)
+
+
+def _print_summary(s: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    c = Console()
+    t = Table(title=f"tickwire run — backend {s['backend']} — {s['capture']}", show_header=False)
+    for k in ("messages", "packets", "gaps", "gap_messages", "book_updates", "symbols",
+              "trigger_writes", "triggers_fired", "orders"):
+        t.add_row(k, f"{s[k]:,}")
+    for k, v in s["risk_rejects"].items():
+        t.add_row(f"risk reject: {k}", f"{v:,}")
+    drops = {k: v for k, v in s["counters"].items() if v and k in DROP_KEYS}
+    for k, v in drops.items():
+        t.add_row(f"dropped: {k}", f"{v:,}")
+    for k, v in s["seconds"].items():
+        t.add_row(f"time: {k}", f"{v * 1e3:.1f} ms")
+    c.print(t)
+
+
+DROP_KEYS = ("runt", "not_ipv4", "ip_header", "ip_checksum", "ip_length", "not_udp",
+             "ip_fragment", "udp_length", "filtered", "mold_truncated", "mold_overrun",
+             "dup_packets", "unknown_type", "bad_length", "unknown_ref", "duplicate_ref",
+             "overfill", "order_table_full", "level_overflow", "level_miss", "symbol_overflow")
+
+
+@app.command()
+def gen(symbols: int = typer.Option(8, help="number of symbols"),
+        messages: int = typer.Option(100_000, help="number of ITCH messages"),
+        seed: int = typer.Option(1, help="random seed (same seed, same bytes)"),
+        out: Path = typer.Option(..., "--out", help="output file"),
+        fmt: str = typer.Option("pcap", "--format", help="pcap | binaryfile"),
+        vlan: Optional[int] = typer.Option(None, help="802.1Q VLAN id")):
+    """Generate a deterministic synthetic trading day."""
+    from . import gen as g
+    if fmt not in ("pcap", "binaryfile"):
+        _fail(f"--format {fmt!r}: pcap or binaryfile")
+    if vlan is not None and not 0 <= vlan < 4096:
+        _fail(f"--vlan {vlan}: must be 0..4095")
+    with _errors():
+        day = g.generate_day(symbols=symbols, messages=messages, seed=seed)
+        g.write_capture(day, out, fmt=fmt, vlan=vlan)
+    typer.echo(f"wrote {out} ({messages:,} messages, {symbols} symbols, seed {seed}, {fmt})",
+               err=True)
+
+
+@app.command()
+def decode(file: Path, fmt: str = typer.Option("jsonl", "--format", help="jsonl | table"),
+           limit: int = typer.Option(0, help="stop after this many messages (0: all)")):
+    """Decode every ITCH message of a capture or BinaryFILE."""
+    from . import itch
+    from .emu.pipeline import load_source
+    if fmt not in ("jsonl", "table"):
+        _fail(f"--format {fmt!r}: jsonl or table")
+    with _errors():
+        src = load_source(file)
+    session = src.counters.get("session", "")
+    if isinstance(session, bytes):
+        session = session.decode("latin-1")
+    n = len(src.offsets) if not limit else min(limit, len(src.offsets))
+    out = sys.stdout
+    buf = src.data
+    for i in range(n):
+        m = itch.decode_at(buf, int(src.offsets[i]), None, f"{file}: ")
+        rec = {"type": m.pop("type"), "session": session.rstrip(" "),
+               "sequence": int(src.sequences[i]), **m}
+        if fmt == "jsonl":
+            out.write(json.dumps(rec) + "\n")
+        else:
+            out.write(f"{rec['sequence']:>10} {rec['type']} " + " ".join(
+                f"{k}={v}" for k, v in rec.items() if k not in ("type", "sequence", "session"))
+                + "\n")
+
+
+@app.command()
+def replay(file: Path,
+           symbols: str = typer.Option("", help="comma-separated symbols (default: all)"),
+           depth: int = typer.Option(5, help="levels per side in the output"),
+           book_out: Optional[Path] = typer.Option(None, "--book-out", help="CSV of top-N rows"),
+           backend: str = typer.Option("emu", help="emu | rtl"),
+           as_json: bool = typer.Option(False, "--json")):
+    """Rebuild books and write one CSV row per top-N change of a tracked symbol."""
+    from .config import Config
+    from .emu.pipeline import load_source, replay as do_replay
+    from .bookcsv import write_book_csv
+    names = [s.strip() for s in symbols.split(",") if s.strip()]
+    if depth < 1:
+        _fail("--depth must be >= 1")
+    with _errors():
+        cfg = Config()
+        cfg.capacity.levels = max(cfg.capacity.levels, depth)
+        src = load_source(file)
+        if backend == "rtl":
+            from ..sim.pipeline_rtl import replay_rtl
+            res = replay_rtl(src, names or None, depth)
+        elif backend == "emu":
+            with _progress(len(src.offsets), "replay", not as_json) as prog:
+                res = do_replay(src, names or None, depth, cfg, progress=prog)
+        else:
+            _fail(f"--backend {backend!r}: emu or rtl")
+        if book_out is not None:
+            write_book_csv(book_out, res)
+    s = {"backend": res.backend, "messages": len(src.offsets), "rows": len(res.rows),
+         "symbols": res.symbols, "book_out": str(book_out) if book_out else None}
+    typer.echo(json.dumps(s) if as_json else
+               f"{s['rows']:,} book rows from {s['messages']:,} messages"
+               + (f" -> {book_out}" if book_out else ""))
+
+
+@app.command()
+def bench(file: Optional[Path] = typer.Argument(None, help="capture or BinaryFILE "
+                                                "(default: the bundled sample)"),
+          repeat: int = typer.Option(3, help="timed runs after the warm-up (best is kept)"),
+          peer: bool = typer.Option(False, help="also time itch-book on the same file"),
+          as_json: bool = typer.Option(False, "--json")):
+    """Decode + book-building throughput, in-process after warm-up."""
+    from .bench import bench_file
+    with _errors():
+        r = bench_file(file or SAMPLE, repeat=repeat, peer=peer)
+    if as_json:
+        typer.echo(json.dumps(r))
+    else:
+        typer.echo(f"tickwire: {r['messages']:,} messages in {r['seconds']:.3f} s = "
+                   f"{r['msgs_per_s'] / 1e6:.2f} M msg/s")
+        if "peer" in r:
+            p = r["peer"]
+            typer.echo(f"itch-book: {p['seconds']:.3f} s = {p['msgs_per_s'] / 1e6:.2f} M msg/s "
+                       f"(tickwire/itch-book speed ratio {r['ratio']:.2f})")
+
+
+def main() -> None:
+    _register_optional()
+    app()
+
+
+def _register_optional() -> None:
+    """Sub-commands that live with their subsystem (gateware, models) register themselves."""
+    for mod in ("tickwire.hw.cli", "tickwire.models.cli", "tickwire.host.latency_cli"):
+        try:
+            m = __import__(mod, fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("tickwire"):
+                continue
+            raise
+        m.register(app, hw_app, model_app)
+
+
+if __name__ == "__main__":
+    main()

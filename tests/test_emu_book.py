@@ -1,0 +1,169 @@
+"""Book-builder semantics of docs/architecture.md, against an independent dict-based book."""
+
+import random
+
+import numpy as np
+import pytest
+
+from emu_helpers import Day, config, run
+from tickwire.host.emu.core import order_hash
+
+
+class RefBook:
+    """Naive full-depth reference: orders in a dict, levels recomputed on demand."""
+
+    def __init__(self):
+        self.orders = {}
+
+    def apply(self, kind, *a):
+        if kind == "A":
+            ref, side, shares, price = a
+            self.orders[ref] = [side, price, shares]
+        elif kind in ("E", "X"):
+            ref, n = a
+            o = self.orders[ref]
+            o[2] -= n
+            if o[2] <= 0:
+                del self.orders[ref]
+        elif kind == "D":
+            del self.orders[a[0]]
+        elif kind == "U":
+            old, new, shares, price = a
+            side = self.orders.pop(old)[0]
+            self.orders[new] = [side, price, shares]
+
+    def top(self, depth):
+        out = np.zeros((depth, 4), np.int64)
+        for col, side, rev in ((0, "S", False), (2, "B", True)):
+            lv = {}
+            for s, p, n in self.orders.values():
+                if s == side:
+                    lv[p] = lv.get(p, 0) + n
+            for k, p in enumerate(sorted(lv, reverse=rev)[:depth]):
+                out[k, col], out[k, col + 1] = p, lv[p]
+        return out
+
+
+def random_day(seed, n=3000):
+    rnd = random.Random(seed)
+    day = Day(("AAPL",))
+    ref_book = RefBook()
+    live, next_ref, expect = [], 1, []
+    for _ in range(n):
+        r = rnd.random()
+        if r < 0.45 or not live:
+            side = rnd.choice("BS")
+            price = 1_000_000 + (rnd.randint(-30, -1) if side == "B" else rnd.randint(0, 29)) * 100
+            shares = rnd.randint(1, 500)
+            i = day.add("AAPL", next_ref, side, shares, price)
+            ref_book.apply("A", next_ref, side, shares, price)
+            live.append(next_ref)
+            next_ref += 1
+        else:
+            ref = rnd.choice(live)
+            side, price, left = ref_book.orders[ref]
+            k = rnd.random()
+            if k < 0.3:
+                n_ = rnd.randint(1, left)
+                i = day.execute("AAPL", ref, n_)
+                ref_book.apply("E", ref, n_)
+            elif k < 0.55:
+                n_ = rnd.randint(1, left)
+                i = day.cancel("AAPL", ref, n_)
+                ref_book.apply("X", ref, n_)
+            elif k < 0.8:
+                i = day.delete("AAPL", ref)
+                ref_book.apply("D", ref)
+            else:
+                price = 1_000_000 + (rnd.randint(-30, -1) if side == "B" else rnd.randint(0, 29)) * 100
+                shares = rnd.randint(1, 500)
+                i = day.replace("AAPL", ref, next_ref, shares, price)
+                ref_book.apply("U", ref, next_ref, shares, price)
+                live.append(next_ref)
+                next_ref += 1
+            live = [x for x in live if x in ref_book.orders]
+        expect.append((i, ref_book.top(10)))
+    return day, expect
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_stream_matches_reference(seed):
+    day, expect = random_day(seed)
+    _, res = run(day, config(("AAPL",)), depth=10)
+    rows = res.rows
+    state, j = np.zeros((10, 4), np.int64), 0
+    for i, want in expect:
+        while j < len(rows) and rows.msg[j] <= i:
+            state = rows.levels[j].astype(np.int64)
+            j += 1
+        assert np.array_equal(state, want), f"message {i}"
+    c = res.counters
+    assert c["unknown_ref"] == c["level_miss"] == c["order_table_full"] == 0
+
+
+def test_rows_only_on_visible_change():
+    day = Day(("AAPL",))
+    day.add("AAPL", 1, "B", 100, 1_000_000)
+    day.add("AAPL", 2, "B", 100, 999_900)
+    day.add("AAPL", 3, "B", 100, 999_800)   # level 3: invisible at depth 2
+    day.cancel("AAPL", 3, 50)                # invisible
+    day.cancel("AAPL", 1, 50)                # visible
+    _, res = run(day, config(("AAPL",)), depth=2)
+    assert res.rows.msg.tolist() == [1, 2, 5]
+    assert res.rows.levels[-1, 0].tolist() == [0, 0, 1_000_000, 50]
+
+
+def test_untracked_symbols_ignored_and_counters():
+    day = Day(("AAPL", "MSFT"))
+    day.add("MSFT", 1, "B", 100, 1_000_000)
+    day.execute("MSFT", 1, 10)
+    day.add("AAPL", 2, "S", 100, 1_000_000)
+    day.add("AAPL", 2, "S", 100, 1_000_000)  # duplicate reference
+    day.execute("AAPL", 99, 10)              # unknown reference
+    day.execute("AAPL", 2, 150)              # overfill: removes the order
+    _, res = run(day, config(("AAPL",)), depth=1)
+    c = res.counters
+    assert (c["duplicate_ref"], c["unknown_ref"], c["overfill"]) == (1, 1, 1)
+    assert res.symbols == ["AAPL"]
+    assert res.rows.levels[-1, 0].tolist() == [0, 0, 0, 0]
+
+
+def test_auto_mode_learns_symbols_up_to_capacity():
+    day = Day(("AAPL", "MSFT", "GOOG"))
+    cfg = config(())
+    cfg.capacity.symbols = 2
+    _, res = run(day, cfg)
+    assert res.symbols == ["AAPL", "MSFT"]
+    assert res.counters["symbol_overflow"] == 1
+
+
+def test_level_overflow_evicts_worst_and_misses_are_counted():
+    day = Day(("AAPL",))
+    for k in range(4):
+        day.add("AAPL", k + 1, "B", 10, 1_000_000 - 100 * k)   # 100.00 .. 99.97
+    day.add("AAPL", 5, "B", 10, 999_000)       # worse than all 3 stored: not stored
+    day.add("AAPL", 6, "B", 10, 1_000_100)     # better: evicts the worst
+    day.delete("AAPL", 5)                      # its level was never stored
+    day.delete("AAPL", 3)                      # evicted level
+    _, res = run(day, config(("AAPL",), levels=3), depth=3)
+    c = res.counters
+    assert c["level_overflow"] == 3 and c["level_miss"] == 2
+    assert res.rows.levels[-1, :, 2].tolist() == [1_000_100, 1_000_000, 999_900]
+
+
+def test_order_table_full_in_a_tiny_table():
+    bits, ways = 1, 2
+    refs = [r for r in range(1, 200) if order_hash(np.uint64(r), bits) == 0][:3]
+    day = Day(("AAPL",))
+    for r in refs:
+        day.add("AAPL", r, "B", 10, 1_000_000)
+    _, res = run(day, config(("AAPL",), order_buckets=2, order_ways=ways), depth=1)
+    assert res.counters["order_table_full"] == 1
+    assert res.rows.levels[-1, 0].tolist() == [0, 0, 1_000_000, 20]
+
+
+def test_capacity_arguments_checked():
+    with pytest.raises(ValueError, match="order_buckets"):
+        run(Day(), config(order_buckets=3))
+    with pytest.raises(ValueError, match="levels"):
+        run(Day(), config(levels=0))

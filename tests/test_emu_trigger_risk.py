@@ -1,0 +1,167 @@
+"""Trigger and pre-trade risk semantics of docs/architecture.md, one rule at a time."""
+
+import random
+
+import numpy as np
+import pytest
+
+from emu_helpers import Day, config, run
+from tickwire.host import ouch, soupbintcp
+
+
+def trig(slot=0, buy=0, sell=0, qty=100, eb=True, es=False, rearm=0, ref=-1, msg=0):
+    return dict(msg=msg, slot=slot, buy_price=buy, sell_price=sell, quantity=qty,
+                enable_buy=eb, enable_sell=es, rearm=rearm, ref_price=ref)
+
+
+def permissive(cfg):
+    r = cfg.risk
+    r.max_order_qty, r.max_notional, r.max_gross = 10**6, 10**15, 10**18
+    r.max_long = r.max_short = 10**9
+    r.symbol_refill_ns = r.global_refill_ns = 0
+    r.dup_window_ns = 0
+    r.collar_bps = 10_000
+    return cfg
+
+
+def book(day):
+    day.add("AAPL", 1, "B", 100, 999_000)
+    day.add("AAPL", 2, "S", 100, 1_001_000)
+
+
+def test_buy_fires_when_ask_crosses_and_order_bytes():
+    day = Day(("AAPL",))
+    book(day)
+    i = day.add("AAPL", 3, "S", 50, 1_000_000)    # ask drops to the trigger
+    day.add("AAPL", 4, "S", 50, 999_900)          # crosses further: one-shot, disarmed
+    emu, res = run(day, permissive(config(("AAPL",))),
+                   writes=[trig(buy=1_000_000, qty=100)])
+    o = res.orders
+    assert len(o) == 1 and o.msg[0] == i and o.side[0] == 0 and o.price[0] == 1_000_000
+    assert res.counters["triggers_fired"] == 1 and res.counters["orders_sent"] == 1
+    frame = o.ouch[0]
+    assert frame[:3] == b"\x00\x30U"
+    m = ouch.decode(frame[3:], "client")
+    assert m["user_ref_num"] == 1 and m["side"] == "B" and m["quantity"] == 100
+    assert m["symbol"] == "AAPL" and m["price"] == 1_000_000 and m["time_in_force"] == "3"
+    assert m["cl_ord_id"] == "TW000000000001"
+    assert emu.state.position[0] == 100
+
+
+def test_sell_fires_on_bid_and_edge_rearm():
+    day = Day(("AAPL",))
+    book(day)
+    a = day.add("AAPL", 3, "B", 10, 1_000_000)    # bid reaches sell trigger: fire
+    day.delete("AAPL", 3)                          # condition false: re-arm
+    b = day.add("AAPL", 5, "B", 10, 1_000_100)    # fires again
+    _, res = run(day, permissive(config(("AAPL",))),
+                 writes=[trig(sell=1_000_000, eb=False, es=True, rearm=1)])
+    assert res.orders.msg.tolist() == [a, b] and set(res.orders.side.tolist()) == {1}
+
+
+def test_halted_symbol_does_not_fire():
+    day = Day(("AAPL",))
+    book(day)
+    day.halt("AAPL", "H")
+    day.add("AAPL", 3, "S", 50, 1_000_000)
+    day.halt("AAPL", "T")
+    i = day.add("AAPL", 4, "S", 50, 999_900)
+    _, res = run(day, permissive(config(("AAPL",))), writes=[trig(buy=1_000_000)])
+    assert res.orders.msg.tolist() == [i]
+
+
+@pytest.mark.parametrize("reason,setup", [
+    ("kill", lambda r: setattr(r, "kill", True)),
+    ("symbol_disabled", lambda r: r.disabled.append("AAPL")),
+    ("max_qty", lambda r: setattr(r, "max_order_qty", 99)),
+    ("max_notional", lambda r: setattr(r, "max_notional", 100 * 1_000_000 - 1)),
+    ("position", lambda r: setattr(r, "max_long", 99)),
+    ("gross_exposure", lambda r: setattr(r, "max_gross", 100 * 1_000_000 - 1)),
+])
+def test_each_reject_reason(reason, setup):
+    day = Day(("AAPL",))
+    book(day)
+    day.add("AAPL", 3, "S", 50, 1_000_000)
+    cfg = permissive(config(("AAPL",)))
+    setup(cfg.risk)
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000)])
+    assert len(res.orders) == 0
+    assert res.counters["reject_" + reason] == 1 and res.counters["risk_rejects"] == 1
+
+
+def test_price_collar_uses_reference_price():
+    day = Day(("AAPL",))
+    book(day)
+    day.add("AAPL", 3, "S", 50, 1_000_000)
+    cfg = permissive(config(("AAPL",)))
+    cfg.risk.collar_bps = 100                       # 1 %
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000, ref=1_020_000)])   # 1.96 % away
+    assert res.counters["reject_price_collar"] == 1
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000, ref=1_005_000)])   # 0.5 % away
+    assert len(res.orders) == 1
+
+
+def test_throttle_duplicate_and_auto_kill():
+    day = Day(("AAPL",), step=1_000)               # 1 µs between messages
+    book(day)
+    for k in range(6):                              # six fire opportunities
+        day.add("AAPL", 10 + k, "S", 50, 1_000_000)
+        day.delete("AAPL", 10 + k)
+    cfg = permissive(config(("AAPL",)))
+    cfg.risk.symbol_burst, cfg.risk.symbol_refill_ns = 2, 10**9
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000, rearm=1)])
+    assert len(res.orders) == 2 and res.counters["reject_throttle_symbol"] == 4
+    cfg = permissive(config(("AAPL",)))
+    cfg.risk.dup_window_ns = 10**9
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000, rearm=1)])
+    assert len(res.orders) == 1 and res.counters["reject_duplicate"] == 5
+    cfg.risk.kill_after_rejects = 2
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000, rearm=1)])
+    c = res.counters
+    assert (len(res.orders), c["reject_duplicate"], c["reject_kill"]) == (1, 2, 3)
+
+
+def test_random_configurations_never_send_a_violating_order():
+    rnd = random.Random(7)
+    for trial in range(20):
+        day = Day(("AAPL", "MSFT"), step=rnd.choice([1_000, 1_000_000]))
+        ref = 1
+        for _ in range(400):
+            sym = rnd.choice(("AAPL", "MSFT"))
+            side = rnd.choice("BS")
+            px = 1_000_000 + rnd.randint(-20, 20) * 100
+            day.add(sym, ref, side, rnd.randint(1, 300), px)
+            if rnd.random() < 0.6:
+                day.delete(sym, ref)
+            ref += 1
+        cfg = config(("AAPL", "MSFT"))
+        r = cfg.risk
+        r.max_order_qty = rnd.randint(50, 300)
+        r.max_notional = rnd.randint(50, 300) * 1_000_000
+        r.max_long = r.max_short = rnd.randint(100, 2000)
+        r.max_gross = rnd.randint(1, 20) * 100 * 1_000_000
+        r.collar_bps = rnd.randint(1, 100)
+        r.symbol_burst, r.symbol_refill_ns = rnd.randint(1, 5), rnd.choice([0, 10**6, 10**8])
+        r.global_burst, r.global_refill_ns = rnd.randint(1, 9), rnd.choice([0, 10**6])
+        r.dup_window_ns = rnd.choice([0, 10**6])
+        writes = [trig(slot=s, buy=1_000_000 + rnd.randint(-10, 10) * 100,
+                       sell=1_000_000 + rnd.randint(-10, 10) * 100,
+                       qty=rnd.randint(10, 400), es=True, rearm=1,
+                       ref=1_000_000 + rnd.randint(-50, 50) * 100) for s in range(2)]
+        emu, res = run(day, cfg, writes=writes)
+        o = res.orders
+        assert np.all(o.quantity <= r.max_order_qty)
+        assert np.all(o.quantity * o.price <= r.max_notional)
+        pos = {0: 0, 1: 0}
+        gross = 0
+        for k in range(len(o)):
+            pos[o.slot[k]] += o.quantity[k] if o.side[k] == 0 else -o.quantity[k]
+            assert -r.max_short <= pos[o.slot[k]] <= r.max_long
+            gross += o.quantity[k] * o.price[k]
+            assert gross <= r.max_gross
+            refp = writes[o.slot[k]]["ref_price"]
+            assert abs(int(o.price[k]) - refp) * 10_000 <= r.collar_bps * refp
+        fired = res.counters["triggers_fired"]
+        assert fired == len(o) + res.counters["risk_rejects"]
+        assert res.counters["risk_rejects"] == sum(
+            v for k, v in res.counters.items() if k.startswith("reject_"))

@@ -17,6 +17,7 @@ model_app = typer.Typer(no_args_is_help=True, help="Signal models: train, export
 app.add_typer(hw_app, name="hw")
 app.add_typer(model_app, name="model")
 
+RUN_DEPTH = 5  # book_updates of `run` count changes of the top 5 levels
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample.pcap"
 
 
@@ -79,7 +80,8 @@ def run(capture: Optional[Path] = typer.Option(None, "--capture", help="pcap/pca
                 from ..models.signal import model_hook
                 hook = model_hook(cfg)
             with _progress(len(src.offsets), "pipeline", not as_json) as prog:
-                res = run_source(src, cfg, 0, progress=prog, model_hook=hook)
+                res = run_source(src, cfg, RUN_DEPTH, keep_rows=False, progress=prog,
+                                 model_hook=hook)
     s = res.summary()
     s["capture"] = str(path)
     if as_json:
@@ -134,17 +136,20 @@ def gen(symbols: int = typer.Option(8, help="number of symbols"),
 
 @app.command()
 def decode(file: Path, fmt: str = typer.Option("jsonl", "--format", help="jsonl | table"),
-           limit: int = typer.Option(0, help="stop after this many messages (0: all)")):
+           limit: int = typer.Option(0, help="stop after this many messages (0: all)"),
+           strict: bool = typer.Option(False, help="apply the pipeline's feed checks: IPv4 "
+                                       "checksums and MoldUDP64 sequence tracking")):
     """Decode every ITCH message of a capture or BinaryFILE."""
     from . import itch
     from .emu.pipeline import load_source
     if fmt not in ("jsonl", "table"):
         _fail(f"--format {fmt!r}: jsonl or table")
     with _errors():
-        src = load_source(file)
-    session = src.counters.get("session", "")
-    if isinstance(session, bytes):
-        session = session.decode("latin-1")
+        src = load_source(file, track_sequence=strict, check_ip_checksum=strict)
+    drops = {k: v for k, v in src.counters.items() if v and k in DROP_KEYS}
+    if drops:
+        typer.echo(f"tickwire: {file}: dropped {drops}", err=True)
+    session = src.session
     n = len(src.offsets) if not limit else min(limit, len(src.offsets))
     out = sys.stdout
     buf = src.data

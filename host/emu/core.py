@@ -224,6 +224,8 @@ def _level_reduce(lv_price, lv_shares, lv_count, lv_n, s, side, price, shares, o
     if i == n:
         counters[C_LEVEL_MISS] += 1
         return NOCHANGE
+    if shares == 0 and not order_gone:
+        return NOCHANGE
     left = np.int64(lv_shares[s, side, i]) - np.int64(shares)
     cnt = np.int64(lv_count[s, side, i]) - (1 if order_gone else 0)
     if left <= 0 or cnt <= 0:
@@ -343,6 +345,7 @@ def process(data, offsets, sequences, first_msg, writes, depth,
     """
     nrows = 0
     norders = 0
+    snap = np.zeros((max(depth, 1), 2), np.int64)
     nw = 0
     W = writes.shape[0]
     for k in range(offsets.shape[0]):
@@ -431,6 +434,10 @@ def process(data, offsets, sequences, first_msg, writes, depth,
                 else:
                     side = ot_side[i]
                     s = ot_slot[i]
+                    # a replace can leave the visible levels as they were: keep them to compare
+                    for lv in range(depth):
+                        snap[lv, 0] = lv_price[s, side, lv]
+                        snap[lv, 1] = lv_shares[s, side, lv]
                     c1 = _level_reduce(lv_price, lv_shares, lv_count, lv_n, s, side, ot_price[i],
                                        ot_shares[i], True, counters)
                     ot_used[i] = 0
@@ -459,6 +466,15 @@ def process(data, offsets, sequences, first_msg, writes, depth,
                             c2 = _level_add(lv_price, lv_shares, lv_count, lv_n, s, side, price,
                                             shares, counters)
                     change = min(c1, c2)
+                    if change < depth:
+                        same = True
+                        for lv in range(depth):
+                            if (snap[lv, 0] != lv_price[s, side, lv]
+                                    or snap[lv, 1] != lv_shares[s, side, lv]):
+                                same = False
+                                break
+                        if same:
+                            change = NOCHANGE
         elif t == 80:  # P
             s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_P_STOCK),
                           False, counters)

@@ -307,10 +307,17 @@ class Source:
     sequences: np.ndarray
     counters: dict
     seconds: float
+    session: str = ""
 
 
-def load_source(path: str | Path, groups: list[str] | None = None) -> Source:
-    """Read and index a pcap/pcapng capture or a NASDAQ BinaryFILE (optionally gzip)."""
+def load_source(path: str | Path, groups: list[str] | None = None, *,
+                track_sequence: bool = True, check_ip_checksum: bool = True) -> Source:
+    """Read and index a pcap/pcapng capture or a NASDAQ BinaryFILE (optionally gzip).
+
+    ``groups``: "a.b.c.d:port" strings of the feed filter (empty: every group);
+    ``track_sequence=False`` delivers every packet's messages (no gap/duplicate handling) and
+    ``check_ip_checksum=False`` accepts anonymised captures whose addresses were zeroed.
+    """
     from .. import capture
     from . import feed
     t0 = time.perf_counter()
@@ -319,11 +326,12 @@ def load_source(path: str | Path, groups: list[str] | None = None) -> Source:
         data, offs, lens = capture.read_binaryfile(path)
         idx = feed.index_binaryfile(data, offs, lens)
     else:
-        frames = capture.read_pcap(path) if fmt == "pcap" else capture.read_pcapng(path)
-        data = frames.data
-        idx = feed.index_messages(frames, feed.parse_groups(groups) if groups else None)
-    return Source(str(path), fmt, data, idx.offsets, idx.sequences, dict(idx.counters),
-                  time.perf_counter() - t0)
+        frames = capture.read_capture(path)
+        pairs = [(g.rsplit(":", 1)[0], int(g.rsplit(":", 1)[1])) for g in groups or []]
+        idx = feed.index_frames(frames, pairs or None, track_sequence=track_sequence,
+                                 check_ip_checksum=check_ip_checksum)
+    return Source(str(path), fmt, idx.data, idx.offsets, idx.sequences, dict(idx.counters),
+                  time.perf_counter() - t0, idx.session)
 
 
 def run_source(src: Source, config: Config | None = None, depth: int = 0, **kw) -> RunResult:

@@ -153,7 +153,7 @@ def test_level_overflow_evicts_worst_and_misses_are_counted():
 
 def test_order_table_full_in_a_tiny_table():
     bits, ways = 1, 2
-    refs = [r for r in range(1, 200) if order_hash(np.uint64(r), bits) == 0][:3]
+    refs = [r for r in range(1, 200) if order_hash(np.uint64(r), bits, 1) == 0][:3]
     day = Day(("AAPL",))
     for r in refs:
         day.add("AAPL", r, "B", 10, 1_000_000)

@@ -66,6 +66,8 @@ RISK_PARAMS = (
 G_GROSS, G_TOKENS, G_LAST, G_TOTAL_REJECTS, G_USER_REF = range(5)
 
 NOCHANGE = 1 << 30
+# order-table entry: [reference, price << 32 | shares, slot << 8 | side << 1 | used]
+OT_REF, OT_PXSH, OT_META = 0, 1, 2
 BID, ASK = 0, 1
 STATE_TRADING = ord("T")
 
@@ -79,8 +81,8 @@ class State:
             raise ValueError(f"capacity.symbols={symbols}: must be 1..65536")
         if order_buckets < 2 or order_buckets & (order_buckets - 1):
             raise ValueError(f"capacity.order_buckets={order_buckets}: must be a power of two >= 2")
-        if not 1 <= order_ways <= 64:
-            raise ValueError(f"capacity.order_ways={order_ways}: must be 1..64")
+        if not 1 <= order_ways <= 64 or order_ways & (order_ways - 1):
+            raise ValueError(f"capacity.order_ways={order_ways}: must be a power of two, 1..64")
         if not 1 <= levels <= 4096:
             raise ValueError(f"capacity.levels={levels}: must be 1..4096")
         self.symbols, self.order_buckets, self.order_ways, self.levels = (
@@ -92,16 +94,13 @@ class State:
         self.auto = np.zeros(1, np.uint8)            # 1: learn names as they appear
         self.locate_slot = np.full(65536, -1, np.int32)  # -1 unknown, -2 seen and untracked
         # order table
-        self.ot_used = np.zeros(n, np.uint8)
-        self.ot_ref = np.zeros(n, np.uint64)
-        self.ot_slot = np.zeros(n, np.int32)
-        self.ot_side = np.zeros(n, np.uint8)
-        self.ot_price = np.zeros(n, np.uint32)
-        self.ot_shares = np.zeros(n, np.uint32)
+        # one record per entry, a bucket's ways adjacent: a lookup touches one or two cache
+        # lines (reductions hit old orders all over the table)
+        self.orders = np.zeros((n, 3), np.uint64)
         # price levels [slot, side, level]
-        self.lv_price = np.zeros((S, 2, L), np.uint32)
-        self.lv_shares = np.zeros((S, 2, L), np.uint32)
-        self.lv_count = np.zeros((S, 2, L), np.uint32)
+        # one 16-byte record per level (price, shares, orders, unused): a side's top levels
+        # share a couple of cache lines
+        self.lv = np.zeros((S, 2, L, 4), np.uint32)
         self.lv_n = np.zeros((S, 2), np.int32)
         # per-slot market state
         self.trading_state = np.full(S, STATE_TRADING, np.uint8)
@@ -117,6 +116,19 @@ class State:
         self.dup = np.zeros((S, 5), np.int64)          # valid, side, price, qty, time
         self.risk_global = np.zeros(5, np.int64)
         self.counters = np.zeros(N_COUNTERS, np.int64)
+
+    def top(self, depth: int = 1) -> np.ndarray:
+        """[slot, k, (ask price, ask size, bid price, bid size)] of the k-th best levels."""
+        S = self.symbols
+        out = np.zeros((S, depth, 4), np.int64)
+        for col, side in ((0, ASK), (2, BID)):
+            n = self.lv_n[:, side].astype(np.int64)
+            for k in range(depth):
+                i = n - 1 - k
+                ok = i >= 0
+                out[ok, k, col] = self.lv[np.nonzero(ok)[0], side, i[ok], 0]
+                out[ok, k, col + 1] = self.lv[np.nonzero(ok)[0], side, i[ok], 1]
+        return out
 
     def counter_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in zip(COUNTER_NAMES, self.counters)}
@@ -160,92 +172,138 @@ def _u64(d, o):
 
 
 @njit(inline="always", cache=True)
-def order_hash(ref, bits):
-    """XOR-fold of the reference number's ``bits``-wide chunks (docs/architecture.md)."""
+def order_hash(ref, bits, way_bits):
+    """Bucket of a reference number: XOR-fold of the ``bits``-wide chunks of
+    ``ref >> way_bits`` (docs/architecture.md). Consecutive references share a bucket, so the
+    ways of a bucket fill with neighbours and recent orders stay close in memory."""
+    r = ref >> np.uint64(way_bits)
     h = np.uint64(0)
     sh = 0
     while sh < 64:
-        h ^= ref >> np.uint64(sh)
+        h ^= r >> np.uint64(sh)
         sh += bits
     return h & np.uint64((1 << bits) - 1)
 
 
-@njit(cache=True)
-def _ot_find(st_used, st_ref, ref, bits, ways):
-    base = np.int64(order_hash(ref, bits)) * ways
+@njit(inline="always", cache=True)
+def _ot_lookup(ot, ref, bits, way_bits):
+    """(index of ``ref``, lowest free index of its bucket); -1 where there is none."""
+    ways = 1 << way_bits
+    base = np.int64(order_hash(ref, bits, way_bits)) << way_bits
+    free = -1
     for w in range(ways):
         i = base + w
-        if st_used[i] and st_ref[i] == ref:
-            return i
-    return -1
+        if ot[i, OT_META] & np.uint64(1):
+            if ot[i, OT_REF] == ref:
+                return i, free
+        elif free < 0:
+            free = i
+    return -1, free
 
 
-@njit(cache=True)
-def _level_add(lv_price, lv_shares, lv_count, lv_n, s, side, price, shares, counters):
+@njit(inline="always", cache=True)
+def _ot_put(ot, i, ref, slot, side, price, shares):
+    ot[i, OT_REF] = ref
+    ot[i, OT_PXSH] = (np.uint64(price) << np.uint64(32)) | np.uint64(shares)
+    ot[i, OT_META] = (np.uint64(slot) << np.uint64(8)) | (np.uint64(side) << np.uint64(1)) \
+        | np.uint64(1)
+
+
+# Levels are stored worst first: index lv_n-1 is the best level. Activity concentrates at the
+# touch, so inserts and removals there shift only the few better levels, not the whole book.
+
+@njit(inline="always", cache=True)
+def _better(side, a, b):
+    return (a > b) if side == BID else (a < b)
+
+
+@njit(inline="always", cache=True)
+def _level_add(lv, lv_n, s, side, price, shares, counters):
     """Add one order's shares at ``price``; returns the sorted position touched or NOCHANGE."""
-    L = lv_price.shape[2]
+    L = lv.shape[2]
     n = lv_n[s, side]
-    i = 0
-    while i < n:
-        p = lv_price[s, side, i]
+    i = n - 1
+    pos = 0
+    while i >= 0:
+        p = lv[s, side, i, 0]
         if p == price:
-            lv_shares[s, side, i] += shares
-            lv_count[s, side, i] += 1
-            return i
-        if (price > p) if side == BID else (price < p):
+            lv[s, side, i, 1] += shares
+            lv[s, side, i, 2] += 1
+            return pos
+        if _better(side, price, p):
             break
-        i += 1
+        i -= 1
+        pos += 1
+    ins = i + 1
     if n == L:
         counters[C_LEVEL_OVERFLOW] += 1
-        if i == L:
-            return NOCHANGE
-        n = L - 1  # evict the worst level
-    j = n
-    while j > i:
-        lv_price[s, side, j] = lv_price[s, side, j - 1]
-        lv_shares[s, side, j] = lv_shares[s, side, j - 1]
-        lv_count[s, side, j] = lv_count[s, side, j - 1]
-        j -= 1
-    lv_price[s, side, i] = price
-    lv_shares[s, side, i] = shares
-    lv_count[s, side, i] = 1
-    lv_n[s, side] = n + 1
-    return i
+        if ins == 0:
+            return NOCHANGE  # worse than every stored level: not stored
+        for j in range(ins - 1):  # evict the worst level (index 0)
+            lv[s, side, j, 0] = lv[s, side, j + 1, 0]
+            lv[s, side, j, 1] = lv[s, side, j + 1, 1]
+            lv[s, side, j, 2] = lv[s, side, j + 1, 2]
+        ins -= 1
+    else:
+        j = n
+        while j > ins:
+            lv[s, side, j, 0] = lv[s, side, j - 1, 0]
+            lv[s, side, j, 1] = lv[s, side, j - 1, 1]
+            lv[s, side, j, 2] = lv[s, side, j - 1, 2]
+            j -= 1
+        lv_n[s, side] = n + 1
+    lv[s, side, ins, 0] = price
+    lv[s, side, ins, 1] = shares
+    lv[s, side, ins, 2] = 1
+    return pos
 
 
-@njit(cache=True)
-def _level_reduce(lv_price, lv_shares, lv_count, lv_n, s, side, price, shares, order_gone,
+@njit(inline="always", cache=True)
+def _level_reduce(lv, lv_n, s, side, price, shares, order_gone,
                   counters):
     """Take ``shares`` off the level at ``price`` (and one order if ``order_gone``)."""
     n = lv_n[s, side]
-    i = 0
-    while i < n and lv_price[s, side, i] != price:
-        i += 1
-    if i == n:
+    i = n - 1
+    pos = 0
+    while i >= 0 and lv[s, side, i, 0] != price:
+        i -= 1
+        pos += 1
+    if i < 0:
         counters[C_LEVEL_MISS] += 1
         return NOCHANGE
     if shares == 0 and not order_gone:
         return NOCHANGE
-    left = np.int64(lv_shares[s, side, i]) - np.int64(shares)
-    cnt = np.int64(lv_count[s, side, i]) - (1 if order_gone else 0)
+    left = np.int64(lv[s, side, i, 1]) - np.int64(shares)
+    cnt = np.int64(lv[s, side, i, 2]) - (1 if order_gone else 0)
     if left <= 0 or cnt <= 0:
-        j = i
-        while j < n - 1:
-            lv_price[s, side, j] = lv_price[s, side, j + 1]
-            lv_shares[s, side, j] = lv_shares[s, side, j + 1]
-            lv_count[s, side, j] = lv_count[s, side, j + 1]
-            j += 1
-        lv_price[s, side, n - 1] = 0
-        lv_shares[s, side, n - 1] = 0
-        lv_count[s, side, n - 1] = 0
+        for j in range(i, n - 1):
+            lv[s, side, j, 0] = lv[s, side, j + 1, 0]
+            lv[s, side, j, 1] = lv[s, side, j + 1, 1]
+            lv[s, side, j, 2] = lv[s, side, j + 1, 2]
+        lv[s, side, n - 1, 0] = 0
+        lv[s, side, n - 1, 1] = 0
+        lv[s, side, n - 1, 2] = 0
         lv_n[s, side] = n - 1
     else:
-        lv_shares[s, side, i] = left
-        lv_count[s, side, i] = cnt
-    return i
+        lv[s, side, i, 1] = left
+        lv[s, side, i, 2] = cnt
+    return pos
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
+def _top_price(lv, lv_n, s, side, k):
+    """Price of the k-th best level (0 when the side has fewer levels)."""
+    i = lv_n[s, side] - 1 - k
+    return lv[s, side, i, 0] if i >= 0 else np.uint32(0)
+
+
+@njit(inline="always", cache=True)
+def _top_shares(lv, lv_n, s, side, k):
+    i = lv_n[s, side] - 1 - k
+    return lv[s, side, i, 1] if i >= 0 else np.uint32(0)
+
+
+@njit(inline="always", cache=True)
 def _map_slot(names, n_names, auto, locate_slot, loc, stock, may_allocate, counters):
     """Slot of a stock_locate, learning the mapping from a message that carries the stock.
 
@@ -285,7 +343,7 @@ def _refill(tokens, last, now, burst, refill_ns):
     return tokens, last
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _risk_check(s, side, price, qty, now, rp, rs, position, sym_bucket, dup, rg):
     """Pre-trade risk: returns -1 to accept, else the index of the first failing reason."""
     # buckets refill before every check (time only moves forward)
@@ -330,8 +388,8 @@ def _risk_check(s, side, price, qty, now, rp, rs, position, sym_bucket, dup, rg)
 @njit(cache=True)
 def process(data, offsets, sequences, first_msg, writes, depth,
             names, n_names, auto, locate_slot,
-            ot_used, ot_ref, ot_slot, ot_side, ot_price, ot_shares, bits, ways,
-            lv_price, lv_shares, lv_count, lv_n, trading_state, last_trade,
+            ot, bits, way_bits,
+            lv, lv_n, trading_state, last_trade,
             trig, armed, rp, rs, position, sym_bucket, dup, rg, counters,
             row_msg, row_slot, row_levels, order_out):
     """Run messages through book → trigger → risk.
@@ -367,44 +425,36 @@ def process(data, offsets, sequences, first_msg, writes, depth,
         change = NOCHANGE
         book_msg = False
         if t == 65 or t == 70:  # A F
-            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_A_STOCK),
-                          True, counters)
+            s = locate_slot[loc]
+            if s == -1:
+                s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_A_STOCK),
+                              True, counters)
             if s >= 0:
                 book_msg = True
                 ref = _u64(data, o + O_A_REF)
                 side = BID if data[o + O_A_SIDE] == 66 else ASK
                 shares = _u32(data, o + O_A_SHARES)
                 price = _u32(data, o + O_A_PRICE)
-                if _ot_find(ot_used, ot_ref, ref, bits, ways) >= 0:
+                i, free = _ot_lookup(ot, ref, bits, way_bits)
+                if i >= 0:
                     counters[C_DUP_REF] += 1
+                elif free < 0:
+                    counters[C_TABLE_FULL] += 1
                 else:
-                    base = np.int64(order_hash(ref, bits)) * ways
-                    slot_i = -1
-                    for w in range(ways):
-                        if not ot_used[base + w]:
-                            slot_i = base + w
-                            break
-                    if slot_i < 0:
-                        counters[C_TABLE_FULL] += 1
-                    else:
-                        ot_used[slot_i] = 1
-                        ot_ref[slot_i] = ref
-                        ot_slot[slot_i] = s
-                        ot_side[slot_i] = side
-                        ot_price[slot_i] = price
-                        ot_shares[slot_i] = shares
-                        change = _level_add(lv_price, lv_shares, lv_count, lv_n, s, side, price,
-                                            shares, counters)
+                    _ot_put(ot, free, ref, s, side, price, shares)
+                    change = _level_add(lv, lv_n, s, side, price, shares, counters)
         elif t == 69 or t == 67 or t == 88 or t == 68:  # E C X D
             s = locate_slot[loc]
             if s >= 0:
                 book_msg = True
                 ref = _u64(data, o + O_E_REF)
-                i = _ot_find(ot_used, ot_ref, ref, bits, ways)
+                i, free = _ot_lookup(ot, ref, bits, way_bits)
                 if i < 0:
                     counters[C_UNKNOWN_REF] += 1
                 else:
-                    rem = np.int64(ot_shares[i])
+                    pxsh = ot[i, OT_PXSH]
+                    meta = ot[i, OT_META]
+                    rem = np.int64(pxsh & np.uint64(0xFFFFFFFF))
                     if t == 68:
                         amt = rem
                     elif t == 88:
@@ -415,62 +465,51 @@ def process(data, offsets, sequences, first_msg, writes, depth,
                         counters[C_OVERFILL] += 1
                         amt = rem
                     gone = amt == rem
-                    change = _level_reduce(lv_price, lv_shares, lv_count, lv_n, ot_slot[i],
-                                           ot_side[i], ot_price[i], amt, gone, counters)
+                    s = np.int64(meta >> np.uint64(8))
+                    change = _level_reduce(lv, lv_n, s, np.int64((meta >> np.uint64(1)) & np.uint64(1)),
+                                           pxsh >> np.uint64(32), amt, gone, counters)
                     if gone:
-                        ot_used[i] = 0
+                        ot[i, OT_META] = 0
                     else:
-                        ot_shares[i] = rem - amt
-                    s = ot_slot[i]
+                        ot[i, OT_PXSH] = pxsh - np.uint64(amt)
         elif t == 85:  # U
             s = locate_slot[loc]
             if s >= 0:
                 book_msg = True
                 old = _u64(data, o + O_U_OLD)
                 new = _u64(data, o + O_U_NEW)
-                i = _ot_find(ot_used, ot_ref, old, bits, ways)
+                i, free = _ot_lookup(ot, old, bits, way_bits)
                 if i < 0:
                     counters[C_UNKNOWN_REF] += 1
                 else:
-                    side = ot_side[i]
-                    s = ot_slot[i]
+                    pxsh = ot[i, OT_PXSH]
+                    meta = ot[i, OT_META]
+                    side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
+                    s = np.int64(meta >> np.uint64(8))
                     # a replace can leave the visible levels as they were: keep them to compare
-                    for lv in range(depth):
-                        snap[lv, 0] = lv_price[s, side, lv]
-                        snap[lv, 1] = lv_shares[s, side, lv]
-                    c1 = _level_reduce(lv_price, lv_shares, lv_count, lv_n, s, side, ot_price[i],
-                                       ot_shares[i], True, counters)
-                    ot_used[i] = 0
-                    if _ot_find(ot_used, ot_ref, new, bits, ways) >= 0:
+                    for kk in range(depth):
+                        snap[kk, 0] = _top_price(lv, lv_n, s, side, kk)
+                        snap[kk, 1] = _top_shares(lv, lv_n, s, side, kk)
+                    c1 = _level_reduce(lv, lv_n, s, side, pxsh >> np.uint64(32),
+                                       np.int64(pxsh & np.uint64(0xFFFFFFFF)), True, counters)
+                    ot[i, OT_META] = 0
+                    j, free = _ot_lookup(ot, new, bits, way_bits)
+                    c2 = NOCHANGE
+                    if j >= 0:
                         counters[C_DUP_REF] += 1
-                        c2 = NOCHANGE
+                    elif free < 0:
+                        counters[C_TABLE_FULL] += 1
                     else:
-                        base = np.int64(order_hash(new, bits)) * ways
-                        slot_i = -1
-                        for w in range(ways):
-                            if not ot_used[base + w]:
-                                slot_i = base + w
-                                break
-                        if slot_i < 0:
-                            counters[C_TABLE_FULL] += 1
-                            c2 = NOCHANGE
-                        else:
-                            price = _u32(data, o + O_U_PRICE)
-                            shares = _u32(data, o + O_U_SHARES)
-                            ot_used[slot_i] = 1
-                            ot_ref[slot_i] = new
-                            ot_slot[slot_i] = s
-                            ot_side[slot_i] = side
-                            ot_price[slot_i] = price
-                            ot_shares[slot_i] = shares
-                            c2 = _level_add(lv_price, lv_shares, lv_count, lv_n, s, side, price,
-                                            shares, counters)
+                        price = _u32(data, o + O_U_PRICE)
+                        shares = _u32(data, o + O_U_SHARES)
+                        _ot_put(ot, free, new, s, side, price, shares)
+                        c2 = _level_add(lv, lv_n, s, side, price, shares, counters)
                     change = min(c1, c2)
                     if change < depth:
                         same = True
-                        for lv in range(depth):
-                            if (snap[lv, 0] != lv_price[s, side, lv]
-                                    or snap[lv, 1] != lv_shares[s, side, lv]):
+                        for kk in range(depth):
+                            if (snap[kk, 0] != _top_price(lv, lv_n, s, side, kk)
+                                    or snap[kk, 1] != _top_shares(lv, lv_n, s, side, kk)):
                                 same = False
                                 break
                         if same:
@@ -502,14 +541,14 @@ def process(data, offsets, sequences, first_msg, writes, depth,
             if row_msg.shape[0] > 0:
                 row_msg[nrows] = k
                 row_slot[nrows] = s
-                for lv in range(depth):
-                    row_levels[nrows, lv, 0] = lv_price[s, ASK, lv]
-                    row_levels[nrows, lv, 1] = lv_shares[s, ASK, lv]
-                    row_levels[nrows, lv, 2] = lv_price[s, BID, lv]
-                    row_levels[nrows, lv, 3] = lv_shares[s, BID, lv]
+                for kk in range(depth):
+                    row_levels[nrows, kk, 0] = _top_price(lv, lv_n, s, ASK, kk)
+                    row_levels[nrows, kk, 1] = _top_shares(lv, lv_n, s, ASK, kk)
+                    row_levels[nrows, kk, 2] = _top_price(lv, lv_n, s, BID, kk)
+                    row_levels[nrows, kk, 3] = _top_shares(lv, lv_n, s, BID, kk)
                 nrows += 1
         # ---- trigger engine ----
-        if trading_state[s] != STATE_TRADING:
+        if trading_state[s] != STATE_TRADING or (trig[s, 3] == 0 and trig[s, 4] == 0):
             continue
         now = np.int64(_u48(data, o + O_TS))
         for side in range(2):  # buy first
@@ -517,10 +556,10 @@ def process(data, offsets, sequences, first_msg, writes, depth,
                 continue
             if side == BID:
                 px = trig[s, 0]
-                cond = lv_n[s, ASK] > 0 and np.int64(lv_price[s, ASK, 0]) <= px
+                cond = lv_n[s, ASK] > 0 and np.int64(_top_price(lv, lv_n, s, ASK, 0)) <= px
             else:
                 px = trig[s, 1]
-                cond = lv_n[s, BID] > 0 and np.int64(lv_price[s, BID, 0]) >= px
+                cond = lv_n[s, BID] > 0 and np.int64(_top_price(lv, lv_n, s, BID, 0)) >= px
             if not armed[s, side]:
                 if trig[s, 5] == 1 and not cond:
                     armed[s, side] = 1

@@ -118,6 +118,7 @@ class Emulator:
         c = cfg.capacity
         self.state = st = State(c.symbols, c.order_buckets, c.order_ways, c.levels)
         self.bits = int(c.order_buckets).bit_length() - 1
+        self.way_bits = int(c.order_ways).bit_length() - 1
         if cfg.symbols:
             for i, name in enumerate(cfg.symbols):
                 st.names[i] = pack_symbol(name)
@@ -156,9 +157,8 @@ class Emulator:
 
     def bbo(self) -> np.ndarray:
         """Best (bid price, bid size, ask price, ask size) per slot, 0 where empty."""
-        st = self.state
-        return np.stack([st.lv_price[:, BID, 0], st.lv_shares[:, BID, 0],
-                         st.lv_price[:, ASK, 0], st.lv_shares[:, ASK, 0]], 1)
+        t = self.state.top(1)[:, 0]
+        return t[:, [2, 3, 0, 1]]
 
     def write_trigger(self, msg: int, slot: int, buy_price: int, sell_price: int, quantity: int,
                       enable_buy: bool = True, enable_sell: bool = True, rearm: int | None = None,
@@ -196,8 +196,8 @@ class Emulator:
             self.model_hook(self, msg)
             return
         # band: re-centre around the mid when it has moved by more than half the band
-        bid = st.lv_price[:n, BID, 0].astype(np.int64)
-        ask = st.lv_price[:n, ASK, 0].astype(np.int64)
+        top = st.top(1)[:n, 0]
+        bid, ask = top[:, 2], top[:, 0]
         ok = (bid > 0) & (ask > 0)
         mid = (bid + ask) // 2
         half = mid * s.band_bps // 20000
@@ -240,9 +240,9 @@ class Emulator:
             nr, no = core.process(
                 data, offsets[start:stop], sequences[start:stop], start, w, depth,
                 st.names, st.n_names, st.auto, st.locate_slot,
-                st.ot_used, st.ot_ref, st.ot_slot, st.ot_side, st.ot_price, st.ot_shares,
-                self.bits, st.order_ways,
-                st.lv_price, st.lv_shares, st.lv_count, st.lv_n, st.trading_state,
+                st.orders,
+                self.bits, self.way_bits,
+                st.lv, st.lv_n, st.trading_state,
                 st.last_trade, st.trig, st.armed, st.risk_params, st.risk_slot, st.position,
                 st.sym_bucket, st.dup, st.risk_global, st.counters,
                 row_msg, row_slot, row_levels, order_out)
@@ -323,8 +323,7 @@ def load_source(path: str | Path, groups: list[str] | None = None, *,
     t0 = time.perf_counter()
     fmt = capture.sniff_format(path)
     if fmt == "binaryfile":
-        data, offs, lens = capture.read_binaryfile(path)
-        idx = feed.index_binaryfile(data, offs, lens)
+        idx = feed.index_binaryfile_bytes(capture.load_bytes(path), str(path))
     else:
         frames = capture.read_capture(path)
         pairs = [(g.rsplit(":", 1)[0], int(g.rsplit(":", 1)[1])) for g in groups or []]

@@ -1,0 +1,1 @@
+"""tickwire.host.emu — the software emulator: the executable definition of the pipeline."""

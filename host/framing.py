@@ -1,0 +1,377 @@
+"""Ethernet [802.1Q] / IPv4 / UDP and TCP frames: building, checksums and the reference parser.
+
+:func:`parse_udp_frame` is the pure-Python reference of the frame checks of
+``docs/architecture.md`` ("Feed: frames and MoldUDP64"); the numba feed stage
+(:mod:`tickwire.host.emu.feed`) and the gateware must agree with it frame by frame.
+Frames are Ethernet without the FCS, as pcap stores them.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "FRAME_REASONS", "ETH_P_IPV4", "ETH_P_8021Q", "IPPROTO_UDP", "IPPROTO_TCP", "MIN_FRAME",
+    "ip_to_int", "int_to_ip", "ip_to_bytes", "mac_to_bytes", "bytes_to_mac", "multicast_mac",
+    "ones_complement_sum", "ipv4_checksum", "tcp_checksum", "udp_checksum",
+    "build_udp_frame", "build_tcp_frame", "UdpDatagram", "TcpSegment",
+    "parse_udp_frame", "parse_tcp_frame", "group_table",
+]
+
+ETH_P_IPV4 = 0x0800
+ETH_P_8021Q = 0x8100
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+#: Minimum Ethernet frame without the FCS; a MAC pads shorter frames with zeros.
+MIN_FRAME = 60
+MOLD_HEADER = 20
+
+#: Frame drop reasons, in the order the checks are applied (docs/architecture.md).
+FRAME_REASONS = (
+    "runt", "not_ipv4", "ip_header", "ip_checksum", "ip_length", "not_udp", "ip_fragment",
+    "udp_length", "filtered", "mold_truncated",
+)
+
+_TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40,
+              "C": 0x80}
+
+
+# --------------------------------------------------------------------------- addresses
+
+def ip_to_int(ip: str | int | bytes) -> int:
+    """``"a.b.c.d"`` (or an int, or 4 bytes) to the 32-bit integer."""
+    if isinstance(ip, int):
+        if not 0 <= ip < 1 << 32:
+            raise ValueError(f"IPv4 address {ip} out of range")
+        return ip
+    if isinstance(ip, (bytes, bytearray)):
+        if len(ip) != 4:
+            raise ValueError(f"IPv4 address needs 4 bytes, got {len(ip)}")
+        return int.from_bytes(ip, "big")
+    parts = ip.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ValueError(f"bad IPv4 address {ip!r}")
+    return int.from_bytes(bytes(int(p) for p in parts), "big")
+
+
+def int_to_ip(v: int) -> str:
+    return ".".join(str(b) for b in int(v).to_bytes(4, "big"))
+
+
+def ip_to_bytes(ip: str | int | bytes) -> bytes:
+    return ip_to_int(ip).to_bytes(4, "big")
+
+
+def mac_to_bytes(mac: str | bytes) -> bytes:
+    """``"aa:bb:cc:dd:ee:ff"`` (``-`` also accepted) or 6 bytes to 6 bytes."""
+    if isinstance(mac, (bytes, bytearray)):
+        if len(mac) != 6:
+            raise ValueError(f"MAC address needs 6 bytes, got {len(mac)}")
+        return bytes(mac)
+    parts = mac.replace("-", ":").split(":")
+    try:
+        out = bytes(int(p, 16) for p in parts)
+    except ValueError:
+        out = b""
+    if len(parts) != 6 or len(out) != 6 or any(len(p) not in (1, 2) for p in parts):
+        raise ValueError(f"bad MAC address {mac!r}")
+    return out
+
+
+def bytes_to_mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def multicast_mac(ip: str | int) -> str:
+    """The Ethernet address of an IPv4 multicast group (01:00:5e + low 23 bits, RFC 1112)."""
+    v = ip_to_int(ip)
+    if v >> 28 != 0xE:
+        raise ValueError(f"{int_to_ip(v)} is not an IPv4 multicast address")
+    return bytes_to_mac(bytes((0x01, 0x00, 0x5E, (v >> 16) & 0x7F, (v >> 8) & 0xFF, v & 0xFF)))
+
+
+# --------------------------------------------------------------------------- checksums
+
+def ones_complement_sum(data: bytes) -> int:
+    """16-bit one's-complement sum of big-endian words (odd length padded with a zero byte)."""
+    if len(data) & 1:
+        data = bytes(data) + b"\0"
+    a = np.frombuffer(data, dtype=">u2")
+    s = int(a.sum(dtype=np.uint64))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def ipv4_checksum(header: bytes) -> int:
+    """Checksum to put in an IPv4 header (its checksum field must be zero, or use verify:
+    a header with a correct checksum gives 0)."""
+    return ~ones_complement_sum(header) & 0xFFFF
+
+
+def _l4_checksum(proto: int, src_ip, dst_ip, segment: bytes) -> int:
+    pseudo = ip_to_bytes(src_ip) + ip_to_bytes(dst_ip) + struct.pack(">BBH", 0, proto,
+                                                                      len(segment))
+    return ~ones_complement_sum(pseudo + bytes(segment)) & 0xFFFF
+
+
+def tcp_checksum(src_ip, dst_ip, segment: bytes) -> int:
+    """TCP checksum over the IPv4 pseudo-header and ``segment`` (checksum field zeroed)."""
+    return _l4_checksum(IPPROTO_TCP, src_ip, dst_ip, segment)
+
+
+def udp_checksum(src_ip, dst_ip, datagram: bytes) -> int:
+    """UDP checksum (0 is sent as 0xFFFF, since 0 means "no checksum")."""
+    c = _l4_checksum(IPPROTO_UDP, src_ip, dst_ip, datagram)
+    return c or 0xFFFF
+
+
+# --------------------------------------------------------------------------- building
+
+def _eth(dst_mac, src_mac, vlan: int | None, ethertype: int) -> bytes:
+    hdr = mac_to_bytes(dst_mac) + mac_to_bytes(src_mac)
+    if vlan is not None:
+        if not 0 <= vlan < 4096:
+            raise ValueError(f"VLAN id {vlan} out of range 0..4095")
+        hdr += struct.pack(">HH", ETH_P_8021Q, vlan)
+    return hdr + struct.pack(">H", ethertype)
+
+
+def _ipv4(proto: int, payload_len: int, src_ip, dst_ip, ttl: int, ip_id: int,
+          df: bool) -> bytes:
+    total = 20 + payload_len
+    if total > 0xFFFF:
+        raise ValueError(f"IPv4 datagram of {total} bytes is too long")
+    hdr = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, ip_id & 0xFFFF,
+                                0x4000 if df else 0, ttl, proto, 0,
+                                ip_to_bytes(src_ip), ip_to_bytes(dst_ip)))
+    struct.pack_into(">H", hdr, 10, ipv4_checksum(hdr))
+    return bytes(hdr)
+
+
+def _pad(frame: bytes) -> bytes:
+    return frame + b"\0" * (MIN_FRAME - len(frame)) if len(frame) < MIN_FRAME else frame
+
+
+def build_udp_frame(payload: bytes, *, dst_ip: str | int = "233.54.12.111",
+                    dst_port: int = 26477, src_ip: str | int = "206.200.1.1",
+                    src_port: int = 10000, src_mac: str = "02:00:00:00:00:01",
+                    dst_mac: str | None = None, vlan: int | None = None, ttl: int = 64,
+                    ip_id: int = 0, df: bool = True) -> bytes:
+    """An Ethernet [802.1Q] / IPv4 / UDP frame (no FCS) carrying ``payload``.
+
+    Valid IPv4 checksum, UDP checksum 0 (as NASDAQ sends), padded with zeros to 60 bytes.
+    ``dst_mac`` defaults to the multicast MAC of ``dst_ip``.
+    """
+    if dst_mac is None:
+        dst_mac = multicast_mac(dst_ip)
+    udp = struct.pack(">HHHH", src_port, dst_port, 8 + len(payload), 0) + bytes(payload)
+    return _pad(_eth(dst_mac, src_mac, vlan, ETH_P_IPV4)
+                + _ipv4(IPPROTO_UDP, len(udp), src_ip, dst_ip, ttl, ip_id, df) + udp)
+
+
+def _tcp_flags(flags: str | int) -> int:
+    if isinstance(flags, int):
+        return flags & 0xFF
+    v = 0
+    for ch in flags:
+        if ch not in _TCP_FLAGS:
+            raise ValueError(f"unknown TCP flag {ch!r} in {flags!r}")
+        v |= _TCP_FLAGS[ch]
+    return v
+
+
+def build_tcp_frame(payload: bytes, *, src_mac: str, dst_mac: str, src_ip: str | int,
+                    dst_ip: str | int, src_port: int, dst_port: int, seq: int, ack: int,
+                    window: int, flags: str | int = "PA", vlan: int | None = None,
+                    ttl: int = 64, ip_id: int = 0, df: bool = True) -> bytes:
+    """An Ethernet [802.1Q] / IPv4 / TCP frame (20-byte TCP header, no options) with valid
+    IPv4 and TCP checksums, padded to 60 bytes. ``flags``: letters of ``FSRPAUEC``."""
+    seg = bytearray(struct.pack(">HHIIBBHHH", src_port, dst_port, seq & 0xFFFFFFFF,
+                                ack & 0xFFFFFFFF, 5 << 4, _tcp_flags(flags), window, 0, 0))
+    seg += payload
+    struct.pack_into(">H", seg, 16, tcp_checksum(src_ip, dst_ip, seg))
+    return _pad(_eth(dst_mac, src_mac, vlan, ETH_P_IPV4)
+                + _ipv4(IPPROTO_TCP, len(seg), src_ip, dst_ip, ttl, ip_id, df) + bytes(seg))
+
+
+# --------------------------------------------------------------------------- parsing
+
+@dataclass(frozen=True)
+class UdpDatagram:
+    """A UDP datagram that passed the frame checks."""
+    dst_mac: str
+    src_mac: str
+    vlan: int | None          # VLAN id of the 802.1Q tag, None when untagged
+    src_ip: str
+    dst_ip: str
+    ttl: int
+    ip_id: int
+    src_port: int
+    dst_port: int
+    payload: bytes            # UDP length - 8 bytes
+    payload_offset: int       # where the payload starts in the frame
+
+
+@dataclass(frozen=True)
+class TcpSegment:
+    """A TCP segment that passed :func:`parse_tcp_frame`'s checks."""
+    dst_mac: str
+    src_mac: str
+    vlan: int | None
+    src_ip: str
+    dst_ip: str
+    ttl: int
+    ip_id: int
+    src_port: int
+    dst_port: int
+    seq: int
+    ack: int
+    flags: int
+    window: int
+    payload: bytes
+    payload_offset: int
+
+
+def group_table(groups) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise a group table to ``(dst IPv4 uint32 array, dst port uint16 array)``.
+
+    ``groups``: None (empty: every group accepted), a pair of arrays, or an iterable of
+    ``(ip, port)`` with ``ip`` a dotted string or an int.
+    """
+    if groups is None:
+        return np.zeros(0, np.uint32), np.zeros(0, np.uint16)
+    if (isinstance(groups, tuple) and len(groups) == 2
+            and isinstance(groups[0], np.ndarray) and isinstance(groups[1], np.ndarray)):
+        ips, ports = groups
+        if ips.shape != ports.shape:
+            raise ValueError("group table: IP and port arrays differ in shape")
+        return ips.astype(np.uint32), ports.astype(np.uint16)
+    pairs = [(ip_to_int(ip), int(port)) for ip, port in groups]
+    for _, port in pairs:
+        if not 0 <= port < 1 << 16:
+            raise ValueError(f"group table: port {port} out of range")
+    return (np.array([p[0] for p in pairs], np.uint32),
+            np.array([p[1] for p in pairs], np.uint16))
+
+
+def _l3(frame: bytes):
+    """(l3 offset, vlan) or a drop reason: the runt and not_ipv4 checks."""
+    n = len(frame)
+    if n < 14:
+        return "runt"
+    et = (frame[12] << 8) | frame[13]
+    vlan = None
+    l3 = 14
+    if et == ETH_P_8021Q:
+        if n < 18:
+            return "runt"
+        vlan = ((frame[14] << 8) | frame[15]) & 0x0FFF
+        et = (frame[16] << 8) | frame[17]
+        l3 = 18
+    if et != ETH_P_IPV4:
+        return "not_ipv4"
+    return l3, vlan
+
+
+def _ip_checks(frame: bytes, l3: int, check_ip_checksum: bool):
+    """(ihl bytes, total length) or a drop reason: ip_header, ip_checksum, ip_length."""
+    n = len(frame)
+    if l3 >= n or frame[l3] >> 4 != 4 or (frame[l3] & 0xF) < 5:
+        return "ip_header"
+    ihl = (frame[l3] & 0xF) * 4
+    if l3 + ihl > n:
+        return "ip_header"
+    if check_ip_checksum and ones_complement_sum(frame[l3:l3 + ihl]) != 0xFFFF:
+        return "ip_checksum"
+    total = (frame[l3 + 2] << 8) | frame[l3 + 3]
+    if total < ihl + 8 or l3 + total > n:
+        return "ip_length"
+    return ihl, total
+
+
+def parse_udp_frame(frame: bytes, groups=None, *, check_ip_checksum: bool = True,
+                    moldudp64: bool = True) -> UdpDatagram | str:
+    """Apply the feed's frame checks; return the datagram, or the drop reason's name.
+
+    ``groups``: see :func:`group_table` (None or empty accepts every group).
+    ``check_ip_checksum=False`` skips ``ip_checksum`` (for anonymised captures whose checksum
+    field was zeroed). ``moldudp64=False`` skips the last check (``mold_truncated``).
+    """
+    frame = bytes(frame)
+    r = _l3(frame)
+    if isinstance(r, str):
+        return r
+    l3, vlan = r
+    r = _ip_checks(frame, l3, check_ip_checksum)
+    if isinstance(r, str):
+        return r
+    ihl, total = r
+    if frame[l3 + 9] != IPPROTO_UDP:
+        return "not_udp"
+    if ((frame[l3 + 6] << 8) | frame[l3 + 7]) & 0x3FFF:  # MF flag or fragment offset
+        return "ip_fragment"
+    l4 = l3 + ihl
+    sport, dport, ulen = struct.unpack_from(">HHH", frame, l4)
+    if ulen < 8 or ulen > total - ihl:
+        return "udp_length"
+    dst = int.from_bytes(frame[l3 + 16:l3 + 20], "big")
+    ips, ports = group_table(groups)
+    if len(ips) and not np.any((ips == dst) & (ports == dport)):
+        return "filtered"
+    if moldudp64 and ulen - 8 < MOLD_HEADER:
+        return "mold_truncated"
+    return UdpDatagram(
+        dst_mac=bytes_to_mac(frame[0:6]), src_mac=bytes_to_mac(frame[6:12]), vlan=vlan,
+        src_ip=int_to_ip(int.from_bytes(frame[l3 + 12:l3 + 16], "big")), dst_ip=int_to_ip(dst),
+        ttl=frame[l3 + 8], ip_id=(frame[l3 + 4] << 8) | frame[l3 + 5],
+        src_port=sport, dst_port=dport, payload=frame[l4 + 8:l4 + ulen],
+        payload_offset=l4 + 8)
+
+
+def parse_tcp_frame(frame: bytes, *, check_checksums: bool = True) -> TcpSegment | str:
+    """Parse an Ethernet [802.1Q] / IPv4 / TCP frame (for order egress checks).
+
+    Drop reasons: ``runt``, ``not_ipv4``, ``ip_header``, ``ip_checksum``, ``ip_length``,
+    ``not_tcp``, ``ip_fragment``, ``tcp_header`` (data offset < 5 or past the datagram),
+    ``tcp_checksum``.
+    """
+    frame = bytes(frame)
+    r = _l3(frame)
+    if isinstance(r, str):
+        return r
+    l3, vlan = r
+    # A TCP header is 20 bytes, but the shared IP checks only require 8 after the IP header;
+    # the tcp_header check below covers the rest.
+    r = _ip_checks(frame, l3, check_checksums)
+    if isinstance(r, str):
+        return r
+    ihl, total = r
+    if frame[l3 + 9] != IPPROTO_TCP:
+        return "not_tcp"
+    if ((frame[l3 + 6] << 8) | frame[l3 + 7]) & 0x3FFF:
+        return "ip_fragment"
+    l4 = l3 + ihl
+    seg_len = total - ihl
+    if seg_len < 20:
+        return "tcp_header"
+    doff = (frame[l4 + 12] >> 4) * 4
+    if doff < 20 or doff > seg_len:
+        return "tcp_header"
+    src = frame[l3 + 12:l3 + 16]
+    dst = frame[l3 + 16:l3 + 20]
+    seg = frame[l4:l4 + seg_len]
+    if check_checksums and ones_complement_sum(
+            src + dst + struct.pack(">BBH", 0, IPPROTO_TCP, seg_len) + seg) != 0xFFFF:
+        return "tcp_checksum"
+    sport, dport, seq, ack, _, flags, window = struct.unpack_from(">HHIIBBH", frame, l4)
+    return TcpSegment(
+        dst_mac=bytes_to_mac(frame[0:6]), src_mac=bytes_to_mac(frame[6:12]), vlan=vlan,
+        src_ip=int_to_ip(int.from_bytes(src, "big")), dst_ip=int_to_ip(int.from_bytes(dst, "big")),
+        ttl=frame[l3 + 8], ip_id=(frame[l3 + 4] << 8) | frame[l3 + 5], src_port=sport,
+        dst_port=dport, seq=seq, ack=ack, flags=flags, window=window,
+        payload=seg[doff:], payload_offset=l4 + doff)
+

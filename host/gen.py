@@ -1,0 +1,849 @@
+"""Deterministic synthetic NASDAQ TotalView-ITCH 5.0 day, MoldUDP64 packets and captures.
+
+:func:`generate_day` simulates a trading day: per symbol a random-walk fair price, limit
+orders added near the touch (geometric distance in ticks), most of them later deleted, partly
+cancelled or replaced, executions at the touch when the fair price runs through the book,
+hidden trades, opening/closing crosses, NOII, Reg SHO and market-maker messages. The books it
+implies never lock or cross, and every execution, cancel, delete and replace refers to a live
+order with enough shares, so the emulator's book builder can be checked on it exactly.
+
+Everything random is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order, so a
+(symbols, messages, seed) triple always gives the same bytes. The event loop is plain Python
+fed with pre-drawn numpy chunks; the message bytes are built column-wise per type from the
+ITCH table (no per-message encode), which is what keeps millions of messages fast.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import math
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import itch
+
+__all__ = [
+    "Day", "TICKERS", "symbol_names", "generate_day", "to_packets", "write_capture",
+    "day_stats", "DEFAULT_EPOCH_NS",
+]
+
+NS = 1_000_000_000
+HOUR = 3600 * NS
+MIN = 60 * NS
+TICK = 100  # $0.01 in ITCH price units
+
+# Session clock (ns since midnight, US Eastern). The pre-open and post-close phases are kept
+# short so captures do not fill up with hours of heartbeats.
+T_START_MESSAGES = 9 * HOUR + 25 * MIN
+T_START_SYSTEM = 9 * HOUR + 26 * MIN
+T_PRE_OPEN_NOII = 9 * HOUR + 29 * MIN + 50 * NS
+T_OPEN = 9 * HOUR + 30 * MIN
+T_CLOSE_NOII = 15 * HOUR + 50 * MIN
+T_CLOSE = 16 * HOUR
+T_END_SYSTEM = 16 * HOUR + 5 * MIN
+T_END_MESSAGES = 16 * HOUR + 5 * MIN + NS
+
+#: pcap time of midnight of the synthetic day: 2024-06-03 00:00 EDT (04:00 UTC), in ns.
+DEFAULT_EPOCH_NS = calendar.timegm((2024, 6, 3, 4, 0, 0)) * NS
+
+# Real-looking NASDAQ listings with rough price levels (USD), most active first.
+TICKERS: tuple[tuple[str, float], ...] = (
+    ("AAPL", 192.0), ("MSFT", 415.0), ("NVDA", 118.0), ("AMZN", 181.0), ("TSLA", 177.0),
+    ("META", 476.0), ("GOOGL", 171.0), ("AMD", 161.0), ("GOOG", 173.0), ("AVGO", 158.0),
+    ("NFLX", 465.0), ("INTC", 31.0), ("CSCO", 47.5), ("QCOM", 201.0), ("PEP", 169.0),
+    ("COST", 488.0), ("ADBE", 471.0), ("TMUS", 163.0), ("CMCSA", 39.2), ("TXN", 195.0),
+    ("INTU", 455.0), ("AMGN", 305.0), ("HON", 203.0), ("AMAT", 214.0), ("ISRG", 398.0),
+    ("SBUX", 80.1), ("MDLZ", 68.4), ("GILD", 64.9), ("ADP", 244.0), ("VRTX", 462.0),
+    ("ADI", 231.0), ("PYPL", 63.2), ("MU", 131.0), ("PANW", 296.0), ("SNPS", 487.0),
+    ("CDNS", 283.0), ("CSX", 33.6), ("MAR", 230.0), ("ORLY", 447.0), ("ABNB", 148.0),
+    ("CTAS", 466.0), ("MNST", 52.1), ("FTNT", 59.4), ("CHTR", 281.0), ("KDP", 34.1),
+    ("AEP", 89.3), ("DXCM", 114.0), ("PAYX", 120.0), ("ROST", 139.0), ("ODFL", 176.0),
+    ("KHC", 35.6), ("EXC", 37.5), ("LULU", 319.0), ("MRNA", 142.0), ("CPRT", 53.8),
+    ("IDXX", 493.0), ("FAST", 64.0), ("CTSH", 66.7), ("EA", 133.0), ("XEL", 55.2),
+    ("VRSK", 251.0), ("BKR", 33.4), ("GEHC", 78.9), ("CSGP", 75.3), ("DDOG", 111.0),
+    ("TEAM", 163.0), ("ZS", 172.0), ("ANSS", 321.0), ("ON", 70.2), ("CDW", 220.0),
+    ("TTWO", 158.0), ("WBD", 8.21), ("BIIB", 226.0), ("ILMN", 104.0), ("DLTR", 117.0),
+    ("WBA", 16.9), ("SIRI", 5.8), ("JD", 30.4), ("PDD", 149.0), ("LCID", 5.3),
+    ("RIVN", 11.2), ("ZM", 60.1), ("DOCU", 55.8), ("OKTA", 93.0), ("CRWD", 376.0),
+    ("MDB", 234.0), ("NTES", 92.4), ("BIDU", 97.5), ("EBAY", 53.9), ("EXPE", 113.0),
+    ("TRIP", 18.3), ("HBAN", 13.1), ("FITB", 37.2), ("ZION", 43.6), ("NTRS", 84.1),
+    ("ROKU", 58.2), ("SOFI", 6.9), ("HOOD", 21.4), ("COIN", 229.0), ("MRVL", 70.4),
+    ("SMCI", 84.9), ("ARM", 125.0), ("CVLT", 102.0), ("QQQ", 450.0), ("TQQQ", 61.8),
+)
+_ETFS = {"QQQ", "TQQQ"}
+# Market participant IDs used for attributed adds ('F') and 'L' messages.
+MPIDS = ("NITE", "GSCO", "MSCO", "UBSS", "JPMS", "VIRT", "SUSQ", "CDEL", "HRTF", "CITD",
+         "ETMM", "FLOW", "TWLV", "JSTR", "GTSM", "LEHM")
+
+
+def symbol_names(n: int) -> list[str]:
+    """The first ``n`` symbol names: the real-looking list, then synthetic ``Zxxx`` names."""
+    names = [t for t, _ in TICKERS[:n]]
+    taken = set(names)
+    j = 0
+    while len(names) < n:
+        s, k = "", j
+        for _ in range(3):
+            s = chr(65 + k % 26) + s
+            k //= 26
+        name = ("Z" + s) if k == 0 else ("Z" + chr(65 + (k - 1) % 26) + s)
+        j += 1
+        if name not in taken:
+            names.append(name)
+            taken.add(name)
+    return names
+
+
+@dataclass
+class Day:
+    """A generated day: messages as one blob with offsets, in sequence order (1-based seq)."""
+
+    blob: bytes
+    offsets: np.ndarray  # int64, len(messages) + 1; message i is blob[offsets[i]:offsets[i+1]]
+    timestamps: np.ndarray  # int64 ns since midnight, non-decreasing
+    symbols: list[str]
+    seed: int
+    prices: list[float] = field(default_factory=list)  # opening price per symbol (USD)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> bytes:
+        if i < 0:
+            i += len(self)
+        return self.blob[self.offsets[i]:self.offsets[i + 1]]
+
+    def __iter__(self):
+        off = self.offsets.tolist()
+        blob = self.blob
+        for i in range(len(off) - 1):
+            yield blob[off[i]:off[i + 1]]
+
+    @property
+    def messages(self) -> list[bytes]:
+        return list(self)
+
+    @property
+    def types(self) -> np.ndarray:
+        """Type byte of every message (uint8)."""
+        return np.frombuffer(self.blob, np.uint8)[self.offsets[:-1]]
+
+    def counts(self) -> dict[str, int]:
+        t, c = np.unique(self.types, return_counts=True)
+        return {chr(a): int(b) for a, b in zip(t, c)}
+
+
+# --------------------------------------------------------------------------------------------
+# simulation
+
+class _Sym:
+    """Per-symbol state: fair price walk and the book (sorted price lists + FIFO levels)."""
+
+    __slots__ = ("loc", "name", "r", "path", "noise", "half", "open_px", "sho",
+                 "bid_px", "ask_px", "bids", "asks", "live", "trk", "hi")
+
+    def __init__(self, loc, name, price, path, half, trk, hi):
+        self.loc = loc
+        self.name = name
+        self.r = price * 100.0  # fair price in ticks (float), updated at each event
+        # fair price = random walk sampled every _NODE ns (linearly interpolated, carries
+        # the day's moves) + a mean-reverting per-event noise (the flicker around it)
+        self.path = path
+        self.noise = 0.0
+        self.half = half
+        self.open_px = int(round(price * 100)) * TICK
+        self.sho = False
+        self.bid_px: list[int] = []  # ascending; best bid is [-1]
+        self.ask_px: list[int] = []  # ascending; best ask is [0]
+        self.bids: dict[int, list[int]] = {}
+        self.asks: dict[int, list[int]] = {}
+        self.live: list[int] = []  # refs of live orders, for O(1) random pick/removal
+        self.trk = trk
+        self.hi = hi  # live-order cap: adds turn into deletes above it
+
+
+# Event-kind thresholds on one uniform draw (cumulative): add, delete, replace, partial
+# cancel, execution, hidden trade. Roughly NASDAQ's mix: ~45% adds, most orders deleted.
+_P_ADD, _P_DEL, _P_REP, _P_CXL, _P_EXE = 0.450, 0.850, 0.915, 0.945, 0.985  # rest: P
+_PR_EXE, _PR_REP = 0.30, 0.70  # when the fair price ran through a side: exec/replace/delete
+_NOISE_STEP, _NOISE_KEEP = 0.12, 0.99  # per-event fair-price noise (ticks), AR(1) factor
+_NODE = 15 * MIN  # spacing of the fair-price random walk's nodes
+_P_MPID = 0.03   # share of adds that are 'F'
+_P_C = 0.04      # share of executions reported as 'C'
+_LO_LIVE = 6     # below this many live orders a symbol only adds
+_CHUNK = 1 << 15
+
+
+def _draw_shares(u: float, g: int) -> int:
+    """Order size: mostly round lots (geometric), some odd lots, a few blocks."""
+    if u < 0.70:
+        return 100 * g
+    if u < 0.92:
+        return 1 + int((u - 0.70) / 0.22 * 99)
+    return 100 * (5 + int((u - 0.92) / 0.08 * 45))
+
+
+def _flow_times(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bursty, U-shaped (busy open and close) timestamps for ``n`` > 0 flow events, with the
+    burst id of each event and the number of bursts."""
+    mean = 4.0
+    sizes = rng.geometric(1.0 / mean, size=n // 2 + 16)
+    big = rng.random(sizes.size) < 0.03  # occasional sweeps / bursts of tens of messages
+    sizes[big] += rng.integers(8, 48, size=int(big.sum()))
+    cs = np.cumsum(sizes)
+    c = int(np.searchsorted(cs, n)) + 1
+    sizes = sizes[:c].copy()
+    sizes[-1] -= int(cs[c - 1] - n)
+    starts_u = np.cumsum(rng.exponential(1.0, size=c))
+    starts_u = (starts_u - starts_u[0]) / (starts_u[-1] - starts_u[0] + 1.0)
+    # warp uniform cluster starts through the inverse CDF of a U-shaped intensity
+    grid = np.linspace(0.0, 1.0, 4097)
+    lam = 1.0 + 3.0 * np.exp(-grid / 0.03) + 1.5 * np.exp(-(1.0 - grid) / 0.04)
+    cdf = np.concatenate([[0.0], np.cumsum((lam[1:] + lam[:-1]) * 0.5)])
+    cdf /= cdf[-1]
+    x = np.interp(starts_u, cdf, grid)
+    span = T_CLOSE - T_OPEN - 2 * NS
+    cstart = T_OPEN + 1000 + (x * span).astype(np.int64)
+    within = rng.exponential(600.0, size=n)  # ns between messages of a burst
+    first = np.zeros(n, bool)
+    first[np.concatenate([[0], np.cumsum(sizes)[:-1]])] = True
+    within[first] = 0.0
+    cid = np.repeat(np.arange(c), sizes)
+    # offset within the burst: cumulative gaps restarted at each burst
+    cum = np.cumsum(within)
+    base = cum[first]
+    ts = cstart[cid] + (cum - base[cid]).astype(np.int64)
+    ts = np.minimum(ts, T_CLOSE - NS)
+    # strictly increasing (bursts may overlap when the day is dense)
+    ar = np.arange(n, dtype=np.int64)
+    ts = np.maximum.accumulate(ts - ar) + ar
+    return ts, cid, c
+
+
+def _zipf_cdf(n: int, s: float = 1.0) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1) ** s
+    return np.cumsum(w) / w.sum()
+
+
+def generate_day(symbols: int, messages: int, seed: int) -> Day:
+    """A deterministic synthetic ITCH 5.0 day of exactly ``messages`` messages.
+
+    ``symbols`` stocks (locate = 1-based index, names from :func:`symbol_names`), activity
+    Zipf-distributed over them (the first is busiest). Raises ValueError when ``messages`` is
+    too small for the fixed start/end-of-day messages.
+    """
+    if symbols < 1:
+        raise ValueError("symbols must be at least 1")
+    rng = np.random.default_rng(seed)
+    names = symbol_names(symbols)
+    known = dict(TICKERS)
+    synth_px = np.exp(rng.uniform(math.log(5.0), math.log(500.0), size=symbols))
+    vols = rng.uniform(0.01, 0.035, size=symbols)
+    n_mm = rng.integers(1, 4, size=symbols)  # market makers ('L') per symbol
+    prices = [min(max(known.get(nm, float(synth_px[i])), 5.0), 500.0)
+              for i, nm in enumerate(names)]
+
+    pre: list[tuple[int, bytes]] = []  # (timestamp, message) before the continuous session
+    post: list[tuple[int, bytes]] = []
+    enc = itch.encode
+
+    def trk_of(loc: int) -> int:
+        return 1 + (loc - 1) % 7  # stands in for NASDAQ's matching-engine tracking number
+
+    pre.append((T_START_MESSAGES, enc("S", timestamp=T_START_MESSAGES, event_code="O")))
+    pre.append((T_START_SYSTEM, enc("S", timestamp=T_START_SYSTEM, event_code="S")))
+    t = T_START_SYSTEM + 1_000_000
+    for i, nm in enumerate(names):
+        loc = i + 1
+        etf = nm in _ETFS
+        pre.append((t, enc("R", stock_locate=loc, tracking_number=trk_of(loc), timestamp=t,
+                           stock=nm, market_category="Q" if i < 60 else "G",
+                           financial_status_indicator="N", round_lot_size=100,
+                           round_lots_only="N", issue_classification="Q" if etf else "C",
+                           issue_sub_type="I" if etf else "Z", authenticity="P",
+                           short_sale_threshold_indicator="N", ipo_flag="N",
+                           luld_reference_price_tier="1" if i < 60 else "2",
+                           etp_flag="Y" if etf else "N",
+                           etp_leverage_factor=3 if nm == "TQQQ" else (1 if etf else 0),
+                           inverse_indicator="N")))
+        t += 2_000
+    for i, nm in enumerate(names):
+        loc = i + 1
+        pre.append((t, enc("H", stock_locate=loc, tracking_number=trk_of(loc), timestamp=t,
+                           stock=nm, trading_state="T", reserved=" ")))
+        t += 2_000
+    for i, nm in enumerate(names):
+        loc = i + 1
+        pre.append((t, enc("Y", stock_locate=loc, tracking_number=trk_of(loc), timestamp=t,
+                           stock=nm, reg_sho_action="0")))
+        t += 2_000
+    for i, nm in enumerate(names):
+        loc = i + 1
+        for k in range(int(n_mm[i])):
+            mpid = MPIDS[(i * 5 + k * 3) % len(MPIDS)]
+            pre.append((t, enc("L", stock_locate=loc, tracking_number=trk_of(loc),
+                               timestamp=t, mpid=mpid, stock=nm,
+                               primary_market_maker="Y" if k == 0 else "N",
+                               market_maker_mode="N", market_participant_state="A")))
+            t += 2_000
+    t = T_PRE_OPEN_NOII
+    for i, nm in enumerate(names):
+        loc = i + 1
+        px = int(round(prices[i] * 100)) * TICK
+        imb = int(rng.integers(1, 50)) * 100
+        pre.append((t, enc("I", stock_locate=loc, tracking_number=trk_of(loc), timestamp=t,
+                           paired_shares=imb * 10, imbalance_shares=imb,
+                           imbalance_direction="B" if i % 2 == 0 else "S", stock=nm,
+                           far_price=px, near_price=px, current_reference_price=px,
+                           cross_type="O", price_variation_indicator="L")))
+        t += 10_000
+    pre.append((T_OPEN, enc("S", timestamp=T_OPEN, event_code="Q")))
+    match = 1
+    for i, nm in enumerate(names):
+        loc = i + 1
+        tq = T_OPEN + 1 + i * 1000
+        pre.append((tq, enc("Q", stock_locate=loc, tracking_number=trk_of(loc), timestamp=tq,
+                            cross_shares=int(rng.integers(10, 5000)) * 100, stock=nm,
+                            cross_price=int(round(prices[i] * 100)) * TICK,
+                            match_number=match, cross_type="O")))
+        match += 1
+    n_post = symbols + 3
+    n_flow = messages - len(pre) - n_post
+    if n_flow < 0:
+        raise ValueError(f"messages={messages} is less than the {len(pre) + n_post} fixed "
+                         f"start/end-of-day messages of {symbols} symbols")
+    # opening crosses sit at T_OPEN + i us; flow starts after them
+    flow_ts, cid, n_clusters = (_flow_times(rng, n_flow) if n_flow
+                                else (np.zeros(0, np.int64), np.zeros(0, np.int64), 0))
+    if n_flow:
+        flow_ts = np.maximum(flow_ts, T_OPEN + symbols * 1000 + 1 + np.arange(n_flow))
+        flow_ts = np.maximum.accumulate(flow_ts)
+    # symbol per event: mostly the burst's symbol, Zipf-distributed
+    zc = _zipf_cdf(symbols)
+    csym = np.searchsorted(zc, rng.random(max(n_clusters, 1)), side="right")
+    own = np.searchsorted(zc, rng.random(n_flow), side="right")
+    keep = rng.random(n_flow) < 0.85
+    ev_sym = np.where(keep, csym[cid] if n_flow else own, own).astype(np.int64)
+    np.minimum(ev_sym, symbols - 1, out=ev_sym)
+
+    # per-symbol live-order cap grows with activity (busier books are deeper)
+    share = np.bincount(ev_sym, minlength=symbols) / max(n_flow, 1)
+    # the day's fair-price walk per symbol, in ticks, sampled every _NODE
+    n_nodes = -(-(T_CLOSE - T_OPEN) // _NODE)
+    steps = rng.standard_normal((symbols, n_nodes)) * (vols * np.asarray(prices) * 100.0
+                                                       / math.sqrt(n_nodes))[:, None]
+    paths = np.asarray(prices)[:, None] * 100.0 + np.concatenate(
+        [np.zeros((symbols, 1)), np.cumsum(steps, axis=1)], axis=1)
+    np.maximum(paths, 100.0, out=paths)
+    states = [_Sym(i + 1, nm, prices[i], paths[i].tolist(),
+                   0 if prices[i] < 50 else (1 if prices[i] < 200 else 2), trk_of(i + 1),
+                   int(40 + 600 * min(1.0, share[i] * 4))) for i, nm in enumerate(names)]
+
+    # closing NOII: one per symbol per minute from 15:50, at most ~1% of the flow (each
+    # takes the slot of the first flow event at or after its time)
+    sched = sorted((T_CLOSE_NOII + k * MIN + i * 7_000, i)
+                   for k in range(10) for i in range(symbols))[:n_flow // 100]
+    sched_i = 0
+    next_sched = sched[0][0] if sched else 1 << 62
+
+    col_typ = array("B")
+    col_ref = array("Q")
+    col_ref2 = array("Q")
+    col_side = array("B")
+    col_sh = array("I")
+    col_px = array("I")
+    col_aux = array("B")
+    rare: dict[int, bytes] = {}  # flow index -> message bytes for the few non-table types
+
+    orders: dict[int, list] = {}  # ref -> [sym, is_ask, price, shares, live_pos]
+    next_ref = 1 + int(rng.integers(0, 1000))
+    B, S_, A_, F_, E_, C_, X_, D_, U_, P_ = (ord(c) for c in "BSAFECXDUP")
+    floor = math.floor
+    n_mpid = len(MPIDS)
+
+    def remove(o, ref, st):
+        """Take order ``ref`` off its level and out of the live list."""
+        px = o[2]
+        if o[1]:
+            lvl = st.asks[px]
+            lvl.remove(ref)
+            if not lvl:
+                del st.asks[px]
+                del st.ask_px[bisect.bisect_left(st.ask_px, px)]
+        else:
+            lvl = st.bids[px]
+            lvl.remove(ref)
+            if not lvl:
+                del st.bids[px]
+                del st.bid_px[bisect.bisect_left(st.bid_px, px)]
+        live = st.live
+        pos = o[4]
+        last = live.pop()
+        if last != ref:
+            live[pos] = last
+            orders[last][4] = pos
+        del orders[ref]
+
+    def insert(ref, st, is_ask, px, shares):
+        orders[ref] = [st, is_ask, px, shares, len(st.live)]
+        st.live.append(ref)
+        if is_ask:
+            lvl = st.asks.get(px)
+            if lvl is None:
+                st.asks[px] = [ref]
+                bisect.insort(st.ask_px, px)
+            else:
+                lvl.append(ref)
+        else:
+            lvl = st.bids.get(px)
+            if lvl is None:
+                st.bids[px] = [ref]
+                bisect.insort(st.bid_px, px)
+            else:
+                lvl.append(ref)
+
+    for c0 in range(0, n_flow, _CHUNK):
+        m = min(_CHUNK, n_flow - c0)
+        z = rng.standard_normal(m).tolist()
+        u_kind = rng.random(m).tolist()
+        u_side = rng.random(m).tolist()
+        u_pick = rng.random(m).tolist()
+        u_aux = rng.random(m).tolist()
+        u_sh = rng.random(m).tolist()
+        g_sh = rng.geometric(0.45, m).tolist()
+        dist = (rng.geometric(0.32, m) - 1).tolist()
+        dist2 = (rng.geometric(0.32, m) - 1).tolist()
+        gaps = rng.geometric(0.7, m).tolist()
+        ts_l = flow_ts[c0:c0 + m].tolist()
+        sym_l = ev_sym[c0:c0 + m].tolist()
+        for k in range(m):
+            t = ts_l[k]
+            st = states[sym_l[k]]
+            # -- scheduled closing NOII takes this event's slot
+            if t >= next_sched:
+                sst = states[sched[sched_i][1]]
+                sched_i += 1
+                next_sched = sched[sched_i][0] if sched_i < len(sched) else 1 << 62
+                px = max(1, int(sst.r)) * TICK
+                imb = 100 * (1 + int(u_aux[k] * 200))
+                d_ = "BSNO"[int(u_side[k] * 4)]
+                rare[c0 + k] = enc("I", stock_locate=sst.loc, tracking_number=sst.trk,
+                                   timestamp=t, paired_shares=imb * (5 + g_sh[k]),
+                                   imbalance_shares=0 if d_ in "NO" else imb,
+                                   imbalance_direction=d_, stock=sst.name, far_price=px,
+                                   near_price=px, current_reference_price=px,
+                                   cross_type="C", price_variation_indicator="L")
+                col_typ.append(73)
+                col_ref.append(0); col_ref2.append(0); col_side.append(0)
+                col_sh.append(0); col_px.append(0); col_aux.append(0)
+                continue
+            # -- fair price: interpolated walk + AR(1) noise
+            el = t - T_OPEN
+            j = el // _NODE
+            if j >= n_nodes:
+                j = n_nodes - 1
+            path = st.path
+            noise = st.noise * _NOISE_KEEP + z[k] * _NOISE_STEP
+            st.noise = noise
+            r = path[j] + (path[j + 1] - path[j]) * ((el - j * _NODE) / _NODE) + noise
+            if r < 100.0:
+                r = 100.0  # keep above $1
+            st.r = r
+            if not st.sho and r * TICK < 0.9 * st.open_px:
+                # Reg SHO short-sale price test triggered by a 10% drop
+                st.sho = True
+                rare[c0 + k] = enc("Y", stock_locate=st.loc, tracking_number=st.trk,
+                                   timestamp=t, stock=st.name, reg_sho_action="1")
+                col_typ.append(89)
+                col_ref.append(0); col_ref2.append(0); col_side.append(0)
+                col_sh.append(0); col_px.append(0); col_aux.append(0)
+                continue
+            fl = floor(r)
+            bid_anchor = (fl - st.half) * TICK
+            ask_anchor = (fl + 1 + st.half) * TICK
+            if bid_anchor < TICK:
+                bid_anchor = TICK
+                if ask_anchor <= bid_anchor:
+                    ask_anchor = bid_anchor + TICK
+            bid_px = st.bid_px
+            ask_px = st.ask_px
+            best_bid = bid_px[-1] if bid_px else 0
+            best_ask = ask_px[0] if ask_px else 0
+            nlive = len(st.live)
+            uk = u_kind[k]
+            # -- choose what happens
+            kind = 0  # 0 add, 1 delete, 2 replace, 3 cancel, 4 exec, 5 hidden
+            ex_ask = -1
+            if best_ask and best_ask < bid_anchor:
+                # fair price ran through the offers: buyers lift them, or they are repriced
+                # or pulled
+                kind = 4 if uk < _PR_EXE else (2 if uk < _PR_REP else 1)
+                ex_ask = 1
+            elif best_bid and best_bid > ask_anchor:
+                kind = 4 if uk < _PR_EXE else (2 if uk < _PR_REP else 1)
+                ex_ask = 0
+            elif nlive < _LO_LIVE or uk < _P_ADD:
+                kind = 0
+            elif uk < _P_DEL:
+                kind = 1
+            elif uk < _P_REP:
+                kind = 2
+            elif uk < _P_CXL:
+                kind = 3
+            elif uk < _P_EXE:
+                kind = 4
+            else:
+                kind = 5
+            if kind == 0 and nlive >= st.hi:
+                kind = 1
+            if kind != 0 and kind != 5 and nlive == 0:
+                kind = 0
+            if kind == 1 or kind == 2 or kind == 3:
+                if ex_ask >= 0:  # pull the stale best order of that side
+                    ref = (st.asks[best_ask] if ex_ask else st.bids[best_bid])[0]
+                else:
+                    up = u_pick[k]
+                    live = st.live
+                    ref = live[-1] if up < 0.5 else live[int((up - 0.5) * 2.0 * nlive)]
+            if kind == 0:
+                # -- add near the touch
+                if not bid_px and ask_px:
+                    is_ask = False
+                elif not ask_px and bid_px:
+                    is_ask = True
+                else:
+                    is_ask = u_side[k] >= 0.5
+                d = dist[k]
+                ua = u_aux[k]
+                inside = u_pick[k] < 0.12 and best_bid and best_ask and best_ask - best_bid > TICK
+                if is_ask:
+                    px = ask_anchor + d * TICK
+                    if inside:
+                        px = best_ask - TICK  # improve the offer inside the spread
+                    if best_bid and px <= best_bid:
+                        px = best_bid + TICK
+                else:
+                    px = bid_anchor - d * TICK
+                    if inside:
+                        px = best_bid + TICK  # improve the bid inside the spread
+                    if best_ask and px >= best_ask:
+                        px = best_ask - TICK
+                    if px < TICK:
+                        px = TICK
+                sh = _draw_shares(u_sh[k], g_sh[k])
+                ref_new = next_ref
+                next_ref += gaps[k]
+                insert(ref_new, st, is_ask, px, sh)
+                mp = ua < _P_MPID
+                col_typ.append(F_ if mp else A_)
+                col_ref.append(ref_new); col_ref2.append(0)
+                col_side.append(S_ if is_ask else B)
+                col_sh.append(sh); col_px.append(px)
+                col_aux.append(int(ua / _P_MPID * n_mpid) if mp else 0)
+            elif kind == 1:
+                o = orders[ref]
+                remove(o, ref, st)
+                col_typ.append(D_)
+                col_ref.append(ref); col_ref2.append(0); col_side.append(0)
+                col_sh.append(0); col_px.append(0); col_aux.append(0)
+            elif kind == 2:
+                # -- cancel/replace: same side, new price near the touch, new ref
+                o = orders[ref]
+                is_ask = o[1]
+                d = dist2[k]
+                if is_ask:
+                    px = ask_anchor + d * TICK
+                    if best_bid and px <= best_bid:
+                        px = best_bid + TICK
+                else:
+                    px = bid_anchor - d * TICK
+                    if best_ask and px >= best_ask:
+                        px = best_ask - TICK
+                    if px < TICK:
+                        px = TICK
+                sh = o[3] if u_sh[k] < 0.5 else _draw_shares(u_aux[k], g_sh[k])
+                remove(o, ref, st)
+                ref_new = next_ref
+                next_ref += gaps[k]
+                insert(ref_new, st, is_ask, px, sh)
+                col_typ.append(U_)
+                col_ref.append(ref); col_ref2.append(ref_new); col_side.append(0)
+                col_sh.append(sh); col_px.append(px); col_aux.append(0)
+            elif kind == 3:
+                # -- partial cancel (a full one is a delete)
+                o = orders[ref]
+                sh = o[3]
+                if sh < 2:
+                    remove(o, ref, st)
+                    col_typ.append(D_)
+                    col_ref.append(ref); col_ref2.append(0); col_side.append(0)
+                    col_sh.append(0); col_px.append(0); col_aux.append(0)
+                    continue
+                if sh >= 200 and sh % 100 == 0:
+                    cx = 100 * (1 + int(u_aux[k] * (sh // 100 - 1)))
+                else:
+                    cx = 1 + int(u_aux[k] * (sh - 1))
+                o[3] = sh - cx
+                col_typ.append(X_)
+                col_ref.append(ref); col_ref2.append(0); col_side.append(0)
+                col_sh.append(cx); col_px.append(0); col_aux.append(0)
+            elif kind == 4:
+                # -- execution against the best order (price-time priority) of one side
+                if ex_ask < 0:
+                    if not ask_px:
+                        ex_ask = 0
+                    elif not bid_px:
+                        ex_ask = 1
+                    else:
+                        ex_ask = 1 if u_side[k] < 0.5 else 0
+                ref = (st.asks[best_ask] if ex_ask else st.bids[best_bid])[0]
+                o = orders[ref]
+                sh = o[3]
+                ua = u_aux[k]
+                if ua < 0.6 or sh < 2:
+                    ex = sh
+                elif sh >= 200 and sh % 100 == 0:
+                    ex = 100 * (1 + int((ua - 0.6) / 0.4 * (sh // 100 - 1)))
+                else:
+                    ex = 1 + int((ua - 0.6) / 0.4 * (sh - 1))
+                if ex >= sh:
+                    remove(o, ref, st)
+                else:
+                    o[3] = sh - ex
+                withp = u_pick[k] < _P_C
+                col_typ.append(C_ if withp else E_)
+                col_ref.append(ref); col_ref2.append(match)
+                col_side.append((78 if u_sh[k] < 0.1 else 89) if withp else 0)  # N / Y
+                col_sh.append(ex); col_px.append(o[2]); col_aux.append(0)
+                match += 1
+            else:
+                # -- hidden (non-displayed) trade inside the spread: no book change
+                if best_bid and best_ask:
+                    px = ((best_bid + best_ask) // 2 // TICK) * TICK
+                    if px <= best_bid:
+                        px = best_bid if u_side[k] < 0.5 else best_ask
+                else:
+                    px = bid_anchor if u_side[k] < 0.5 else ask_anchor
+                col_typ.append(P_)
+                col_ref.append(0); col_ref2.append(match)
+                col_side.append(B if u_side[k] < 0.5 else S_)
+                col_sh.append(_draw_shares(u_sh[k], g_sh[k])); col_px.append(px)
+                col_aux.append(0)
+                match += 1
+
+    # closing crosses, end of market / system / messages
+    for i, nm in enumerate(names):
+        st = states[i]
+        tq = T_CLOSE + 1 + i * 1000
+        post.append((tq, enc("Q", stock_locate=i + 1, tracking_number=st.trk, timestamp=tq,
+                             cross_shares=int(rng.integers(10, 8000)) * 100, stock=nm,
+                             cross_price=max(1, int(st.r)) * TICK, match_number=match,
+                             cross_type="C")))
+        match += 1
+    t_m = T_CLOSE + symbols * 1000 + NS // 2
+    post.append((t_m, enc("S", timestamp=t_m, event_code="M")))
+    post.append((T_END_SYSTEM, enc("S", timestamp=T_END_SYSTEM, event_code="E")))
+    post.append((T_END_MESSAGES, enc("S", timestamp=T_END_MESSAGES, event_code="C")))
+
+    return _assemble(names, prices, seed, pre, post, flow_ts, ev_sym, states, col_typ,
+                     col_ref, col_ref2, col_side, col_sh, col_px, col_aux, rare)
+
+
+# --------------------------------------------------------------------------------------------
+# bytes
+
+# Types built column-wise: field name -> column key (see _assemble).
+_TABLE_TYPES = {
+    "A": {"order_reference_number": "ref", "buy_sell_indicator": "side", "shares": "sh",
+          "stock": "stock", "price": "px"},
+    "F": {"order_reference_number": "ref", "buy_sell_indicator": "side", "shares": "sh",
+          "stock": "stock", "price": "px", "attribution": "mpid"},
+    "E": {"order_reference_number": "ref", "executed_shares": "sh", "match_number": "ref2"},
+    "C": {"order_reference_number": "ref", "executed_shares": "sh", "match_number": "ref2",
+          "printable": "side", "execution_price": "px"},
+    "X": {"order_reference_number": "ref", "canceled_shares": "sh"},
+    "D": {"order_reference_number": "ref"},
+    "U": {"original_order_reference_number": "ref", "new_order_reference_number": "ref2",
+          "shares": "sh", "price": "px"},
+    "P": {"order_reference_number": "ref", "buy_sell_indicator": "side", "shares": "sh",
+          "stock": "stock", "price": "px", "match_number": "ref2"},
+}
+
+
+def _build_type(type_: str, cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Messages of one type as an (n, length) uint8 array, every field from the ITCH table."""
+    spec = itch.MESSAGES[type_]
+    n = len(cols["timestamp"])
+    out = np.empty((n, spec.length), np.uint8)
+    out[:, 0] = ord(type_)
+    for f in spec.fields:
+        col = cols[f.name]
+        if f.kind == "u":
+            b = np.ascontiguousarray(col, dtype=">u8").view(np.uint8).reshape(n, 8)
+            out[:, f.offset:f.offset + f.size] = b[:, 8 - f.size:]
+        elif col.dtype == np.uint8:  # one character given as its code
+            out[:, f.offset] = col
+        else:  # fixed-width, already space-padded text
+            out[:, f.offset:f.offset + f.size] = col.view(np.uint8).reshape(n, f.size)
+    return out
+
+
+def _assemble(names, prices, seed, pre, post, flow_ts, ev_sym, states, col_typ, col_ref,
+              col_ref2, col_side, col_sh, col_px, col_aux, rare) -> Day:
+    n_pre, n_flow, n_post = len(pre), len(flow_ts), len(post)
+    n = n_pre + n_flow + n_post
+    typ = np.empty(n, np.uint8)
+    ts = np.empty(n, np.int64)
+    fixed: dict[int, bytes] = {}
+    for j, (t, msg) in enumerate(pre):
+        typ[j], ts[j], fixed[j] = msg[0], t, msg
+    for j, (t, msg) in enumerate(post):
+        typ[n_pre + n_flow + j], ts[n_pre + n_flow + j] = msg[0], t
+        fixed[n_pre + n_flow + j] = msg
+    f_typ = np.frombuffer(col_typ, np.uint8)
+    typ[n_pre:n_pre + n_flow] = f_typ
+    ts[n_pre:n_pre + n_flow] = flow_ts
+    for j, msg in rare.items():
+        fixed[n_pre + j] = msg
+    lengths = np.asarray(itch.LENGTH_BY_BYTE, np.int64)[typ]
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    blob = np.zeros(int(offsets[-1]), np.uint8)
+    for j, msg in fixed.items():
+        if len(msg) != lengths[j]:
+            raise AssertionError(f"message {j}: {len(msg)} bytes, ITCH length {lengths[j]}")
+        blob[offsets[j]:offsets[j] + len(msg)] = np.frombuffer(msg, np.uint8)
+    if n_flow:
+        f_loc = ev_sym.astype(np.int64) + 1
+        stock_names = np.array([nm.ljust(8).encode("ascii") for nm in names], "S8")
+        mpids = np.array([m.encode("ascii") for m in MPIDS], "S4")
+        base = {
+            "ref": np.frombuffer(col_ref, np.uint64), "ref2": np.frombuffer(col_ref2, np.uint64),
+            "side": np.frombuffer(col_side, np.uint8), "sh": np.frombuffer(col_sh, np.uint32),
+            "px": np.frombuffer(col_px, np.uint32), "aux": np.frombuffer(col_aux, np.uint8),
+        }
+        for t_, mapping in _TABLE_TYPES.items():
+            sel = np.flatnonzero(f_typ == ord(t_))
+            if sel.size == 0:
+                continue
+            loc = f_loc[sel]
+            cols = {"stock_locate": loc, "tracking_number": 1 + (loc - 1) % 7,
+                    "timestamp": flow_ts[sel]}
+            for fname, key in mapping.items():
+                if key == "stock":
+                    cols[fname] = stock_names[loc - 1]
+                elif key == "mpid":
+                    cols[fname] = mpids[base["aux"][sel]]
+                else:
+                    cols[fname] = base[key][sel]
+            out = _build_type(t_, cols)
+            starts = offsets[n_pre + sel]
+            for b in range(out.shape[1]):
+                blob[starts + b] = out[:, b]
+    return Day(blob=blob.tobytes(), offsets=offsets, timestamps=ts, symbols=list(names),
+               seed=seed, prices=list(prices))
+
+
+# --------------------------------------------------------------------------------------------
+# statistics
+
+def day_stats(day: Day) -> dict:
+    """Message mix of a day: counts, fractions of all messages, and the share of orders
+    (adds and replacement orders) that end cancelled (deleted or replaced away)."""
+    counts = day.counts()
+    n = len(day)
+    adds = counts.get("A", 0) + counts.get("F", 0)
+    orders = adds + counts.get("U", 0)  # a replace creates a new order
+    out = {"messages": n, "counts": counts,
+           "fraction": {k: v / n for k, v in sorted(counts.items())},
+           "fraction_adds": adds / n,
+           "fraction_cancels": (counts.get("X", 0) + counts.get("D", 0)) / n,
+           "fraction_execs": (counts.get("E", 0) + counts.get("C", 0)) / n,
+           "fraction_replaces": counts.get("U", 0) / n}
+    out["orders_cancelled"] = ((counts.get("D", 0) + counts.get("U", 0)) / orders
+                               if orders else 0.0)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# packets and captures
+
+def to_packets(day: Day, session: str = "TICKWIRE01", max_payload: int = 1400,
+               heartbeat_every_ns: int = NS, burst_ns: int = 5_000,
+               first_seq: int = 1) -> list[tuple[int, bytes]]:
+    """MoldUDP64 packets (UDP payloads) with their send times (ns since midnight).
+
+    Messages less than ``burst_ns`` apart share a packet while it fits ``max_payload`` bytes
+    (20-byte header + 2-byte length per message), so bursts give packets of 1..N messages;
+    gaps longer than ``heartbeat_every_ns`` get heartbeats (count 0) every
+    ``heartbeat_every_ns``; an end-of-session packet (count 0xFFFF) closes the stream.
+    """
+    from . import moldudp64
+
+    if max_payload < 20 + 2 + 50:
+        raise ValueError(f"max_payload={max_payload} cannot hold the largest ITCH message")
+    off = day.offsets.tolist()
+    ts = day.timestamps.tolist()
+    blob = day.blob
+    out: list[tuple[int, bytes]] = []
+    seq = first_seq
+    i, n = 0, len(day)
+    last_sent = None
+    while i < n:
+        t0 = ts[i]
+        if last_sent is not None and heartbeat_every_ns:
+            hb = last_sent + heartbeat_every_ns
+            while hb < t0:
+                out.append((hb, moldudp64.heartbeat(session, seq)))
+                hb += heartbeat_every_ns
+        size = 20 + 2 + off[i + 1] - off[i]
+        j = i + 1
+        while j < n and ts[j] - ts[j - 1] <= burst_ns:
+            add = 2 + off[j + 1] - off[j]
+            if size + add > max_payload:
+                break
+            size += add
+            j += 1
+        msgs = [blob[off[k]:off[k + 1]] for k in range(i, j)]
+        last_sent = ts[j - 1]
+        out.append((last_sent, moldudp64.pack(session, seq, msgs)))
+        seq += j - i
+        i = j
+    t_end = (last_sent if last_sent is not None else 0) + 1_000_000
+    out.append((t_end, moldudp64.end_of_session(session, seq)))
+    return out
+
+
+def write_capture(day: Day, path, fmt: str = "pcap", vlan: int | None = None, *,
+                  session: str = "TICKWIRE01", max_payload: int = 1400,
+                  heartbeat_every_ns: int = NS, epoch_ns: int = DEFAULT_EPOCH_NS,
+                  nanosecond: bool = True, compress: bool | None = None,
+                  **frame_kwargs) -> Path:
+    """Write ``day`` as a pcap of Ethernet/[802.1Q]/IPv4/UDP/MoldUDP64 frames (``fmt="pcap"``,
+    frame times ``epoch_ns`` + packet time) or as a NASDAQ BinaryFILE (``fmt="binaryfile"``).
+
+    ``frame_kwargs`` (dst_ip, dst_port, src_ip, src_port, ...) go to
+    :func:`tickwire.host.framing.build_udp_frame`.
+    """
+    from . import capture
+
+    path = Path(path)
+    if fmt == "pcap":
+        from . import framing
+
+        packets = to_packets(day, session=session, max_payload=max_payload,
+                             heartbeat_every_ns=heartbeat_every_ns)
+        frames = [framing.build_udp_frame(p, vlan=vlan, **frame_kwargs) for _, p in packets]
+        capture.write_pcap(path, frames, [epoch_ns + t for t, _ in packets],
+                           nanosecond=nanosecond)
+    elif fmt == "binaryfile":
+        if vlan is not None or frame_kwargs:
+            raise ValueError("vlan and frame options apply to pcap output only")
+        capture.write_binaryfile(path, iter(day), compress=compress)
+    else:
+        raise ValueError(f"unknown capture format {fmt!r} (pcap or binaryfile)")
+    return path

@@ -1,0 +1,340 @@
+"""The book builder: symbol table, order table, sorted price levels, top-N update stream.
+
+Implements docs/architecture.md, section "Book builder", bit for bit. Pipeline (lock-step
+stages; every stage advances together unless a hazard inserts a bubble)::
+
+    i ─► input FIFO ─► Y1 ─► Y2 ─► OA ─► order table (D R1 W) ─► levels (D R1 W) ─► output FIFO ─► o
+                       │     │     │
+                       │     │     └ splits a U into its two order-table ops (2 cycles)
+                       │     └ symbol decision: locate map hit, name match (lowest slot), auto
+                       │       allocation (lowest nameless slot); map / name writes
+                       └ locate-map read data (forwarded from Y2's write), names CAM compare
+
+Throughput: one message per cycle; a U takes two. One bubble when the op behind an op on the
+same slot (level word) or the same order bucket follows it directly, so a single hot
+symbol runs at one message per 2 cycles (U: 4). Latency from ``i`` to ``o``: 12 cycles
+with empty FIFOs and no stalls (see :attr:`BookBuilder.LATENCY`).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..layouts import DecodedMessage
+from .common import MsgMeta, check_int, lowest_onehot, onehot_select, order_op_layout
+from .hash import order_bucket
+from .layouts import OpKind, SlotState, book_update_layout
+from .levels import LevelEngine
+from .orders import OrderTable
+
+__all__ = ["BookBuilder", "COUNTERS"]
+
+#: Counter output ports, named as the emulator's counters.
+COUNTERS = ("book_messages", "book_updates", "duplicate_ref", "unknown_ref", "overfill",
+            "order_table_full", "level_overflow", "level_miss", "symbol_overflow")
+
+
+def _c(ch):
+    return ord(ch)
+
+
+class BookBuilder(wiring.Component):
+    """Book builder gateware.
+
+    Parameters (names as in the architecture document):
+        symbols        tracked symbol slots (1..256; default 64)
+        order_buckets  order-table buckets, power of two (default 2**12)
+        order_ways     ways per bucket (default 4)
+        levels         price levels per slot and side (default 32)
+        depth          N of the top-N output (default 10, <= levels)
+        locates        size of the locate→slot map, power of two <= 65536 (default 65536);
+                       a locate >= ``locates`` is never mapped
+        in_fifo_depth, out_fifo_depth  decoupling FIFOs (defaults 4 and 4)
+
+    Ports:
+        i               In(stream.Signature(DecodedMessage))
+        o               Out(stream.Signature(book_update_layout(depth)))
+        sym_we, sym_slot, sym_name, sym_valid   host write of slot names (name: 8 ASCII bytes,
+                        first character in the most significant byte, space padded)
+        auto            auto mode (names learned from R/A/F into the lowest nameless slot)
+        state_addr      slot read address; ``state`` (SlotState) follows one cycle later
+        counters        see :data:`COUNTERS` (32 bits, wrap)
+    """
+
+    LATENCY = 13
+
+    def __init__(self, *, symbols: int = 64, order_buckets: int = 1 << 12, order_ways: int = 4,
+                 levels: int = 32, depth: int = 10, locates: int = 1 << 16,
+                 in_fifo_depth: int = 4, out_fifo_depth: int = 4):
+        check_int("symbols", symbols, 1, 256)
+        check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
+        check_int("order_ways", order_ways, 1, 16, pow2=True)
+        check_int("levels", levels, 1, 1024)
+        check_int("depth", depth, 1)
+        if depth > levels:
+            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+        check_int("locates", locates, 1, 1 << 16, pow2=True)
+        check_int("in_fifo_depth", in_fifo_depth, 1, 64)
+        check_int("out_fifo_depth", out_fifo_depth, 1, 64)
+        self.symbols = symbols
+        self.order_buckets = order_buckets
+        self.order_ways = order_ways
+        self.levels = levels
+        self.depth = depth
+        self.locates = locates
+        self.in_fifo_depth = in_fifo_depth
+        self.out_fifo_depth = out_fifo_depth
+        self.slot_bits = max(1, (symbols - 1).bit_length())
+        self.bucket_bits = order_buckets.bit_length() - 1
+        self.way_bits = order_ways.bit_length() - 1
+        self.locate_bits = max(1, locates.bit_length() - 1)
+        ports = {
+            "i": In(stream.Signature(DecodedMessage)),
+            "o": Out(stream.Signature(book_update_layout(depth))),
+            "sym_we": In(1),
+            "sym_slot": In(self.slot_bits),
+            "sym_name": In(64),
+            "sym_valid": In(1),
+            "auto": In(1),
+            "state_addr": In(self.slot_bits),
+            "state": Out(SlotState),
+        }
+        for name in COUNTERS:
+            ports[name] = Out(32)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        S = self.symbols
+        sb = self.slot_bits
+
+        # ------------------------------------------------------------------ input FIFO
+        m.submodules.in_fifo = in_fifo = fifo.SyncFIFOBuffered(
+            width=DecodedMessage.as_shape().size, depth=self.in_fifo_depth)
+        m.d.comb += [
+            in_fifo.w_data.eq(self.i.payload),
+            in_fifo.w_en.eq(self.i.valid),
+            self.i.ready.eq(in_fifo.w_rdy),
+        ]
+        head = DecodedMessage(in_fifo.r_data)
+
+        m.submodules.orders = orders = OrderTable(
+            symbols=S, order_buckets=self.order_buckets, order_ways=self.order_ways)
+        m.submodules.levels = lv = LevelEngine(symbols=S, levels=self.levels, depth=self.depth)
+
+        # ------------------------------------------------------------------ symbol table
+        m.submodules.locmap = locmap = memory.Memory(
+            shape=data.StructLayout({"valid": 1, "untracked": 1, "slot": unsigned(sb)}),
+            depth=self.locates, init=[])
+        map_wp = locmap.write_port()
+        map_rp = locmap.read_port(transparent_for=(map_wp,))
+        names = [Signal(64, name=f"name_{j}") for j in range(S)]
+        name_valid = Signal(S)
+
+        y1 = Signal(DecodedMessage)
+        y1_valid = Signal()
+        y2 = Signal(DecodedMessage)
+        y2_valid = Signal()
+        y2_mapped = Signal()      # locate map: mapped to y2_map_slot
+        y2_untracked = Signal()   # locate map: seen, not tracked (never looked up again)
+        y2_map_slot = Signal(sb)
+        y2_eq = Signal(S)
+
+        oa = Signal(DecodedMessage)
+        oa_valid = Signal()
+        oa_slot = Signal(sb)
+        oa_phase = Signal()
+        oa_h_ref = Signal(self.bucket_bits)
+        oa_h_new = Signal(self.bucket_bits)
+
+        en_oa = orders.accept
+        oa_is_u = oa.type == _c("U")
+        split = oa_valid & oa_is_u & ~oa_phase
+        en_y = Signal()
+        m.d.comb += en_y.eq(en_oa & ~split)
+
+        # Y2 decision (combinational from the Y2 registers)
+        t = y2.type
+        locate_ok = (y2.locate < self.locates) if self.locates < (1 << 16) else Const(1, 1)
+        can_map = (t == _c("R")) | (t == _c("A")) | (t == _c("F")) | (t == _c("P")) | (t == _c("Q"))
+        can_alloc = self.auto & ((t == _c("R")) | (t == _c("A")) | (t == _c("F")))
+        eq1 = lowest_onehot([y2_eq[j] for j in range(S)])
+        eq_slot = onehot_select(eq1, [Const(j, sb) for j in range(S)])
+        free1 = lowest_onehot([~name_valid[j] for j in range(S)])
+        free_slot = onehot_select(free1, [Const(j, sb) for j in range(S)])
+        dec_slot = Signal(sb)
+        dec_mapped = Signal()
+        dec_map_we = Signal()
+        dec_untrack = Signal()    # write "untracked" (rather than "mapped to dec_slot")
+        dec_alloc = Signal()
+        dec_overflow = Signal()
+        with m.If(y2_mapped):
+            m.d.comb += [dec_slot.eq(y2_map_slot), dec_mapped.eq(1)]
+        with m.Elif(y2_untracked):
+            pass
+        with m.Elif(locate_ok & can_map):
+            with m.If(y2_eq.any()):
+                m.d.comb += [dec_slot.eq(eq_slot), dec_mapped.eq(1), dec_map_we.eq(1)]
+            with m.Elif(~self.auto):
+                m.d.comb += [dec_map_we.eq(1), dec_untrack.eq(1)]
+            with m.Elif(can_alloc & ~name_valid.all()):
+                m.d.comb += [dec_slot.eq(free_slot), dec_mapped.eq(1), dec_map_we.eq(1),
+                             dec_alloc.eq(1)]
+            with m.Elif(can_alloc):
+                m.d.comb += [dec_overflow.eq(1), dec_map_we.eq(1), dec_untrack.eq(1)]
+        y2_go = Signal()   # Y2 hands its message on this cycle (its side effects happen now)
+        m.d.comb += y2_go.eq(en_y & y2_valid)
+        m.d.comb += [
+            map_wp.addr.eq(y2.locate),
+            map_wp.data.valid.eq(~dec_untrack),
+            map_wp.data.untracked.eq(dec_untrack),
+            map_wp.data.slot.eq(dec_slot),
+            map_wp.en.eq(y2_go & dec_map_we),
+        ]
+        with m.If(y2_go & dec_overflow):
+            m.d.sync += self.symbol_overflow.eq(self.symbol_overflow + 1)
+        # name table: host writes and auto allocation
+        for j in range(S):
+            with m.If(self.sym_we & (self.sym_slot == j)):
+                m.d.sync += [names[j].eq(self.sym_name), name_valid[j].eq(self.sym_valid)]
+            with m.Elif(y2_go & dec_alloc & free1[j]):
+                m.d.sync += [names[j].eq(y2.stock), name_valid[j].eq(1)]
+
+        # Y1: locate map data (bypassed from Y2's write this cycle), names CAM
+        m.d.comb += [map_rp.addr.eq(head.locate), map_rp.en.eq(en_y)]
+        byp_map = y2_go & dec_map_we & (y2.locate == y1.locate)
+        byp_name = y2_go & dec_alloc & (y2.stock == y1.stock)
+        with m.If(en_y):
+            m.d.sync += [
+                y1.eq(head), y1_valid.eq(in_fifo.r_rdy),
+                y2.eq(y1), y2_valid.eq(y1_valid),
+                y2_mapped.eq(Mux(byp_map, ~dec_untrack, map_rp.data.valid)),
+                y2_untracked.eq(Mux(byp_map, dec_untrack, map_rp.data.untracked)),
+                y2_map_slot.eq(Mux(byp_map, dec_slot, map_rp.data.slot)),
+                y2_eq.eq(Cat(*[(name_valid[j] & (names[j] == y1.stock))
+                               | (byp_name & free1[j]) for j in range(S)])),
+            ]
+        if self.locates < (1 << 16):
+            with m.If(en_y & (y1.locate >= self.locates)):
+                m.d.sync += [y2_mapped.eq(0), y2_untracked.eq(0)]
+        m.d.comb += in_fifo.r_en.eq(en_y)
+
+        # ------------------------------------------------------------------ OA: order ops
+        book_or_state = Signal()
+        m.d.comb += book_or_state.eq(Cat(*[t == _c(x) for x in "AFECXDUPQH"]).any())
+        with m.If(en_oa):
+            with m.If(split):
+                m.d.sync += oa_phase.eq(1)
+            with m.Else():
+                m.d.sync += [
+                    oa.eq(y2), oa_valid.eq(y2_valid & dec_mapped & book_or_state),
+                    oa_slot.eq(dec_slot), oa_phase.eq(0),
+                    oa_h_ref.eq(order_bucket(y2.ref, self.bucket_bits, self.way_bits)),
+                    oa_h_new.eq(order_bucket(y2.new_ref, self.bucket_bits, self.way_bits)),
+                ]
+        op = orders.op
+        ot = oa.type
+        m.d.comb += [
+            op.key.eq(oa.ref),
+            op.bucket.eq(oa_h_ref),
+            op.slot.eq(oa_slot),
+            op.side.eq(oa.side != _c("B")),
+            op.price.eq(oa.price),
+            op.amount.eq(oa.shares),
+            op.meta.type.eq(oa.type),
+            op.meta.sequence.eq(oa.sequence),
+            op.meta.timestamp.eq(oa.timestamp),
+            op.meta.state.eq(oa.state),
+            orders.op_valid.eq(oa_valid),
+        ]
+        with m.Switch(ot):
+            with m.Case(_c("A"), _c("F")):
+                m.d.comb += op.kind.eq(OpKind.ADD)
+            with m.Case(_c("E"), _c("C"), _c("X")):
+                m.d.comb += op.kind.eq(OpKind.REDUCE)
+            with m.Case(_c("D")):
+                m.d.comb += op.kind.eq(OpKind.DELETE)
+            with m.Case(_c("U")):
+                with m.If(~oa_phase):
+                    m.d.comb += [op.kind.eq(OpKind.DELETE), op.u0.eq(1)]
+                with m.Else():
+                    m.d.comb += [op.kind.eq(OpKind.ADD), op.u1.eq(1), op.key.eq(oa.new_ref),
+                                 op.bucket.eq(oa_h_new)]
+            with m.Default():
+                m.d.comb += op.kind.eq(OpKind.NOP)
+
+        # ------------------------------------------------------------------ levels, output
+        m.d.comb += [lv.op.eq(orders.out), lv.op_valid.eq(orders.out_valid),
+                     orders.down_accept.eq(lv.accept)]
+        res = lv.out
+        row_l = book_update_layout(self.depth)
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
+            width=row_l.size, depth=self.out_fifo_depth)
+        row = Signal(row_l)
+        m.d.comb += [
+            row.header.sequence.eq(res.op.meta.sequence),
+            row.header.timestamp.eq(res.op.meta.timestamp),
+            row.header.slot.eq(res.op.slot),
+        ]
+        bid, ask = res.book[0], res.book[1]
+        for k in range(self.depth):
+            m.d.comb += [
+                row.levels[k].ask_price.eq(Mux(ask.valid[k], ask.entry[k].price, 0)),
+                row.levels[k].ask_size.eq(Mux(ask.valid[k], ask.entry[k].shares, 0)),
+                row.levels[k].bid_price.eq(Mux(bid.valid[k], bid.entry[k].price, 0)),
+                row.levels[k].bid_size.eq(Mux(bid.valid[k], bid.entry[k].shares, 0)),
+            ]
+        # X: the row register in front of the output FIFO (a registered push keeps the
+        # back-pressure hold shallow)
+        x_row = Signal(row_l)
+        x_push = Signal()
+        hold = Signal()
+        m.d.comb += hold.eq(x_push & ~out_fifo.w_rdy)
+        with m.If(~hold):
+            m.d.sync += [x_row.eq(row), x_push.eq(lv.out_valid & res.emit)]
+            with m.If(lv.out_valid & res.op.uses & res.op.last):
+                m.d.sync += self.book_messages.eq(self.book_messages + 1)
+        with m.If(x_push & out_fifo.w_rdy):
+            m.d.sync += self.book_updates.eq(self.book_updates + 1)
+        m.d.comb += [
+            out_fifo.w_data.eq(x_row),
+            out_fifo.w_en.eq(x_push),
+            lv.hold.eq(hold),
+            self.o.payload.eq(out_fifo.r_data),
+            self.o.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.o.ready),
+        ]
+        for name in ("level_overflow", "level_miss"):
+            m.d.comb += getattr(self, name).eq(getattr(lv, name))
+        for name in ("duplicate_ref", "unknown_ref", "overfill", "order_table_full"):
+            m.d.comb += getattr(self, name).eq(getattr(orders, name))
+
+        # per-slot state for the trigger engine (written in message order at the W stage)
+        m.submodules.best_mem = best_mem = memory.Memory(shape=unsigned(128), depth=S, init=[])
+        m.submodules.trade_mem = trade_mem = memory.Memory(shape=unsigned(64), depth=S, init=[])
+        m.submodules.tstate_mem = tstate_mem = memory.Memory(
+            shape=unsigned(8), depth=S, init=[_c("T")] * S)
+        bw, tw, sw = best_mem.write_port(), trade_mem.write_port(), tstate_mem.write_port()
+        br, tr, sr = best_mem.read_port(), trade_mem.read_port(), tstate_mem.read_port()
+        rt = res.op.meta.type
+        m.d.comb += [
+            bw.addr.eq(res.op.slot), tw.addr.eq(res.op.slot), sw.addr.eq(res.op.slot),
+            bw.data.eq(Cat(Mux(bid.valid[0], bid.entry[0].price, 0),
+                           Mux(bid.valid[0], bid.entry[0].shares, 0),
+                           Mux(ask.valid[0], ask.entry[0].price, 0),
+                           Mux(ask.valid[0], ask.entry[0].shares, 0))),
+            bw.en.eq(lv.out_valid & res.op.uses & ~hold),
+            tw.data.eq(Cat(res.op.price, res.op.amount)),
+            tw.en.eq(lv.out_valid & ~hold & ((rt == _c("P")) | (rt == _c("Q")))),
+            sw.data.eq(res.op.meta.state),
+            sw.en.eq(lv.out_valid & ~hold & (rt == _c("H"))),
+            br.addr.eq(self.state_addr), tr.addr.eq(self.state_addr), sr.addr.eq(self.state_addr),
+            self.state.best_bid_price.eq(br.data[0:32]),
+            self.state.best_bid_size.eq(br.data[32:64]),
+            self.state.best_ask_price.eq(br.data[64:96]),
+            self.state.best_ask_size.eq(br.data[96:128]),
+            self.state.last_price.eq(tr.data[0:32]),
+            self.state.last_shares.eq(tr.data[32:64]),
+            self.state.trading_state.eq(sr.data),
+        ]
+        return m

@@ -1,0 +1,125 @@
+"""Small helpers shared by the book builder's engines."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Value, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["BankedMemory", "tree_or", "MsgMeta", "check_int", "lowest_onehot", "onehot_select", "any_of",
+           "level_op_layout", "order_op_layout"]
+
+
+class MsgMeta(data.Struct):
+    """Message fields that travel with an operation to the output stage."""
+    type: 8
+    sequence: 64
+    timestamp: 48
+    state: 8
+
+
+def level_op_layout(slot_bits: int) -> data.StructLayout:
+    """An operation on one slot's sorted levels (what the order table hands the level engine).
+
+    ``kind``: OpKind.NOP / ADD / REDUCE. ``uses``: the op reads and writes the slot's level
+    word (book messages); 0 for state-only messages (P Q H), which carry their trade price
+    in ``price``/``amount`` and their trading state in ``meta.state``. ``last``: last level op
+    of its message (U makes two); the row decision is taken on it.
+    """
+    return data.StructLayout({
+        "kind": 2,
+        "uses": 1,
+        "slot": unsigned(slot_bits),
+        "side": 1,
+        "price": 32,
+        "amount": 32,
+        "removed": 1,
+        "last": 1,
+        "meta": MsgMeta,
+    })
+
+
+def order_op_layout(slot_bits: int, bucket_bits: int) -> data.StructLayout:
+    """An operation on the order table. ``u0``/``u1``: first/second half of a U."""
+    return data.StructLayout({
+        "kind": 2,
+        "key": 64,
+        "bucket": unsigned(bucket_bits),
+        "slot": unsigned(slot_bits),
+        "side": 1,
+        "price": 32,
+        "amount": 32,
+        "u0": 1,
+        "u1": 1,
+        "meta": MsgMeta,
+    })
+
+
+def check_int(name, value, lo, hi=None, pow2=False):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {rng}, not {value}")
+    if pow2 and value & (value - 1):
+        raise ValueError(f"{name} must be a power of two, not {value}")
+    return value
+
+
+def any_of(bits):
+    """OR of a list of 1-bit values (Const 0 when empty)."""
+    bits = list(bits)
+    return Cat(*bits).any() if bits else Const(0, 1)
+
+
+def lowest_onehot(vec):
+    """One-hot of the lowest set bit of ``vec`` (a list of 1-bit values), as a list of values."""
+    out = []
+    for i, b in enumerate(vec):
+        out.append(b & ~any_of(vec[:i]) if i else b)
+    return out
+
+
+def tree_or(values):
+    """Balanced OR of a list of values (shallow expressions for large lists)."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def onehot_select(onehot, values):
+    """OR of ``values[i]`` masked by ``onehot[i]`` (a one-hot mux without priority)."""
+    vals = [Value.cast(v) for v in values]
+    return tree_or([Mux(sel, v, 0) for sel, v in zip(onehot, vals)])
+
+
+class BankedMemory(wiring.Component):
+    """A ``width`` × ``depth`` memory built from banks of at most ``bank_width`` bits.
+
+    One synchronous read port (transparent for the write port: a read of the address written
+    in the same cycle returns the new word) and one write port, all banks sharing the
+    addresses. On an FPGA a wide word maps onto a row of block RAMs anyway (72 bits each);
+    banking also keeps the simulators' per-memory expressions small.
+    """
+
+    def __init__(self, *, width: int, depth: int, bank_width: int = 576):
+        self.width, self.depth, self.bank_width = width, depth, bank_width
+        abits = max(1, (depth - 1).bit_length())
+        super().__init__({
+            "raddr": In(abits), "ren": In(1), "rdata": Out(width),
+            "waddr": In(abits), "wen": In(1), "wdata": In(width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for i, lo in enumerate(range(0, self.width, self.bank_width)):
+            hi = min(self.width, lo + self.bank_width)
+            mem = memory.Memory(shape=unsigned(hi - lo), depth=self.depth, init=[])
+            m.submodules[f"bank{i}"] = mem
+            wp = mem.write_port()
+            rp = mem.read_port(transparent_for=(wp,))
+            m.d.comb += [
+                wp.addr.eq(self.waddr), wp.en.eq(self.wen), wp.data.eq(self.wdata[lo:hi]),
+                rp.addr.eq(self.raddr), rp.en.eq(self.ren), self.rdata[lo:hi].eq(rp.data),
+            ]
+        return m

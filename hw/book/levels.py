@@ -1,0 +1,252 @@
+"""Sorted price levels: one wide memory word per slot (both sides), read-modify-write pipeline.
+
+Pipeline (one operation per cycle; lock-step stages, ``accept`` takes the op offered on
+``op``/``op_valid``)::
+
+    A   op offered; level memory read issued at op.slot          (the upstream's register)
+    D   memory word arrives (or is forwarded from W); per entry of the op's side, in
+        parallel: better-than / equal price compares, shares ± amount, shares <= amount,
+        count ± 1                                                  -> registered into R1
+    R1  found / zero / full reductions, insert / modify / remove decode, per-entry shift mux
+        (take entry i-1, i, i+1, the new entry or the modified entry) -> registered into W
+    W   new word written back; visibility, counters; ``out`` presents the whole word
+
+Hazards: the op in D needs the word as left by every older op. The write of the op in W is
+forwarded into D; an op in D for the slot of the op in R1 waits one cycle (a bubble goes into
+R1), then takes R1's result forwarded from W. Ops on other slots flow at one per cycle, ops
+on the same slot back to back at one per two cycles.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from .common import BankedMemory, check_int, level_op_layout
+from .layouts import COUNT_BITS, OpKind, side_layout, slot_levels_layout
+
+__all__ = ["LevelEngine", "level_result_layout"]
+
+
+def level_result_layout(slot_bits: int, levels: int) -> data.StructLayout:
+    return data.StructLayout({
+        "op": level_op_layout(slot_bits),
+        "book": slot_levels_layout(levels),   # the slot's word after the op (both sides)
+        "visible": 1,                         # this op touched sorted position < depth
+        "emit": 1,                            # a top-N row is due after this op
+        "overflow": 1,
+        "miss": 1,
+    })
+
+
+def _w_layout(slot_bits: int, levels: int) -> data.StructLayout:
+    return data.StructLayout({
+        "op": level_op_layout(slot_bits),
+        "book": slot_levels_layout(levels),
+        "visible": 1,
+        "emit_pre": 1,     # last op of a message with a visible op
+        "cmp": 1,          # second half of a U: emit only if the side's top N changed value
+        "overflow": 1,
+        "miss": 1,
+    })
+
+
+class LevelEngine(wiring.Component):
+    """Per-slot, per-side sorted level arrays with the doc's insert / evict / remove rules.
+
+    Parameters: ``symbols`` slots, ``levels`` entries per side, ``depth`` N (visibility is a
+    change at sorted position < N).
+    """
+
+    def __init__(self, *, symbols: int = 64, levels: int = 32, depth: int = 10):
+        check_int("symbols", symbols, 1, 256)
+        check_int("levels", levels, 1, 1024)
+        check_int("depth", depth, 1)
+        if depth > levels:
+            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+        self.symbols = symbols
+        self.levels = levels
+        self.depth = depth
+        self.slot_bits = max(1, (symbols - 1).bit_length())
+        super().__init__({
+            "op": In(level_op_layout(self.slot_bits)),
+            "op_valid": In(1),
+            "accept": Out(1),
+            "hold": In(1),
+            "out": Out(level_result_layout(self.slot_bits, levels)),
+            "out_valid": Out(1),
+            "level_overflow": Out(32),
+            "level_miss": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, N = self.levels, self.depth
+        op_l = level_op_layout(self.slot_bits)
+        book_l = slot_levels_layout(L)
+
+        m.submodules.mem = mem = BankedMemory(width=book_l.size, depth=self.symbols)
+        rp_data = book_l(mem.rdata)
+
+        # ---- stage registers
+        d_op = Signal(op_l)
+        d_valid = Signal()
+        r1_op = Signal(op_l)
+        r1_valid = Signal()
+        r1_book = Signal(book_l)
+        r1_better = Signal(L)
+        r1_eq = Signal(L)
+        r1_zero = Signal(L)
+        r1_cgone = Signal(L)    # order count reaches 0 (count <= removed)
+        r1_newsh = Signal(data.ArrayLayout(32, L))
+        r1_newcnt = Signal(data.ArrayLayout(COUNT_BITS, L))
+        w = Signal(_w_layout(self.slot_bits, L))
+        w_valid = Signal()
+        pend = Signal()   # a visible non-last op of the message in flight (first half of U)
+        in_u = Signal()   # the op in R1 follows a non-last op (it is the second half of a U)
+        # the op side's top N (price, shares; 0,0 when empty) before the first half of a U
+        snap = Signal(data.ArrayLayout(64, N))
+
+        # ---- control
+        haz = Signal()
+        m.d.comb += haz.eq(d_valid & d_op.uses & r1_valid & r1_op.uses & (d_op.slot == r1_op.slot))
+        adv_w = ~self.hold
+        adv_r1 = ~self.hold & ~haz
+        m.d.comb += [
+            self.accept.eq(adv_r1),
+            mem.raddr.eq(self.op.slot),
+            mem.ren.eq(adv_r1),
+            mem.waddr.eq(w.op.slot),
+            mem.wdata.eq(w.book),
+            mem.wen.eq(w_valid & w.op.uses),
+            self.out.op.eq(w.op),
+            self.out.book.eq(w.book),
+            self.out.visible.eq(w.visible),
+            self.out.overflow.eq(w.overflow),
+            self.out.miss.eq(w.miss),
+            self.out_valid.eq(w_valid),
+        ]
+        with m.If(adv_r1):
+            m.d.sync += [d_op.eq(self.op), d_valid.eq(self.op_valid)]
+
+        # ---- stage D: forward, compare, arithmetic
+        fwd = Signal()
+        m.d.comb += fwd.eq(w_valid & w.op.uses & (w.op.slot == d_op.slot))
+        book = Signal(book_l)
+        m.d.comb += book.eq(Mux(fwd, w.book, rp_data))
+        side = Signal(side_layout(L))
+        m.d.comb += side.eq(Mux(d_op.side, book[1], book[0]))
+        better = []
+        eq = []
+        zero = []
+        cgone = []
+        newsh = []
+        newcnt = []
+        is_add = d_op.kind == OpKind.ADD
+        for i in range(L):
+            e = side.entry[i]
+            v = side.valid[i]
+            better.append(v & Mux(d_op.side, e.price < d_op.price, e.price > d_op.price))
+            eq.append(v & (e.price == d_op.price))
+            zero.append(e.shares <= d_op.amount)
+            cgone.append(e.count <= d_op.removed)
+            newsh.append(Mux(is_add, e.shares + d_op.amount, e.shares - d_op.amount)[:32])
+            newcnt.append(Mux(is_add, e.count + 1, e.count - d_op.removed)[:COUNT_BITS])
+        with m.If(adv_r1):
+            m.d.sync += [
+                r1_op.eq(d_op),
+                r1_valid.eq(d_valid),
+                r1_book.eq(book),
+                r1_better.eq(Cat(*better)),
+                r1_eq.eq(Cat(*eq)),
+                r1_zero.eq(Cat(*zero)),
+                r1_cgone.eq(Cat(*cgone)),
+            ]
+            for i in range(L):
+                m.d.sync += [r1_newsh[i].eq(newsh[i]), r1_newcnt[i].eq(newcnt[i])]
+        with m.Elif(adv_w):
+            m.d.sync += r1_valid.eq(0)   # bubble behind a same-slot hazard
+
+        # ---- stage R1: decode and shift
+        old = Signal(side_layout(L))
+        m.d.comb += old.eq(Mux(r1_op.side, r1_book[1], r1_book[0]))
+        found = Signal()
+        zero_p = Signal()
+        m.d.comb += [found.eq(r1_eq.any()),
+                     zero_p.eq((r1_eq & (r1_zero | r1_cgone)).any())]
+        kadd = r1_op.kind == OpKind.ADD
+        # a reduction by 0 shares that leaves the order in place changes nothing
+        kred = (r1_op.kind == OpKind.REDUCE) & ((r1_op.amount != 0) | r1_op.removed)
+        kred_any = r1_op.kind == OpKind.REDUCE
+        ins = Signal()
+        rem = Signal()
+        mod = Signal()
+        overflow = Signal()
+        miss = Signal()
+        visible = Signal()
+        m.d.comb += [
+            ins.eq(r1_op.uses & kadd & ~found & ~r1_better[L - 1]),
+            overflow.eq(r1_op.uses & kadd & ~found & old.valid[L - 1]),
+            mod.eq(r1_op.uses & found & (kadd | (kred & ~zero_p))),
+            rem.eq(r1_op.uses & found & kred & zero_p),
+            miss.eq(r1_op.uses & kred_any & ~found),
+            visible.eq((ins & ~r1_better[N - 1]) | ((mod | rem) & r1_eq[:N].any())),
+        ]
+        new = Signal(side_layout(L))
+        for i in range(L):
+            at_q = (r1_better[i - 1] if i else 1) & ~r1_better[i]        # i == insert position
+            after_q = ~r1_better[i - 1] if i else Const(0, 1)           # i > insert position
+            from_p = ~r1_better[i]                                       # i >= removed position
+            o = old.entry[i]
+            n = new.entry[i]
+            prev_e = old.entry[i - 1] if i else 0
+            prev_v = old.valid[i - 1] if i else 0
+            with m.If(ins & after_q):
+                m.d.comb += [n.eq(prev_e), new.valid[i].eq(prev_v)]
+            with m.Elif(ins & at_q):
+                m.d.comb += [n.price.eq(r1_op.price), n.shares.eq(r1_op.amount), n.count.eq(1),
+                             new.valid[i].eq(1)]
+            with m.Elif(rem & from_p):
+                if i + 1 < L:
+                    m.d.comb += [n.eq(old.entry[i + 1]), new.valid[i].eq(old.valid[i + 1])]
+                else:
+                    m.d.comb += [n.eq(0), new.valid[i].eq(0)]
+            with m.Elif(mod & r1_eq[i]):
+                m.d.comb += [n.price.eq(o.price), n.shares.eq(r1_newsh[i]),
+                             n.count.eq(r1_newcnt[i]), new.valid[i].eq(old.valid[i])]
+            with m.Else():
+                m.d.comb += [n.eq(o), new.valid[i].eq(old.valid[i])]
+        new_book = Signal(book_l)
+        for s in (0, 1):
+            m.d.comb += new_book[s].eq(Mux(r1_op.side == s, new, r1_book[s]))
+
+        with m.If(adv_w):
+            m.d.sync += [
+                w.op.eq(r1_op),
+                w.book.eq(new_book),
+                w.visible.eq(visible),
+                w.emit_pre.eq(r1_op.uses & r1_op.last & (visible | pend)),
+                w.cmp.eq(r1_op.last & in_u),
+                w.overflow.eq(overflow),
+                w.miss.eq(miss),
+                w_valid.eq(r1_valid),
+            ]
+            with m.If(r1_valid & r1_op.uses):
+                m.d.sync += [pend.eq(~r1_op.last & visible), in_u.eq(~r1_op.last)]
+            with m.If(r1_valid & r1_op.uses & ~r1_op.last):
+                for k in range(N):
+                    m.d.sync += snap[k].eq(Mux(old.valid[k], Cat(old.entry[k].price,
+                                                                  old.entry[k].shares), 0))
+            with m.If(r1_valid & overflow):
+                m.d.sync += self.level_overflow.eq(self.level_overflow + 1)
+            with m.If(r1_valid & miss):
+                m.d.sync += self.level_miss.eq(self.level_miss + 1)
+
+        # ---- stage W: the second half of a U emits only if its side's top N changed value
+        wside = Signal(side_layout(L))
+        m.d.comb += wside.eq(Mux(w.op.side, w.book[1], w.book[0]))
+        same = Signal()
+        m.d.comb += same.eq(Cat(*[
+            Mux(wside.valid[k], Cat(wside.entry[k].price, wside.entry[k].shares), 0) == snap[k]
+            for k in range(N)]).all())
+        m.d.comb += self.out.emit.eq(w.emit_pre & ~(w.cmp & same))
+        return m

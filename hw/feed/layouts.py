@@ -1,0 +1,107 @@
+"""Signatures and stream payloads of the feed blocks (frame parser -> MoldUDP64 -> ITCH).
+
+Byte order everywhere: byte 0 of a frame (or payload) is in lane 0, bits ``[7:0]`` of
+``data``; a beat of ``width`` bits carries bytes ``8i .. 8i+7`` of its frame. Multi-byte
+protocol fields are big-endian on the wire and are presented as plain unsigned integers.
+"""
+
+from amaranth.hdl import unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import Out
+
+from tickwire.host.framing import FRAME_REASONS
+from tickwire.host.moldudp64 import COUNTERS
+
+__all__ = [
+    "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "LineBeat", "MoldBeat",
+    "PacketDone", "TrackerEvent", "Verdict", "FRAME_REASONS", "FRAME_STATUS_PASS",
+    "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
+]
+
+
+class AxiStreamSignature(wiring.Signature):
+    """Ingress from a MAC (source side): ``data``, ``keep`` (byte enables, contiguous from lane
+    0, all ones except possibly on the last beat), ``first``, ``last``, ``valid``. There is no
+    ``ready``: the consumer takes one beat per cycle. Frames carry no FCS."""
+
+    def __init__(self, width: int = 64):
+        if not isinstance(width, int) or width < 8 or width % 8:
+            raise TypeError(f"AXI-stream width must be a positive multiple of 8 bits, not "
+                            f"{width!r}")
+        self.width = width
+        super().__init__({
+            "data": Out(width),
+            "keep": Out(width // 8),
+            "first": Out(1),
+            "last": Out(1),
+            "valid": Out(1),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, AxiStreamSignature) and other.width == self.width
+
+    def __repr__(self):
+        return f"AxiStreamSignature({self.width})"
+
+
+#: One entry of the host-set group table (destination IPv4 and UDP port of a MoldUDP64 feed).
+GroupEntry = data.StructLayout({"valid": 1, "ip": 32, "port": 16})
+
+#: Frame parser output: the UDP payload (MoldUDP64 packet) of an accepted frame, byte 0 of the
+#: payload in lane 0 of the ``first`` beat. ``nbytes`` (1..8) valid bytes, from lane 0.
+#: ``length``: the payload length the UDP header announces (constant over the packet).
+#: ``truncated`` (with ``last``): the frame ended before its IPv4 total length, i.e. the frame
+#: is an ``ip_length`` drop and everything derived from it must be discarded.
+PayloadBeat = data.StructLayout({
+    "data": 64, "nbytes": 4, "first": 1, "last": 1, "truncated": 1, "length": 16,
+})
+
+#: MoldUDP64 header of a buffered packet (line buffer -> tracker).
+#: ``session``: the 10 session bytes, byte 0 in bits [7:0].
+MoldHeader = data.StructLayout({"session": 80, "sequence": 64, "count": 16})
+
+#: Packet data in a line buffer: payload bytes 16.. of the MoldUDP64 packet (the first beat's
+#: lanes 0..3 are the end of the header, the first length prefix is in lanes 4, 5).
+LineBeat = data.StructLayout({"data": 64, "nbytes": 4, "last": 1, "truncated": 1})
+
+#: Tracker -> ITCH decoder: a packet to walk (same data as LineBeat), with its first message's
+#: sequence number, header count and the number of leading messages to skip (overlap).
+MoldBeat = data.StructLayout({
+    "data": 64, "nbytes": 4, "first": 1, "last": 1, "truncated": 1,
+    "sequence": 64, "count": 16, "skip": 16,
+})
+
+#: ITCH decoder -> tracker, once per walked packet: ``framed`` messages lay within the UDP
+#: payload (< count after an overrun); ``truncated`` echoes the frame's ip_length status.
+PacketDone = data.StructLayout({"framed": 16, "overrun": 1, "truncated": 1})
+
+
+class Verdict:
+    """Tracker outcome of a packet (``TrackerEvent.verdict``)."""
+    ACCEPTED = 0
+    DUPLICATE = 1
+    STALE_SESSION = 2
+    TRUNCATED = 3      # frame turned out an ip_length drop: no effect at all
+    NAMES = ("accepted", "duplicate", "stale_session", "truncated")
+
+
+#: One tracker decision, emitted when it takes effect (telemetry; benches replay it).
+TrackerEvent = data.StructLayout({
+    "line": 1, "verdict": 2, "new_session": 1, "gap": 1, "overrun": 1,
+    "session": 80, "sequence": 64, "count": 16, "framed": 16, "skip": 16,
+})
+
+#: ``frame_status`` codes of the parser: index into FRAME_REASONS, or this for a passed frame.
+FRAME_STATUS_PASS = len(FRAME_REASONS)
+
+#: Counter names (equal to the emulator's, tickwire.host.moldudp64.COUNTERS).
+FEED_COUNTERS = tuple(COUNTERS)
+TRACKER_COUNTERS = ("packets", "gaps", "gap_messages", "last_gap_first", "last_gap_last",
+                    "dup_packets", "stale_session", "heartbeats", "end_of_session",
+                    "session_changes")
+DECODER_COUNTERS = ("messages", "unknown_type", "bad_length", "mold_overrun")
+#: Counters that hold sequence numbers (64-bit) rather than event counts.
+WIDE_COUNTERS = ("gap_messages", "last_gap_first", "last_gap_last")
+
+assert set(FRAME_REASONS) | {"frames"} | set(TRACKER_COUNTERS) | set(DECODER_COUNTERS) \
+    == set(FEED_COUNTERS), FEED_COUNTERS

@@ -1,0 +1,144 @@
+"""``python -m tickwire.kernels.check``: compile every kernel for the target GPUs and report.
+
+Each ``kernels/*.cu`` is compiled with nvcc for sm_80 (A100) and sm_90 (H100/H200) into a
+temporary directory — cubins by default, PTX with ``--ptx`` — with ptxas' register / spill /
+stack report. Two more checks ride along: ``feature_spec.cuh`` matches the Python feature table,
+and the CPU build of the core (g++) compiles. Exit status: 0 all passed, 1 a check failed,
+2 nvcc is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .cpu_core import KERNEL_DIR
+
+__all__ = ["check", "main", "ARCHS"]
+
+ARCHS = ("sm_80", "sm_90")
+FLAGS = {"features.cu": ("--fmad=false",)}  # bit-exact doubles vs the CPU build
+
+
+def _ptxas_summary(stderr: str) -> dict:
+    """{kernel: {registers, spill_stores, spill_loads, stack}} from ``-Xptxas -v`` output."""
+    out, cur = {}, None
+    for line in stderr.splitlines():
+        m = re.search(r"Compiling entry function '(\w+)'", line)
+        if m:
+            cur = out.setdefault(m.group(1), {})
+            continue
+        if cur is None:
+            continue
+        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads",
+                      line)
+        if m:
+            cur.update(stack=int(m.group(1)), spill_stores=int(m.group(2)),
+                       spill_loads=int(m.group(3)))
+        m = re.search(r"Used (\d+) registers", line)
+        if m:
+            cur["registers"] = int(m.group(1))
+    return out
+
+
+def check(archs=ARCHS, ptx: bool = False, nvcc: str | None = None) -> dict:
+    """Run the checks; returns {"ok": bool, "results": [...]}. Raises FileNotFoundError when
+    nvcc is missing."""
+    nvcc = nvcc or shutil.which("nvcc")
+    if nvcc is None:
+        raise FileNotFoundError("nvcc not found on PATH")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tickwire-kcheck-") as tmp:
+        for cu in sorted(KERNEL_DIR.glob("*.cu")):
+            for arch in archs:
+                kind = "ptx" if ptx else "cubin"
+                target = (f"-arch=compute_{arch[3:]}" if ptx else f"-arch={arch}")
+                out = Path(tmp) / f"{cu.stem}.{arch}.{kind}"
+                cmd = [nvcc, "-std=c++17", target, f"--{kind}", f"-I{KERNEL_DIR}",
+                       *FLAGS.get(cu.name, ()), "-Xptxas", "-v", "-o", str(out), str(cu)]
+                if ptx:
+                    cmd.remove("-Xptxas")
+                    cmd.remove("-v")
+                t0 = time.perf_counter()
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                res = {"check": f"nvcc {cu.name} {arch} {kind}", "ok": r.returncode == 0,
+                       "seconds": round(time.perf_counter() - t0, 2)}
+                if r.returncode == 0:
+                    res["bytes"] = out.stat().st_size
+                    res["kernels"] = _ptxas_summary(r.stderr)
+                else:
+                    res["error"] = (r.stderr or r.stdout).strip()[-4000:]
+                results.append(res)
+    # the generated header must match the Python feature table it was generated from
+    from tickwire.models.features import render_header
+
+    spec = (KERNEL_DIR / "feature_spec.cuh").read_text()
+    results.append({"check": "feature_spec.cuh matches models/features.py",
+                    "ok": spec == render_header(),
+                    **({} if spec == render_header() else {
+                        "error": "regenerate: python -m tickwire.models.features --header > "
+                                 "kernels/feature_spec.cuh"})})
+    from .cpu_core import available, build
+
+    ok, why = available()
+    if ok:
+        try:
+            t0 = time.perf_counter()
+            p = build()
+            results.append({"check": "g++ CPU core", "ok": True, "path": str(p),
+                            "seconds": round(time.perf_counter() - t0, 2)})
+        except RuntimeError as e:
+            results.append({"check": "g++ CPU core", "ok": False, "error": str(e)})
+    else:
+        results.append({"check": "g++ CPU core", "ok": True, "skipped": why})
+    return {"ok": all(r["ok"] for r in results), "nvcc": nvcc, "results": results}
+
+
+def _version(nvcc: str) -> str:
+    r = subprocess.run([nvcc, "--version"], capture_output=True, text=True)
+    lines = [ln for ln in r.stdout.splitlines() if "release" in ln]
+    return lines[0].strip() if lines else "?"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tickwire.kernels.check",
+                                 description="compile every kernel with nvcc and report")
+    ap.add_argument("--arch", action="append", help="target(s), default sm_80 and sm_90")
+    ap.add_argument("--ptx", action="store_true", help="emit PTX instead of cubins")
+    ap.add_argument("--json", action="store_true", help="machine-readable report")
+    a = ap.parse_args(argv)
+    try:
+        rep = check(tuple(a.arch) if a.arch else ARCHS, ptx=a.ptx)
+    except FileNotFoundError as e:
+        print(f"kernels check: {e}", file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps(rep, indent=1))
+    else:
+        print(f"nvcc: {rep['nvcc']} ({_version(rep['nvcc'])})")
+        for r in rep["results"]:
+            mark = "ok  " if r["ok"] else "FAIL"
+            extra = ""
+            if "kernels" in r:
+                extra = "  " + ", ".join(
+                    f"{k}: {v.get('registers', '?')} regs, {v.get('spill_stores', 0)}B spill, "
+                    f"{v.get('stack', 0)}B stack" for k, v in r["kernels"].items())
+            if "skipped" in r:
+                extra = f"  (skipped: {r['skipped']})"
+            print(f"[{mark}] {r['check']}{' %.2fs' % r['seconds'] if 'seconds' in r else ''}"
+                  f"{extra}")
+            if not r["ok"]:
+                print("       " + r.get("error", "").replace("\n", "\n       "))
+        print("all kernels compiled" if rep["ok"] else "kernel check FAILED")
+    return 0 if rep["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

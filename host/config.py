@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tomli_w
 
-__all__ = ["Capacity", "Feed", "Strategy", "Risk", "Orders", "Config", "load_config",
+__all__ = ["Capacity", "Feed", "Strategy", "Risk", "Orders", "Session", "Config", "load_config",
            "ConfigError"]
 
 
@@ -77,6 +77,23 @@ class Orders:
 
 
 @dataclass
+class Session:
+    """Order-entry TCP session template (host-maintained; the fabric advances seq and IP id)."""
+    src_mac: str = "02:00:00:00:00:10"
+    dst_mac: str = "02:00:00:00:00:20"
+    src_ip: str = "10.0.0.10"
+    dst_ip: str = "10.0.0.20"
+    src_port: int = 40000
+    dst_port: int = 15000
+    seq: int = 1000
+    ack: int = 1
+    window: int = 65535
+    vlan: int = -1          # -1: untagged
+    ttl: int = 64
+    ip_id: int = 0          # IPv4 identification of the first order frame
+
+
+@dataclass
 class Config:
     capacity: Capacity = field(default_factory=Capacity)
     feed: Feed = field(default_factory=Feed)
@@ -85,6 +102,7 @@ class Config:
     strategy: Strategy = field(default_factory=Strategy)
     risk: Risk = field(default_factory=Risk)
     orders: Orders = field(default_factory=Orders)
+    session: Session = field(default_factory=Session)
 
     def to_toml(self) -> str:
         return tomli_w.dumps(asdict(self))

@@ -165,3 +165,27 @@ def test_random_configurations_never_send_a_violating_order():
         assert fired == len(o) + res.counters["risk_rejects"]
         assert res.counters["risk_rejects"] == sum(
             v for k, v in res.counters.items() if k.startswith("reject_"))
+
+
+def test_order_frames_are_valid_tcp_in_scapy():
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    day = Day(("AAPL",))
+    book(day)
+    for k in range(3):
+        day.add("AAPL", 10 + k, "S", 50, 1_000_000)
+        day.delete("AAPL", 10 + k)
+    cfg = permissive(config(("AAPL",)))
+    cfg.session.seq = 0xFFFFFFF0  # wraps
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000, rearm=1)])
+    assert len(res.orders.frames) == 3
+    for k, f in enumerate(res.orders.frames):
+        p = Ether(f)
+        ip, tcp = p[IP], p[TCP]
+        assert ip.id == k and ip.flags == "DF" and tcp.flags == "PA"
+        assert tcp.seq == (0xFFFFFFF0 + 50 * k) & 0xFFFFFFFF
+        assert bytes(tcp.payload) == res.orders.ouch[k]
+        raw_ip, raw_tcp = ip.chksum, tcp.chksum
+        del ip.chksum, tcp.chksum
+        q = Ether(bytes(p))
+        assert q[IP].chksum == raw_ip and q[TCP].chksum == raw_tcp

@@ -48,6 +48,7 @@ class Orders:
     user_ref: np.ndarray
     sequence: np.ndarray   # sequence number of the triggering message
     ouch: list[bytes] = field(default_factory=list)  # SoupBinTCP-framed Enter Orders
+    frames: list[bytes] = field(default_factory=list)  # the Ethernet frames on the wire
 
     def __len__(self) -> int:
         return len(self.slot)
@@ -149,6 +150,8 @@ class Emulator:
         self._static_done = np.zeros(c.symbols, bool)
         self._risk_names_seen = 0
         self.writes: list[list[int]] = []
+        self._tcp_seq = cfg.session.seq & 0xFFFFFFFF
+        self._ip_id = cfg.session.ip_id & 0xFFFF
 
     # -------------------------------------------------------------- host strategy
     def symbols(self) -> list[str]:
@@ -287,12 +290,22 @@ class Emulator:
         if not len(o):
             return out
         from .. import ouch, soupbintcp
+        from ..framing import build_tcp_frame
         cap = self.config.orders.capacity
+        t = self.config.session
         for i in range(len(o)):
             payload = ouch.enter_order(int(o[i, 5]), "B" if o[i, 2] == BID else "S",
                                        int(o[i, 4]), names[o[i, 1]], int(o[i, 3]),
                                        capacity=cap)
-            out.ouch.append(soupbintcp.frame("U", payload))
+            seg = soupbintcp.frame("U", payload)
+            out.ouch.append(seg)
+            out.frames.append(build_tcp_frame(
+                seg, src_mac=t.src_mac, dst_mac=t.dst_mac, src_ip=t.src_ip, dst_ip=t.dst_ip,
+                src_port=t.src_port, dst_port=t.dst_port, seq=self._tcp_seq, ack=t.ack,
+                window=t.window, flags="PA", vlan=None if t.vlan < 0 else t.vlan, ttl=t.ttl,
+                ip_id=self._ip_id))
+            self._tcp_seq = (self._tcp_seq + len(seg)) & 0xFFFFFFFF
+            self._ip_id = (self._ip_id + 1) & 0xFFFF
         return out
 
 

@@ -12,18 +12,24 @@ import time
 from pathlib import Path
 
 from .config import Config
-from .emu.pipeline import load_source, run_source
+from .capture import sniff_format
+from .emu.pipeline import Emulator, load_source, run_source
 
 
 def _ours(path: Path) -> tuple[int, int, float]:
     t0 = time.perf_counter()
-    src = load_source(path)
     cfg = Config()
     cfg.strategy.kind = "none"
     cfg.capacity.symbols = 16384          # a whole NASDAQ day has ~12k symbols
     cfg.capacity.order_buckets = 1 << 20  # 4M order entries: a full day's live orders
-    res = run_source(src, cfg, depth=1)
-    return len(src.offsets), len(res.rows), time.perf_counter() - t0
+    if sniff_format(path) == "binaryfile":
+        res = Emulator(cfg, depth=1).run_binaryfile(path)
+        n = res.counters["messages"]
+    else:
+        src = load_source(path)
+        res = run_source(src, cfg, depth=1)
+        n = len(src.offsets)
+    return n, len(res.rows), time.perf_counter() - t0
 
 
 def _peer(path: Path) -> tuple[int, int, float]:
@@ -41,7 +47,6 @@ def bench_file(path: str | Path, repeat: int = 3, peer: bool = False) -> dict:
 
     With ``peer`` the two tools alternate run by run, so a noisy machine slows both alike.
     """
-    from .capture import sniff_format
     path = Path(path)
     if peer and sniff_format(path) != "binaryfile":
         peer = False

@@ -80,6 +80,14 @@ class Frames:
         return cls(data, offsets, lengths, ts, linktype)
 
 
+def open_binaryfile(path):
+    """A binary file object over the (decompressed) bytes of a BinaryFILE."""
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(2)
+    return gzip.open(p, "rb") if head == _GZIP else open(p, "rb")
+
+
 def load_bytes(path) -> np.ndarray:
     """The file's bytes (decompressed when gzip)."""
     p = Path(path)

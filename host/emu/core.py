@@ -385,21 +385,24 @@ def _risk_check(s, side, price, qty, now, rp, rs, position, sym_bucket, dup, rg)
     return -1
 
 
-@njit(cache=True)
-def process(data, offsets, sequences, first_msg, writes, depth,
+@njit(cache=True, error_model="numpy", nogil=True)
+def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
             names, n_names, auto, locate_slot,
             ot, bits, way_bits,
             lv, lv_n, trading_state, last_trade,
             trig, armed, rp, rs, position, sym_bucket, dup, rg, counters,
-            row_msg, row_slot, row_levels, order_out):
+            row_msg, row_seq, row_ts, row_slot, row_levels, order_out):
     """Run messages through book → trigger → risk.
 
     ``offsets[i]`` is the offset of message i's type byte in ``data``; ``sequences[i]`` its
     sequence number. ``writes`` is the host-write schedule: rows (message index, slot,
     buy_price, sell_price, quantity, enable_buy, enable_sell, rearm, ref_price) applied before
     that message (index counted from ``first_msg``, the global index of offsets[0]).
+    Only slots with ``slot & part_mask == part`` are processed (every call keeps its own copy
+    of the symbol table, so parallel calls on the same messages learn identical mappings);
+    one call with ``part = part_mask = 0`` does everything.
     Returns (rows, orders) written into ``row_*`` and ``order_out`` (msg, slot, side, price,
-    qty, user_ref).
+    qty, user_ref, sequence, timestamp); ``msg`` is the index into ``offsets``.
     """
     nrows = 0
     norders = 0
@@ -429,7 +432,7 @@ def process(data, offsets, sequences, first_msg, writes, depth,
             if s == -1:
                 s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_A_STOCK),
                               True, counters)
-            if s >= 0:
+            if s >= 0 and (s & part_mask) == part:
                 book_msg = True
                 ref = _u64(data, o + O_A_REF)
                 side = BID if data[o + O_A_SIDE] == 66 else ASK
@@ -445,7 +448,7 @@ def process(data, offsets, sequences, first_msg, writes, depth,
                     change = _level_add(lv, lv_n, s, side, price, shares, counters)
         elif t == 69 or t == 67 or t == 88 or t == 68:  # E C X D
             s = locate_slot[loc]
-            if s >= 0:
+            if s >= 0 and (s & part_mask) == part:
                 book_msg = True
                 ref = _u64(data, o + O_E_REF)
                 i, free = _ot_lookup(ot, ref, bits, way_bits)
@@ -474,7 +477,7 @@ def process(data, offsets, sequences, first_msg, writes, depth,
                         ot[i, OT_PXSH] = pxsh - np.uint64(amt)
         elif t == 85:  # U
             s = locate_slot[loc]
-            if s >= 0:
+            if s >= 0 and (s & part_mask) == part:
                 book_msg = True
                 old = _u64(data, o + O_U_OLD)
                 new = _u64(data, o + O_U_NEW)
@@ -517,13 +520,13 @@ def process(data, offsets, sequences, first_msg, writes, depth,
         elif t == 80:  # P
             s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_P_STOCK),
                           False, counters)
-            if s >= 0:
+            if s >= 0 and (s & part_mask) == part:
                 last_trade[s, 0] = _u32(data, o + O_P_PRICE)
                 last_trade[s, 1] = _u32(data, o + O_P_SHARES)
         elif t == 81:  # Q
             s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_Q_STOCK),
                           False, counters)
-            if s >= 0:
+            if s >= 0 and (s & part_mask) == part:
                 last_trade[s, 0] = _u32(data, o + O_Q_PRICE)
                 last_trade[s, 1] = _u64(data, o + O_Q_SHARES)
         elif t == 82:  # R
@@ -531,15 +534,17 @@ def process(data, offsets, sequences, first_msg, writes, depth,
                           True, counters)
         elif t == 72:  # H
             s = locate_slot[loc]
-            if s >= 0:
+            if s >= 0 and (s & part_mask) == part:
                 trading_state[s] = data[o + O_H_STATE]
-        if not book_msg or s < 0:
+        if not book_msg or s < 0 or (s & part_mask) != part:
             continue
         counters[C_BOOK_MESSAGES] += 1
         if change < depth:
             counters[C_BOOK_UPDATES] += 1
             if row_msg.shape[0] > 0:
                 row_msg[nrows] = k
+                row_seq[nrows] = sequences[k]
+                row_ts[nrows] = _u48(data, o + O_TS)
                 row_slot[nrows] = s
                 for kk in range(depth):
                     row_levels[nrows, kk, 0] = _top_price(lv, lv_n, s, ASK, kk)
@@ -598,6 +603,8 @@ def process(data, offsets, sequences, first_msg, writes, depth,
             order_out[norders, 3] = px
             order_out[norders, 4] = qty
             order_out[norders, 5] = rg[G_USER_REF]
+            order_out[norders, 6] = np.int64(sequences[k])
+            order_out[norders, 7] = now
             rg[G_USER_REF] += 1
             norders += 1
     return nrows, norders

@@ -39,6 +39,7 @@ FRAME_STATUS = FRAME_REASONS + ("duplicate", "stale_session", "mold_overrun", "a
 _ST_DUPLICATE, _ST_STALE, _ST_OVERRUN, _ST_ACCEPTED = range(10, 14)
 
 _LENGTH_BY_BYTE = np.array(itch.LENGTH_BY_BYTE, np.int64)
+_LENGTH_BY_BYTE_NB = _LENGTH_BY_BYTE  # a global array: numba freezes it into the code
 
 
 @dataclass
@@ -390,3 +391,34 @@ def index_binaryfile_bytes(data: np.ndarray, where: str = "BinaryFILE") -> Messa
     c[_MESSAGES] = len(offs)
     return MessageIndex(data, offs, lens, seqs, np.full(len(offs), -1, np.int64), "",
                         _counters(c))
+
+
+@nb.njit(cache=True)
+def walk_binaryfile_chunk(d, offs, seqs, rec, skipped):
+    """Index the complete records at the start of ``d`` (a BinaryFILE chunk).
+
+    Returns (messages indexed, bytes used, record count so far); unknown types and bad lengths
+    are counted in ``skipped`` and keep their record numbers.
+    """
+    n = d.size
+    off = 0
+    k = 0
+    while off + 2 <= n:
+        ln = (np.int64(d[off]) << 8) | np.int64(d[off + 1])
+        if off + 2 + ln > n:
+            break
+        rec += 1
+        if ln == 0:
+            skipped[1] += 1
+        else:
+            want = _LENGTH_BY_BYTE_NB[d[off + 2]]
+            if want == 0:
+                skipped[0] += 1
+            elif want != ln:
+                skipped[1] += 1
+            else:
+                offs[k] = off + 2
+                seqs[k] = rec
+                k += 1
+        off += 2 + ln
+    return k, off, rec

@@ -8,6 +8,7 @@ RTL run can be given the very same writes.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,79 +215,224 @@ class Emulator:
             self.write_trigger(msg, int(i), buy, sell, s.quantity, ref_price=m)
 
     # -------------------------------------------------------------- running
+    def _buffers(self, chunk: int, keep_rows: bool):
+        depth = self.depth
+        cap = chunk if (depth > 0 and keep_rows) else 0
+        return (np.zeros(cap, np.int64), np.zeros(cap, np.uint64), np.zeros(cap, np.uint64),
+                np.zeros(cap, np.int32), np.zeros((cap, max(depth, 1), 4), np.uint32),
+                np.zeros((2 * chunk, 8), np.int64))
+
+    def _chunk(self, data, offsets, sequences, first, bufs, parts_rows, parts_orders):
+        """Process one chunk; message ``first + k`` is ``offsets[k]``."""
+        st = self.state
+        w = np.array(self.writes[self._w_done:], np.int64).reshape(-1, 9)
+        self._w_done = len(self.writes)
+        row_msg, row_seq, row_ts, row_slot, row_levels, order_out = bufs
+        nr, no = core.process(
+            data, offsets, sequences, first, w, self.depth, 0, 0,
+            st.names, st.n_names, st.auto, st.locate_slot,
+            st.orders, self.bits, self.way_bits,
+            st.lv, st.lv_n, st.trading_state,
+            st.last_trade, st.trig, st.armed, st.risk_params, st.risk_slot, st.position,
+            st.sym_bucket, st.dup, st.risk_global, st.counters,
+            row_msg, row_seq, row_ts, row_slot, row_levels, order_out)
+        if nr:
+            parts_rows.append((row_msg[:nr] + first, row_seq[:nr].copy(), row_ts[:nr].copy(),
+                               row_slot[:nr].copy(), row_levels[:nr, :self.depth].copy()))
+        if no:
+            o = order_out[:no].copy()
+            o[:, 0] += first
+            parts_orders.append(o)
+
+    def _result(self, parts_rows, parts_orders, keep_rows, n, feed_counters, backend, t_book):
+        t0 = time.perf_counter()
+        depth = self.depth
+        rows = None
+        if depth > 0 and keep_rows:
+            if parts_rows:
+                rows = BookRows(*(np.concatenate([p[i] for p in parts_rows]) for i in (1, 2, 3)),
+                                np.concatenate([p[0] for p in parts_rows]),
+                                np.concatenate([p[4] for p in parts_rows]))
+            else:
+                rows = _empty_rows(depth)
+        orders = self._orders(np.concatenate(parts_orders) if parts_orders
+                              else np.zeros((0, 8), np.int64))
+        counters = dict(feed_counters or {})
+        counters.setdefault("messages", n)
+        counters.update(self.state.counter_dict())
+        timings = {"book_trigger_risk": t_book, "output": time.perf_counter() - t0}
+        return RunResult(backend, self.symbols(), counters, rows, orders,
+                         np.array(self.writes, np.int64).reshape(-1, 9), timings, depth)
+
+    def _chunk_size(self, chunk):
+        cfg = self.config
+        if chunk is None:
+            chunk = cfg.strategy.poll_messages if cfg.strategy.kind != "none" else 1 << 16
+        return max(1, min(chunk, 1 << 18))
+
     def run(self, data: np.ndarray, offsets: np.ndarray, sequences: np.ndarray,
             feed_counters: dict | None = None, *, keep_rows: bool = True,
             progress: Callable[[int], None] | None = None, backend: str = "emu",
             chunk: int | None = None) -> RunResult:
         """Process the messages at ``offsets`` (type bytes into ``data``)."""
-        st, cfg = self.state, self.config
-        depth = self.depth
         offsets = np.ascontiguousarray(offsets, np.int64)
         sequences = np.ascontiguousarray(sequences, np.uint64)
         n = len(offsets)
-        if chunk is None:
-            chunk = cfg.strategy.poll_messages if cfg.strategy.kind != "none" else 1 << 18
-        chunk = max(1, min(chunk, 1 << 18))
-        rows_cap = chunk if (depth > 0 and keep_rows) else 0
-        row_msg = np.zeros(rows_cap, np.int64)
-        row_slot = np.zeros(rows_cap, np.int32)
-        row_levels = np.zeros((rows_cap, max(depth, 1), 4), np.uint32)
-        order_out = np.zeros((2 * chunk, 6), np.int64)
+        chunk = self._chunk_size(chunk)
+        bufs = self._buffers(chunk, keep_rows)
         parts_rows, parts_orders = [], []
         t0 = time.perf_counter()
+        self._w_done = 0
         self._poll(0)
-        w_done = 0
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            w = np.array(self.writes[w_done:], np.int64).reshape(-1, 9)
-            w_done = len(self.writes)
-            nr, no = core.process(
-                data, offsets[start:stop], sequences[start:stop], start, w, depth,
-                st.names, st.n_names, st.auto, st.locate_slot,
-                st.orders,
-                self.bits, self.way_bits,
-                st.lv, st.lv_n, st.trading_state,
-                st.last_trade, st.trig, st.armed, st.risk_params, st.risk_slot, st.position,
-                st.sym_bucket, st.dup, st.risk_global, st.counters,
-                row_msg, row_slot, row_levels, order_out)
-            if nr:
-                parts_rows.append((row_msg[:nr] + start, row_slot[:nr].copy(),
-                                   row_levels[:nr, :depth].copy()))
-            if no:
-                o = order_out[:no].copy()
-                o[:, 0] += start
-                parts_orders.append(o)
+            self._chunk(data, offsets[start:stop], sequences[start:stop], start, bufs,
+                        parts_rows, parts_orders)
             if stop < n:
                 self._poll(stop)
             if progress is not None:
                 progress(stop - start)
-        t_book = time.perf_counter() - t0
+        return self._result(parts_rows, parts_orders, keep_rows, n, feed_counters, backend,
+                            time.perf_counter() - t0)
 
+    def _parallel_setup(self, threads: int, chunk: int, keep_rows: bool):
+        """Per-thread copies of what threads may not share: symbol table, order table,
+        counters and output buffers. Slots are split by ``slot & (threads - 1)``."""
+        st = self.state
+        self._par = [dict(names=st.names.copy(), n_names=st.n_names.copy(),
+                          locate_slot=st.locate_slot.copy(),
+                          orders=st.orders if p == 0 else np.zeros_like(st.orders),
+                          counters=np.zeros_like(st.counters),
+                          bufs=self._buffers(chunk, keep_rows), rows=[], orders_out=[])
+                     for p in range(threads)]
+        from concurrent.futures import ThreadPoolExecutor
+        self._pool = ThreadPoolExecutor(threads)
+
+    def _chunk_parallel(self, data, offsets, sequences, first):
+        st = self.state
+        w = np.zeros((0, 9), np.int64)
+        mask = len(self._par) - 1
+
+        def work(p):
+            t = self._par[p]
+            row_msg, row_seq, row_ts, row_slot, row_levels, order_out = t["bufs"]
+            nr, _ = core.process(
+                data, offsets, sequences, first, w, self.depth, p, mask,
+                t["names"], t["n_names"], st.auto, t["locate_slot"],
+                t["orders"], self.bits, self.way_bits,
+                st.lv, st.lv_n, st.trading_state,
+                st.last_trade, st.trig, st.armed, st.risk_params, st.risk_slot, st.position,
+                st.sym_bucket, st.dup, st.risk_global, t["counters"],
+                row_msg, row_seq, row_ts, row_slot, row_levels, order_out)
+            if nr:
+                t["rows"].append((row_msg[:nr] + first, row_seq[:nr].copy(), row_ts[:nr].copy(),
+                                  row_slot[:nr].copy(), row_levels[:nr, :self.depth].copy()))
+        list(self._pool.map(work, range(len(self._par))))
+
+    def _parallel_finish(self, parts_rows) -> bool:
+        """Fold the threads' state back; False when an order table filled up (the split
+        tables would then differ from the single one: the caller reruns sequentially)."""
+        st = self.state
+        self._pool.shutdown()
+        par, self._par = self._par, None
+        full = core.COUNTER_NAMES.index("order_table_full")
+        if any(t["counters"][full] for t in par):
+            return False
+        t0 = par[0]
+        st.names[:], st.n_names[:], st.locate_slot[:] = t0["names"], t0["n_names"], \
+            t0["locate_slot"]
+        over = core.COUNTER_NAMES.index("symbol_overflow")
+        total = sum(t["counters"] for t in par)
+        total[over] = t0["counters"][over]   # every thread learns the same symbols
+        st.counters += total
+        for t in par[1:]:  # one order table again (disjoint slots, so no key collides)
+            used = np.nonzero(t["orders"][:, core.OT_META] & np.uint64(1))[0]
+            st.orders[used] = t["orders"][used]
+        rows = [r for t in par for r in t["rows"]]
+        if rows:
+            msg = np.concatenate([r[0] for r in rows])
+            order = np.argsort(msg, kind="stable")
+            parts_rows.append(tuple(np.concatenate([r[i] for r in rows])[order]
+                                    for i in range(5)))
+        return True
+
+    def run_binaryfile(self, path: str | Path, *, keep_rows: bool = True,
+                       progress: Callable[[int], None] | None = None,
+                       chunk_bytes: int = 4 << 20, threads: int | None = None) -> RunResult:
+        """Stream a BinaryFILE (optionally gzip) through the pipeline in ``chunk_bytes`` reads.
+
+        Same result as indexing the whole file first, in a small, cache-resident working set:
+        a whole-day file is never held in memory. A pure replay (strategy "none") splits the
+        slots over ``threads`` threads (default: 2 where the machine has 2 cores or more);
+        the result is identical to one thread's.
+        """
+        if threads is None:
+            threads = 2 if (os.cpu_count() or 1) >= 2 else 1
+        if threads not in (1, 2, 4, 8):
+            raise ValueError(f"threads={threads}: 1, 2, 4 or 8")
+        if self.config.strategy.kind != "none" or self.state.counters.any():
+            threads = 1  # host writes and risk state are global: one thread
+        if threads > 1:
+            res = self._run_binaryfile(path, keep_rows, progress, chunk_bytes, threads)
+            if res is not None:
+                return res
+            # an order table filled up: start again from fresh tables, on one thread
+            self.__init__(self.config, self.depth, self.model_hook)
+        return self._run_binaryfile(path, keep_rows, progress, chunk_bytes, 1)
+
+    def _run_binaryfile(self, path, keep_rows, progress, chunk_bytes, threads):
+        from .feed import walk_binaryfile_chunk
+        from ..capture import open_binaryfile
+        chunk = self._chunk_size(None)
+        bufs = self._buffers(chunk, keep_rows)
+        parts_rows, parts_orders = [], []
+        buf = np.empty(chunk_bytes + 65538, np.uint8)
+        offs = np.empty(chunk_bytes // 14 + 1, np.int64)
+        seqs = np.empty(chunk_bytes // 14 + 1, np.uint64)
+        carry, rec, n, pos = 0, 0, 0, 0
+        skipped = np.zeros(2, np.int64)  # unknown type, bad length
         t0 = time.perf_counter()
-        rows = None
-        if depth > 0 and keep_rows:
-            if parts_rows:
-                msg = np.concatenate([p[0] for p in parts_rows])
-                rows = BookRows(sequences[msg], timestamps_at(data, offsets[msg]),
-                                np.concatenate([p[1] for p in parts_rows]), msg,
-                                np.concatenate([p[2] for p in parts_rows]))
-            else:
-                rows = _empty_rows(depth)
-        orders = self._orders(np.concatenate(parts_orders) if parts_orders
-                              else np.zeros((0, 6), np.int64), sequences)
-        t_out = time.perf_counter() - t0
-        counters = dict(feed_counters or {})
-        counters.setdefault("messages", n)
-        counters.update(st.counter_dict())
-        timings = {"book_trigger_risk": t_book, "output": t_out}
-        return RunResult(backend, self.symbols(), counters, rows, orders,
-                         np.array(self.writes, np.int64).reshape(-1, 9), timings, depth)
+        self._w_done = 0
+        self._poll(0)
+        if threads > 1:
+            self._parallel_setup(threads, chunk, keep_rows)
+        with open_binaryfile(path) as f:
+            while True:
+                got = f.readinto(memoryview(buf)[carry:carry + chunk_bytes])
+                end = carry + got
+                if end == 0:
+                    break
+                k, used, rec = walk_binaryfile_chunk(buf[:end], offs, seqs, rec, skipped)
+                if got == 0 and used < end:
+                    raise ValueError(f"{path}: offset {pos + used}: truncated BinaryFILE "
+                                     f"record (after {rec} records)")
+                for a in range(0, k, chunk):
+                    b = min(k, a + chunk)
+                    if threads > 1:
+                        self._chunk_parallel(buf, offs[a:b], seqs[a:b], n + a)
+                        continue
+                    self._chunk(buf, offs[a:b], seqs[a:b], n + a, bufs, parts_rows,
+                                parts_orders)
+                    if self.config.strategy.kind != "none":
+                        self._poll(n + b)
+                n += k
+                if progress is not None:
+                    progress(k)
+                buf[:end - used] = buf[used:end]
+                carry = end - used
+                pos += used
+                if got == 0:
+                    break
+        if threads > 1 and not self._parallel_finish(parts_rows):
+            return None
+        fc = {"messages": n, "unknown_type": int(skipped[0]), "bad_length": int(skipped[1])}
+        return self._result(parts_rows, parts_orders, keep_rows, n, fc, "emu",
+                            time.perf_counter() - t0)
 
-    def _orders(self, o: np.ndarray, sequences: np.ndarray) -> Orders:
+    def _orders(self, o: np.ndarray) -> Orders:
         names = self.symbols()
-        msgs = o[:, 0]
-        out = Orders(msgs, o[:, 1].astype(np.int32), o[:, 2].astype(np.uint8), o[:, 3],
-                     o[:, 4], o[:, 5], sequences[msgs] if len(msgs) else np.zeros(0, np.uint64))
+        out = Orders(o[:, 0], o[:, 1].astype(np.int32), o[:, 2].astype(np.uint8), o[:, 3],
+                     o[:, 4], o[:, 5], o[:, 6].astype(np.uint64))
         if not len(o):
             return out
         from .. import ouch, soupbintcp

@@ -2,15 +2,20 @@
 
 Each ``kernels/*.cu`` is compiled with nvcc for sm_80 (A100) and sm_90 (H100/H200) into a
 temporary directory — cubins by default, PTX with ``--ptx`` — with ptxas' register / spill /
-stack report. Two more checks ride along: ``feature_spec.cuh`` matches the Python feature table,
-and the CPU build of the core (g++) compiles. Exit status: 0 all passed, 1 a check failed,
-2 nvcc is missing.
+stack report. More checks ride along: the same sources compile with NVRTC (what cupy's
+``RawModule`` uses: no libc headers) when ``libnvrtc`` can be loaded, ``feature_spec.cuh`` matches
+the Python feature table, and the CPU build of the core (g++) compiles. Exit status: 0 all
+passed, 1 a check failed, 2 nvcc is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import glob
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -48,6 +53,43 @@ def _ptxas_summary(stderr: str) -> dict:
     return out
 
 
+def _nvrtc():
+    """libnvrtc via ctypes, or None: the toolkit's, the system's, or a pip nvidia wheel's."""
+    names = [ctypes.util.find_library("nvrtc"), "libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
+    nvcc = shutil.which("nvcc")
+    roots = [os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]
+    if nvcc:
+        roots.append(str(Path(nvcc).resolve().parents[1]))
+    for r in filter(None, roots):
+        names += sorted(glob.glob(os.path.join(r, "lib*", "libnvrtc.so*")))
+    for site in sys.path:
+        names += sorted(glob.glob(os.path.join(site, "nvidia", "*", "lib", "libnvrtc.so*")))
+    for n in filter(None, names):
+        if "builtins" in n or ".alt." in n:
+            continue
+        try:
+            return ctypes.CDLL(n)
+        except OSError:
+            continue
+    return None
+
+
+def _nvrtc_compile(lib, cu: Path, arch: str) -> tuple[bool, str]:
+    prog = ctypes.c_void_p()
+    if lib.nvrtcCreateProgram(ctypes.byref(prog), cu.read_bytes(), cu.name.encode(), 0, None,
+                              None) != 0:
+        return False, "nvrtcCreateProgram failed"
+    opts = [b"-std=c++17", f"-I{KERNEL_DIR}".encode(), f"--gpu-architecture={arch}".encode(),
+            *(f.encode() for f in FLAGS.get(cu.name, ()))]
+    rc = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+    n = ctypes.c_size_t()
+    lib.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
+    log = ctypes.create_string_buffer(max(1, n.value))
+    lib.nvrtcGetProgramLog(prog, log)
+    lib.nvrtcDestroyProgram(ctypes.byref(prog))
+    return rc == 0, log.value.decode(errors="replace").strip()
+
+
 def check(archs=ARCHS, ptx: bool = False, nvcc: str | None = None) -> dict:
     """Run the checks; returns {"ok": bool, "results": [...]}. Raises FileNotFoundError when
     nvcc is missing."""
@@ -76,6 +118,22 @@ def check(archs=ARCHS, ptx: bool = False, nvcc: str | None = None) -> dict:
                 else:
                     res["error"] = (r.stderr or r.stdout).strip()[-4000:]
                 results.append(res)
+    lib = _nvrtc()
+    for cu in sorted(KERNEL_DIR.glob("*.cu")):
+        for arch in archs:
+            name = f"nvrtc {cu.name} {arch}"
+            if lib is None:
+                results.append({"check": name, "ok": True, "skipped": "libnvrtc not found"})
+                continue
+            t0 = time.perf_counter()
+            try:
+                ok, log = _nvrtc_compile(lib, cu, arch)
+            except OSError as e:  # builtins library missing next to libnvrtc
+                ok, log = False, str(e)
+            res = {"check": name, "ok": ok, "seconds": round(time.perf_counter() - t0, 2)}
+            if not ok:
+                res["error"] = log[-4000:]
+            results.append(res)
     # the generated header must match the Python feature table it was generated from
     from tickwire.models.features import render_header
 

@@ -12,7 +12,8 @@ extern "C" __global__ void tw_features_kernel(tw_feat_state* __restrict__ states
                                               int depth, float* __restrict__ feats,
                                               float* __restrict__ last) {
     const int g = blockIdx.x * blockDim.x + threadIdx.x;
-    if (g < n_seg) tw_features_segment(g, states, levels, order, seg_off, seg_slot, depth, feats, last);
+    if (g < n_seg)
+        tw_features_segment(g, states, levels, order, seg_off, seg_slot, depth, feats, last);
 }
 
 extern "C" __global__ void tw_signal_kernel(tw_feat_state* __restrict__ states,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tickwire.models.mlp import Model, load_model, numpy_forward
+from tickwire.models.mlp import Model, load_model
 
 __all__ = ["Runner", "NumpyRunner", "CppRunner", "make_runner", "probe_backends",
            "cuda_available", "AUTO_ORDER", "BACKENDS"]

@@ -1,4 +1,4 @@
-"""tickwire.models — the slow path: book rows → features → small model → fair value → triggers.
+"""tickwire.models — the slow path: book rows → features → model → fair value → triggers.
 
 Entry points for the CLI (``tickwire model train|export|bench``):
 

@@ -145,11 +145,8 @@ def _group_layout(slots: np.ndarray):
     return order, new, starts
 
 
-def _ewma_sq(d: np.ndarray, new: np.ndarray, alpha: float) -> np.ndarray:
-    return _ewma_sq_nb(d, new, alpha)
-
-
 def _make_ewma():
+    # the one sequential piece of the batch path: a recurrence, compiled rather than looped
     from numba import njit
 
     @njit(cache=True)
@@ -166,7 +163,7 @@ def _make_ewma():
     return ewma
 
 
-_ewma_sq_nb = _make_ewma()
+_ewma_sq = _make_ewma()
 
 
 def features_batch(levels, slots=None) -> np.ndarray:
@@ -223,16 +220,13 @@ def features_batch(levels, slots=None) -> np.ndarray:
     v = valid[order]
     last_valid = np.maximum.accumulate(np.where(v, pos, -1))
     have = last_valid >= starts
-    # first valid position of each group (T if none)
-    first_valid = np.full(T, T, dtype=np.int64)
-    vpos = np.where(v, pos, T)
+    # first valid position of each symbol's group (T if it never has a mid)
     grp_id = np.cumsum(new) - 1
     gfirst = np.full(grp_id[-1] + 1, T, dtype=np.int64)
-    np.minimum.at(gfirst, grp_id, vpos)
+    np.minimum.at(gfirst, grp_id, np.where(v, pos, T))
     first_valid = gfirst[grp_id]
     src = np.where(have, last_valid, np.minimum(first_valid, T - 1))
     mid2 = np.where(have | (first_valid < T), m2[src], 0)
-    # the stream's ring is all zeros until the first valid mid: returns there are 0 anyway
     for k in RET_LAGS:
         lag = np.maximum(pos - k, starts)
         r = (mid2 - mid2[lag]).astype(np.float64) / (2.0 * TICK)

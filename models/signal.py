@@ -26,7 +26,7 @@ from .features import N_FEATURES, TICK, FeatureStream
 from .mlp import Model, load_model
 
 __all__ = ["NO_BUY", "NO_SELL", "fair_value", "trigger_prices", "SignalEngine", "TriggerWrite",
-           "latency_summary"]
+           "latency_summary", "model_hook", "ModelHook"]
 
 NO_BUY = 0
 NO_SELL = 0xFFFFFFFF
@@ -160,10 +160,10 @@ class SignalEngine:
         top = lv[last_idx, 0]
         if len(touched) <= 8:
             prices = []
-            for j, (a, b) in enumerate(zip(top[:, 0].tolist(), top[:, 2].tolist())):
-                if a > 0 and b > 0:
-                    p = probs[j]
-                    fair = (a + b) / 2.0 + (float(p[2]) - float(p[0])) * self.move_ticks * self.tick
+            scale = self.move_ticks * self.tick
+            for j, (ask, bid) in enumerate(zip(top[:, 0].tolist(), top[:, 2].tolist())):
+                if ask > 0 and bid > 0:
+                    fair = (ask + bid) / 2.0 + (float(probs[j, 2]) - float(probs[j, 0])) * scale
                     prices.append(_trigger_scalar(fair, self.edge_ticks, self.tick))
                 else:
                     prices.append((NO_BUY, NO_SELL))
@@ -175,10 +175,11 @@ class SignalEngine:
                                        self.edge_ticks, self.tick)
             prices = list(zip(buy.tolist(), sell.tolist()))
         n = 0
-        for sl, (b, a) in zip(touched, prices):
-            trip = (b, a, self._qty(sl))
-            if self._last.get(sl) != trip:
-                self.write(sl, b, a, trip[2])
+        for sl, (buy_p, sell_p) in zip(touched, prices):
+            trip = (buy_p, sell_p, self._qty(sl))
+            # a slot starts disabled (the trigger table's reset state): no write until priced
+            if self._last.get(sl, (NO_BUY, NO_SELL, trip[2])) != trip:
+                self.write(sl, buy_p, sell_p, trip[2])
                 self._lat.append(time.perf_counter_ns() - t0)
                 self._last[sl] = trip
                 n += 1
@@ -209,3 +210,69 @@ class SignalEngine:
             "update_to_write": latency_summary(self._lat),
             "batch": latency_summary(self._batch_lat),
         }
+
+
+# --------------------------------------------------------------------------------------------
+# emulator strategy hook (`strategy.kind = "model"`)
+
+
+class ModelHook:
+    """The emulator's ``model_hook(emu, msg)``: at each host poll, feed the books that changed
+    since the last poll to a :class:`SignalEngine` and schedule its trigger writes before
+    message ``msg`` with ``emu.write_trigger``.
+
+    Without ``rows`` the engine sees one update per changed slot per poll (the books are
+    sampled at the poll cadence, ``strategy.poll_messages``); OFI and returns then span polls,
+    not book updates as in training. Passing the poll's top-N ``rows`` (anything with ``slot``
+    and ``levels``) feeds every update and removes that skew.
+    """
+
+    def __init__(self, model, n_slots: int, *, quantity: int = 100, depth: int = 10,
+                 edge_ticks: float = 1.0, backend: str = "auto"):
+        self.depth = depth
+        self.engine = SignalEngine(model, self._write, backend=backend, n_slots=n_slots,
+                                   depth=depth, edge_ticks=edge_ticks, quantity=quantity)
+        self._prev = np.zeros((n_slots, depth, 4), np.int64)
+        self._emu = None
+        self._msg = 0
+
+    def _write(self, slot: int, buy: int, sell: int, qty: int) -> None:
+        top = self._prev[slot, 0]
+        ref = int(top[0] + top[2]) // 2 if top[0] > 0 and top[2] > 0 else -1
+        self._emu.write_trigger(self._msg, slot, buy, sell, qty, enable_buy=buy != NO_BUY,
+                                enable_sell=sell != NO_SELL, ref_price=ref)
+
+    def __call__(self, emu, msg: int, rows=None) -> None:
+        self._emu, self._msg = emu, msg
+        n = int(emu.state.n_names[0])
+        if n == 0:
+            return
+        if rows is not None and len(rows.slot):
+            src = np.asarray(rows.levels)[:, :self.depth]
+            lv = np.zeros((src.shape[0], self.depth, 4), np.int64)  # shallower rows: pad empty
+            lv[:, :src.shape[1]] = src
+            slots = np.asarray(rows.slot, dtype=np.int64)
+            self._prev[slots] = lv  # the newest row of a slot wins (fancy-assign order)
+            self.engine.on_batch(slots, lv)
+            return
+        books = emu.state.top(self.depth)[:n]
+        changed = np.flatnonzero(np.any(books != self._prev[:n], axis=(1, 2)))
+        if len(changed):
+            self._prev[changed] = books[changed]
+            self.engine.on_batch(changed, books[changed])
+
+
+def model_hook(cfg, *, backend: str = "auto", edge_ticks: float = 1.0,
+               depth: int = 10) -> ModelHook:
+    """The hook for ``Emulator(model_hook=...)`` from a pipeline config: the model at
+    ``cfg.strategy.model`` (a ``.npz``, or an ``.onnx`` with its ``.npz`` beside it; default the
+    bundled ``models/artifacts/mlp_synthetic.npz``), ``cfg.strategy.quantity`` shares."""
+    from .train import DEFAULT_ARTIFACT
+
+    path = Path(cfg.strategy.model) if cfg.strategy.model else DEFAULT_ARTIFACT
+    if path.suffix == ".onnx":
+        path = path.with_suffix(".npz")
+    if not path.exists():
+        raise FileNotFoundError(f"model {path} not found (train one: tickwire model train)")
+    return ModelHook(load_model(path), cfg.capacity.symbols, quantity=cfg.strategy.quantity,
+                     depth=depth, edge_ticks=edge_ticks, backend=backend)

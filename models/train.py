@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import CLASSES, FLAT, Dataset, Rows, build_dataset, default_lobster_path, load_rows
-from .features import FEATURES, N_FEATURES, spec_dict
+from .dataset import (
+    CLASSES, FLAT, Dataset, Rows, build_dataset, default_lobster_path, load_rows,
+)
+from .features import FEATURES, spec_dict
 from .mlp import Model, export_onnx, load_model, save_model, torch_module
 
 __all__ = ["ModelInfo", "train", "export", "evaluate", "write_card", "fit_dataset",
@@ -172,7 +174,7 @@ def fit_dataset(ds: Dataset, seed: int = 0, *, arch: str = "mlp", hidden=(32, 32
         return m, run
 
 
-def _to_model(m, arch: str, ds: Dataset, meta: dict) -> Model:
+def _to_model(m, arch: str, meta: dict) -> Model:
     if arch == "mlp":
         return Model("mlp", meta, layers=m.folded_layers())
     tensors = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
@@ -217,7 +219,7 @@ def train(capture_or_rows, out_dir, seed: int = 0, *, name: str | None = None,
         "source": ds.source, "features": spec_dict(), "hidden": list(hidden),
         "lstm_hidden": lstm_hidden,
     }
-    model = _to_model(m, arch, ds, meta)
+    model = _to_model(m, arch, meta)
     model_path = save_model(model, out_dir / f"{name}.npz")
     onnx_path = None
     if onnx:
@@ -343,7 +345,6 @@ def write_card(info: ModelInfo, model: Model, ds: Dataset, path) -> Path:
         "is expected to find.",
         "",
     ]
-    assert len(FEATURES) == N_FEATURES
     path.write_text("\n".join(lines))
     return path
 

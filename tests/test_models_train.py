@@ -12,7 +12,9 @@ pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from tickwire.models.dataset import build_dataset, default_lobster_path, synthetic_rows  # noqa: E402
+from tickwire.models.dataset import (  # noqa: E402
+    build_dataset, default_lobster_path, synthetic_rows,
+)
 from tickwire.models.mlp import (  # noqa: E402
     load_model, mlp_onnx_proto, save_model, torch_module,
 )

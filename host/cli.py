@@ -105,6 +105,17 @@ def _print_summary(s: dict) -> None:
         t.add_row(f"dropped: {k}", f"{v:,}")
     for k, v in s["seconds"].items():
         t.add_row(f"time: {k}", f"{v * 1e3:.1f} ms")
+    sig = s.get("signal")
+    if sig:
+        t.add_row("signal: backend", f"{sig['backend']}")
+        t.add_row("signal: book updates seen", f"{sig['updates']:,}")
+        t.add_row("signal: trigger writes", f"{sig['trigger_writes']:,} "
+                  f"({sig['writes_per_update']:.1%} of updates)")
+        lat = sig.get("update_to_write") or {}
+        if lat:
+            t.add_row("signal: update → trigger written",
+                      ", ".join(f"{k.removesuffix('_us')} {v:.1f} µs"
+                                for k, v in lat.items() if k.endswith("_us")))
     c.print(t)
 
 

@@ -140,3 +140,15 @@ def test_gen_deterministic_and_bench_json(tmp_path):
     assert s["messages"] == 3000 and s["msgs_per_s"] > 0 and s["peer"]["messages"] == 3000
     assert s["bbo_rows"] == s["peer"]["bbo_rows"]
     assert cli("gen", "--out", a, "--format", "csv").exit_code == 2
+
+
+def test_run_with_model_driven_triggers(tmp_path):
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('[strategy]\nkind = "model"\n')
+    r = cli("run", "--json", "--config", cfg)
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    sig = s["signal"]
+    assert sig["updates"] > 1000 and sig["trigger_writes"] == s["trigger_writes"] > 0
+    assert sig["update_to_write"]["p99_us"] >= sig["update_to_write"]["p50_us"] > 0
+    assert s["orders"] + sum(s["risk_rejects"].values()) == s["triggers_fired"]

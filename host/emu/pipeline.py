@@ -56,6 +56,12 @@ class Orders:
 
 
 @dataclass
+class _PollRows:
+    slot: np.ndarray
+    levels: np.ndarray
+
+
+@dataclass
 class RunResult:
     backend: str
     symbols: list[str]
@@ -65,6 +71,7 @@ class RunResult:
     writes: np.ndarray                 # host-write log, columns WRITE_COLUMNS
     timings: dict[str, float]
     depth: int
+    signal: dict | None = None   # model strategy: slow-path statistics
 
     def summary(self) -> dict:
         c = self.counters
@@ -83,6 +90,7 @@ class RunResult:
             "symbols": len(self.symbols),
             "counters": c,
             "seconds": {k: round(v, 6) for k, v in self.timings.items()},
+            **({"signal": self.signal} if self.signal is not None else {}),
         }
 
 
@@ -173,8 +181,10 @@ class Emulator:
         self.writes.append([msg, slot, buy_price, sell_price, quantity, int(enable_buy),
                             int(enable_sell), rearm, ref_price])
 
-    def _poll(self, msg: int) -> None:
-        """The host's periodic work between chunks: risk enables and trigger (re)writes."""
+    def _poll(self, msg: int, rows=None) -> None:
+        """The host's periodic work between chunks: risk enables and trigger (re)writes.
+
+        ``rows``: the top-N rows emitted since the previous poll (for the model strategy)."""
         st, cfg = self.state, self.config
         n = int(st.n_names[0])
         if n > self._risk_names_seen and self._disabled:
@@ -197,7 +207,7 @@ class Emulator:
                                        int(t.get("ref_price", -1)))
             return
         if s.kind == "model" and self.model_hook is not None:
-            self.model_hook(self, msg)
+            self.model_hook(self, msg, rows)
             return
         # band: re-centre around the mid when it has moved by more than half the band
         top = st.top(1)[:n, 0]
@@ -279,21 +289,30 @@ class Emulator:
         sequences = np.ascontiguousarray(sequences, np.uint64)
         n = len(offsets)
         chunk = self._chunk_size(chunk)
-        bufs = self._buffers(chunk, keep_rows)
+        model = self.config.strategy.kind == "model" and self.depth > 0
+        bufs = self._buffers(chunk, keep_rows or model)
         parts_rows, parts_orders = [], []
         t0 = time.perf_counter()
         self._w_done = 0
         self._poll(0)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
+            had = len(parts_rows)
             self._chunk(data, offsets[start:stop], sequences[start:stop], start, bufs,
                         parts_rows, parts_orders)
             if stop < n:
-                self._poll(stop)
+                new = parts_rows[had:]
+                self._poll(stop, _PollRows(new[0][3], new[0][4]) if new else None)
+            if model and not keep_rows:
+                del parts_rows[:]
             if progress is not None:
                 progress(stop - start)
-        return self._result(parts_rows, parts_orders, keep_rows, n, feed_counters, backend,
-                            time.perf_counter() - t0)
+        res = self._result(parts_rows, parts_orders, keep_rows, n, feed_counters, backend,
+                           time.perf_counter() - t0)
+        stats = getattr(getattr(self.model_hook, "engine", None), "stats", None)
+        if model and stats is not None:
+            res.signal = stats()
+        return res
 
     def _parallel_setup(self, threads: int, chunk: int, keep_rows: bool):
         """Per-thread copies of what threads may not share: symbol table, order table,

@@ -303,7 +303,7 @@ def _top_shares(lv, lv_n, s, side, k):
     return lv[s, side, i, 1] if i >= 0 else np.uint32(0)
 
 
-@njit(inline="always", cache=True)
+@njit(cache=True)
 def _map_slot(names, n_names, auto, locate_slot, loc, stock, may_allocate, counters):
     """Slot of a stock_locate, learning the mapping from a message that carries the stock.
 
@@ -383,6 +383,65 @@ def _risk_check(s, side, price, qty, now, rp, rs, position, sym_bucket, dup, rg)
             and dup[s, 3] == qty and now - dup[s, 4] < rp[P_DUP_WINDOW]):
         return 9
     return -1
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _trigger(s, k, now, seq, lv, lv_n, trig, armed, rp, rs, position, sym_bucket, dup, rg,
+             counters, order_out, norders):
+    """Trigger engine and pre-trade risk for slot ``s`` after message ``k``; kept out of the
+    book loop (called only for slots with an enabled trigger) so the hot loop stays small."""
+    for side in range(2):  # buy first
+        if trig[s, 3 + side] == 0:
+            continue
+        if side == BID:
+            px = trig[s, 0]
+            cond = lv_n[s, ASK] > 0 and np.int64(_top_price(lv, lv_n, s, ASK, 0)) <= px
+        else:
+            px = trig[s, 1]
+            cond = lv_n[s, BID] > 0 and np.int64(_top_price(lv, lv_n, s, BID, 0)) >= px
+        if not armed[s, side]:
+            if trig[s, 5] == 1 and not cond:
+                armed[s, side] = 1
+            continue
+        if not cond:
+            continue
+        armed[s, side] = 0
+        counters[C_FIRED] += 1
+        qty = trig[s, 2]
+        r = _risk_check(s, side, px, qty, now, rp, rs, position, sym_bucket, dup, rg)
+        if r >= 0:
+            counters[C_REJECTS] += 1
+            counters[C_REASON0 + r] += 1
+            rg[G_TOTAL_REJECTS] += 1
+            if rp[P_KILL_AFTER] > 0 and rg[G_TOTAL_REJECTS] >= rp[P_KILL_AFTER]:
+                rp[P_KILL] = 1
+            continue
+        counters[C_SENT] += 1
+        if side == BID:
+            position[s] += qty
+        else:
+            position[s] -= qty
+        rg[G_GROSS] += qty * px
+        if rp[P_SYM_REFILL] > 0:
+            sym_bucket[s, 0] -= 1
+        if rp[P_GLB_REFILL] > 0:
+            rg[G_TOKENS] -= 1
+        dup[s, 0] = 1
+        dup[s, 1] = side
+        dup[s, 2] = px
+        dup[s, 3] = qty
+        dup[s, 4] = now
+        order_out[norders, 0] = k
+        order_out[norders, 1] = s
+        order_out[norders, 2] = side
+        order_out[norders, 3] = px
+        order_out[norders, 4] = qty
+        order_out[norders, 5] = rg[G_USER_REF]
+        order_out[norders, 6] = seq
+        order_out[norders, 7] = now
+        rg[G_USER_REF] += 1
+        norders += 1
+    return norders
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -555,56 +614,7 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
         # ---- trigger engine ----
         if trading_state[s] != STATE_TRADING or (trig[s, 3] == 0 and trig[s, 4] == 0):
             continue
-        now = np.int64(_u48(data, o + O_TS))
-        for side in range(2):  # buy first
-            if trig[s, 3 + side] == 0:
-                continue
-            if side == BID:
-                px = trig[s, 0]
-                cond = lv_n[s, ASK] > 0 and np.int64(_top_price(lv, lv_n, s, ASK, 0)) <= px
-            else:
-                px = trig[s, 1]
-                cond = lv_n[s, BID] > 0 and np.int64(_top_price(lv, lv_n, s, BID, 0)) >= px
-            if not armed[s, side]:
-                if trig[s, 5] == 1 and not cond:
-                    armed[s, side] = 1
-                continue
-            if not cond:
-                continue
-            armed[s, side] = 0
-            counters[C_FIRED] += 1
-            qty = trig[s, 2]
-            r = _risk_check(s, side, px, qty, now, rp, rs, position, sym_bucket, dup, rg)
-            if r >= 0:
-                counters[C_REJECTS] += 1
-                counters[C_REASON0 + r] += 1
-                rg[G_TOTAL_REJECTS] += 1
-                if rp[P_KILL_AFTER] > 0 and rg[G_TOTAL_REJECTS] >= rp[P_KILL_AFTER]:
-                    rp[P_KILL] = 1
-                continue
-            counters[C_SENT] += 1
-            if side == BID:
-                position[s] += qty
-            else:
-                position[s] -= qty
-            rg[G_GROSS] += qty * px
-            if rp[P_SYM_REFILL] > 0:
-                sym_bucket[s, 0] -= 1
-            if rp[P_GLB_REFILL] > 0:
-                rg[G_TOKENS] -= 1
-            dup[s, 0] = 1
-            dup[s, 1] = side
-            dup[s, 2] = px
-            dup[s, 3] = qty
-            dup[s, 4] = now
-            order_out[norders, 0] = k
-            order_out[norders, 1] = s
-            order_out[norders, 2] = side
-            order_out[norders, 3] = px
-            order_out[norders, 4] = qty
-            order_out[norders, 5] = rg[G_USER_REF]
-            order_out[norders, 6] = np.int64(sequences[k])
-            order_out[norders, 7] = now
-            rg[G_USER_REF] += 1
-            norders += 1
+        norders = _trigger(s, k, np.int64(_u48(data, o + O_TS)), np.int64(sequences[k]),
+                           lv, lv_n, trig, armed, rp, rs, position, sym_bucket, dup, rg,
+                           counters, order_out, norders)
     return nrows, norders

@@ -129,8 +129,13 @@ def lut_levels(netlist: dict, top: str) -> int:
 def component_ports(component) -> list:
     """The signals of a component's interface (constant members, e.g. the ``ready`` of an
     always-ready stream, are not ports)."""
-    from amaranth.hdl import Signal
-    return [v for _, _, v in component.signature.flatten(component) if isinstance(v, Signal)]
+    from amaranth.hdl import Signal, Value
+    out = []
+    for _, _, v in component.signature.flatten(component):
+        v = Value.cast(v)  # a struct-typed member is a View over one Signal
+        if isinstance(v, Signal):
+            out.append(v)
+    return out
 
 
 def synthesize(name: str, component, workdir: Path) -> BlockReport:

@@ -189,3 +189,12 @@ def test_order_frames_are_valid_tcp_in_scapy():
         del ip.chksum, tcp.chksum
         q = Ether(bytes(p))
         assert q[IP].chksum == raw_ip and q[TCP].chksum == raw_tcp
+
+
+def test_refused_add_still_fires_the_trigger():
+    day = Day(("AAPL",))
+    book(day)
+    i = day.add("AAPL", 1, "S", 50, 999_000)   # duplicate reference: the book refuses it
+    _, res = run(day, permissive(config(("AAPL",))), writes=[trig(buy=999_500)])
+    assert res.counters["duplicate_ref"] == 1
+    assert res.orders.msg.tolist() == [i]      # the order is on the market all the same

@@ -386,19 +386,23 @@ def _risk_check(s, side, price, qty, now, rp, rs, position, sym_bucket, dup, rg)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _trigger(s, k, now, seq, lv, lv_n, trig, armed, rp, rs, position, sym_bucket, dup, rg,
-             counters, order_out, norders):
+def _trigger(s, k, now, seq, add_side, add_price, lv, lv_n, trig, armed, rp, rs, position,
+             sym_bucket, dup, rg, counters, order_out, norders):
     """Trigger engine and pre-trade risk for slot ``s`` after message ``k``; kept out of the
     book loop (called only for slots with an enabled trigger) so the hot loop stays small."""
     for side in range(2):  # buy first
         if trig[s, 3 + side] == 0:
             continue
+        # the book after the message, or the order the message added (on the market even
+        # when the book could not store it)
         if side == BID:
             px = trig[s, 0]
-            cond = lv_n[s, ASK] > 0 and np.int64(_top_price(lv, lv_n, s, ASK, 0)) <= px
+            cond = (lv_n[s, ASK] > 0 and np.int64(_top_price(lv, lv_n, s, ASK, 0)) <= px) or \
+                (add_side == ASK and add_price <= px)
         else:
             px = trig[s, 1]
-            cond = lv_n[s, BID] > 0 and np.int64(_top_price(lv, lv_n, s, BID, 0)) >= px
+            cond = (lv_n[s, BID] > 0 and np.int64(_top_price(lv, lv_n, s, BID, 0)) >= px) or \
+                (add_side == BID and add_price >= px)
         if not armed[s, side]:
             if trig[s, 5] == 1 and not cond:
                 armed[s, side] = 1
@@ -486,6 +490,8 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
         s = -1
         change = NOCHANGE
         book_msg = False
+        add_side = -1  # side and price of an order this message put on the market
+        add_price = np.int64(0)
         if t == 65 or t == 70:  # A F
             s = locate_slot[loc]
             if s == -1:
@@ -497,6 +503,8 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                 side = BID if data[o + O_A_SIDE] == 66 else ASK
                 shares = _u32(data, o + O_A_SHARES)
                 price = _u32(data, o + O_A_PRICE)
+                add_side = side
+                add_price = np.int64(price)
                 i, free = _ot_lookup(ot, ref, bits, way_bits)
                 if i >= 0:
                     counters[C_DUP_REF] += 1
@@ -555,6 +563,10 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                     c1 = _level_reduce(lv, lv_n, s, side, pxsh >> np.uint64(32),
                                        np.int64(pxsh & np.uint64(0xFFFFFFFF)), True, counters)
                     ot[i, OT_META] = 0
+                    price = _u32(data, o + O_U_PRICE)
+                    shares = _u32(data, o + O_U_SHARES)
+                    add_side = side
+                    add_price = np.int64(price)
                     j, free = _ot_lookup(ot, new, bits, way_bits)
                     c2 = NOCHANGE
                     if j >= 0:
@@ -562,8 +574,6 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                     elif free < 0:
                         counters[C_TABLE_FULL] += 1
                     else:
-                        price = _u32(data, o + O_U_PRICE)
-                        shares = _u32(data, o + O_U_SHARES)
                         _ot_put(ot, free, new, s, side, price, shares)
                         c2 = _level_add(lv, lv_n, s, side, price, shares, counters)
                     change = min(c1, c2)
@@ -615,6 +625,6 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
         if trading_state[s] != STATE_TRADING or (trig[s, 3] == 0 and trig[s, 4] == 0):
             continue
         norders = _trigger(s, k, np.int64(_u48(data, o + O_TS)), np.int64(sequences[k]),
-                           lv, lv_n, trig, armed, rp, rs, position, sym_bucket, dup, rg,
-                           counters, order_out, norders)
+                           add_side, add_price, lv, lv_n, trig, armed, rp, rs, position,
+                           sym_bucket, dup, rg, counters, order_out, norders)
     return nrows, norders

@@ -1,0 +1,276 @@
+"""Fast RTL simulation: a generated Verilator C++ harness that streams records through a design.
+
+cocotb drives a design one cycle at a time from Python, which is right for benches but too slow
+to replay a whole capture. Here the stimulus is written to a file, a C++ harness (generated for
+the design's stream ports, compiled once per design and cached) clocks the Verilated model as
+fast as it runs, and every output-stream handshake is written back to a file.
+
+Streams are Amaranth ``lib.stream`` ports (``<name>__payload``, ``__valid``, ``__ready``);
+plain input ports can be set before the run (``statics``). Records are payloads packed into
+little-endian bytes, LSB first (``pack_bits``/``unpack_bits``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("TICKWIRE_SIM_BUILD", ROOT / "sim_build")) / "fastsim"
+
+
+@dataclass
+class StreamPort:
+    name: str            # Verilog prefix, e.g. "i" for i__payload/i__valid/i__ready
+    width: int           # payload bits
+    has_ready: bool = True
+
+    @property
+    def nbytes(self) -> int:
+        return (self.width + 7) // 8
+
+
+@dataclass
+class Harness:
+    """A design and the stream ports the harness drives/collects."""
+    name: str
+    verilog: str
+    inputs: list[StreamPort]
+    outputs: list[StreamPort]
+    statics: dict[str, int] = field(default_factory=dict)  # plain input ports: width
+    clock: str = "clk"
+    reset: str = "rst"
+
+
+_CPP_KEYWORDS = {"auto", "break", "case", "char", "class", "const", "continue", "default",
+                 "delete", "do", "double", "else", "enum", "explicit", "extern", "float", "for",
+                 "friend", "goto", "if", "inline", "int", "long", "new", "operator", "private",
+                 "protected", "public", "register", "return", "short", "signed", "sizeof",
+                 "static", "struct", "switch", "template", "this", "throw", "try", "typedef",
+                 "union", "unsigned", "virtual", "void", "volatile", "while", "bool", "true",
+                 "false", "namespace", "using", "catch", "mutable", "typename"}
+
+
+def _cname(port: str) -> str:
+    """The C++ member Verilator gives a port: "__" is escaped as "___05F", C++ keywords get a
+    "__SYM__" prefix."""
+    if port in _CPP_KEYWORDS:
+        return "__SYM__" + port
+    return port.replace("__", "___05F")
+
+
+def _ctype(width: int) -> str:
+    return "CData" if width <= 8 else "SData" if width <= 16 else "IData" if width <= 32 \
+        else "QData" if width <= 64 else "WData"
+
+
+def _set(port: str, width: int, src: str) -> str:
+    """C++ statement setting port from a byte pointer ``src``."""
+    port = _cname(port)
+    if width <= 64:
+        return f"{{ uint64_t v = 0; memcpy(&v, {src}, {(width + 7) // 8}); top->{port} = v; }}"
+    words = (width + 31) // 32
+    return (f"{{ uint32_t w[{words}] = {{0}}; memcpy(w, {src}, {(width + 7) // 8}); "
+            f"for (int k = 0; k < {words}; k++) top->{port}[k] = w[k]; }}")
+
+
+def _get(port: str, width: int, dst: str) -> str:
+    port = _cname(port)
+    if width <= 64:
+        return f"{{ uint64_t v = top->{port}; memcpy({dst}, &v, {(width + 7) // 8}); }}"
+    words = (width + 31) // 32
+    return (f"{{ uint32_t w[{words}]; for (int k = 0; k < {words}; k++) w[k] = top->{port}[k]; "
+            f"memcpy({dst}, w, {(width + 7) // 8}); }}")
+
+
+def _harness_cpp(h: Harness) -> str:
+    ins, outs = h.inputs, h.outputs
+    lines = [
+        '#include <cstdio>', '#include <cstdlib>', '#include <cstring>', '#include <cstdint>',
+        '#include <vector>', f'#include "V{h.name}.h"', '#include "verilated.h"',
+        'static std::vector<uint8_t> slurp(const char* p) {',
+        '  FILE* f = fopen(p, "rb"); if (!f) { perror(p); exit(2); }',
+        '  fseek(f, 0, SEEK_END); long n = ftell(f); fseek(f, 0, SEEK_SET);',
+        '  std::vector<uint8_t> b(n); if (n && fread(b.data(), 1, n, f) != (size_t)n) exit(2);',
+        '  fclose(f); return b; }',
+        'int main(int argc, char** argv) {',
+        '  // argv: statics.bin, then one input file per input stream, then one output file per',
+        '  // output stream, then max_cycles, idle_cycles, ready_mode (0 always, else LFSR % 4)',
+        '  Verilated::commandArgs(argc, argv);',
+        f'  V{h.name}* top = new V{h.name};',
+        '  int a = 1;',
+        '  std::vector<uint8_t> st = slurp(argv[a++]);',
+    ]
+    off = 0
+    for port, width in h.statics.items():
+        lines.append(f"  {_set(port, width, f'st.data() + {off}')}")
+        off += (width + 7) // 8
+    for k, p in enumerate(ins):
+        # record: u32 gap cycles before it, then payload bytes
+        lines += [f'  std::vector<uint8_t> in{k} = slurp(argv[a++]);',
+                  f'  size_t pos{k} = 0, gap{k} = 0; bool have{k} = false;']
+    for k, p in enumerate(outs):
+        lines.append(f'  FILE* out{k} = fopen(argv[a++], "wb");')
+    lines += [
+        '  unsigned long long max_cycles = strtoull(argv[a++], 0, 10);',
+        '  unsigned long long idle_max = strtoull(argv[a++], 0, 10);',
+        '  unsigned ready_mode = strtoul(argv[a++], 0, 10);',
+        '  uint32_t lfsr = 0xACE1u;',
+        f'  top->{h.clock} = 0; top->{h.reset} = 1;',
+        f'  for (int r = 0; r < 4; r++) {{ top->{h.clock} = 0; top->eval(); top->{h.clock} = 1; '
+        f'top->eval(); }}',
+        f'  top->{h.reset} = 0;',
+        '  unsigned long long cyc = 0, idle = 0;',
+        '  while (cyc < max_cycles) {',
+        f'    top->{h.clock} = 0;',
+    ]
+    for k, p in enumerate(ins):
+        rec = 4 + p.nbytes
+        lines += [
+            f'    if (!have{k} && pos{k} + {rec} <= in{k}.size()) {{',
+            f'      uint32_t g; memcpy(&g, &in{k}[pos{k}], 4); gap{k} = g; have{k} = true;',
+            f'      {_set(p.name + "__payload", p.width, f"&in{k}[pos{k} + 4]")}',
+            '    }',
+            f'    top->{_cname(p.name + "__valid")} = have{k} && gap{k} == 0;',
+        ]
+    for k, p in enumerate(outs):
+        if p.has_ready:
+            lines += ['    lfsr = (lfsr >> 1) ^ (-(lfsr & 1u) & 0xB400u);',
+                      f'    top->{_cname(p.name + "__ready")} = ready_mode == 0 ? 1 : '
+                      f'((lfsr % 4) != 0);']
+    lines.append('    top->eval();')
+    lines.append('    bool busy = false;')
+    for k, p in enumerate(ins):
+        hs = f'top->{_cname(p.name + "__valid")}' + (
+            f' && top->{_cname(p.name + "__ready")}' if p.has_ready else '')
+        lines += [
+            f'    if (have{k}) busy = true;',
+            f'    bool fire_in{k} = {hs};',
+        ]
+    for k, p in enumerate(outs):
+        hs = f'top->{_cname(p.name + "__valid")}' + (
+            f' && top->{_cname(p.name + "__ready")}' if p.has_ready else '')
+        lines += [
+            f'    if ({hs}) {{ uint8_t b[{p.nbytes}]; {_get(p.name + "__payload", p.width, "b")}',
+            f'      fwrite(&cyc, 8, 1, out{k}); fwrite(b, 1, {p.nbytes}, out{k}); busy = true; }}',
+        ]
+    lines += [f'    top->{h.clock} = 1;', '    top->eval();']
+    for k, p in enumerate(ins):
+        rec = 4 + p.nbytes
+        lines += [
+            f'    if (have{k}) {{ if (gap{k} > 0) gap{k}--; '
+            f'else if (fire_in{k}) {{ have{k} = false; pos{k} += {rec}; }} }}',
+        ]
+    lines += [
+        '    cyc++;',
+        '    idle = busy ? 0 : idle + 1;',
+        '    if (idle > idle_max) break;',
+        '  }',
+    ]
+    for k in range(len(outs)):
+        lines.append(f'  fclose(out{k});')
+    lines += ['  printf("%llu\\n", cyc);', '  top->final(); delete top; return 0; }']
+    return "\n".join(lines) + "\n"
+
+
+def build(h: Harness) -> Path:
+    """Verilate and compile the harness (cached by a hash of the Verilog and the harness)."""
+    cpp = _harness_cpp(h)
+    key = hashlib.sha256((h.verilog + cpp).encode()).hexdigest()[:16]
+    d = BUILD / f"{h.name}-{key}"
+    exe = d / "obj_dir" / f"V{h.name}"
+    if exe.exists():
+        return exe
+    tmp = d.with_name(d.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / f"{h.name}.v").write_text(h.verilog)
+    (tmp / "harness.cpp").write_text(cpp)
+    from .runner import verilator_env
+    env = dict(os.environ, **verilator_env())
+    jobs = str(max(1, min(4, os.cpu_count() or 1)))
+    cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
+           "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+           "--top-module", h.name, "-j", jobs, "-CFLAGS", "-O2",
+           # the wheel's verilated.mk leaves the PCH include flag empty (see sim/runner.py)
+           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+           f"{h.name}.v", "harness.cpp"]
+    r = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"verilator failed for {h.name}:\n{r.stdout[-2000:]}\n"
+                           f"{r.stderr[-2000:]}")
+    if d.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.rename(d)
+    return exe
+
+
+def pack_records(payloads: list[bytes] | np.ndarray, nbytes: int, gaps=None) -> bytes:
+    """Input file: per record a u32 gap (idle cycles before it) and ``nbytes`` payload bytes."""
+    if isinstance(payloads, np.ndarray):
+        n = payloads.shape[0]
+        rec = np.zeros((n, 4 + nbytes), np.uint8)
+        rec[:, 4:4 + payloads.shape[1]] = payloads
+        if gaps is not None:
+            rec[:, :4] = np.asarray(gaps, "<u4").view(np.uint8).reshape(n, 4)
+        return rec.tobytes()
+    out = bytearray()
+    for i, p in enumerate(payloads):
+        out += struct.pack("<I", 0 if gaps is None else int(gaps[i]))
+        out += bytes(p).ljust(nbytes, b"\0")[:nbytes]
+    return bytes(out)
+
+
+def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, *,
+        max_cycles: int = 1 << 40, idle_cycles: int = 64, random_ready: bool = False,
+        workdir: Path | None = None) -> tuple[list[np.ndarray], int]:
+    """Run the harness; returns (per output stream a structured array (cycle, payload bytes),
+    cycles simulated)."""
+    exe = build(h)
+    import tempfile
+    with tempfile.TemporaryDirectory(dir=workdir) as d:
+        d = Path(d)
+        st = bytearray()
+        for port, width in h.statics.items():
+            st += int((statics or {}).get(port, 0)).to_bytes((width + 7) // 8, "little")
+        (d / "statics.bin").write_bytes(bytes(st))
+        args = [str(exe), str(d / "statics.bin")]
+        for k, data in enumerate(inputs):
+            (d / f"in{k}.bin").write_bytes(data)
+            args.append(str(d / f"in{k}.bin"))
+        for k in range(len(h.outputs)):
+            args.append(str(d / f"out{k}.bin"))
+        args += [str(max_cycles), str(idle_cycles), "1" if random_ready else "0"]
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{h.name} harness failed: {r.stderr[-1000:]}")
+        outs = []
+        for k, p in enumerate(h.outputs):
+            raw = (d / f"out{k}.bin").read_bytes()
+            dt = np.dtype([("cycle", "<u8"), ("payload", np.uint8, (p.nbytes,))])
+            outs.append(np.frombuffer(raw, dt).copy())
+        return outs, int(r.stdout.strip() or 0)
+
+
+def pack_bits(fields: list[tuple[int, int]]) -> int:
+    """Pack (value, width) pairs LSB first into an integer (Amaranth struct order)."""
+    v, sh = 0, 0
+    for val, w in fields:
+        v |= (int(val) & ((1 << w) - 1)) << sh
+        sh += w
+    return v
+
+
+def payload_int(rec: np.ndarray) -> int:
+    return int.from_bytes(bytes(rec), "little")
+
+

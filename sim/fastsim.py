@@ -31,10 +31,15 @@ class StreamPort:
     name: str            # Verilog prefix, e.g. "i" for i__payload/i__valid/i__ready
     width: int           # payload bits
     has_ready: bool = True
+    #: payload split over several ports (suffix, width), LSB first; default one "payload"
+    fields: list[tuple[str, int]] | None = None
 
     @property
     def nbytes(self) -> int:
         return (self.width + 7) // 8
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [(f"{self.name}__{n}", w) for n, w in (self.fields or [("payload", self.width)])]
 
 
 @dataclass
@@ -45,6 +50,9 @@ class Harness:
     inputs: list[StreamPort]
     outputs: list[StreamPort]
     statics: dict[str, int] = field(default_factory=dict)  # plain input ports: width
+    drains: list[str] = field(default_factory=list)  # output streams held ready, not recorded
+    #: ports written one record per cycle right after reset (host set-up writes), then 0
+    pulses: list[tuple[str, int]] = field(default_factory=list)
     clock: str = "clk"
     reset: str = "rst"
 
@@ -81,6 +89,26 @@ def _set(port: str, width: int, src: str) -> str:
             f"for (int k = 0; k < {words}; k++) top->{port}[k] = w[k]; }}")
 
 
+def _offsets(ports):
+    sh = 0
+    for port, w in ports:
+        yield port, w, sh
+        sh += w
+
+
+def _set_bits(port: str, width: int, src: str, shift: int) -> str:
+    """Set ``port`` from ``width`` bits at bit ``shift`` of the little-endian bytes ``src``."""
+    if shift == 0:
+        return _set(port, width, src)
+    port = _cname(port)
+    words = (width + 31) // 32
+    return (f"{{ for (int k = 0; k < {words}; k++) {{ uint32_t w = 0; "
+            f"for (int b = 0; b < 32 && k * 32 + b < {width}; b++) {{ int bit = {shift} + k * 32 + b; "
+            f"w |= (uint32_t)(({src}[bit >> 3] >> (bit & 7)) & 1) << b; }} "
+            + (f"top->{port}[k] = w; }} }}" if width > 64 else
+               f"if (k == 0) top->{port} = w; else top->{port} |= (uint64_t)w << 32; }} }}"))
+
+
 def _get(port: str, width: int, dst: str) -> str:
     port = _cname(port)
     if width <= 64:
@@ -88,6 +116,10 @@ def _get(port: str, width: int, dst: str) -> str:
     words = (width + 31) // 32
     return (f"{{ uint32_t w[{words}]; for (int k = 0; k < {words}; k++) w[k] = top->{port}[k]; "
             f"memcpy({dst}, w, {(width + 7) // 8}); }}")
+
+
+def _pulse_bytes(h: Harness) -> int:
+    return (sum(w for _, w in h.pulses) + 7) // 8
 
 
 def _harness_cpp(h: Harness) -> str:
@@ -127,7 +159,14 @@ def _harness_cpp(h: Harness) -> str:
         f'  for (int r = 0; r < 4; r++) {{ top->{h.clock} = 0; top->eval(); top->{h.clock} = 1; '
         f'top->eval(); }}',
         f'  top->{h.reset} = 0;',
-        '  unsigned long long cyc = 0, idle = 0;',
+        '  std::vector<uint8_t> pl = slurp(argv[a++]);',
+        f'  for (size_t q = 0; q + {_pulse_bytes(h)} <= pl.size() && {_pulse_bytes(h)} > 0; '
+        f'q += {_pulse_bytes(h)}) {{',
+        *[f'    {_set_bits(port, w, "&pl[q]", sh)}' for port, w, sh in _offsets(h.pulses)],
+        f'    top->{h.clock} = 0; top->eval(); top->{h.clock} = 1; top->eval();',
+        '  }',
+        *[f'  top->{_cname(port)} = 0;' for port, w in h.pulses if w <= 64],
+        '  unsigned long long cyc = 0, idle = 0, stuck = 0;',
         '  while (cyc < max_cycles) {',
         f'    top->{h.clock} = 0;',
     ]
@@ -136,7 +175,8 @@ def _harness_cpp(h: Harness) -> str:
         lines += [
             f'    if (!have{k} && pos{k} + {rec} <= in{k}.size()) {{',
             f'      uint32_t g; memcpy(&g, &in{k}[pos{k}], 4); gap{k} = g; have{k} = true;',
-            f'      {_set(p.name + "__payload", p.width, f"&in{k}[pos{k} + 4]")}',
+            *[f'      {_set_bits(port, w, f"&in{k}[pos{k} + 4]", sh)}'
+              for port, w, sh in _offsets(p.ports())],
             '    }',
             f'    top->{_cname(p.name + "__valid")} = have{k} && gap{k} == 0;',
         ]
@@ -145,21 +185,25 @@ def _harness_cpp(h: Harness) -> str:
             lines += ['    lfsr = (lfsr >> 1) ^ (-(lfsr & 1u) & 0xB400u);',
                       f'    top->{_cname(p.name + "__ready")} = ready_mode == 0 ? 1 : '
                       f'((lfsr % 4) != 0);']
+    for name in h.drains:
+        lines.append(f'    top->{_cname(name + "__ready")} = 1;')
     lines.append('    top->eval();')
-    lines.append('    bool busy = false;')
+    lines.append('    bool busy = false, moved = false;')
     for k, p in enumerate(ins):
         hs = f'top->{_cname(p.name + "__valid")}' + (
             f' && top->{_cname(p.name + "__ready")}' if p.has_ready else '')
         lines += [
             f'    if (have{k}) busy = true;',
             f'    bool fire_in{k} = {hs};',
+            f'    if (fire_in{k}) moved = true;',
         ]
     for k, p in enumerate(outs):
         hs = f'top->{_cname(p.name + "__valid")}' + (
             f' && top->{_cname(p.name + "__ready")}' if p.has_ready else '')
         lines += [
             f'    if ({hs}) {{ uint8_t b[{p.nbytes}]; {_get(p.name + "__payload", p.width, "b")}',
-            f'      fwrite(&cyc, 8, 1, out{k}); fwrite(b, 1, {p.nbytes}, out{k}); busy = true; }}',
+            f'      fwrite(&cyc, 8, 1, out{k}); fwrite(b, 1, {p.nbytes}, out{k}); busy = true; '
+            f'moved = true; }}',
         ]
     lines += [f'    top->{h.clock} = 1;', '    top->eval();']
     for k, p in enumerate(ins):
@@ -172,6 +216,8 @@ def _harness_cpp(h: Harness) -> str:
         '    cyc++;',
         '    idle = busy ? 0 : idle + 1;',
         '    if (idle > idle_max) break;',
+        '    stuck = moved ? 0 : stuck + 1;',
+        '    if (stuck > 1000000) { fprintf(stderr, "stalled at cycle %llu\\n", cyc); return 3; }',
         '  }',
     ]
     for k in range(len(outs)):
@@ -231,8 +277,9 @@ def pack_records(payloads: list[bytes] | np.ndarray, nbytes: int, gaps=None) -> 
 
 
 def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, *,
-        max_cycles: int = 1 << 40, idle_cycles: int = 64, random_ready: bool = False,
-        workdir: Path | None = None) -> tuple[list[np.ndarray], int]:
+        pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40, idle_cycles: int = 64,
+        random_ready: bool = False, workdir: Path | None = None
+        ) -> tuple[list[np.ndarray], int]:
     """Run the harness; returns (per output stream a structured array (cycle, payload bytes),
     cycles simulated)."""
     exe = build(h)
@@ -250,6 +297,11 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
         for k in range(len(h.outputs)):
             args.append(str(d / f"out{k}.bin"))
         args += [str(max_cycles), str(idle_cycles), "1" if random_ready else "0"]
+        pb = _pulse_bytes(h)
+        blob = b"".join(pack_bits([(rec.get(port, 0), w) for port, w in h.pulses])
+                        .to_bytes(pb, "little") for rec in pulses) if pb else b""
+        (d / "pulses.bin").write_bytes(blob)
+        args.append(str(d / "pulses.bin"))
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"{h.name} harness failed: {r.stderr[-1000:]}")

@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 from tickwire.host import itch
 from tickwire.hw.book import BookBuilder, COUNTERS
 from tickwire.sim.book_builder.gen import emulator_rows, random_day, to_decoded
-from tickwire.sim.book_builder.model import stock_int
+from tickwire.sim.book_builder.model import BookModel, stock_int
 
 
 def _row_tuple(row, depth):
@@ -26,15 +26,22 @@ def _row_tuple(row, depth):
     return (h.sequence, h.timestamp, h.slot, lv)
 
 
+def _event_tuple(e):
+    return (e.sequence, e.timestamp, e.slot, e.evaluate, e.trading_state,
+            (e.best_ask.price, e.best_ask.valid), (e.best_bid.price, e.best_bid.valid),
+            (e.add.valid, e.add.side, e.add.price))
+
+
 def run_builder(msgs, *, names=(), auto=False, ready_prob=1.0, gap_prob=0.0, seed=0,
                 state_slots=(), cycles=None, **params):
     """Drive decoded ``msgs`` through a BookBuilder in the Amaranth simulator.
 
     Returns (rows, counters read after the drain, {slot: state tuple}, stats) where stats has
-    the cycle count from first accept to last input accept."""
-    dut = BookBuilder(**params)
+    the cycle count from first accept to last input accept and the BookEvents ("events")."""
+    dut = BookBuilder(events=True, **params)
     depth = dut.depth
     rows, states, counters, stats = [], {}, {}, {}
+    events = stats["events"] = []
     done = [False]
     rng = random.Random(seed)
 
@@ -61,7 +68,7 @@ def run_builder(msgs, *, names=(), auto=False, ready_prob=1.0, gap_prob=0.0, see
         idle = 0
         while idle < 40:
             await ctx.tick()
-            idle = 0 if ctx.get(dut.o.valid) else idle + 1
+            idle = 0 if (ctx.get(dut.o.valid) or ctx.get(dut.ev.valid)) else idle + 1
         done[0] = True
         for name in COUNTERS:
             counters[name] = ctx.get(getattr(dut, name))
@@ -76,8 +83,10 @@ def run_builder(msgs, *, names=(), auto=False, ready_prob=1.0, gap_prob=0.0, see
         rrng = random.Random(seed + 1)
         while not done[0]:
             ctx.set(dut.o.ready, 1 if (ready_prob >= 1 or rrng.random() < ready_prob) else 0)
+            ctx.set(dut.ev.ready, 1 if (ready_prob >= 1 or rrng.random() < ready_prob) else 0)
             await ctx.tick()
         ctx.set(dut.o.ready, 1)
+        ctx.set(dut.ev.ready, 1)
 
     async def collector(ctx):
         async for _, _, valid, ready, payload in ctx.tick().sample(dut.o.valid, dut.o.ready,
@@ -85,11 +94,18 @@ def run_builder(msgs, *, names=(), auto=False, ready_prob=1.0, gap_prob=0.0, see
             if valid and ready:
                 rows.append(_row_tuple(payload, depth))
 
+    async def ev_collector(ctx):
+        async for _, _, valid, ready, payload in ctx.tick().sample(dut.ev.valid, dut.ev.ready,
+                                                                    dut.ev.payload):
+            if valid and ready:
+                events.append(_event_tuple(payload))
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(driver)
     sim.add_testbench(sink, background=True)
     sim.add_process(collector)
+    sim.add_process(ev_collector)
     sim.run()
     return rows, counters, states, stats
 
@@ -120,6 +136,14 @@ def check(raw, *, names=None, params, ready_prob=1.0, gap_prob=0.0, seed=0, stat
     assert counters == want_c
     for s in state_slots:
         assert states[s] == emu_state(emu, s), f"slot {s} state"
+    # BookEvents for the trigger engine: from the reference model (equal to the emulator on
+    # rows, counters and state, tests/test_hw_book_model.py)
+    model = BookModel(names=names or (), auto=names is None, **p)
+    for mm in msgs:
+        model.process(mm)
+    for i, (a, b) in enumerate(zip(stats["events"], model.events)):
+        assert a == b, f"event {i}:\n rtl {a}\n ref {b}"
+    assert len(stats["events"]) == len(model.events)
     return rows, want_c, stats
 
 
@@ -164,6 +188,7 @@ def test_parameter_errors(kw, exc, text):
 
 def test_signature():
     b = BookBuilder()
+    b._MustUse__silence = True      # only the signature is looked at
     assert b.depth == 10 and b.levels == 32 and b.order_buckets == 4096
     members = b.signature.members
     for name in ("i", "o", "sym_we", "sym_slot", "sym_name", "sym_valid", "auto",
@@ -330,3 +355,91 @@ def test_throughput_one_slot():
                          state_slots=())
     assert stats1["input_cycles"] <= 2 * 40 + 2 + 6
     assert stats2["input_cycles"] <= 40 + 2 + 6
+
+
+def test_book_event_layout_matches_trigger_engine():
+    """hw/book's BookEvent is field for field the trigger engine's input layout."""
+    try:
+        from tickwire.hw.trigger.layouts import BookEvent as TriggerBookEvent
+    except Exception as e:   # the trigger package is developed alongside
+        pytest.skip(f"hw/trigger not importable: {e}")
+    from amaranth.lib import data
+
+    from tickwire.hw.book.layouts import BookEvent
+
+    def flat(layout, prefix=""):
+        out = {}
+        for name, f in data.Layout.cast(layout):
+            try:
+                sub = data.Layout.cast(f.shape)
+            except TypeError:
+                sub = None
+            if isinstance(sub, data.StructLayout):
+                out.update({k: (f.offset + o, w) for k, (o, w) in flat(sub, "").items()
+                            for k in [f"{name}.{k}"]})
+            else:
+                out[name] = (f.offset, f.width)
+        return out
+
+    assert flat(BookEvent) == flat(TriggerBookEvent)
+
+
+def test_events_off():
+    b = BookBuilder()
+    b._MustUse__silence = True      # only the signature is looked at
+    assert "ev" not in b.signature.members and "now" not in b.signature.members
+    with pytest.raises(TypeError, match="events must be True or False, not 1"):
+        BookBuilder(events=1)
+
+
+def test_event_stamp_option():
+    """With ``stamp=True`` each BookEvent carries ``now`` of the cycle its message was
+    accepted on ``i``."""
+    d = Day()
+    d("R", stock_locate=1, stock="AAPL")
+    for i in range(6):
+        d.add(1, i + 1, "BS"[i % 2], 10, 100 + i)
+    d("H", stock_locate=1, stock="AAPL", trading_state="H")
+    msgs = [to_decoded(m, i + 1) for i, m in enumerate(d.msgs)]
+    dut = BookBuilder(symbols=4, levels=4, depth=2, order_buckets=16, events=True, stamp=True)
+    accepted, events = {}, []
+    done = [False]
+
+    async def driver(ctx):
+        ctx.set(dut.sym_we, 1)
+        ctx.set(dut.sym_name, stock_int("AAPL"))
+        ctx.set(dut.sym_valid, 1)
+        await ctx.tick()
+        ctx.set(dut.sym_we, 0)
+        ctx.set(dut.ev.ready, 1)
+        ctx.set(dut.o.ready, 1)
+        for m in msgs:
+            ctx.set(dut.i.payload, m)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            accepted[m["sequence"]] = ctx.get(dut.now) - 1   # now was sampled at that edge
+            ctx.set(dut.i.valid, 0)
+            await ctx.tick()
+        await ctx.tick().repeat(30)
+        done[0] = True
+
+    async def clock_counter(ctx):
+        n = 0
+        async for _ in ctx.tick():
+            n += 1
+            ctx.set(dut.now, n)
+
+    async def collect(ctx):
+        async for _, _, v, r, p in ctx.tick().sample(dut.ev.valid, dut.ev.ready, dut.ev.payload):
+            if v and r:
+                events.append((p.sequence, p.stamp, p.stamp_valid))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_process(clock_counter)
+    sim.add_process(collect)
+    sim.run_until(2e-6)
+    assert [e[0] for e in events] == [2, 3, 4, 5, 6, 7, 8]
+    for seq, stamp, valid in events:
+        assert valid == 1 and stamp == accepted[seq], (seq, stamp, accepted[seq])

@@ -1,29 +1,50 @@
 """The book builder: symbol table, order table, sorted price levels, top-N update stream.
 
-Implements docs/architecture.md, section "Book builder", bit for bit. Pipeline (lock-step
-stages; every stage advances together unless a hazard inserts a bubble)::
+Implements docs/architecture.md, section "Book builder", bit for bit (checked against the
+numba emulator by tests/test_hw_book*.py and the cocotb bench in sim/book_builder/).
 
-    i ─► input FIFO ─► Y1 ─► Y2 ─► OA ─► order table (D R1 W) ─► levels (D R1 W) ─► output FIFO ─► o
-                       │     │     │
-                       │     │     └ splits a U into its two order-table ops (2 cycles)
-                       │     └ symbol decision: locate map hit, name match (lowest slot), auto
-                       │       allocation (lowest nameless slot); map / name writes
-                       └ locate-map read data (forwarded from Y2's write), names CAM compare
+Pipeline: lock-step stages; all advance together unless a hazard inserts a bubble or the
+outputs are full (``hold``)::
 
-Throughput: one message per cycle; a U takes two. One bubble when the op behind an op on the
-same slot (level word) or the same order bucket follows it directly, so a single hot
-symbol runs at one message per 2 cycles (U: 4). Latency from ``i`` to ``o``: 12 cycles
-with empty FIFOs and no stalls (see :attr:`BookBuilder.LATENCY`).
+  i ─► in FIFO ─► Y1 ─► Y2 ─► OA ─► order D ─► R1 ─► W=LA ─► level D ─► R1 ─► W ─► X ─► FIFOs ─► o, ev
+                  │     │     │       │         │      │        │         │     │
+                  │     │     │       │         │      │        │         │     └ row / event
+                  │     │     │       │         │      │        │         │       registers
+                  │     │     │       │         │      │        │         └ write back, U
+                  │     │     │       │         │      │        │           value check, state
+                  │     │     │       │         │      │        └ decode + shift mux
+                  │     │     │       │         │      └ slot word read (BRAM), compares,
+                  │     │     │       │         │        shares ± amount per entry
+                  │     │     │       │         └ bucket write; level op; level read issued
+                  │     │     │       └ way select, rule, new bucket word
+                  │     │     └ bucket read issued (hash precomputed); a U goes as 2 ops
+                  │     └ symbol decision (map hit / lowest matching name / auto allocation /
+                  │       untracked), locate-map and name writes
+                  └ locate-map read data (bypassed from Y2's write), names CAM compare
+
+Throughput (cycles per message, no back-pressure): 1; a U takes 2. An op directly behind an
+op on the same slot (level word) or the same order bucket waits one cycle, so one hot symbol
+runs at 2 per message (U: 4); measured: the LOBSTER sample (one symbol) 1.89, random
+many-symbol streams 1.2. Latency: a message accepted on ``i`` in cycle t has its row on
+``o`` (and its event on ``ev``) in cycle t + 13 (:attr:`BookBuilder.LATENCY`) when nothing
+stalls.
+
+Memories (defaults): locate map 65536 × 8 bits (valid, untracked, slot: 16 BRAM36 or 2 URAM);
+order table 4096 buckets × 4 ways × 136 bits (valid, ref, slot, side, price, shares; one
+4096 × 544 word per bucket: 61 BRAM36 or 8 URAM); levels 64 × 6208 bits (both sides of a slot:
+2 × (32 valid bits + 32 × (price 32, shares 32, count 32))), banked 576 bits wide: 87 BRAM36
+(72 bits wide, 64 of 512 rows used) or ~7k LUTs as LUTRAM; slot state 64 × 128 (best) and
+64 × 64 (last trade) LUTRAM; names 64 × 65 bits and trading states in registers.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..layouts import DecodedMessage
 from .common import MsgMeta, check_int, lowest_onehot, onehot_select, order_op_layout
 from .hash import order_bucket
-from .layouts import OpKind, SlotState, book_update_layout
+from .layouts import BookEvent, OpKind, SlotState, book_update_layout
 from .levels import LevelEngine
 from .orders import OrderTable
 
@@ -44,38 +65,60 @@ class BookBuilder(wiring.Component):
     Parameters (names as in the architecture document):
         symbols        tracked symbol slots (1..256; default 64)
         order_buckets  order-table buckets, power of two (default 2**12)
-        order_ways     ways per bucket (default 4)
+        order_ways     ways per bucket, power of two (default 4)
         levels         price levels per slot and side (default 32)
         depth          N of the top-N output (default 10, <= levels)
         locates        size of the locate→slot map, power of two <= 65536 (default 65536);
-                       a locate >= ``locates`` is never mapped
+                       a locate >= ``locates`` is never mapped (the emulator maps all 65536)
         in_fifo_depth, out_fifo_depth  decoupling FIFOs (defaults 4 and 4)
+        events         add the ``ev`` output for the trigger engine (default off)
+        stamp          add the ``now`` input; events then carry ``now`` of the cycle their
+                       message was accepted on ``i`` (stamp_valid 1)
 
     Ports:
-        i               In(stream.Signature(DecodedMessage))
-        o               Out(stream.Signature(book_update_layout(depth)))
+        i               In(stream.Signature(DecodedMessage)); ready is the pipeline's advance
+        o               Out(stream.Signature(book_update_layout(depth))): header
+                        BookUpdateHeader (sequence, timestamp, slot) + depth × TopLevel (ask
+                        price, ask size, bid price, bid size; 0,0 empty), one per message that
+                        changed the first ``depth`` levels (the doc's top-N rule)
+        ev              Out(stream.Signature(BookEvent)) with ``events``: one per processed
+                        A F E C X D U (evaluate 1) and per H (evaluate 0) of a tracked slot:
+                        post-message best ask/bid, trading state, the add (A/F, U's new order)
         sym_we, sym_slot, sym_name, sym_valid   host write of slot names (name: 8 ASCII bytes,
-                        first character in the most significant byte, space padded)
+                        first character in the most significant byte, space padded); write
+                        them while the feed is idle
         auto            auto mode (names learned from R/A/F into the lowest nameless slot)
-        state_addr      slot read address; ``state`` (SlotState) follows one cycle later
-        counters        see :data:`COUNTERS` (32 bits, wrap)
+        state_addr      slot read address; ``state`` (SlotState: best bid/ask price and size,
+                        trading state, last trade price/shares) follows one cycle later
+        counters        :data:`COUNTERS`, the emulator's names (32 bits, wrap)
+
+    Tables are not cleared by reset (block RAM keeps its configuration contents: empty).
     """
 
     LATENCY = 13
 
     def __init__(self, *, symbols: int = 64, order_buckets: int = 1 << 12, order_ways: int = 4,
                  levels: int = 32, depth: int = 10, locates: int = 1 << 16,
-                 in_fifo_depth: int = 4, out_fifo_depth: int = 4):
-        check_int("symbols", symbols, 1, 256)
-        check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
-        check_int("order_ways", order_ways, 1, 16, pow2=True)
-        check_int("levels", levels, 1, 1024)
-        check_int("depth", depth, 1)
-        if depth > levels:
-            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
-        check_int("locates", locates, 1, 1 << 16, pow2=True)
-        check_int("in_fifo_depth", in_fifo_depth, 1, 64)
-        check_int("out_fifo_depth", out_fifo_depth, 1, 64)
+                 in_fifo_depth: int = 4, out_fifo_depth: int = 4, events: bool = False,
+                 stamp: bool = False):
+        try:
+            check_int("symbols", symbols, 1, 256)
+            check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
+            check_int("order_ways", order_ways, 1, 16, pow2=True)
+            check_int("levels", levels, 1, 1024)
+            check_int("depth", depth, 1)
+            if depth > levels:
+                raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+            check_int("locates", locates, 1, 1 << 16, pow2=True)
+            check_int("in_fifo_depth", in_fifo_depth, 1, 64)
+            check_int("out_fifo_depth", out_fifo_depth, 1, 64)
+            if not isinstance(events, bool):
+                raise TypeError(f"events must be True or False, not {events!r}")
+            if not isinstance(stamp, bool):
+                raise TypeError(f"stamp must be True or False, not {stamp!r}")
+        except (TypeError, ValueError):
+            self._MustUse__silence = True   # no UnusedElaboratable warning
+            raise
         self.symbols = symbols
         self.order_buckets = order_buckets
         self.order_ways = order_ways
@@ -84,6 +127,8 @@ class BookBuilder(wiring.Component):
         self.locates = locates
         self.in_fifo_depth = in_fifo_depth
         self.out_fifo_depth = out_fifo_depth
+        self.events = events
+        self.stamp = stamp
         self.slot_bits = max(1, (symbols - 1).bit_length())
         self.bucket_bits = order_buckets.bit_length() - 1
         self.way_bits = order_ways.bit_length() - 1
@@ -99,6 +144,10 @@ class BookBuilder(wiring.Component):
             "state_addr": In(self.slot_bits),
             "state": Out(SlotState),
         }
+        if events:
+            ports["ev"] = Out(stream.Signature(BookEvent))
+        if stamp:
+            ports["now"] = In(32)
         for name in COUNTERS:
             ports[name] = Out(32)
         super().__init__(ports)
@@ -110,13 +159,16 @@ class BookBuilder(wiring.Component):
 
         # ------------------------------------------------------------------ input FIFO
         m.submodules.in_fifo = in_fifo = fifo.SyncFIFOBuffered(
-            width=DecodedMessage.as_shape().size, depth=self.in_fifo_depth)
+            width=DecodedMessage.as_shape().size + (32 if self.stamp else 0),
+            depth=self.in_fifo_depth)
         m.d.comb += [
-            in_fifo.w_data.eq(self.i.payload),
+            in_fifo.w_data.eq(Cat(self.i.payload, self.now) if self.stamp else self.i.payload),
             in_fifo.w_en.eq(self.i.valid),
             self.i.ready.eq(in_fifo.w_rdy),
         ]
-        head = DecodedMessage(in_fifo.r_data)
+        head = DecodedMessage(in_fifo.r_data[:DecodedMessage.as_shape().size])
+        head_stamp = in_fifo.r_data[DecodedMessage.as_shape().size:] if self.stamp else 0
+        y1_stamp, y2_stamp, oa_stamp = Signal(32), Signal(32), Signal(32)
 
         m.submodules.orders = orders = OrderTable(
             symbols=S, order_buckets=self.order_buckets, order_ways=self.order_ways)
@@ -206,8 +258,8 @@ class BookBuilder(wiring.Component):
         byp_name = y2_go & dec_alloc & (y2.stock == y1.stock)
         with m.If(en_y):
             m.d.sync += [
-                y1.eq(head), y1_valid.eq(in_fifo.r_rdy),
-                y2.eq(y1), y2_valid.eq(y1_valid),
+                y1.eq(head), y1_valid.eq(in_fifo.r_rdy), y1_stamp.eq(head_stamp),
+                y2.eq(y1), y2_valid.eq(y1_valid), y2_stamp.eq(y1_stamp),
                 y2_mapped.eq(Mux(byp_map, ~dec_untrack, map_rp.data.valid)),
                 y2_untracked.eq(Mux(byp_map, dec_untrack, map_rp.data.untracked)),
                 y2_map_slot.eq(Mux(byp_map, dec_slot, map_rp.data.slot)),
@@ -228,6 +280,7 @@ class BookBuilder(wiring.Component):
             with m.Else():
                 m.d.sync += [
                     oa.eq(y2), oa_valid.eq(y2_valid & dec_mapped & book_or_state),
+                    oa_stamp.eq(y2_stamp),
                     oa_slot.eq(dec_slot), oa_phase.eq(0),
                     oa_h_ref.eq(order_bucket(y2.ref, self.bucket_bits, self.way_bits)),
                     oa_h_new.eq(order_bucket(y2.new_ref, self.bucket_bits, self.way_bits)),
@@ -245,6 +298,7 @@ class BookBuilder(wiring.Component):
             op.meta.sequence.eq(oa.sequence),
             op.meta.timestamp.eq(oa.timestamp),
             op.meta.state.eq(oa.state),
+            op.meta.stamp.eq(oa_stamp),
             orders.op_valid.eq(oa_valid),
         ]
         with m.Switch(ot):
@@ -289,16 +343,60 @@ class BookBuilder(wiring.Component):
         x_row = Signal(row_l)
         x_push = Signal()
         hold = Signal()
-        m.d.comb += hold.eq(x_push & ~out_fifo.w_rdy)
+        rt = res.op.meta.type
+        is_h = rt == _c("H")
+        # trading state per slot ('T' until an H), updated in message order at W
+        tstate = [Signal(8, init=_c("T"), name=f"tstate_{j}") for j in range(S)]
+        for j in range(S):
+            with m.If(lv.out_valid & ~hold & is_h & (res.op.slot == j)):
+                m.d.sync += tstate[j].eq(res.op.meta.state)
+        if self.events:
+            # BookEvent after every book message (A F E C X D U) and every H of a tracked slot
+            m.submodules.ev_fifo = ev_fifo = fifo.SyncFIFOBuffered(
+                width=BookEvent.as_shape().size, depth=self.out_fifo_depth)
+            x_ev = Signal(BookEvent)
+            x_ev_push = Signal()
+            ev = Signal(BookEvent)
+            slot_state = Signal(8)
+            m.d.comb += slot_state.eq(Array(tstate)[res.op.slot])
+            m.d.comb += [
+                ev.sequence.eq(res.op.meta.sequence),
+                ev.timestamp.eq(res.op.meta.timestamp),
+                ev.slot.eq(res.op.slot),
+                ev.evaluate.eq(~is_h),
+                ev.trading_state.eq(Mux(is_h, res.op.meta.state, slot_state)),
+                ev.best_ask.price.eq(Mux(ask.valid[0], ask.entry[0].price, 0)),
+                ev.best_ask.valid.eq(ask.valid[0]),
+                ev.best_bid.price.eq(Mux(bid.valid[0], bid.entry[0].price, 0)),
+                ev.best_bid.valid.eq(bid.valid[0]),
+                ev.add.valid.eq(res.op.add_valid),
+                ev.add.side.eq(Mux(res.op.add_valid, res.op.side, 0)),
+                ev.add.price.eq(Mux(res.op.add_valid, res.op.price, 0)),
+                ev.stamp.eq(res.op.meta.stamp),
+                ev.stamp_valid.eq(int(self.stamp)),
+            ]
+            m.d.comb += hold.eq((x_push & ~out_fifo.w_rdy) | (x_ev_push & ~ev_fifo.w_rdy))
+            with m.If(~hold):
+                m.d.sync += [x_ev.eq(ev),
+                             x_ev_push.eq(lv.out_valid & ((res.op.uses & res.op.last) | is_h))]
+            m.d.comb += [
+                ev_fifo.w_data.eq(x_ev),
+                ev_fifo.w_en.eq(x_ev_push & ~hold),
+                self.ev.payload.eq(ev_fifo.r_data),
+                self.ev.valid.eq(ev_fifo.r_rdy),
+                ev_fifo.r_en.eq(self.ev.ready),
+            ]
+        else:
+            m.d.comb += hold.eq(x_push & ~out_fifo.w_rdy)
         with m.If(~hold):
             m.d.sync += [x_row.eq(row), x_push.eq(lv.out_valid & res.emit)]
             with m.If(lv.out_valid & res.op.uses & res.op.last):
                 m.d.sync += self.book_messages.eq(self.book_messages + 1)
-        with m.If(x_push & out_fifo.w_rdy):
+        with m.If(x_push & ~hold):
             m.d.sync += self.book_updates.eq(self.book_updates + 1)
         m.d.comb += [
             out_fifo.w_data.eq(x_row),
-            out_fifo.w_en.eq(x_push),
+            out_fifo.w_en.eq(x_push & ~hold),
             lv.hold.eq(hold),
             self.o.payload.eq(out_fifo.r_data),
             self.o.valid.eq(out_fifo.r_rdy),
@@ -312,13 +410,11 @@ class BookBuilder(wiring.Component):
         # per-slot state for the trigger engine (written in message order at the W stage)
         m.submodules.best_mem = best_mem = memory.Memory(shape=unsigned(128), depth=S, init=[])
         m.submodules.trade_mem = trade_mem = memory.Memory(shape=unsigned(64), depth=S, init=[])
-        m.submodules.tstate_mem = tstate_mem = memory.Memory(
-            shape=unsigned(8), depth=S, init=[_c("T")] * S)
-        bw, tw, sw = best_mem.write_port(), trade_mem.write_port(), tstate_mem.write_port()
-        br, tr, sr = best_mem.read_port(), trade_mem.read_port(), tstate_mem.read_port()
-        rt = res.op.meta.type
+        bw, tw = best_mem.write_port(), trade_mem.write_port()
+        br, tr = best_mem.read_port(), trade_mem.read_port()
+        m.d.sync += self.state.trading_state.eq(Array(tstate)[self.state_addr])
         m.d.comb += [
-            bw.addr.eq(res.op.slot), tw.addr.eq(res.op.slot), sw.addr.eq(res.op.slot),
+            bw.addr.eq(res.op.slot), tw.addr.eq(res.op.slot),
             bw.data.eq(Cat(Mux(bid.valid[0], bid.entry[0].price, 0),
                            Mux(bid.valid[0], bid.entry[0].shares, 0),
                            Mux(ask.valid[0], ask.entry[0].price, 0),
@@ -326,15 +422,12 @@ class BookBuilder(wiring.Component):
             bw.en.eq(lv.out_valid & res.op.uses & ~hold),
             tw.data.eq(Cat(res.op.price, res.op.amount)),
             tw.en.eq(lv.out_valid & ~hold & ((rt == _c("P")) | (rt == _c("Q")))),
-            sw.data.eq(res.op.meta.state),
-            sw.en.eq(lv.out_valid & ~hold & (rt == _c("H"))),
-            br.addr.eq(self.state_addr), tr.addr.eq(self.state_addr), sr.addr.eq(self.state_addr),
+            br.addr.eq(self.state_addr), tr.addr.eq(self.state_addr),
             self.state.best_bid_price.eq(br.data[0:32]),
             self.state.best_bid_size.eq(br.data[32:64]),
             self.state.best_ask_price.eq(br.data[64:96]),
             self.state.best_ask_size.eq(br.data[96:128]),
             self.state.last_price.eq(tr.data[0:32]),
             self.state.last_shares.eq(tr.data[32:64]),
-            self.state.trading_state.eq(sr.data),
         ]
         return m

@@ -14,6 +14,7 @@ class MsgMeta(data.Struct):
     sequence: 64
     timestamp: 48
     state: 8
+    stamp: 32      # cycle counter when the message entered the book builder (``stamp`` option)
 
 
 def level_op_layout(slot_bits: int) -> data.StructLayout:
@@ -22,7 +23,9 @@ def level_op_layout(slot_bits: int) -> data.StructLayout:
     ``kind``: OpKind.NOP / ADD / REDUCE. ``uses``: the op reads and writes the slot's level
     word (book messages); 0 for state-only messages (P Q H), which carry their trade price
     in ``price``/``amount`` and their trading state in ``meta.state``. ``last``: last level op
-    of its message (U makes two); the row decision is taken on it.
+    of its message (U makes two); the row decision is taken on it. ``add_valid``: the message
+    added an order (A, F, or the new order of a U whose original was found) at ``side`` /
+    ``price``, stored or not (the trigger engine's BookEvent.add).
     """
     return data.StructLayout({
         "kind": 2,
@@ -33,6 +36,7 @@ def level_op_layout(slot_bits: int) -> data.StructLayout:
         "amount": 32,
         "removed": 1,
         "last": 1,
+        "add_valid": 1,
         "meta": MsgMeta,
     })
 

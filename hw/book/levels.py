@@ -58,11 +58,15 @@ class LevelEngine(wiring.Component):
     """
 
     def __init__(self, *, symbols: int = 64, levels: int = 32, depth: int = 10):
-        check_int("symbols", symbols, 1, 256)
-        check_int("levels", levels, 1, 1024)
-        check_int("depth", depth, 1)
-        if depth > levels:
-            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+        try:
+            check_int("symbols", symbols, 1, 256)
+            check_int("levels", levels, 1, 1024)
+            check_int("depth", depth, 1)
+            if depth > levels:
+                raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+        except (TypeError, ValueError):
+            self._MustUse__silence = True   # no UnusedElaboratable warning
+            raise
         self.symbols = symbols
         self.levels = levels
         self.depth = depth

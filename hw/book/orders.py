@@ -26,9 +26,13 @@ __all__ = ["OrderTable"]
 
 class OrderTable(wiring.Component):
     def __init__(self, *, symbols: int = 64, order_buckets: int = 1 << 12, order_ways: int = 4):
-        check_int("symbols", symbols, 1, 256)
-        check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
-        check_int("order_ways", order_ways, 1, 16, pow2=True)
+        try:
+            check_int("symbols", symbols, 1, 256)
+            check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
+            check_int("order_ways", order_ways, 1, 16, pow2=True)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True   # no UnusedElaboratable warning
+            raise
         self.symbols = symbols
         self.order_buckets = order_buckets
         self.order_ways = order_ways
@@ -150,10 +154,11 @@ class OrderTable(wiring.Component):
         new_rec = Signal(rec_l)
         with m.Switch(r1_op.kind):
             with m.Case(OpKind.ADD):
-                slot = Mux(r1_op.u1, ctx_slot, r1_op.slot)
-                side = Mux(r1_op.u1, ctx_side, r1_op.side)
+                # second half of a U: the removed order's slot and side (if it was found)
+                slot = Mux(r1_op.u1 & ctx_found, ctx_slot, r1_op.slot)
+                side = Mux(r1_op.u1 & ctx_found, ctx_side, r1_op.side)
                 ok = ~r1_op.u1 | ctx_found
-                m.d.comb += [lop.slot.eq(slot), lop.side.eq(side)]
+                m.d.comb += [lop.slot.eq(slot), lop.side.eq(side), lop.add_valid.eq(ok)]
                 with m.If(ok & found):
                     m.d.comb += dup.eq(1)
                 with m.Elif(ok & ~has_free):

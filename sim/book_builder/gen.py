@@ -68,14 +68,16 @@ def to_decoded(raw: bytes, sequence: int) -> dict:
 
 
 def random_day(seed: int, n: int, *, n_locates: int = 12, spread: int = 40, hot: float = 0.3,
-               ref_space: int | None = None, odd: float = 0.02,
+               ref_space: int | None = None, odd: float = 0.02, add_share: float = 0.42,
+               hot_switch: float = 0.05,
                ) -> tuple[list[bytes], list[str]]:
     """Random messages; returns (messages, stock name of locate i+1 for i in range(n_locates)).
 
     ``spread``: distinct price points per side and symbol (more than ``levels`` evicts);
-    ``hot``: share of messages on one (changing) hot symbol; ``ref_space``: draw new order
+    ``hot``: share of messages on one hot symbol, which changes with probability
+    ``hot_switch`` per message; ``ref_space``: draw new order
     references from 1..ref_space (small: many duplicates); ``odd``: rate of zero-share and
-    other corner-case fields.
+    other corner-case fields; ``add_share``: share of adds (above ~0.45 the books grow).
     """
     rng = random.Random(seed)
     names = [f"S{i:03d}{chr(65 + i % 26)}" for i in range(n_locates)]
@@ -100,7 +102,7 @@ def random_day(seed: int, n: int, *, n_locates: int = 12, spread: int = 40, hot:
     hot_loc = 1
     for _ in range(n):
         ts += rng.randrange(0, 5000)
-        if rng.random() < 0.05:
+        if rng.random() < hot_switch:
             hot_loc = rng.randrange(1, n_locates + 1)
         loc = hot_loc if rng.random() < hot else rng.randrange(1, n_locates + 1)
         r = rng.random()
@@ -108,7 +110,7 @@ def random_day(seed: int, n: int, *, n_locates: int = 12, spread: int = 40, hot:
         if r < 0.03 or (loc not in announced and rng.random() < 0.3):
             announced.add(loc)
             out.append(itch.encode("R", stock=names[loc - 1], **hdr))
-        elif r < 0.45 or not live:
+        elif r < 0.03 + add_share or not live:
             side = rng.choice("BS") if rng.random() > odd else "X"
             off = rng.randrange(0, spread) * 100
             price = base[loc - 1] - off if side == "B" else base[loc - 1] + 100 + off

@@ -66,6 +66,7 @@ class BookModel:
         self.trading_state = [ord("T")] * symbols
         self.last_trade = [(0, 0)] * symbols
         self.counters = dict.fromkeys(COUNTERS, 0)
+        self.events: list[tuple] = []
 
     # ---------------------------------------------------------------- symbol table
     def _slot(self, msg) -> int | None:
@@ -176,14 +177,21 @@ class BookModel:
 
     # ---------------------------------------------------------------- messages
     def process(self, msg):
-        """Apply one message; return the top-N row it emits or None."""
+        """Apply one message; return the top-N row it emits or None.
+
+        Also appends the trigger engine's BookEvent for the message (book messages and H of a
+        tracked slot) to :attr:`events` as (sequence, timestamp, slot, evaluate,
+        trading_state, (best ask price, valid), (best bid price, valid),
+        (add valid, add side, add price))."""
         slot = self._slot(msg)
         if slot is None:
             return None
         t = _ch(msg["type"])
         touched = []
+        add = (0, 0, 0)
         if t in "AF":
             side = 0 if _ch(msg["side"]) == "B" else 1
+            add = (1, side, msg["price"])
             touched.append(self._add_order(msg["ref"], slot, side, msg["price"], msg["shares"]))
         elif t in "ECX":
             rec, pos = self._reduce_order(msg["ref"], msg["shares"], False)
@@ -200,6 +208,7 @@ class BookModel:
             rec, pos = self._reduce_order(msg["ref"], 0, True)
             touched.append(pos)
             if rec is not None:
+                add = (1, rec[2], msg["price"])
                 touched.append(self._add_order(msg["new_ref"], rec[1], rec[2], msg["price"],
                                                msg["shares"]))
                 if before == self._side_top(slot, side):
@@ -210,16 +219,24 @@ class BookModel:
         elif t == "H":
             st = msg["state"]
             self.trading_state[slot] = ord(st) if isinstance(st, str) else st
+            self._event(msg, slot, 0, add)
             return None
         else:
             return None
         self.counters["book_messages"] += 1
         if t in "ECXD" and rec is not None:
             slot = rec[1]
+        self._event(msg, slot, 1, add)
         if not any(p is not None and p < self.depth for p in touched):
             return None
         self.counters["book_updates"] += 1
         return (msg["sequence"], msg["timestamp"], slot, self.top(slot))
+
+    def _event(self, msg, slot, evaluate, add):
+        bid, ask = self.book[slot]
+        self.events.append((msg["sequence"], msg["timestamp"], slot, evaluate,
+                            self.trading_state[slot], (ask[0][0], 1) if ask else (0, 0),
+                            (bid[0][0], 1) if bid else (0, 0), add))
 
     def _side_top(self, slot, side):
         arr = self.book[slot][side]

@@ -1,0 +1,357 @@
+"""Amaranth-simulator unit tests of the book builder's two engines on their own.
+
+* :class:`LevelEngine` — the sorted level arrays: inserts at every position, eviction and
+  refusal when full, removal by shares and by order count, zero-share reductions, level_miss,
+  the U pair rule (emit only if the side's top N changed value), back-to-back operations on
+  one slot (the forwarding / one-bubble hazard path) and output back-pressure (``hold``).
+* :class:`OrderTable` — the set-associative table: lowest free way, duplicate and unknown
+  references, overfill, full buckets, U halves (context hand-over, same-bucket replace), the
+  level operation each op causes, and downstream back-pressure.
+
+The reference is sim/book_builder/model.py (kept equal to the emulator by
+tests/test_hw_book_model.py).
+"""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from tickwire.hw.book import LevelEngine, OrderTable
+from tickwire.hw.book.hash import order_bucket
+from tickwire.hw.book.layouts import OpKind
+from tickwire.sim.book_builder.model import BookModel
+
+ADD, RED, DEL, NOP = OpKind.ADD, OpKind.REDUCE, OpKind.DELETE, OpKind.NOP
+
+
+def _meta(i):
+    return {"type": ord("A"), "sequence": i + 1, "timestamp": 1000 + i, "state": 0}
+
+
+def _drive(dut, ops, *, accept_sig, valid_sig, op_sig, out_valid, out, consume, hold_sig,
+           hold_prob, seed, sample):
+    """Offer ``ops`` one by one; collect sample(out) at every edge where out is consumed."""
+    got = []
+    done = [False]
+
+    async def driver(ctx):
+        for op in ops:
+            ctx.set(op_sig, op)
+            ctx.set(valid_sig, 1)
+            await ctx.tick().until(accept_sig)
+            ctx.set(valid_sig, 0)
+        for _ in range(12):
+            await ctx.tick()
+        done[0] = True
+
+    async def holder(ctx):
+        rng = random.Random(seed)
+        while not done[0]:
+            h = rng.random() < hold_prob
+            ctx.set(hold_sig, (not h) if consume == "accept" else h)
+            await ctx.tick()
+
+    async def collector(ctx):
+        async for _, _, v, c, o in ctx.tick().sample(out_valid, hold_sig, out):
+            ok = c if consume == "accept" else not c
+            if v and ok:
+                got.append(sample(o))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_testbench(holder, background=True)
+    sim.add_process(collector)
+    sim.run()
+    return got
+
+
+# ----------------------------------------------------------------------------- levels
+
+def level_ref(ops, *, symbols, levels, depth):
+    """Expected (slot, book after, visible, emit, overflow, miss) per op."""
+    m = BookModel(symbols=symbols, levels=levels, depth=depth)
+    out = []
+    pend = False
+    snap = None
+    for op in ops:
+        before_ov, before_miss = m.counters["level_overflow"], m.counters["level_miss"]
+        s, side = op["slot"], op["side"]
+        if not op["last"]:
+            snap = m._side_top(s, side)
+        pos = None
+        if op["uses"] and op["kind"] == ADD:
+            pos = m._level_add(s, side, op["price"], op["amount"])
+        elif op["uses"] and op["kind"] == RED:
+            pos = m._level_reduce(s, side, op["price"], op["amount"], bool(op["removed"]))
+        visible = pos is not None and pos < depth
+        emit = False
+        if op["uses"]:
+            if op["last"]:
+                emit = visible or pend
+                if snap is not None and emit and snap == m._side_top(s, side):
+                    emit = False
+                pend, snap = False, None
+            else:
+                pend = visible
+        book = tuple(tuple(tuple(e) for e in m.book[s][sd]) for sd in (0, 1))
+        out.append((s, book if op["uses"] else None, visible, emit,
+                    m.counters["level_overflow"] > before_ov,
+                    m.counters["level_miss"] > before_miss))
+    return out
+
+
+def run_levels(ops, *, symbols=4, levels=4, depth=2, hold_prob=0.0, seed=0):
+    dut = LevelEngine(symbols=symbols, levels=levels, depth=depth)
+
+    def sample(o):
+        book = None
+        if o.op.uses:
+            book = tuple(tuple((o.book[sd].entry[i].price, o.book[sd].entry[i].shares,
+                                o.book[sd].entry[i].count)
+                               for i in range(levels) if (o.book[sd].valid >> i) & 1) for sd in (0, 1))
+        return (o.op.slot, book, bool(o.visible), bool(o.emit), bool(o.overflow), bool(o.miss))
+
+    full = []
+    for i, op in enumerate(ops):
+        d = dict(kind=NOP, uses=1, slot=0, side=0, price=0, amount=0, removed=0, last=1,
+                 meta=_meta(i))
+        d.update(op)
+        full.append(d)
+    got = _drive(dut, full, accept_sig=dut.accept, valid_sig=dut.op_valid, op_sig=dut.op,
+                 out_valid=dut.out_valid, out=dut.out, consume="hold", hold_sig=dut.hold,
+                 hold_prob=hold_prob, seed=seed, sample=sample)
+    want = level_ref(full, symbols=symbols, levels=levels, depth=depth)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"op {i} {full[i]}:\n rtl {g}\n ref {w}"
+    return got
+
+
+def add(slot, side, price, amount):
+    return dict(kind=ADD, slot=slot, side=side, price=price, amount=amount)
+
+
+def red(slot, side, price, amount, removed=0, last=1):
+    return dict(kind=RED, slot=slot, side=side, price=price, amount=amount, removed=removed,
+                last=last)
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_levels_insert_every_position_evict_refuse(side):
+    sgn = 1 if side == 0 else -1      # bids: higher is better; asks: lower
+    p = lambda k: 1000 + sgn * k       # noqa: E731
+    ops = [add(0, side, p(0), 5), add(0, side, p(2), 5), add(0, side, p(1), 5),
+           add(0, side, p(-1), 5),                  # full now (4 levels)
+           add(0, side, p(-2), 5),                  # worse than all: refused, overflow
+           add(0, side, p(3), 5),                   # best: worst evicted, overflow
+           add(0, side, p(1), 7),                   # existing level: shares, count
+           add(0, side, p(0), 1),                   # between: evicts p(-1)
+           red(0, side, p(-1), 5, 1),               # evicted earlier: level_miss
+           red(0, side, p(1), 12, 1),               # shares reach 0: removed
+           red(0, side, p(3), 2),                   # partial
+           red(0, side, p(3), 0),                   # zero-share reduction: no change
+           red(0, side, p(3), 0, 1),                # 0 shares but the order goes: count 1->0
+           ]
+    run_levels(ops)
+
+
+def test_levels_count_and_zero_share_levels():
+    ops = [add(1, 0, 50, 0), add(1, 0, 50, 0),     # a 0-share level with 2 orders
+           red(1, 0, 50, 0, 1),                    # shares 0 <= 0: removed
+           add(1, 1, 60, 10), add(1, 1, 60, 10),
+           red(1, 1, 60, 3, 1),                    # count 2 -> 1, shares 17
+           red(1, 1, 60, 3, 1),                    # count 1 -> 0 with 14 shares left: removed
+           ]
+    run_levels(ops)
+
+
+def test_levels_replace_pair_rule():
+    """U = (remove old, last=0) + (add new): visible changes emit, value-neutral ones don't."""
+    ops = [add(0, 0, 100, 10), add(0, 0, 99, 5), add(0, 1, 101, 3),
+           red(0, 0, 100, 10, 1, last=0), add(0, 0, 100, 10),    # same price, same size
+           red(0, 0, 100, 10, 1, last=0), add(0, 0, 100, 11),    # size changed
+           red(0, 0, 99, 5, 1, last=0), add(0, 0, 98, 5),        # price moved (pos 1 < depth)
+           red(0, 0, 98, 5, 1, last=0), dict(kind=NOP, slot=0, side=0),  # new add refused
+           red(0, 0, 777, 5, 1, last=0), add(0, 0, 50, 1),       # miss, then visible add
+           add(0, 0, 60, 1),
+           red(0, 0, 777, 5, 1, last=0), add(0, 0, 40, 1),       # miss, then add at pos 3
+           ]
+    got = run_levels(ops, levels=4, depth=2)
+    assert [g[3] for g in got[3:]] == [False, False, False, True, False, True, False, True,
+                                       False, True, True, False, False]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_levels_random_back_to_back(seed):
+    rng = random.Random(seed)
+    live = {}
+    ops = []
+    for _ in range(300):
+        slot = rng.choice([0, 0, 0, 1, 2])         # mostly one slot: back-to-back hazards
+        side = rng.randrange(2)
+        r = rng.random()
+        if r < 0.5 or not live.get((slot, side)):
+            price = rng.randrange(95, 106)
+            ops.append(add(slot, side, price, rng.choice([0, 1, 5, 10])))
+            live.setdefault((slot, side), []).append(price)
+        elif r < 0.9:
+            price = rng.choice(live[(slot, side)] + [1])
+            ops.append(red(slot, side, price, rng.choice([0, 1, 3, 10, 50]),
+                           removed=rng.random() < 0.5))
+        else:
+            price = rng.choice(live[(slot, side)])
+            ops.append(red(slot, side, price, rng.randrange(0, 20), 1, last=0))
+            ops.append(add(slot, side, price + rng.choice([-1, 0, 1]), rng.randrange(0, 20)))
+        if rng.random() < 0.05:
+            ops.append(dict(kind=NOP, uses=0, slot=rng.randrange(4)))   # a P/Q/H pass-through
+    run_levels(ops, levels=5, depth=3, hold_prob=0.3 if seed % 2 else 0.0, seed=seed)
+
+
+def test_levels_parameter_errors():
+    with pytest.raises(ValueError, match=r"depth \(5\) must not exceed levels \(4\)"):
+        LevelEngine(levels=4, depth=5)
+    with pytest.raises(ValueError, match="symbols must be in 1..256, not 0"):
+        LevelEngine(symbols=0)
+
+
+# ----------------------------------------------------------------------------- orders
+
+def order_ref(ops, *, buckets, ways):
+    """Expected level op (kind, slot, side, price, amount, removed, last) per order op and the
+    counters, from the rules of docs/architecture.md."""
+    m = BookModel(symbols=4, order_buckets=buckets, order_ways=ways)
+    out = []
+    ctx = None
+    for op in ops:
+        k = op["kind"]
+        last = 0 if op["u0"] else 1
+        lop = (NOP, op["slot"], op["side"], op["price"], op["amount"], 0, last)
+        if k == ADD:
+            slot, side = (ctx[0], ctx[1]) if op["u1"] else (op["slot"], op["side"])
+            if op["u1"]:
+                lop = (NOP, slot, side, op["price"], op["amount"], 0, 1)
+            if not op["u1"] or ctx[2]:
+                b, w = m._find(op["key"])
+                if w is not None:
+                    m.counters["duplicate_ref"] += 1
+                elif None not in b:
+                    m.counters["order_table_full"] += 1
+                else:
+                    b[b.index(None)] = [op["key"], slot, side, op["price"], op["amount"]]
+                    lop = (ADD, slot, side, op["price"], op["amount"], 0, 1)
+        elif k in (RED, DEL):
+            b, w = m._find(op["key"])
+            if w is None:
+                m.counters["unknown_ref"] += 1
+                if op["u0"]:
+                    ctx = (0, 0, False)
+            else:
+                _, slot, side, price, rem = b[w]
+                amt = op["amount"]
+                if k == DEL:
+                    amt = rem
+                elif amt > rem:
+                    m.counters["overfill"] += 1
+                    amt = rem
+                gone = amt == rem
+                if gone:
+                    b[w] = None
+                else:
+                    b[w][4] = rem - amt
+                lop = (RED, slot, side, price, amt, int(gone), last)
+                if op["u0"]:
+                    ctx = (slot, side, True)
+        out.append(lop if k != NOP else (NOP, op["slot"], op["side"], op["price"],
+                                         op["amount"], 0, 1))
+    return out, m.counters
+
+
+def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0):
+    dut = OrderTable(symbols=4, order_buckets=buckets, order_ways=ways)
+    bb, wb = buckets.bit_length() - 1, ways.bit_length() - 1
+    full = []
+    for i, op in enumerate(ops):
+        d = dict(kind=NOP, key=0, slot=0, side=0, price=0, amount=0, u0=0, u1=0, meta=_meta(i))
+        d.update(op)
+        d["bucket"] = order_bucket(d["key"], bb, wb)
+        full.append(d)
+
+    def sample(o):
+        return (o.kind, o.slot, o.side, o.price, o.amount, o.removed, o.last)
+
+    got = _drive(dut, full, accept_sig=dut.accept, valid_sig=dut.op_valid, op_sig=dut.op,
+                 out_valid=dut.out_valid, out=dut.out, consume="accept",
+                 hold_sig=dut.down_accept, hold_prob=1 - accept_prob, seed=seed, sample=sample)
+    want, counters = order_ref(full, buckets=buckets, ways=ways)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        if full[i]["kind"] == NOP or w[0] == NOP:
+            g, w = g[:1] + g[6:], w[:1] + w[6:]     # a refused op's fields are don't-care
+        assert g == w, f"op {i} {full[i]}:\n rtl {g}\n ref {w}"
+    return dut, counters
+
+
+def oadd(key, slot=0, side=0, price=100, amount=10):
+    return dict(kind=ADD, key=key, slot=slot, side=side, price=price, amount=amount)
+
+
+def ored(key, amount):
+    return dict(kind=RED, key=key, amount=amount)
+
+
+def odel(key):
+    return dict(kind=DEL, key=key)
+
+
+def ou(old, new, price=100, amount=5):
+    return [dict(kind=DEL, key=old, u0=1), dict(kind=ADD, key=new, price=price, amount=amount,
+                                                u1=1)]
+
+
+def test_orders_directed():
+    # 4 buckets × 2 ways; bucket = xor-fold of key >> 1: keys 2k and 2k+1 share a bucket
+    ops = [oadd(8, side=1, price=7), oadd(9, slot=2), oadd(9),      # dup
+           oadd(10), oadd(11), oadd(24),                          # 24 -> bucket of 8/9: full
+           ored(8, 3), ored(8, 4), ored(8, 9),                    # partial, partial, overfill
+           oadd(24, price=5),                                     # takes the freed way 0
+           odel(9), odel(9),                                      # delete, then unknown
+           *ou(10, 11),                                           # new ref duplicate
+           *ou(10, 12),                                           # unknown old: nothing
+           *ou(11, 11, price=99, amount=0),                       # same ref reused, 0 shares
+           *ou(11, 30, price=98),
+           dict(kind=NOP, slot=3, price=42, amount=7),            # a P passes through
+           ored(30, 0), ored(30, 5)]
+    run_orders(ops)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_orders_random(seed):
+    rng = random.Random(seed)
+    keys = [rng.randrange(0, 40) for _ in range(25)] + [rng.randrange(1 << 64) for _ in range(5)]
+    ops = []
+    for _ in range(300):
+        r = rng.random()
+        k = rng.choice(keys)
+        if r < 0.4:
+            ops.append(oadd(k, rng.randrange(4), rng.randrange(2), rng.randrange(90, 110),
+                            rng.choice([0, 1, 10, 100])))
+        elif r < 0.7:
+            ops.append(ored(k, rng.choice([0, 1, 5, 10, 200])))
+        elif r < 0.85:
+            ops.append(odel(k))
+        elif r < 0.95:
+            ops.extend(ou(k, rng.choice(keys + [k]), rng.randrange(90, 110),
+                          rng.choice([0, 3, 10])))
+        else:
+            ops.append(dict(kind=NOP, slot=rng.randrange(4), price=1, amount=2))
+    run_orders(ops, buckets=8, ways=4 if seed % 2 else 2,
+               accept_prob=0.6 if seed else 1.0, seed=seed)
+
+
+def test_orders_parameter_errors():
+    with pytest.raises(ValueError, match="order_ways must be a power of two, not 3"):
+        OrderTable(order_ways=3)
+    with pytest.raises(ValueError, match="order_buckets must be a power of two, not 12"):
+        OrderTable(order_buckets=12)

@@ -1,0 +1,282 @@
+"""Order egress: accepted orders -> OUCH 5.0 Enter Order (IOC) / SoupBinTCP / TCP / IPv4 /
+Ethernet frames on a 64-bit stream (docs/architecture.md "Order encoding", "Order egress").
+
+Flow: an accepted order goes straight into the frame builder when it is idle and nothing is
+queued (cut-through), else into a FIFO (``fifo_depth`` orders; an order that finds it full is
+dropped and counted in ``drops`` — the FIFO absorbs any burst the trigger engine can make, so
+this is a sizing alarm, not an expected event). Frames leave in acceptance order, back to back.
+
+Cycles: order on ``i`` in cycle t with the builder idle -> beat 0 (``first``) valid in the same
+cycle t (beat 0 is the destination MAC and two bytes of the source MAC, template constants);
+the order's fields are registered at the end of t, the IPv4 checksum is ready at t+2 (needed
+by beat 3), the TCP checksum at t+3 (needed by beat 6). A frame is 13 beats (14 with a VLAN
+tag), one per cycle while ``o.ready`` is high.
+
+Checksums: the template-only part of each sum (addresses, ports, ack, window, TTL, lengths,
+constant bytes) is a registered one's-complement sum recomputed every cycle; per frame only
+the IPv4 identification (IPv4 header) and the sequence number and order fields (TCP) are
+added. ``ip_id`` advances by 1 and ``seq`` by 50 per frame, modulo 2**16 and 2**32.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..risk.layouts import DIGITS, AcceptedOrder
+from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, ones_fold
+from .frame import (SOUP_LEN, frame_sources, ip_header_sources, pseudo_header_sources,
+                    tcp_segment_sources)
+from .latency import LatencyHistogram
+from .layouts import OrderStreamSignature, SessionTemplate
+
+__all__ = ["OrderEgress", "COUNTERS"]
+
+COUNTERS = ("frames_sent", "drops", "fast_orders")
+
+_TWIDTH = {"dst_mac": 48, "src_mac": 48, "vlan": 16, "src_ip": 32, "dst_ip": 32, "src_port": 16,
+           "dst_port": 16, "ack": 32, "window": 16, "ttl": 8}
+_OWIDTH = {"user_ref": 32, "quantity": 32, "price": 32}
+
+
+class OrderEgress(wiring.Component):
+    """Order egress gateware.
+
+    Parameters:
+        symbols        slots of the name table (1..256, default 64)
+        fifo_depth     pending orders (default 16)
+        hist_bins      latency histogram bins (default 33: 0..31, >= 32 with bin_shift 0)
+        counter_width  counters (default 32)
+
+    Ports:
+        i              In(stream.Signature(AcceptedOrder, always_ready=True))
+        o              Out(OrderStreamSignature())
+        tmpl           In(SessionTemplate)  static while frames are built
+        capacity       In(8)  OUCH capacity character
+        session_load   strobe: next frame uses ``tmpl.seq`` / ``tmpl.ip_id``
+        name_we, name_slot, name_data   slot's symbol (8 ASCII bytes, first character most
+                       significant, space padded) — host writes and the book builder's
+                       auto-learned names
+        now            In(32) cycle counter; latency = cycle of beat 0's transfer − the order's
+                       ``stamp``
+        lat_enable, lat_bin_shift, lat_rd_index -> lat_rd_count, lat_count, lat_sum,
+        lat_min, lat_max, lat_last      the latency histogram (:class:`LatencyHistogram`)
+        clear          strobe: drop queued orders and a frame in progress, counters and
+                       histograms to 0, session_load; ``busy`` while the histograms clear
+        next_seq, next_ip_id   the values the next frame will carry
+        frames_sent, drops, fast_orders   counters (fast_orders: frames of cut-through orders)
+    """
+
+    #: order on ``i`` -> beat 0 valid, same cycle (builder idle, FIFO empty)
+    LATENCY = 0
+    THROUGHPUT = "1 frame/13 cycles (14 with a VLAN tag), back to back"
+
+    @checked_init
+    def __init__(self, *, symbols: int = 64, fifo_depth: int = 16, hist_bins: int = 33,
+                 counter_width: int = 32):
+        check_int("symbols", symbols, 1, MAX_SLOTS)
+        check_int("fifo_depth", fifo_depth, 1, 1024)
+        check_int("hist_bins", hist_bins, 2, 1024)
+        check_int("counter_width", counter_width, 1, 64)
+        self.symbols = symbols
+        self.fifo_depth = fifo_depth
+        self.hist_bins = hist_bins
+        self.counter_width = counter_width
+        ports = {
+            "i": In(stream.Signature(AcceptedOrder, always_ready=True)),
+            "o": Out(OrderStreamSignature()),
+            "tmpl": In(SessionTemplate),
+            "capacity": In(8),
+            "session_load": In(1),
+            "name_we": In(1), "name_slot": In(SLOT_BITS), "name_data": In(64),
+            "now": In(32),
+            "lat_enable": In(1), "lat_bin_shift": In(5), "lat_rd_index": In(range(hist_bins)),
+            "lat_rd_count": Out(counter_width), "lat_count": Out(64), "lat_sum": Out(64),
+            "lat_min": Out(32), "lat_max": Out(32), "lat_last": Out(32),
+            "clear": In(1), "busy": Out(1),
+            "next_seq": Out(32), "next_ip_id": Out(16),
+        }
+        for name in COUNTERS:
+            ports[name] = Out(counter_width)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        S = self.symbols
+        t = self.tmpl
+
+        # ------------------------------------------------------------ queue
+        width = AcceptedOrder.as_shape().size
+        m.submodules.fifo = q = ResetInserter(self.clear)(
+            fifo.SyncFIFO(width=width, depth=self.fifo_depth))
+        m.submodules.names = names = memory.Memory(shape=64, depth=S,
+                                                   init=[int.from_bytes(b" " * 8, "big")] * S)
+        name_r = names.read_port(domain="comb")
+        name_w = names.write_port()
+        m.d.comb += [name_w.addr.eq(self.name_slot), name_w.data.eq(self.name_data),
+                     name_w.en.eq(self.name_we & (self.name_slot < S))]
+
+        active = Signal()
+        beat = Signal(range(16))
+        cur = Signal(AcceptedOrder)
+        cur_name = Signal(64)
+        cur_seq = Signal(32)
+        cur_id = Signal(16)
+        seq_ctr = Signal(32)
+        id_ctr = Signal(16)
+        m.d.comb += [self.next_seq.eq(seq_ctr), self.next_ip_id.eq(id_ctr)]
+
+        head = AcceptedOrder(q.r_data)
+        bypass = ~active & ~q.r_rdy & self.i.valid
+        src_valid = ~active & (q.r_rdy | self.i.valid)
+        src = AcceptedOrder(Mux(q.r_rdy, q.r_data, self.i.payload))
+        start = Signal()
+        m.d.comb += [
+            start.eq(src_valid & ~self.clear),
+            q.w_data.eq(self.i.payload),
+            q.w_en.eq(self.i.valid & ~bypass),
+            q.r_en.eq(start & q.r_rdy),
+            name_r.addr.eq(src.slot),
+        ]
+        with m.If(self.i.valid & ~bypass & ~q.w_rdy & ~self.clear):
+            m.d.sync += self.drops.eq(self.drops + 1)
+
+        # ------------------------------------------------------------ checksums
+        def tval(field, i):
+            w = _TWIDTH[field]
+            v = t.vlan if field == "vlan" else getattr(t, field)
+            return (v >> (w - 8 * (i + 1)))[:8]
+
+        def oval(field, i):
+            w = _OWIDTH[field]
+            return (getattr(cur, field) >> (w - 8 * (i + 1)))[:8]
+
+        digit_src = [Const(ord("0"), 8)] * 12
+        for k in range(DIGITS):
+            digit_src[k] = Cat(cur.digits[4 * k:4 * k + 4], Const(0x3, 4))
+
+        def value(src_):
+            kind = src_[0]
+            if kind == "k":
+                return Const(src_[1], 8)
+            if kind == "t":
+                return tval(src_[1], src_[2])
+            if kind == "o":
+                return oval(src_[1], src_[2])
+            if kind == "id":
+                return cur_id.word_select(1 - src_[1], 8)
+            if kind == "seq":
+                return cur_seq.word_select(3 - src_[1], 8)
+            if kind == "ipck":
+                return ip_ck.word_select(1 - src_[1], 8)
+            if kind == "tcpck":
+                return tcp_ck.word_select(1 - src_[1], 8)
+            if kind == "side":
+                return Mux(cur.side, Const(ord("S"), 8), Const(ord("B"), 8))
+            if kind == "name":
+                return cur_name.word_select(7 - src_[1], 8)
+            if kind == "cap":
+                return self.capacity
+            if kind == "dig":
+                return digit_src[src_[1]]
+            raise AssertionError(src_)
+
+        def weighted(srcs, keep):
+            """Sum of the bytes whose kind is in ``keep``, weighted by parity (big-endian words)."""
+            terms = []
+            for off, s_ in enumerate(srcs):
+                if s_[0] not in keep:
+                    continue
+                if s_[0] == "k":
+                    if s_[1]:
+                        terms.append(Const(s_[1] << 8 if off % 2 == 0 else s_[1], 16))
+                    continue
+                v = value(s_)
+                terms.append(Cat(Const(0, 8), v) if off % 2 == 0 else v)
+            total = Const(0, 24)
+            for x in terms:
+                total = total + x
+            return total
+
+        ip_ck = Signal(16)
+        tcp_ck = Signal(16)
+        static = ("k", "t", "cap")
+        ip_static = Signal(17)
+        tcp_static = Signal(17)
+        m.d.sync += [
+            ip_static.eq(ones_fold(weighted(ip_header_sources(), static)[:24], 2)),
+            tcp_static.eq(ones_fold(weighted(pseudo_header_sources(), static)
+                                    + weighted(tcp_segment_sources(), static), 2)),
+        ]
+        # per frame: stage 1 (cur registered) -> partial sums; stage 2 -> checksums
+        tcp_var = Signal(24)
+        m.d.sync += [
+            ip_ck.eq(~ones_fold(ip_static + cur_id, 2)[:16]),
+            tcp_var.eq(weighted(tcp_segment_sources(), ("o", "seq", "side", "name", "dig"))),
+            tcp_ck.eq(~ones_fold(ones_fold(tcp_var, 2) + tcp_static, 2)[:16]),
+        ]
+
+        # ------------------------------------------------------------ beats
+        layouts = [frame_sources(False), frame_sources(True)]
+        nbeats = [(len(x) + 7) // 8 for x in layouts]
+        beats = []
+        for srcs in layouts:
+            bl = []
+            for b in range((len(srcs) + 7) // 8):
+                chunk = srcs[8 * b:8 * b + 8]
+                bl.append((Cat(*[value(s_) for s_ in chunk]), (1 << len(chunk)) - 1))
+            beats.append(bl)
+        data = Signal(64)
+        keep = Signal(8)
+        last = Signal()
+        for vi, bl in enumerate(beats):
+            with m.If(t.vlan_en == vi):
+                with m.Switch(beat):
+                    for b, (d_, k_) in enumerate(bl):
+                        with m.Case(b):
+                            m.d.comb += [data.eq(d_), keep.eq(k_), last.eq(b == len(bl) - 1)]
+        # beat 0 is the same in both layouts: destination MAC, source MAC bytes 0..1
+        beat0 = beats[0][0][0]
+
+        o = self.o
+        with m.If(active):
+            m.d.comb += [o.valid.eq(1), o.data.eq(data), o.keep.eq(keep),
+                         o.first.eq(beat == 0), o.last.eq(last)]
+        with m.Else():
+            m.d.comb += [o.valid.eq(src_valid & ~self.clear), o.data.eq(beat0),
+                         o.keep.eq(0xFF),
+                         o.first.eq(1), o.last.eq(0)]
+
+        with m.If(start):
+            m.d.sync += [
+                active.eq(1), beat.eq(Mux(o.ready, 1, 0)), cur.eq(src), cur_name.eq(name_r.data),
+                cur_seq.eq(seq_ctr), cur_id.eq(id_ctr),
+                seq_ctr.eq(seq_ctr + SOUP_LEN), id_ctr.eq(id_ctr + 1),
+            ]
+        with m.Elif(active & o.ready):
+            m.d.sync += beat.eq(beat + 1)
+            with m.If(last):
+                m.d.sync += [active.eq(0), self.frames_sent.eq(self.frames_sent + 1)]
+
+        # ------------------------------------------------------------ latency
+        m.submodules.hist = hist = LatencyHistogram(bins=self.hist_bins,
+                                                    count_width=self.counter_width)
+        first_xfer = o.valid & o.ready & o.first & ~self.clear
+        stamp = Mux(active, cur.stamp, src.stamp)
+        m.d.comb += [
+            hist.sample.eq(first_xfer),
+            hist.latency.eq((self.now - stamp)[:32]),
+            hist.enable.eq(self.lat_enable), hist.bin_shift.eq(self.lat_bin_shift),
+            hist.rd_index.eq(self.lat_rd_index), self.lat_rd_count.eq(hist.rd_count),
+            self.lat_count.eq(hist.count), self.lat_sum.eq(hist.sum),
+            self.lat_min.eq(hist.min), self.lat_max.eq(hist.max), self.lat_last.eq(hist.last),
+            hist.clear.eq(self.clear), self.busy.eq(hist.busy),
+        ]
+        with m.If(first_xfer & Mux(active, cur.fast, src.fast)):
+            m.d.sync += self.fast_orders.eq(self.fast_orders + 1)
+
+        with m.If(self.clear):
+            m.d.sync += [active.eq(0), self.frames_sent.eq(0), self.drops.eq(0),
+                         self.fast_orders.eq(0)]
+        with m.If(self.clear | self.session_load):
+            m.d.sync += [seq_ctr.eq(t.seq), id_ctr.eq(t.ip_id)]
+        return m

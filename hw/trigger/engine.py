@@ -1,0 +1,277 @@
+"""Trigger engine: host-set buy/sell trigger prices per slot, evaluated after every book event.
+
+Implements docs/architecture.md "Trigger engine" bit for bit (the emulator's ``process()``
+trigger part), with a cut-through path for adds.
+
+Two inputs, one evaluation per cycle:
+
+* ``ev`` (BookEvent, with back-pressure): the slow path. An ``evaluate`` event is evaluated
+  with the post-message best ask/bid, the message's trading state and its add (if any); every
+  event (also ``evaluate`` = 0 ones, H messages) updates the engine's *shadow* of the slot
+  (best ask, best bid, trading) that the cut-through path reads.
+* ``fast`` (FastAdd, no back-pressure): the cut-through path. In the cycle the decoder sees the
+  last byte of an add's price field, the whole evaluation of that message is done at once from
+  the shadow (the pre-message book) and the add's price — exact, because an add only improves
+  its own side and leaves the other side as it was. It is *taken* only when
+
+  - ``fast_enable`` and ``quiet`` (the producer's promise that every message before this one
+    has already reached ``ev``; i.e. the book builder holds no older message), no event is
+    waiting on ``ev``, no taken cut-through message is still awaiting its own event, and
+  - the add crosses an enabled, armed trigger of the slot (an ask add at ``<= buy_price``, a
+    bid add at ``>= sell_price``) in trading state T (else the message is left to the slow
+    path).
+
+  A taken message's own event, which arrives later on ``ev``, only updates the shadow (its
+  evaluation is already done); its ``sequence`` is checked (``fast_mismatch`` counts a
+  violation of the producer contract).
+
+Host writes (``tw_*``) replace a slot's row and re-arm both sides in the cycle they are
+presented; an evaluation in the same cycle still sees the old row (the write lands after it).
+``ref_*`` writes a slot's collar reference price (no re-arm), carried with each candidate to
+pre-trade risk (the emulator's trigger write with ``ref_price >= 0`` is both writes in one
+cycle). ``enable`` 0: events are consumed and the shadows kept, nothing is evaluated (no
+candidate, no arming change), as in a trading state other than T.
+
+Output ``o`` (Candidate, no back-pressure: pre-trade risk takes one per cycle): a message that
+fires both sides gives the buy, then the sell one cycle later (the engine pauses one cycle).
+
+Cycles: ``ev`` accepted / ``fast`` taken in cycle t -> candidate on ``o`` in t+1 (t+2 for the
+second one).
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init
+from .layouts import (BOOK_ASK, BOOK_BID, ORDER_BUY, ORDER_SELL, STATE_TRADING, BookEvent,
+                      Candidate, FastAdd, Quote, TriggerRow)
+
+__all__ = ["TriggerEngine", "Shadow", "COUNTERS"]
+
+COUNTERS = ("triggers_fired", "fast_taken", "fast_mismatch")
+
+
+class Shadow(data.Struct):
+    """The engine's copy of a slot's book top and trading state (from ``ev``)."""
+    best_ask: Quote
+    best_bid: Quote
+    trading: 1
+
+
+class TriggerEngine(wiring.Component):
+    """Trigger engine gateware.
+
+    Parameters:
+        symbols        slots (1..256, default 64)
+        counter_width  width of the counters (default 32, wrap)
+
+    Ports:
+        ev             In(stream.Signature(BookEvent))
+        fast           In(stream.Signature(FastAdd, always_ready=True))  cut-through strobe
+        quiet          In(1)   no message older than ``fast``'s is still on its way to ``ev``
+        enable         In(1)   order path enable (0: evaluate nothing)
+        fast_enable    In(1)
+        now            In(32)  free-running cycle counter (stamps candidates)
+        tw_we, tw_slot, tw_row (TriggerRow)     host write of a slot's row (re-arms)
+        ref_we, ref_slot, ref_price             host write of a slot's reference price
+        clear          In(1)   strobe: clear every row (disabled, ref 0), arm every side, set
+                               every shadow to empty/trading, clear the counters; ``busy``
+                               while it runs (``symbols`` cycles), the inputs are ignored then
+        o              Out(stream.Signature(Candidate, always_ready=True))
+        triggers_fired, fast_taken, fast_mismatch   counters
+    """
+
+    LATENCY = 1
+    THROUGHPUT = "1 event/cycle (a message that fires both sides: 2 cycles)"
+
+    @checked_init
+    def __init__(self, *, symbols: int = 64, counter_width: int = 32):
+        check_int("symbols", symbols, 1, MAX_SLOTS)
+        check_int("counter_width", counter_width, 1, 64)
+        self.symbols = symbols
+        self.counter_width = counter_width
+        ports = {
+            "ev": In(stream.Signature(BookEvent)),
+            "fast": In(stream.Signature(FastAdd, always_ready=True)),
+            "quiet": In(1),
+            "enable": In(1),
+            "fast_enable": In(1),
+            "now": In(32),
+            "tw_we": In(1),
+            "tw_slot": In(SLOT_BITS),
+            "tw_row": In(TriggerRow),
+            "ref_we": In(1),
+            "ref_slot": In(SLOT_BITS),
+            "ref_price": In(32),
+            "clear": In(1),
+            "busy": Out(1),
+            "o": Out(stream.Signature(Candidate, always_ready=True)),
+        }
+        for name in COUNTERS:
+            ports[name] = Out(counter_width)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        S = self.symbols
+
+        m.submodules.rows = rows = memory.Memory(shape=TriggerRow, depth=S, init=[])
+        m.submodules.refs = refs = memory.Memory(shape=32, depth=S, init=[])
+        m.submodules.shadow = shadow = memory.Memory(
+            shape=Shadow, depth=S, init=[{"trading": 1}] * S)
+        rows_r, refs_r, sh_r = (mem.read_port(domain="comb") for mem in (rows, refs, shadow))
+        rows_w, refs_w, sh_w = (mem.write_port() for mem in (rows, refs, shadow))
+        armed_b = Signal(S, init=(1 << S) - 1)
+        armed_s = Signal(S, init=(1 << S) - 1)
+
+        # ------------------------------------------------------------ clear sweep
+        sweeping = Signal()
+        sweep_slot = Signal(range(S))
+        m.d.comb += self.busy.eq(sweeping)
+        with m.If(sweeping):
+            with m.If(sweep_slot == S - 1):
+                m.d.sync += sweeping.eq(0)
+            m.d.sync += sweep_slot.eq(sweep_slot + 1)
+        with m.Elif(self.clear):
+            m.d.sync += [sweeping.eq(1), sweep_slot.eq(0)]
+
+        # ------------------------------------------------------------ input selection
+        second = Signal(Candidate)
+        second_valid = Signal()
+        skip_pending = Signal()
+        skip_seq = Signal(64)
+        can_eval = ~second_valid & ~sweeping & ~self.clear
+        f = self.fast.payload
+        ev = self.ev.payload
+        sel_fast = (self.fast.valid & self.fast_enable & self.enable & self.quiet
+                    & ~self.ev.valid & ~skip_pending & can_eval)
+        addr = Signal(SLOT_BITS)
+        m.d.comb += addr.eq(Mux(sel_fast, f.slot, ev.slot))
+        in_range = addr < S
+        for rp in (rows_r, refs_r, sh_r):
+            m.d.comb += rp.addr.eq(addr)
+        row = rows_r.data
+        sh = sh_r.data
+        ab = armed_b.bit_select(addr, 1) if S > 1 else armed_b[0]
+        as_ = armed_s.bit_select(addr, 1) if S > 1 else armed_s[0]
+
+        # both evaluations are computed in parallel; fast_take selects late
+        f_buy = Signal()   # the strobe's add crosses the buy trigger (an ask add <= buy)
+        f_sell = Signal()  # ... the sell trigger (a bid add >= sell)
+        m.d.comb += [
+            f_buy.eq((f.side == BOOK_ASK) & (f.price <= row.buy_price)),
+            f_sell.eq((f.side == BOOK_BID) & (f.price >= row.sell_price)),
+        ]
+        crosses = (row.enable_buy & ab & f_buy) | (row.enable_sell & as_ & f_sell)
+        fast_take = Signal()
+        m.d.comb += fast_take.eq(sel_fast & in_range & sh.trading & crosses)
+        # (a strobe is only taken while no event waits, so ready need not look at it)
+        m.d.comb += self.ev.ready.eq(can_eval)
+        ev_take = self.ev.valid & self.ev.ready
+        ev_eval = Signal()
+        m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range & ~skip_pending & self.enable)
+        do_eval = fast_take | ev_eval
+
+        # ------------------------------------------------------------ evaluation
+        cond_fb = (sh.best_ask.valid & (sh.best_ask.price <= row.buy_price)) | f_buy
+        cond_fs = (sh.best_bid.valid & (sh.best_bid.price >= row.sell_price)) | f_sell
+        cond_eb = ((ev.best_ask.valid & (ev.best_ask.price <= row.buy_price))
+                   | (ev.add.valid & (ev.add.side == BOOK_ASK)
+                      & (ev.add.price <= row.buy_price)))
+        cond_es = ((ev.best_bid.valid & (ev.best_bid.price >= row.sell_price))
+                   | (ev.add.valid & (ev.add.side == BOOK_BID)
+                      & (ev.add.price >= row.sell_price)))
+        is_t = Mux(fast_take, sh.trading, ev.trading_state == STATE_TRADING)
+        cond_b = Signal()
+        cond_s = Signal()
+        m.d.comb += [cond_b.eq(Mux(fast_take, cond_fb, cond_eb)),
+                     cond_s.eq(Mux(fast_take, cond_fs, cond_es))]
+        live = do_eval & is_t
+        fire_b = Signal()
+        fire_s = Signal()
+        rearm_b = Signal()
+        rearm_s = Signal()
+        m.d.comb += [
+            fire_b.eq(live & row.enable_buy & ab & cond_b),
+            fire_s.eq(live & row.enable_sell & as_ & cond_s),
+            rearm_b.eq(live & row.enable_buy & ~ab & row.rearm & ~cond_b),
+            rearm_s.eq(live & row.enable_sell & ~as_ & row.rearm & ~cond_s),
+        ]
+
+        def cand(side, price):
+            c = Signal(Candidate, name=f"cand_{'buy' if side == ORDER_BUY else 'sell'}")
+            m.d.comb += [
+                c.slot.eq(addr), c.side.eq(side), c.price.eq(price),
+                c.quantity.eq(row.quantity), c.ref_price.eq(refs_r.data),
+                c.timestamp.eq(Mux(fast_take, f.timestamp, ev.timestamp)),
+                c.sequence.eq(Mux(fast_take, f.sequence, ev.sequence)),
+                c.stamp.eq(Mux(fast_take, Mux(f.stamp_valid, f.stamp, self.now),
+                               Mux(ev.stamp_valid, ev.stamp, self.now))),
+                c.fast.eq(fast_take),
+            ]
+            return c
+
+        c_buy = cand(ORDER_BUY, row.buy_price)
+        c_sell = cand(ORDER_SELL, row.sell_price)
+
+        # outputs (registered)
+        with m.If(second_valid):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(second), second_valid.eq(0)]
+        with m.Else():
+            m.d.sync += [
+                self.o.valid.eq(fire_b | fire_s),
+                self.o.payload.eq(Mux(fire_b, c_buy, c_sell)),
+                second_valid.eq(fire_b & fire_s),
+                second.eq(c_sell),
+            ]
+
+        # armed bits: evaluation, then host write (wins), then clear
+        with m.If(do_eval):
+            m.d.sync += [
+                armed_b.bit_select(addr, 1).eq((ab & ~fire_b) | rearm_b),
+                armed_s.bit_select(addr, 1).eq((as_ & ~fire_s) | rearm_s),
+            ]
+        host_we = self.tw_we & (self.tw_slot < S) & ~sweeping
+        with m.If(host_we):
+            m.d.sync += [armed_b.bit_select(self.tw_slot, 1).eq(1),
+                         armed_s.bit_select(self.tw_slot, 1).eq(1)]
+
+        # skip bookkeeping for cut-through messages
+        with m.If(fast_take):
+            m.d.sync += [skip_pending.eq(1), skip_seq.eq(f.sequence)]
+        with m.Elif(ev_take & ev.evaluate & skip_pending):
+            m.d.sync += skip_pending.eq(0)
+            with m.If(ev.sequence != skip_seq):
+                m.d.sync += self.fast_mismatch.eq(self.fast_mismatch + 1)
+        m.d.sync += self.triggers_fired.eq(self.triggers_fired + fire_b + fire_s)
+        with m.If(fast_take):
+            m.d.sync += self.fast_taken.eq(self.fast_taken + 1)
+
+        # memory writes
+        m.d.comb += [
+            rows_w.addr.eq(Mux(sweeping, sweep_slot, self.tw_slot)),
+            rows_w.data.eq(Mux(sweeping, 0, self.tw_row)),
+            rows_w.en.eq(sweeping | host_we),
+            refs_w.addr.eq(Mux(sweeping, sweep_slot, self.ref_slot)),
+            refs_w.data.eq(Mux(sweeping, 0, self.ref_price)),
+            refs_w.en.eq(sweeping | (self.ref_we & (self.ref_slot < S))),
+            sh_w.addr.eq(Mux(sweeping, sweep_slot, ev.slot)),
+            sh_w.en.eq(sweeping | (ev_take & in_range)),
+        ]
+        with m.If(sweeping):
+            m.d.comb += sh_w.data.trading.eq(1)
+        with m.Else():
+            m.d.comb += [
+                sh_w.data.best_ask.eq(ev.best_ask),
+                sh_w.data.best_bid.eq(ev.best_bid),
+                sh_w.data.trading.eq(ev.trading_state == STATE_TRADING),
+            ]
+
+        with m.If(self.clear & ~sweeping):
+            m.d.sync += [
+                armed_b.eq(armed_b.init), armed_s.eq(armed_s.init),
+                skip_pending.eq(0), second_valid.eq(0), self.o.valid.eq(0),
+                self.triggers_fired.eq(0), self.fast_taken.eq(0), self.fast_mismatch.eq(0),
+            ]
+        return m

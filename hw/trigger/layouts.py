@@ -1,0 +1,101 @@
+"""Payloads of the order path: book builder -> trigger engine -> pre-trade risk -> order egress.
+
+Sides: a *book* side (``BookEvent.add.side``, ``FastAdd.side``) is 0 bid (ITCH ``B``), 1 ask
+(ITCH ``S``), as in hw/book; an *order* side (``Candidate.side``) is 0 buy, 1 sell, as in the
+emulator (``BID``/``ASK`` = buy/sell). Prices are ITCH units (1/10000 USD), timestamps ITCH
+nanoseconds since midnight (48 bits), ``stamp`` values cycles of the free-running counter
+(:class:`tickwire.hw.egress.latency.CycleCounter`).
+"""
+
+from amaranth.lib import data
+
+from .common import SLOT_BITS
+
+__all__ = [
+    "STATE_TRADING", "BOOK_BID", "BOOK_ASK", "ORDER_BUY", "ORDER_SELL",
+    "Quote", "AddInfo", "BookEvent", "FastAdd", "TriggerRow", "Candidate",
+]
+
+STATE_TRADING = ord("T")
+BOOK_BID, BOOK_ASK = 0, 1
+ORDER_BUY, ORDER_SELL = 0, 1
+
+
+class Quote(data.Struct):
+    """Best price of one side of a slot's book; ``valid`` 0: the side is empty."""
+    price: 32
+    valid: 1
+
+
+class AddInfo(data.Struct):
+    """The add a message made (A, F; the new order of a U whose original order was found):
+    ``valid``, the book ``side`` (0 bid, 1 ask) and the ``price``. It counts for the trigger
+    condition even when the book refused to store it (duplicate_ref, order_table_full), see
+    docs/architecture.md "Trigger engine"."""
+    valid: 1
+    side: 1
+    price: 32
+
+
+class BookEvent(data.Struct):
+    """What the book builder hands the trigger engine after each message of a tracked slot.
+
+    ``evaluate`` 1: a book-affecting message (A F E C X D U): triggers are evaluated with the
+    post-message best ask/bid and ``trading_state``. ``evaluate`` 0: a state-only event (an
+    H message of a tracked slot): only the engine's copy of the slot's trading state (used
+    by the cut-through path) is updated. ``sequence``/``timestamp`` are the message's.
+    ``stamp``/``stamp_valid``: optionally, the cycle-counter value at which the message's
+    tick-to-trade latency starts (e.g. the first beat of the frame that carried it); without
+    it the latency of an order it fires starts at the event's arrival.
+    """
+    sequence: 64
+    timestamp: 48
+    slot: SLOT_BITS
+    evaluate: 1
+    trading_state: 8
+    best_ask: Quote
+    best_bid: Quote
+    add: AddInfo
+    stamp: 32
+    stamp_valid: 1
+
+
+class FastAdd(data.Struct):
+    """Cut-through input from the ITCH decoder: presented (``valid``) in the cycle the last
+    byte of an add's price field arrives. ``side`` is the book side of the added order
+    (0 bid, 1 ask; a U may be presented only when the side of its original order is known),
+    ``slot`` the slot the book builder will use for the message. ``stamp``/``stamp_valid``
+    as in BookEvent (without it the latency starts at the strobe)."""
+    slot: SLOT_BITS
+    side: 1
+    price: 32
+    sequence: 64
+    timestamp: 48
+    stamp: 32
+    stamp_valid: 1
+
+
+class TriggerRow(data.Struct):
+    """One slot of the host-written trigger table (docs/architecture.md "Trigger engine")."""
+    buy_price: 32
+    sell_price: 32
+    quantity: 32
+    enable_buy: 1
+    enable_sell: 1
+    rearm: 1
+
+
+class Candidate(data.Struct):
+    """A fired trigger: an IOC order for pre-trade risk. ``ref_price`` is the slot's collar
+    reference; ``stamp`` the cycle its latency counts from (the input's ``stamp`` if valid,
+    else the cycle the BookEvent was accepted or the cut-through strobe taken); ``fast`` 1
+    when it came from the cut-through path."""
+    slot: SLOT_BITS
+    side: 1
+    price: 32
+    quantity: 32
+    ref_price: 32
+    timestamp: 48
+    sequence: 64
+    stamp: 32
+    fast: 1

@@ -196,7 +196,7 @@ def replay(file: Path,
         src = load_source(file)
         if backend == "rtl":
             from ..sim.pipeline_rtl import replay_rtl
-            res = replay_rtl(src, names or None, depth)
+            res = replay_rtl(file, names or None, depth)
         elif backend == "emu":
             with _progress(len(src.offsets), "replay", not as_json) as prog:
                 res = do_replay(src, names or None, depth, cfg, progress=prog)

@@ -53,6 +53,11 @@ class Harness:
     drains: list[str] = field(default_factory=list)  # output streams held ready, not recorded
     #: ports written one record per cycle right after reset (host set-up writes), then 0
     pulses: list[tuple[str, int]] = field(default_factory=list)
+    #: output ports read once at the end of the run (counters), each as 8 bytes
+    observe: list[str] = field(default_factory=list)
+    #: build key computed without the Verilog (see source_key); ``verilog`` may then be a
+    #: callable that produces it only when a build is needed
+    key: str = ""
     clock: str = "clk"
     reset: str = "rst"
 
@@ -82,10 +87,15 @@ def _ctype(width: int) -> str:
 def _set(port: str, width: int, src: str) -> str:
     """C++ statement setting port from a byte pointer ``src``."""
     port = _cname(port)
+    # Verilator does not mask inputs: bits beyond the port's width must be cleared
     if width <= 64:
-        return f"{{ uint64_t v = 0; memcpy(&v, {src}, {(width + 7) // 8}); top->{port} = v; }}"
+        mask = "~0ull" if width == 64 else f"{(1 << width) - 1}ull"
+        return (f"{{ uint64_t v = 0; memcpy(&v, {src}, {(width + 7) // 8}); "
+                f"top->{port} = v & {mask}; }}")
     words = (width + 31) // 32
+    top_mask = (1 << (width - 32 * (words - 1))) - 1
     return (f"{{ uint32_t w[{words}] = {{0}}; memcpy(w, {src}, {(width + 7) // 8}); "
+            f"w[{words - 1}] &= {top_mask}u; "
             f"for (int k = 0; k < {words}; k++) top->{port}[k] = w[k]; }}")
 
 
@@ -104,7 +114,7 @@ def _set_bits(port: str, width: int, src: str, shift: int) -> str:
     words = (width + 31) // 32
     return (f"{{ for (int k = 0; k < {words}; k++) {{ uint32_t w = 0; "
             f"for (int b = 0; b < 32 && k * 32 + b < {width}; b++) {{ int bit = {shift} + k * 32 + b; "
-            f"w |= (uint32_t)(({src}[bit >> 3] >> (bit & 7)) & 1) << b; }} "
+            f"w |= (uint32_t)((({src})[bit >> 3] >> (bit & 7)) & 1) << b; }} "
             + (f"top->{port}[k] = w; }} }}" if width > 64 else
                f"if (k == 0) top->{port} = w; else top->{port} |= (uint64_t)w << 32; }} }}"))
 
@@ -222,14 +232,43 @@ def _harness_cpp(h: Harness) -> str:
     ]
     for k in range(len(outs)):
         lines.append(f'  fclose(out{k});')
+    if h.observe:
+        lines.append('  FILE* obs = fopen(argv[a++], "wb");')
+        for port in h.observe:
+            lines.append(f'  {{ uint64_t v = top->{_cname(port)}; fwrite(&v, 8, 1, obs); }}')
+        lines.append('  fclose(obs);')
     lines += ['  printf("%llu\\n", cyc);', '  top->final(); delete top; return 0; }']
     return "\n".join(lines) + "\n"
 
 
+def source_key(*extra, sources: tuple[str, ...] = ("hw",)) -> str:
+    """A hash of the gateware sources (``sources``: files or folders under the repo root) and
+    ``extra``: names a build before its Verilog is generated, so a cached build skips the
+    (slow) conversion."""
+    hsh = hashlib.sha256(repr(extra).encode())
+    files = []
+    for src in sources:
+        p = ROOT / src
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    for f in files:
+        hsh.update(f.read_bytes())
+    hsh.update((Path(__file__)).read_bytes())
+    return hsh.hexdigest()[:16]
+
+
 def build(h: Harness) -> Path:
-    """Verilate and compile the harness (cached by a hash of the Verilog and the harness)."""
-    cpp = _harness_cpp(h)
-    key = hashlib.sha256((h.verilog + cpp).encode()).hexdigest()[:16]
+    """Verilate and compile the harness (cached by a hash of the Verilog and the harness, or
+    by ``h.key`` when given)."""
+    cpp = _harness_cpp(h)  # depends on the ports only, not on the Verilog
+    if h.key:
+        key = h.key + hashlib.sha256(cpp.encode()).hexdigest()[:8]
+        exe = BUILD / f"{h.name}-{key}" / "obj_dir" / f"V{h.name}"
+        if exe.exists():
+            return exe
+        if callable(h.verilog):
+            h.verilog = h.verilog()
+    else:
+        key = hashlib.sha256((h.verilog + cpp).encode()).hexdigest()[:16]
     d = BUILD / f"{h.name}-{key}"
     exe = d / "obj_dir" / f"V{h.name}"
     if exe.exists():
@@ -280,8 +319,9 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
         pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40, idle_cycles: int = 64,
         random_ready: bool = False, workdir: Path | None = None
         ) -> tuple[list[np.ndarray], int]:
-    """Run the harness; returns (per output stream a structured array (cycle, payload bytes),
-    cycles simulated)."""
+    """Run the harness; returns (outputs, cycles simulated): ``outputs`` starts with a dict of
+    the ``observe`` ports' final values when there are any, then per output stream a
+    structured array (cycle, payload bytes)."""
     exe = build(h)
     import tempfile
     with tempfile.TemporaryDirectory(dir=workdir) as d:
@@ -302,10 +342,15 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
                         .to_bytes(pb, "little") for rec in pulses) if pb else b""
         (d / "pulses.bin").write_bytes(blob)
         args.append(str(d / "pulses.bin"))
+        if h.observe:
+            args.append(str(d / "observe.bin"))
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"{h.name} harness failed: {r.stderr[-1000:]}")
         outs = []
+        if h.observe:
+            vals = np.frombuffer((d / "observe.bin").read_bytes(), "<u8")
+            outs.append(dict(zip(h.observe, (int(v) for v in vals))))
         for k, p in enumerate(h.outputs):
             raw = (d / f"out{k}.bin").read_bytes()
             dt = np.dtype([("cycle", "<u8"), ("payload", np.uint8, (p.nbytes,))])

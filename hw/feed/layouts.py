@@ -5,7 +5,6 @@ Byte order everywhere: byte 0 of a frame (or payload) is in lane 0, bits ``[7:0]
 protocol fields are big-endian on the wire and are presented as plain unsigned integers.
 """
 
-from amaranth.hdl import unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 

@@ -229,10 +229,11 @@ class FrameParser(wiring.Component):
         s_valid = Signal()
         s_first = Signal()
         masked = []
+        early = b_idx < 10                     # the header lies in frame bytes 14..77
+        lo2 = Mux(h_vlan, 9, 7)
         for j in range(4):
-            p = Cat(Const(j, 2), b_idx)        # frame 16-bit word index 4*idx + j
-            lo2 = Mux(h_vlan, 9, 7)
-            inhdr = (p >= lo2) & ((p < lo2 + 10) | (p < d_hi2))
+            p = Cat(Const(j, 2), b_idx[0:4])   # frame 16-bit word index 4*idx + j (< 40)
+            inhdr = early & (p >= lo2) & ((p < lo2 + 10) | (p < d_hi2))
             masked.append(Mux(inhdr, _be16(b_data, 2 * j), 0))
         m.d.sync += [s01.eq(masked[0] + masked[1]), s23.eq(masked[2] + masked[3]),
                      s_valid.eq(b_valid), s_first.eq(b_valid & (b_idx == 0))]

@@ -1,0 +1,582 @@
+"""ITCH 5.0 decoder: walks the MoldUDP64 message blocks of a packet and extracts the fields of
+every delivered message, cut-through, 8 bytes per cycle.
+
+Stages:
+  W  walker: follows the 2-byte length prefixes (one prefix per cycle; a word holding two
+     prefixes is presented twice), assigns sequence numbers, skips the overlap, detects the
+     overrun at the packet's end and reports how many messages were framed (``done``, to the
+     tracker, from the X registers). The next-prefix position is precomputed for every lane
+     of the word, so the per-cycle loop is a selection, not a mux-then-add.
+  X  two assemblers (messages alternate between them): each captures the bytes 0..35 of its
+     message from the words as they pass, with per-byte "captured" flags -> the ``early``
+     port shows the fields of the message being received as soon as their bytes are in.
+  Y  a complete message (its last byte arrived) is checked (type known, framed length =
+     type length, else ``unknown_type`` / ``bad_length``) and counted; one of >= 12 bytes is
+     copied out of its assembler. Y2: mapped to DecodedMessage and written to the commit FIFO (types A F E C X D U P Q H R S; other known types are counted
+     in ``messages`` and ``ignored_types`` and not emitted).
+  Z  at the packet's end: the FIFO commits the packet's messages (or discards them when the
+     frame was truncated, i.e. an ``ip_length`` drop) and the per-packet counts are added to
+     the counters. Latency: a message is on ``o`` 5 cycles after the word holding its last
+     byte (and the packet's last word) was presented to W.
+
+So the committed stream ``o`` equals the emulator's message list exactly, while ``early``
+gives the speculative, cut-through view for the trigger path.
+
+Field offsets come from :data:`tickwire.host.itch.MESSAGES` (see :data:`FIELD_MAP`).
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Shape
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from tickwire.host import itch
+
+from ..layouts import DecodedMessage
+from .layouts import MoldBeat, PacketDone
+
+__all__ = ["ItchDecoder", "EMITTED_TYPES", "FIELD_MAP", "EarlyLayout", "decoded_fields"]
+
+#: Message types the decoder emits.
+EMITTED_TYPES = "AFECXDUPQHRS"
+
+
+def _spec(t, name, lo_bytes=None):
+    f = itch.MESSAGES[t].field(name)
+    if lo_bytes is None:
+        return (f.offset, f.size)
+    return (f.offset + f.size - lo_bytes, lo_bytes)   # the low (last) bytes, big-endian
+
+
+#: DecodedMessage field -> {type: (byte offset, size)} in the ITCH message (big-endian).
+FIELD_MAP: dict[str, dict[str, tuple[int, int]]] = {
+    "locate": {t: _spec(t, "stock_locate") for t in EMITTED_TYPES},
+    "timestamp": {t: _spec(t, "timestamp") for t in EMITTED_TYPES},
+    "ref": {**{t: _spec(t, "order_reference_number") for t in "AFECXDP"},
+            "U": _spec("U", "original_order_reference_number")},
+    "new_ref": {"U": _spec("U", "new_order_reference_number")},
+    "side": {t: _spec(t, "buy_sell_indicator") for t in "AFP"},
+    "shares": {**{t: _spec(t, "shares") for t in "AFPU"},
+               **{t: _spec(t, "executed_shares") for t in "EC"},
+               "X": _spec("X", "canceled_shares"),
+               "Q": _spec("Q", "cross_shares", lo_bytes=4)},
+    "price": {**{t: _spec(t, "price") for t in "AFPU"},
+              "C": _spec("C", "execution_price"), "Q": _spec("Q", "cross_price")},
+    "stock": {t: _spec(t, "stock") for t in "AFPQHR"},
+    "state": {"H": _spec("H", "trading_state"), "S": _spec("S", "event_code")},
+}
+#: Bytes of a message the decoder needs (0 .. NEED-1).
+NEED = max(o + s for fm in FIELD_MAP.values() for (o, s) in fm.values())
+
+#: Per-field "the field's bytes are in" flags of the early port.
+FieldValid = data.StructLayout({k: 1 for k in ("type", "sequence", *FIELD_MAP)})
+
+#: The ``early`` port: the message being received (speculative; committed later on ``o``).
+EarlyLayout = data.StructLayout({
+    "active": 1,      # a message of an emitted type with its correct length is in progress
+    "start": 1,       # pulse: the type byte of a new message arrived
+    "msg": DecodedMessage,
+    "fields": FieldValid,
+})
+
+
+def decoded_fields(msg: bytes, sequence: int) -> dict | None:
+    """The DecodedMessage field values the decoder emits for ``msg`` (None: not emitted),
+    from tickwire.host.itch.decode -- the benches' oracle."""
+    if not msg or chr(msg[0]) not in EMITTED_TYPES or len(msg) != itch.LENGTHS[chr(msg[0])]:
+        return None
+    d = itch.decode(msg)
+    t = d["type"]
+    out = {"type": msg[0], "locate": d["stock_locate"], "timestamp": d["timestamp"],
+           "sequence": sequence, "ref": 0, "new_ref": 0, "side": 0, "shares": 0, "price": 0,
+           "stock": 0, "state": 0}
+    names = {"ref": {"U": "original_order_reference_number"},
+             "new_ref": {"U": "new_order_reference_number"},
+             "side": {}, "shares": {"E": "executed_shares", "C": "executed_shares",
+                                    "X": "canceled_shares", "Q": "cross_shares"},
+             "price": {"C": "execution_price", "Q": "cross_price"}, "stock": {},
+             "state": {"H": "trading_state", "S": "event_code"}}
+    default = {"ref": "order_reference_number", "new_ref": None, "side": "buy_sell_indicator",
+               "shares": "shares", "price": "price", "stock": "stock", "state": None}
+    for k in ("ref", "new_ref", "side", "shares", "price", "stock", "state"):
+        if t not in FIELD_MAP[k]:
+            continue
+        v = d[names[k].get(t, default[k])]
+        if isinstance(v, str):
+            size = FIELD_MAP[k][t][1]
+            v = int.from_bytes(v.encode("latin-1").ljust(size, b" "), "big")
+        if k == "shares" and t == "Q":
+            v &= 0xFFFFFFFF
+        out[k] = v
+    return out
+
+
+def _byte(sig, k):
+    return sig[8 * k:8 * k + 8]
+
+
+class _CommitFifo(wiring.Component):
+    """FIFO whose writes become readable only at ``commit`` (``abort`` drops the uncommitted
+    ones). ``room``: at least 4 free entries."""
+
+    def __init__(self, shape, depth):
+        self._shape = shape
+        self._depth = depth
+        super().__init__({
+            "w_en": In(1), "w_data": In(shape), "commit": In(1), "abort": In(1),
+            "room": Out(1), "r": Out(stream.Signature(shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self._depth
+        abits = (depth - 1).bit_length()
+        m.submodules.mem = mem = Memory(shape=self._shape, depth=depth, init=[])
+        wp = mem.write_port()
+        rp = mem.read_port(domain="sync")
+        w_ptr = Signal(abits + 1)
+        c_ptr = Signal(abits + 1)
+        r_ptr = Signal(abits + 1)
+        m.d.comb += [wp.addr.eq(w_ptr[:abits]), wp.data.eq(self.w_data), wp.en.eq(self.w_en)]
+        with m.If(self.abort):
+            m.d.sync += w_ptr.eq(c_ptr)
+        with m.Elif(self.w_en):
+            m.d.sync += w_ptr.eq(w_ptr + 1)
+        with m.If(self.commit):
+            m.d.sync += c_ptr.eq(w_ptr)
+        used = Signal(abits + 1)
+        m.d.comb += used.eq(w_ptr - r_ptr)
+        m.d.sync += self.room.eq(used <= depth - 6)
+        o_valid = Signal()
+        fetch = (r_ptr != c_ptr) & (~o_valid | self.r.ready)
+        m.d.comb += [rp.addr.eq(r_ptr[:abits]), rp.en.eq(fetch),
+                     self.r.valid.eq(o_valid), self.r.payload.eq(rp.data)]
+        with m.If(fetch):
+            m.d.sync += [r_ptr.eq(r_ptr + 1), o_valid.eq(1)]
+        with m.Elif(self.r.ready):
+            m.d.sync += o_valid.eq(0)
+        return m
+
+
+class ItchDecoder(wiring.Component):
+    """Members
+    -------
+    i : In(stream.Signature(MoldBeat))
+        Packets to walk, from the tracker.
+    o : Out(stream.Signature(DecodedMessage))
+        Committed decoded messages, in sequence order.
+    done : Out(stream.Signature(PacketDone))
+        One per packet, to the tracker (``ready`` ignored).
+    early : Out(EarlyLayout)
+        Speculative view of the message being received (see :data:`EarlyLayout`).
+    messages, unknown_type, bad_length, mold_overrun, ignored_types : Out(counter_width)
+        ``messages`` counts delivered messages of every known type (as the emulator);
+        ``ignored_types`` those of them that are not emitted (hardware-only).
+
+    Parameters: ``fifo_depth`` committed-message FIFO entries (a packet's emitted messages
+    must fit: >= 128 covers 1500-byte frames).
+    """
+
+    def __init__(self, *, fifo_depth: int = 256, counter_width: int = 32):
+        if not isinstance(fifo_depth, int) or fifo_depth < 16 or fifo_depth & (fifo_depth - 1):
+            raise ValueError(f"fifo_depth must be a power of two >= 16, not {fifo_depth!r}")
+        if not isinstance(counter_width, int) or not 8 <= counter_width <= 64:
+            raise ValueError(f"counter_width must be an integer in 8..64, not "
+                             f"{counter_width!r}")
+        self._depth = fifo_depth
+        self._cw = counter_width
+        members = {
+            "i": In(stream.Signature(MoldBeat)),
+            "o": Out(stream.Signature(DecodedMessage)),
+            "done": Out(stream.Signature(PacketDone)),
+            "early": Out(EarlyLayout),
+        }
+        for k in ("messages", "unknown_type", "bad_length", "mold_overrun", "ignored_types"):
+            members[k] = Out(counter_width)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = _CommitFifo(DecodedMessage, self._depth)
+        wiring.connect(m, wiring.flipped(self.o), fifo.r)
+        beat = self.i.payload
+
+        # ------------------------------------------------------------ W: walker
+        # State (for the word presented next): the next length prefix is ``wskip`` words
+        # ahead at ``lane`` (or straddles: its high byte ``hi`` came with the previous word),
+        # ``i`` messages walked so far. Derived flags are kept registered so that the per-cycle
+        # loop is: select one of the candidates precomputed for every lane from the data word.
+        w_lane = Signal(3)
+        w_wskip = Signal(14)
+        w_half = Signal()
+        w_hi = Signal(8)
+        w_i = Signal(16)
+        w_n = Signal(16)
+        w_skip = Signal(16)
+        w_seq = Signal(64)
+        w_done = Signal()
+        w_here = Signal()         # the prefix starts in the next presented word
+        w_lastmsg = Signal()      # the next message walked is the packet's last (i + 1 == n)
+        w_deliv = Signal()        # the next message walked is delivered (i >= skip)
+        w_asm = Signal()          # assembler of the next delivered message
+        w_seen_first = Signal()   # a first beat presented twice (stall) is "first" once
+        w_endpassed = Signal()    # the walk is done and its last message ended before
+
+        eop_flight = Signal()     # a packet end is in X/Y/Z: hold the next packet's first beat
+        present = Signal()
+        stall = Signal()          # present the same word again (another prefix in it)
+        m.d.comb += [
+            present.eq(self.i.valid & fifo.room & ~(beat.first & eop_flight)),
+            self.i.ready.eq(present & ~stall),
+        ]
+        first = Signal()
+        m.d.comb += first.eq(beat.first & ~w_seen_first)
+        d = beat.data
+        nb = beat.nbytes
+        # effective state: a packet's first beat starts from its header (prefix at lane 4)
+        lane = Mux(first, 4, w_lane)
+        wskip = Mux(first, 0, w_wskip)
+        half = Mux(first, 0, w_half)
+        i_cur = Mux(first, 0, w_i)
+        n = Mux(first, beat.count, w_n)
+        skip = Mux(first, beat.skip, w_skip)
+        seq = Mux(first, beat.sequence, w_seq)
+        wdone = Mux(first, beat.count == 0, w_done)
+        here = Mux(first, beat.count != 0, w_here)
+        lastmsg = Mux(first, beat.count == 1, w_lastmsg)
+        deliv = Mux(first, beat.skip == 0, w_deliv)
+        endpassed = Mux(first, 0, w_endpassed)
+
+        # candidates for every prefix position (k = lane 0..6, 7 = straddling prefix)
+        cand_L = [Signal(16, name=f"cand_L{k}") for k in range(8)]
+        cand_np = [Signal(17, name=f"cand_np{k}") for k in range(8)]
+        for k in range(7):
+            m.d.comb += [cand_L[k].eq(Cat(_byte(d, k + 1), _byte(d, k))),
+                         cand_np[k].eq(cand_L[k] + (k + 2))]
+        m.d.comb += [cand_L[7].eq(Cat(_byte(d, 0), w_hi)), cand_np[7].eq(cand_L[7] + 1)]
+        csel = Mux(half, 7, lane)
+        L = Signal(16)
+        np_ = Signal(17)          # next prefix position relative to this word
+        b = Signal(4)             # body start relative to this word (1..8)
+        pres = Signal()           # the prefix bytes are in this word
+        with m.Switch(csel):
+            for k in range(8):
+                with m.Case(k):
+                    m.d.comb += [L.eq(cand_L[k]), np_.eq(cand_np[k]),
+                                 b.eq(1 if k == 7 else k + 2),
+                                 pres.eq(1 if k == 7 else nb >= k + 2)]
+        same = np_[3:] == 0       # the next prefix is in this word too
+        nxt = np_[3:] == 1        # ... in the next word
+        start = Signal()
+        m.d.comb += start.eq(half | (here & (lane != 7) & pres))
+        lane7 = here & (lane == 7) & (nb == 8)
+        m.d.comb += stall.eq(start & ~lastmsg & same)
+        deliver = start & deliv
+
+        # end-of-packet evaluation (the last word, consumed)
+        P = Signal(17)            # end of the last started message / next prefix position
+        with m.If(start):
+            m.d.comb += P.eq(np_)
+        with m.Elif(lane7 | half):
+            m.d.comb += P.eq(7)
+        with m.Else():
+            m.d.comb += P.eq(Cat(lane, wskip))
+        i_next = Signal(16)
+        m.d.comb += i_next.eq(i_cur + 1)
+        i_after = Mux(start, i_next, i_cur)
+        walk_done_after = Mux(start, lastmsg, wdone)
+        body_over = (i_after != 0) & ~(endpassed & ~start) & (P > nb)
+        prefix_over = ~walk_done_after & ~body_over & (P + 2 > nb)
+        framed = Signal(16)
+        m.d.comb += framed.eq(i_after - body_over)
+
+        with m.If(present):
+            m.d.sync += [w_seen_first.eq(beat.first & stall), w_n.eq(n), w_skip.eq(skip)]
+            with m.If(start):
+                m.d.sync += [w_i.eq(i_next), w_seq.eq(seq + 1), w_done.eq(lastmsg),
+                             w_half.eq(0), w_lane.eq(np_[0:3]),
+                             w_lastmsg.eq(i_cur + 2 == n), w_deliv.eq(i_next >= skip),
+                             w_here.eq(~lastmsg & (stall | nxt))]
+                with m.If(stall | same):
+                    m.d.sync += [w_wskip.eq(0), w_endpassed.eq(~stall)]
+                with m.Else():
+                    m.d.sync += [w_wskip.eq(np_[3:] - 1), w_endpassed.eq(0)]
+                with m.If(deliver):
+                    m.d.sync += w_asm.eq(~Mux(first, 0, w_asm))
+                with m.Elif(first):
+                    m.d.sync += w_asm.eq(0)
+            with m.Else():
+                m.d.sync += [w_i.eq(i_cur), w_seq.eq(seq), w_done.eq(wdone), w_lane.eq(lane),
+                             w_lastmsg.eq(lastmsg), w_deliv.eq(deliv)]
+                with m.If(first):
+                    m.d.sync += w_asm.eq(0)
+                with m.If(lane7):
+                    m.d.sync += [w_half.eq(1), w_hi.eq(_byte(d, 7)), w_here.eq(0)]
+                with m.Else():
+                    m.d.sync += w_half.eq(half)
+                with m.If(~half & (wskip != 0)):
+                    m.d.sync += [w_wskip.eq(wskip - 1), w_endpassed.eq(endpassed),
+                                 w_here.eq(~wdone & (wskip == 1))]
+                with m.Else():
+                    m.d.sync += [w_wskip.eq(wskip), w_endpassed.eq(endpassed | wdone)]
+                    with m.If(~lane7):
+                        m.d.sync += w_here.eq(here)
+
+        # ------------------------------------------------------------ W -> X registers
+        A = 2                     # assemblers
+        x_valid = Signal()
+        x_cons = Signal()
+        x_data = Signal(64)
+        x_nb = Signal(4)
+        x_st = Signal(A)          # assembler that starts a delivered message on this word
+        x_b = Signal(4)           # its body start in this word (1..8)
+        x_smask = Signal(8)       # its bytes 0..7 that are in this word: k < 8 - b
+        x_zero = Signal()
+        x_end_r = Signal(14)      # word (relative to this one) holding its last byte
+        x_end_lane = Signal(3)
+        x_endz = Signal()         # ... this word
+        x_end1 = Signal()         # ... the next word
+        x_L = Signal(16)
+        x_seq = Signal(64)
+        x_eop = Signal()
+        x_framed = Signal(16)
+        x_over = Signal()
+        x_trunc = Signal()
+        end_pos = Signal(17)
+        m.d.comb += end_pos.eq(b + L - 1)
+        asm = Mux(first, 0, w_asm)
+        smask = Signal(8)
+        for k in range(8):
+            m.d.comb += smask[k].eq(b + k < 8)
+        m.d.sync += [
+            x_valid.eq(present), x_cons.eq(present & ~stall), x_data.eq(d), x_nb.eq(nb),
+            x_st.eq(Mux(present & deliver, Mux(asm, 0b10, 0b01), 0)), x_b.eq(b),
+            x_smask.eq(smask), x_zero.eq(L == 0), x_end_r.eq(end_pos[3:]),
+            x_end_lane.eq(end_pos[0:3]), x_endz.eq(end_pos[3:] == 0),
+            x_end1.eq(end_pos[3:] == 1), x_L.eq(L), x_seq.eq(seq),
+            x_eop.eq(present & ~stall & beat.last), x_framed.eq(framed),
+            x_over.eq(body_over | prefix_over), x_trunc.eq(beat.truncated),
+        ]
+
+        # ------------------------------------------------------------ X: assemblers
+        # Byte k of a message with body start d is in message word (d + k) >> 3, lane
+        # (d + k) & 7: each word is rotated by d & 7 so that byte k sits in lane k & 7. An
+        # assembler keeps its word position one-hot (``rh``: word r of the message comes
+        # next) and the words left to its last byte (``rem``), so a write enable is a
+        # function of a few registered bits.
+        act = [Signal(name=f"a{a}_act") for a in range(A)]
+        a_d = [Signal(4, name=f"a{a}_d") for a in range(A)]
+        a_carry = [Signal(8, name=f"a{a}_carry") for a in range(A)]  # (d + j) >= 8
+        a_rh = [Signal(8, name=f"a{a}_rh") for a in range(A)]
+        a_rem = [Signal(14, name=f"a{a}_rem") for a in range(A)]
+        a_remz = [Signal(name=f"a{a}_remz") for a in range(A)]
+        a_end_lane = [Signal(3, name=f"a{a}_end_lane") for a in range(A)]
+        a_zero = [Signal(name=f"a{a}_zero") for a in range(A)]
+        a_L = [Signal(16, name=f"a{a}_L") for a in range(A)]
+        a_seq = [Signal(64, name=f"a{a}_seq") for a in range(A)]
+        buf = [[Signal(8, name=f"a{a}_b{k}") for k in range(NEED)] for a in range(A)]
+        got = [Signal(NEED, name=f"a{a}_got") for a in range(A)]
+        y_done = [Signal(name=f"y{a}_done") for a in range(A)]
+        y_big = Signal(A)
+        lane_ok = Signal(8)       # lanes holding valid bytes in this word
+        for j in range(8):
+            m.d.comb += lane_ok[j].eq(x_nb > j)
+
+        def rotated(sel):
+            rot = Signal(64)
+            rok = Signal(8)
+            with m.Switch(sel):
+                for dd in range(8):
+                    with m.Case(dd):
+                        m.d.comb += [rot.eq(x_data.rotate_right(8 * dd)),
+                                     rok.eq(lane_ok.rotate_right(dd))]
+            return rot, rok
+
+        rot_st, rok_st = rotated(x_b[0:3])
+        for a in range(A):
+            st = x_st[a]
+            cont = x_valid & act[a]
+            rot_c, rok_c = rotated(a_d[a][0:3])
+            newgot = Signal(NEED, name=f"a{a}_newgot")
+            for k in range(NEED):
+                w0 = k >> 3
+                en_c = cont & Mux(a_carry[a][k & 7], a_rh[a][w0 + 1], a_rh[a][w0])
+                en_s = (st & x_smask[k] & ~x_zero) if k < 8 else Const(0, 1)
+                with m.If(en_s):
+                    m.d.sync += buf[a][k].eq(_byte(rot_st, k & 7))
+                with m.Elif(en_c):
+                    m.d.sync += buf[a][k].eq(_byte(rot_c, k & 7))
+                m.d.comb += newgot[k].eq((en_s & rok_st[k & 7]) | (en_c & rok_c[k & 7]))
+            with m.If(st):
+                m.d.sync += got[a].eq(newgot)
+            with m.Elif(cont):
+                m.d.sync += got[a].eq(got[a] | newgot)
+            complete = ((st & (x_zero | (x_endz & (x_end_lane < x_nb))))
+                        | (cont & a_remz[a] & (a_end_lane[a] < x_nb)))
+            m.d.sync += y_done[a].eq(complete)
+            # only a message of >= 12 bytes can be emitted: at most one completes a cycle
+            m.d.comb += y_big[a].eq(complete & Mux(st, x_L >= 12, a_L[a] >= 12))
+            with m.If(st):
+                m.d.sync += [a_d[a].eq(x_b), a_carry[a].eq(~x_smask), a_L[a].eq(x_L),
+                             a_end_lane[a].eq(x_end_lane), a_zero[a].eq(x_zero),
+                             a_seq[a].eq(x_seq),
+                             a_rh[a].eq(Mux(x_cons, 0b10, 0b01)),
+                             a_rem[a].eq(Mux(x_cons, x_end_r - 1, x_end_r)),
+                             a_remz[a].eq(Mux(x_cons, x_end1, x_endz)),
+                             act[a].eq(~complete & ~x_eop)]
+            with m.Elif(cont):
+                m.d.sync += act[a].eq(~complete & ~x_eop)
+                with m.If(x_cons):
+                    m.d.sync += [a_rh[a].eq(a_rh[a] << 1), a_rem[a].eq(a_rem[a] - 1),
+                                 a_remz[a].eq(a_rem[a] == 1)]
+
+        # ------------------------------------------------------------ mapping
+        def mapped(bytes_, seq_, got_=None):
+            """DecodedMessage fields (and per-field valid flags) of a message's bytes."""
+            t = bytes_[0]
+            is_t = {ch: Signal(name=f"is_{ch}") for ch in EMITTED_TYPES}
+            for ch, sig in is_t.items():
+                m.d.comb += sig.eq(t == ord(ch))
+            vals = {"type": t, "sequence": seq_}
+            fv = {"type": got_[0], "sequence": got_[0]} if got_ is not None else {}
+            for fname, per_type in FIELD_MAP.items():
+                width = Shape.cast(DecodedMessage.as_shape()[fname].shape).width
+                by_pos = {}
+                for ch, (off, size) in per_type.items():
+                    by_pos.setdefault((off, size), []).append(ch)
+                acc = Const(0, width)
+                vacc = Const(0, 1)
+                for (off, size), chs in by_pos.items():
+                    hit = Cat(*[is_t[ch] for ch in chs]).any()
+                    v = Cat(*reversed([bytes_[off + j] for j in range(size)]))
+                    acc = acc | Mux(hit, v, 0)
+                    if got_ is not None:
+                        vacc = vacc | (hit & got_[off + size - 1])
+                vals[fname] = acc
+                fv[fname] = vacc
+            return vals, fv
+
+        len_of = {ord(t): ln for t, ln in itch.LENGTHS.items()}
+
+        # ------------------------------------------------------------ Y: check, map, write
+        inc = {k: Signal(2, name=f"inc_{k}") for k in ("msg", "unk", "bad", "ign")}
+        sums = {k: [] for k in inc}
+        for a in range(A):
+            t = buf[a][0]
+            known = Signal(name=f"y{a}_known")
+            good = Signal(name=f"y{a}_good")
+            emit_t = Signal(name=f"y{a}_emit_t")
+            with m.Switch(t):
+                for code, ln in len_of.items():
+                    with m.Case(code):
+                        m.d.comb += [known.eq(1), good.eq(a_L[a] == ln),
+                                     emit_t.eq(chr(code) in EMITTED_TYPES)]
+            dn = y_done[a]
+            zero = a_zero[a]
+            ok = dn & ~zero & known & good
+            sums["unk"].append(dn & ~zero & ~known)
+            sums["bad"].append(dn & (zero | (known & ~good)))
+            sums["msg"].append(ok)
+            sums["ign"].append(ok & ~emit_t)
+        flags = {k: Signal(2, name=f"flag_{k}") for k in inc}
+        for k in inc:
+            m.d.sync += flags[k].eq(Cat(sums[k][0], sums[k][1]))
+            m.d.comb += inc[k].eq(flags[k][0] + flags[k][1])
+        # Y2: the candidate (>= 12 bytes) is copied in Y (the assembler may restart in the
+        # next cycle), then checked and mapped to DecodedMessage and written to the FIFO
+        y_sel = Signal()
+        y_cand = Signal()
+        m.d.sync += [y_sel.eq(y_big[1]), y_cand.eq(y_big != 0)]
+        y2_valid = Signal()
+        y2_bytes = [Signal(8, name=f"y2_b{k}") for k in range(NEED)]
+        y2_L = Signal(16)
+        y2_seq = Signal(64)
+        m.d.sync += [y2_valid.eq(y_cand), y2_L.eq(Mux(y_sel, a_L[1], a_L[0])),
+                     y2_seq.eq(Mux(y_sel, a_seq[1], a_seq[0]))]
+        m.d.sync += [y2_bytes[k].eq(Mux(y_sel, buf[1][k], buf[0][k])) for k in range(NEED)]
+        y2_emit = Signal()
+        with m.Switch(y2_bytes[0]):
+            for ch in EMITTED_TYPES:
+                with m.Case(ord(ch)):
+                    m.d.comb += y2_emit.eq(y2_L == itch.LENGTHS[ch])
+        yvals, _ = mapped(y2_bytes, y2_seq)
+        w_msg = Signal(DecodedMessage)
+        for fname, v in yvals.items():
+            m.d.comb += getattr(w_msg, fname).eq(v)
+        m.d.comb += [fifo.w_en.eq(y2_valid & y2_emit), fifo.w_data.eq(w_msg)]
+
+        # early port: the oldest message not completed yet (the one whose bytes are arriving;
+        # in the cycle after its last byte it is shown complete, then the next one)
+        ep = Signal()
+        with m.If(Mux(ep, y_done[1], y_done[0])):
+            m.d.sync += ep.eq(~ep)
+        with m.Elif(~Mux(ep, act[1], act[0]) & Mux(ep, act[0], act[1])):
+            m.d.sync += ep.eq(~ep)
+        latest = ep
+        ebytes = [Mux(latest, buf[1][k], buf[0][k]) for k in range(NEED)]
+        egot = Mux(latest, got[1], got[0])
+        evals, efv = mapped(ebytes, Mux(latest, a_seq[1], a_seq[0]), egot)
+        early = Signal(EarlyLayout)      # registered: one cycle after the assemblers
+        for fname, v in evals.items():
+            m.d.sync += getattr(early.msg, fname).eq(v)
+        for fname, v in efv.items():
+            m.d.sync += getattr(early.fields, fname).eq(v)
+        a_tok = [Signal(name=f"a{a}_tok") for a in range(A)]
+        for a in range(A):
+            tok = Signal(name=f"a{a}_tok_c")
+            with m.Switch(buf[a][0]):
+                for ch in EMITTED_TYPES:
+                    with m.Case(ord(ch)):
+                        m.d.comb += tok.eq(a_L[a] == itch.LENGTHS[ch])
+            # computed from this cycle's registers; void while the assembler restarts
+            m.d.sync += a_tok[a].eq(tok & got[a][0] & ~x_st[a])
+        e_ok = Mux(latest, a_tok[1], a_tok[0])
+        e_start = Signal()
+        m.d.sync += [e_start.eq(x_st != 0), early.start.eq(e_start),
+                     early.active.eq((Mux(latest, act[1], act[0]) | Mux(latest, y_done[1],
+                                                                        y_done[0]))
+                                     & egot[0] & e_ok)]
+        m.d.comb += self.early.eq(early)
+
+        y_eop = Signal()
+        y_over = Signal()
+        y_trunc = Signal()
+        m.d.sync += [y_eop.eq(x_eop), y_over.eq(x_over), y_trunc.eq(x_trunc)]
+        pend = {k: Signal(16, name=f"pend_{k}") for k in inc}
+
+        # ------------------------------------------------------------ Z: commit
+        z_eop = Signal()
+        z_over = Signal()
+        z_trunc = Signal()
+        y2_eop = Signal()
+        y2_over = Signal()
+        y2_trunc = Signal()
+        m.d.sync += [y2_eop.eq(y_eop), y2_over.eq(y_over), y2_trunc.eq(y_trunc)]
+        m.d.sync += [z_eop.eq(y2_eop), z_over.eq(y2_over), z_trunc.eq(y2_trunc)]
+        m.d.comb += eop_flight.eq(x_eop | y_eop | y2_eop | z_eop)
+        cnt = {k: Signal(self._cw, name=f"cnt_{k}") for k in
+               ("messages", "unknown_type", "bad_length", "mold_overrun", "ignored_types")}
+        names = {"msg": "messages", "unk": "unknown_type", "bad": "bad_length",
+                 "ign": "ignored_types"}
+        for k in inc:
+            m.d.sync += pend[k].eq(Mux(z_eop, 0, pend[k]) + inc[k])
+        # (the counts of a packet are complete in pend when its z_eop comes: its messages
+        # completed at the latest with its last word, counted in Y)
+        with m.If(z_eop):
+            with m.If(z_trunc):
+                m.d.comb += fifo.abort.eq(1)
+            with m.Else():
+                m.d.comb += fifo.commit.eq(1)
+                for k, name in names.items():
+                    m.d.sync += cnt[name].eq(cnt[name] + pend[k])
+                with m.If(z_over):
+                    m.d.sync += cnt["mold_overrun"].eq(cnt["mold_overrun"] + 1)
+        for name, s in cnt.items():
+            m.d.comb += getattr(self, name).eq(s)
+        # the walk's outcome is known in X already: report it to the tracker from there
+        m.d.comb += [
+            self.done.valid.eq(x_eop), self.done.payload.framed.eq(x_framed),
+            self.done.payload.overrun.eq(x_over), self.done.payload.truncated.eq(x_trunc),
+        ]
+        return m

@@ -1,0 +1,1 @@
+"""Bench of the ITCH 5.0 decoder (tickwire.hw.feed.ItchDecoder)."""

@@ -1,0 +1,37 @@
+"""pytest entry of the whole-feed bench (two lines, MoldUDP64 tracker, decoder)."""
+
+import json
+
+import pytest
+
+from tickwire.hw.feed import FeedFrontEnd
+from tickwire.sim.feed_common import captures
+from tickwire.sim.runner import BUILD_ROOT, build, run
+
+pytestmark = pytest.mark.rtl
+TB = "tickwire.sim.feed_mold.mold_tb"
+
+
+@pytest.fixture(scope="module")
+def design():
+    return build(FeedFrontEnd(), "feed_frontend")
+
+
+def test_mold_ab(design):
+    run(design, TB, testcase=["ab_random_drops", "ab_no_window"], tag="ab")
+
+
+def test_mold_sessions(design):
+    run(design, TB, testcase="sessions_and_overlap")
+
+
+def test_feed_captures(design):
+    if not captures():
+        pytest.skip("shared captures not found")
+    run(design, TB, testcase="captures_end_to_end")
+
+
+def test_feed_latency_rate(design):
+    metrics = BUILD_ROOT / "feed_frontend" / "metrics.json"
+    run(design, TB, testcase="latency_and_rate", env={"TW_METRICS": str(metrics)})
+    print(json.loads(metrics.read_text()))

@@ -1,0 +1,1 @@
+"""Bench of the frame parser (tickwire.hw.feed.FrameParser)."""

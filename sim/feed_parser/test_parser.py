@@ -1,0 +1,34 @@
+"""pytest entry of the frame parser bench: build once, run the cocotb tests of parser_tb."""
+
+import json
+
+import pytest
+
+from tickwire.hw.feed import FrameParser
+from tickwire.sim.feed_common import captures
+from tickwire.sim.runner import BUILD_ROOT, build, run
+
+pytestmark = pytest.mark.rtl
+
+
+@pytest.fixture(scope="module")
+def design():
+    return build(FrameParser(groups=4), "feed_parser")
+
+
+def test_parser_captures(design):
+    if not captures():
+        pytest.skip("shared captures not found")
+    run(design, "tickwire.sim.feed_parser.parser_tb", testcase="captures_every_frame")
+
+
+def test_parser_malformed(design):
+    run(design, "tickwire.sim.feed_parser.parser_tb",
+        testcase=["malformed_then_good", "random_mix"], tag="malformed")
+
+
+def test_parser_latency(design):
+    metrics = BUILD_ROOT / "feed_parser" / "metrics.json"
+    run(design, "tickwire.sim.feed_parser.parser_tb", testcase="latency",
+        env={"TW_METRICS": str(metrics)})
+    print(json.loads(metrics.read_text()))

@@ -16,7 +16,11 @@ is decided only when no other state-changing packet is in flight; duplicates and
 packets of the other line are decided and drained meanwhile when the packet in flight does not
 change the session (their verdict cannot depend on its outcome).
 
-Per decision: PICK -> EV1 (session compares, s + n) -> EV2 (rules) -> ACT, 4 cycles.
+Per decision: PICK -> EV1 (session compares, s + n) -> EV2 (rules) -> ACT, 4 cycles; a
+duplicate of the committed state (typically the other line's copy) is recognised from
+registered per-line compares and drained in 1 cycle. Sustained: one line at 100 % line rate
+with 1-message packets (13 cycles each); both lines carrying copies of such packets, one
+packet per 15 cycles.
 """
 
 from amaranth import Module, Mux, Signal

@@ -72,8 +72,11 @@ def run(capture: Optional[Path] = typer.Option(None, "--capture", help="pcap/pca
         be = _resolve_backend(backend)
         src = load_source(path, cfg.feed.groups)
         if be == "rtl":
-            from ..sim.pipeline_rtl import run_rtl
-            res = run_rtl(src, cfg)
+            if not cfg.symbols:
+                _fail("--backend rtl needs explicit symbols in the config (symbols = [...]): "
+                      "they name the slots of the gateware's book and order egress")
+            from ..sim.pipeline_full import run_rtl
+            res = run_rtl(path, cfg)
         else:
             hook = None
             if cfg.strategy.kind == "model":

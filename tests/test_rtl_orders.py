@@ -1,0 +1,195 @@
+"""Tick to trade in RTL: Ethernet frames on line A -> feed -> book -> trigger -> risk -> order
+egress (hw/pipeline.py TickToTrade through the fast Verilator harness), order frames
+byte-identical to the emulator's ``res.orders.frames`` and the same trigger/risk counters."""
+
+import random
+
+import numpy as np
+import pytest
+
+from tickwire.host import gen
+from tickwire.host.config import Config
+from tickwire.host.framing import build_udp_frame, parse_tcp_frame
+
+pipeline_full = pytest.importorskip("tickwire.sim.pipeline_full")
+model = pytest.importorskip("tickwire.sim.trigger_risk.model")
+
+pytestmark = pytest.mark.rtl
+
+TICK = 100
+CHECKED = ("triggers_fired", "orders_sent", "risk_rejects", "reject_kill",
+           "reject_symbol_disabled", "reject_max_qty", "reject_max_notional",
+           "reject_price_collar", "reject_position", "reject_gross_exposure",
+           "reject_throttle_symbol", "reject_throttle_global", "reject_duplicate",
+           "messages", "packets", "book_messages", "unknown_ref",
+           "duplicate_ref")
+
+
+@pytest.fixture(scope="module")
+def built():
+    from tickwire.sim import fastsim
+    return fastsim.build(pipeline_full.harness())
+
+
+def sample_frames():
+    from pathlib import Path
+    import tickwire.host
+    path = Path(tickwire.host.__file__).parent / "data" / "sample.pcap"
+    return pipeline_full.frames_of(path)
+
+
+def day_frames(seed):
+    day = gen.generate_day(symbols=8, messages=20000, seed=seed)
+    return [build_udp_frame(p) for _, p in gen.to_packets(day)]
+
+
+def mids(frames, names):
+    """Median mid price per named slot (from the emulator's top-of-book rows)."""
+    from tickwire.host.emu.pipeline import Emulator
+    from tickwire.host.capture import Frames
+    from tickwire.host.emu import feed
+    from tickwire.sim.pipeline_rtl import rtl_config
+    data = np.frombuffer(b"".join(frames), np.uint8).copy()
+    lens = np.array([len(f) for f in frames], np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    idx = feed.index_frames(Frames(data, offs, lens, np.arange(len(frames), dtype=np.int64), 1))
+    cfg = rtl_config(Config(symbols=list(names)))
+    cfg.strategy.kind = "none"
+    res = Emulator(cfg, 1).run(idx.data, idx.offsets, idx.sequences, idx.counters)
+    out = []
+    for s in range(len(names)):
+        lv = res.rows.levels[res.rows.slot == s][:, 0]
+        ok = (lv[:, 0] > 0) & (lv[:, 2] > 0)
+        m = (lv[ok, 0].astype(np.int64) + lv[ok, 2]) // 2
+        out.append(int(np.median(m)) // TICK * TICK if len(m) else 1_000_000)
+    return out
+
+
+def case(seed, names, mid, *, permissive=False):
+    """A random configuration (risk, session, capacity: the order-path bench's), trigger rows
+    around each symbol's median mid, and a few per-slot limit overrides."""
+    rng = random.Random(seed)
+    cfg = model.random_config(rng, list(names), permissive=permissive)
+    writes = []
+    for s, m in enumerate(mid):
+        if rng.random() < 0.9:
+            writes.append(dict(msg=0, slot=s, buy_price=m + rng.randint(-4, 2) * TICK,
+                               sell_price=m + rng.randint(-2, 4) * TICK,
+                               quantity=rng.choice((1, 100, 100, 250, rng.randint(1, 500))),
+                               enable_buy=int(rng.random() < 0.8),
+                               enable_sell=int(rng.random() < 0.8),
+                               rearm=int(rng.random() < 0.7),
+                               ref_price=rng.choice((-1, 0, m + rng.randint(-40, 40) * TICK))))
+    limits = {s: (rng.randint(0, 800), rng.randint(0, 800))
+              for s in rng.sample(range(len(names)), 2)} if not permissive else {}
+    return cfg, writes, limits
+
+
+def check_frames(frames):
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    for i, f in enumerate(frames):
+        seg = parse_tcp_frame(f)
+        assert not isinstance(seg, str), f"frame {i}: {seg}"
+        pkt = Ether(f)
+        assert IP in pkt and TCP in pkt and pkt[TCP].flags == "PA"
+        del pkt[IP].chksum, pkt[TCP].chksum
+        assert bytes(Ether(bytes(pkt))) == f, f"frame {i}: scapy checksums differ"
+
+
+def compare(frames, cfg, writes, limits):
+    import copy
+    got, c = pipeline_full.run_rtl_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
+    emu = pipeline_full.emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
+    want = emu.orders.frames
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert a == b, f"frame {i}:\n rtl {a.hex()}\n emu {b.hex()}"
+    assert len(got) == len(want), f"{len(got)} frames, emulator {len(want)}"
+    for k in CHECKED:
+        assert c[k] == emu.counters[k], f"{k}: rtl {c[k]} emulator {emu.counters[k]}"
+    assert c["drops"] == 0 and c["overflow"] == 0 and c["frames_sent"] == len(got)
+    check_frames(got)
+    # every order's latency, book input -> first frame byte, is at least the path's 3 cycles
+    if got:
+        assert c["lat_count"] == len(got) and c["lat_min"] >= 3
+    return got, c, emu
+
+
+SAMPLE_NAMES = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD"]
+
+
+def test_sample_capture_orders_match_emulator(built):
+    frames = sample_frames()
+    mid = mids(frames, SAMPLE_NAMES)
+    total = dict.fromkeys(CHECKED, 0)
+    n = 0
+    for seed, perm in ((1, True), (2, False), (3, False)):
+        cfg, writes, limits = case(seed, SAMPLE_NAMES, mid, permissive=perm)
+        got, c, emu = compare(frames, cfg, writes, limits)
+        n += len(got)
+        if got:
+            # latency: book input -> first order byte is at least the book's and the order
+            # path's pipeline; the feed frame's last beat -> first order byte is longer
+            from tickwire.hw.book.builder import BookBuilder
+            from tickwire.hw.trigger.path import OrderPath
+            assert c["lat_min"] >= BookBuilder.LATENCY + OrderPath.LATENCY
+            wire = pipeline_full.wire_latencies(frames, emu.orders.sequence, c["first_cycles"])
+            assert min(wire) > c["lat_min"]
+        for k in CHECKED:
+            total[k] += c[k]
+    assert n > 20 and total["risk_rejects"] > 0
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_generated_day_orders_match_emulator(built, seed):
+    frames = day_frames(seed)
+    day = gen.generate_day(symbols=8, messages=20000, seed=seed)
+    names = list(day.symbols)
+    mid = mids(frames, names)
+    n = 0
+    for k, perm in ((0, True), (1, False)):
+        cfg, writes, limits = case(seed * 10 + k, names, mid, permissive=perm)
+        got, c, _ = compare(frames, cfg, writes, limits)
+        n += len(got)
+    assert n > 0
+
+
+def test_band_of_symbols_and_random_ready(built):
+    """Back-pressure on the order output changes nothing but timing; a symbol not in the
+    configuration (slot untracked) never trades."""
+    import copy
+    frames = sample_frames()[:2000]
+    names = SAMPLE_NAMES[:5]
+    mid = mids(frames, names)
+    cfg, writes, limits = case(5, names, mid, permissive=True)
+    got, c = pipeline_full.run_rtl_orders(frames, copy.deepcopy(cfg), writes, limits=limits,
+                                          random_ready=True)
+    emu = pipeline_full.emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
+    assert got == emu.orders.frames and len(got) > 0
+    assert all(s < 5 for s in emu.orders.slot.tolist())
+
+
+def test_run_rtl_static_strategy_matches_emulator(built, tmp_path):
+    """``run_rtl`` (for ``tickwire run --backend rtl``) on the bundled capture with a static
+    strategy: the emulator's orders, frame for frame, and its trigger/risk counters."""
+    from pathlib import Path
+    import tickwire.host
+    from tickwire.host.emu.pipeline import load_source, run_source
+    path = Path(tickwire.host.__file__).parent / "data" / "sample.pcap"
+    cfg = Config(symbols=list(SAMPLE_NAMES))
+    cfg.strategy.kind = "static"
+    cfg.strategy.triggers = {"AAPL": {"buy": 1_900_400, "sell": 1_900_600, "quantity": 10},
+                             "MSFT": {"sell": 4_178_000, "rearm": 1},
+                             "AMD": {"buy": 1_605_300, "rearm": 1, "ref_price": 1_605_000}}
+    cfg.risk.symbol_refill_ns = 1_000_000
+    cfg.risk.disabled = ["MSFT"]
+    import copy
+    res = pipeline_full.run_rtl(path, copy.deepcopy(cfg))
+    emu = run_source(load_source(path), pipeline_full.rtl_config(copy.deepcopy(cfg)), 0)
+    assert res.orders.frames == emu.orders.frames and len(emu.orders.frames) > 0
+    assert res.orders.slot.tolist() == emu.orders.slot.tolist()
+    assert res.orders.price.tolist() == emu.orders.price.tolist()
+    assert res.orders.user_ref.tolist() == emu.orders.user_ref.tolist()
+    for k in CHECKED:
+        assert res.counters[k] == emu.counters[k], k
+    assert len(res.writes) == 3 and res.summary()["orders"] == len(res.orders)

@@ -258,7 +258,14 @@ def source_key(*extra, sources: tuple[str, ...] = ("hw",)) -> str:
 
 def build(h: Harness) -> Path:
     """Verilate and compile the harness (cached by a hash of the Verilog and the harness, or
-    by ``h.key`` when given)."""
+    by ``h.key`` when given). Parallel test workers wait for one another's build."""
+    from .runner import _locked
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with _locked(BUILD / f".{h.name}.lock"):
+        return _build(h)
+
+
+def _build(h: Harness) -> Path:
     cpp = _harness_cpp(h)  # depends on the ports only, not on the Verilog
     if h.key:
         key = h.key + hashlib.sha256(cpp.encode()).hexdigest()[:8]
@@ -292,10 +299,10 @@ def build(h: Harness) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"verilator failed for {h.name}:\n{r.stdout[-2000:]}\n"
                            f"{r.stderr[-2000:]}")
-    if d.exists():
+    try:
+        tmp.rename(d)  # atomic: a parallel worker that built the same design first wins
+    except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        tmp.rename(d)
     return exe
 
 

@@ -331,7 +331,14 @@ def run(design: Design, test_module: str, *, testcase: str | Iterable[str] | Non
     extra = {"TW_PORTS": str(design.build_dir / "ports.json"), "TW_DESIGN": design.name}
     extra.update(env or {})
     if seed is None:
-        seed = random.randrange(1 << 31)
+        # reproducible by default (CI reruns the same stimulus); TICKWIRE_SEED=random explores
+        env_seed = os.environ.get("TICKWIRE_SEED", "")
+        if env_seed == "random":
+            seed = random.randrange(1 << 31)
+        elif env_seed:
+            seed = int(env_seed)
+        else:
+            seed = int(hashlib.sha256(f"{test_module}:{testcase}".encode()).hexdigest()[:7], 16)
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # keep cocotb from sys.exit()ing
     try:
         runner.test(test_module=test_module, hdl_toplevel=design.toplevel,

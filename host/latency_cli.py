@@ -41,7 +41,7 @@ def measure(capture: Path, config_path: Path) -> dict:
     from .emu import feed
     from .emu.pipeline import Emulator
     from .capture import Frames
-    from ..sim.pipeline_full import _WRITE_KEYS, run_rtl_orders
+    from ..sim.pipeline_full import run_rtl_orders, startup_writes
     from ..sim.pipeline_rtl import FRAME_GAP, frames_of, rtl_config
 
     cfg = rtl_config(load_config(config_path))
@@ -53,10 +53,7 @@ def measure(capture: Path, config_path: Path) -> dict:
     lens = np.array([len(f) for f in frames], np.int64)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     idx = feed.index_frames(Frames(data, starts, lens, np.zeros(len(frames), np.int64), 1))
-    emu = Emulator(cfg, 0)
-    emu._poll(0)
-    writes = [dict(zip(("msg",) + _WRITE_KEYS, (int(x) for x in w))) for w in emu.writes
-              if w[0] == 0]
+    writes = startup_writes(cfg)
     res = Emulator(cfg, 0)
     for w in writes:
         res.write_trigger(**w)

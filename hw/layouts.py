@@ -2,7 +2,7 @@
 
 from amaranth.lib import data
 
-__all__ = ["DecodedMessage", "BookUpdateHeader"]
+__all__ = ["DecodedMessage", "BookUpdateHeader", "Quote", "AddInfo", "BookEvent"]
 
 
 class DecodedMessage(data.Struct):
@@ -33,3 +33,44 @@ class BookUpdateHeader(data.Struct):
     sequence: 64
     timestamp: 48
     slot: 8
+
+
+# ---- book builder -> trigger engine
+
+class Quote(data.Struct):
+    """Best price of one side of a slot's book; ``valid`` 0: the side is empty."""
+    price: 32
+    valid: 1
+
+
+class AddInfo(data.Struct):
+    """The add a message made (A, F; the new order of a U whose original order was found):
+    ``valid``, the book ``side`` (0 bid, 1 ask) and the ``price``. It counts for the trigger
+    condition even when the book refused to store it (duplicate_ref, order_table_full), see
+    docs/architecture.md "Trigger engine"."""
+    valid: 1
+    side: 1
+    price: 32
+
+
+class BookEvent(data.Struct):
+    """What the book builder hands the trigger engine after each message of a tracked slot.
+
+    ``evaluate`` 1: a book-affecting message (A F E C X D U): triggers are evaluated with the
+    post-message best ask/bid and ``trading_state``. ``evaluate`` 0: a state-only event (an
+    H message of a tracked slot): only the engine's copy of the slot's trading state (used
+    by the cut-through path) is updated. ``sequence``/``timestamp`` are the message's.
+    ``stamp``/``stamp_valid``: optionally, the cycle-counter value at which the message's
+    tick-to-trade latency starts (e.g. the first beat of the frame that carried it); without
+    it the latency of an order it fires starts at the event's arrival.
+    """
+    sequence: 64
+    timestamp: 48
+    slot: 8
+    evaluate: 1
+    trading_state: 8
+    best_ask: Quote
+    best_bid: Quote
+    add: AddInfo
+    stamp: 32
+    stamp_valid: 1

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..host.config import Config
+from ..host.emu.pipeline import WRITE_COLUMNS
 from ..host.emu.core import pack_symbol
 from ..host.framing import ip_to_int, mac_to_bytes
 from . import fastsim
@@ -36,8 +37,7 @@ SYMBOLS = 64
 #: idle cycles after the order path's clear (its sweeps take max(symbols, 32, hist bins))
 CLEAR_WAIT = 100
 
-_WRITE_KEYS = ("slot", "buy_price", "sell_price", "quantity", "enable_buy", "enable_sell",
-               "rearm", "ref_price")
+_WRITE_KEYS = WRITE_COLUMNS[1:]  # the emulator's host-write log, less the message index
 
 
 def _observed():
@@ -268,6 +268,15 @@ def emulate_orders(frames: list[bytes], config: Config, writes: list[dict], *,
     return emu.run(idx.data, idx.offsets, idx.sequences, idx.counters)
 
 
+def startup_writes(cfg: Config) -> list[dict]:
+    """The trigger writes the configured strategy makes before message 0 (its first poll),
+    as ``Emulator.write_trigger`` keyword arguments: what the RTL back-end can apply."""
+    from ..host.emu.pipeline import Emulator
+    emu = Emulator(cfg, 0)
+    emu._poll(0)
+    return [dict(zip(WRITE_COLUMNS, (int(x) for x in w))) for w in emu.writes if w[0] == 0]
+
+
 def run_rtl(src_path: str | Path, config: Config | None = None):
     """``tickwire run --backend rtl``: the capture through the whole gateware.
 
@@ -285,10 +294,7 @@ def run_rtl(src_path: str | Path, config: Config | None = None):
     cfg = rtl_config(config or Config())
     if not cfg.symbols:
         raise ValueError("the RTL order path needs explicit symbols (config.symbols)")
-    emu = Emulator(cfg, 0)
-    emu._poll(0)     # the strategy's writes before message 0
-    writes = [dict(zip(("msg",) + _WRITE_KEYS, (int(x) for x in w))) for w in emu.writes
-              if w[0] == 0]
+    writes = startup_writes(cfg)
     frames = frames_of(src_path)
     got, counters = run_rtl_orders(frames, cfg, writes)
     names = list(cfg.symbols)

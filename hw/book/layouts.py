@@ -3,7 +3,7 @@
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from ..layouts import BookUpdateHeader
+from ..layouts import AddInfo, BookEvent, BookUpdateHeader, Quote  # noqa: F401
 
 __all__ = [
     "TopLevel", "book_update_layout", "LevelEntry", "side_layout", "slot_levels_layout",
@@ -85,40 +85,3 @@ class SlotState(data.Struct):
     trading_state: 8
     last_price: 32
     last_shares: 32
-
-
-# ---- the book builder -> trigger engine event (field for field hw/trigger/layouts.py's
-# BookEvent, which the trigger engine defined; tests/test_hw_book.py checks the two agree.
-# Kept here so that the book builder does not import the trigger package; the one shared
-# definition belongs in hw/layouts.py.)
-
-class Quote(data.Struct):
-    """Best price of one side of a slot's book; ``valid`` 0: the side is empty."""
-    price: 32
-    valid: 1
-
-
-class AddInfo(data.Struct):
-    """The add a message made (A, F; the new order of a U whose original order was found):
-    ``valid``, the book ``side`` (0 bid, 1 ask) and the ``price``, stored or not."""
-    valid: 1
-    side: 1
-    price: 32
-
-
-class BookEvent(data.Struct):
-    """What the book builder hands the trigger engine after each message of a tracked slot:
-    ``evaluate`` 1 for A F E C X D U (post-message best ask/bid, the slot's trading state, the
-    add if any), 0 for an H (its new trading state). ``stamp``/``stamp_valid``: the cycle
-    counter (``now``) when the message was accepted on the book builder's input, with the
-    ``stamp`` option (else 0/0)."""
-    sequence: 64
-    timestamp: 48
-    slot: 8
-    evaluate: 1
-    trading_state: 8
-    best_ask: Quote
-    best_bid: Quote
-    add: AddInfo
-    stamp: 32
-    stamp_valid: 1

@@ -9,6 +9,7 @@ nanoseconds since midnight (48 bits), ``stamp`` values cycles of the free-runnin
 
 from amaranth.lib import data
 
+from ..layouts import AddInfo, BookEvent, Quote  # noqa: F401 (re-exported)
 from .common import SLOT_BITS
 
 __all__ = [
@@ -19,45 +20,6 @@ __all__ = [
 STATE_TRADING = ord("T")
 BOOK_BID, BOOK_ASK = 0, 1
 ORDER_BUY, ORDER_SELL = 0, 1
-
-
-class Quote(data.Struct):
-    """Best price of one side of a slot's book; ``valid`` 0: the side is empty."""
-    price: 32
-    valid: 1
-
-
-class AddInfo(data.Struct):
-    """The add a message made (A, F; the new order of a U whose original order was found):
-    ``valid``, the book ``side`` (0 bid, 1 ask) and the ``price``. It counts for the trigger
-    condition even when the book refused to store it (duplicate_ref, order_table_full), see
-    docs/architecture.md "Trigger engine"."""
-    valid: 1
-    side: 1
-    price: 32
-
-
-class BookEvent(data.Struct):
-    """What the book builder hands the trigger engine after each message of a tracked slot.
-
-    ``evaluate`` 1: a book-affecting message (A F E C X D U): triggers are evaluated with the
-    post-message best ask/bid and ``trading_state``. ``evaluate`` 0: a state-only event (an
-    H message of a tracked slot): only the engine's copy of the slot's trading state (used
-    by the cut-through path) is updated. ``sequence``/``timestamp`` are the message's.
-    ``stamp``/``stamp_valid``: optionally, the cycle-counter value at which the message's
-    tick-to-trade latency starts (e.g. the first beat of the frame that carried it); without
-    it the latency of an order it fires starts at the event's arrival.
-    """
-    sequence: 64
-    timestamp: 48
-    slot: SLOT_BITS
-    evaluate: 1
-    trading_state: 8
-    best_ask: Quote
-    best_bid: Quote
-    add: AddInfo
-    stamp: 32
-    stamp_valid: 1
 
 
 class FastAdd(data.Struct):

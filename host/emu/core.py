@@ -9,7 +9,11 @@ between, and so tests can inspect every table.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.cpu import CPUTargetOptions
+from numba.extending import intrinsic
 
 from ..itch import field_offset
 
@@ -171,6 +175,40 @@ def _u64(d, o):
     return (_u32(d, o) << np.uint64(32)) | _u32(d, o + 4)
 
 
+# Unaligned big-endian loads for the replay kernel: one load + bswap, no index wrap-around
+# code (``off`` must be in range).
+
+def _be_loader(nbytes):
+    ity = ir.IntType(8 * nbytes)
+
+    @intrinsic
+    def load(typingctx, arr, off):
+        if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
+                and arr.dtype == types.uint8 and isinstance(off, types.Integer)):
+            return None  # contiguous bytes only: the offset is applied to the data pointer
+
+        def codegen(context, builder, sig, args):
+            ary = context.make_array(sig.args[0])(context, builder, args[0])
+            ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ity.as_pointer())
+            v = builder.load(ptr, align=1)
+            bswap = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ity, [ity]), f"llvm.bswap.i{8 * nbytes}")
+            v = builder.call(bswap, [v])
+            return builder.zext(v, ir.IntType(64)) if nbytes < 8 else v
+        return types.uint64(arr, off), codegen
+    return load
+
+
+_be16 = _be_loader(2)
+_be32 = _be_loader(4)
+_be64 = _be_loader(8)
+
+
+@njit(inline="always", cache=True)
+def _be48(d, o):
+    return (_be16(d, o) << np.uint64(32)) | _be32(d, o + 2)
+
+
 @njit(inline="always", cache=True)
 def order_hash(ref, bits, way_bits):
     """Bucket of a reference number: XOR-fold of the ``bits``-wide chunks of
@@ -185,27 +223,36 @@ def order_hash(ref, bits, way_bits):
     return h & np.uint64((1 << bits) - 1)
 
 
+# The book kernels index flat views of the tables (unsigned indices: no wrap-around code):
+#   order table  ot[3 * e + OT_*]                      (State.orders.reshape(-1))
+#   levels       lv[4 * ((2 * slot + side) * L + i) + field], field 0 price, 1 shares,
+#                2 orders                               (State.lv.reshape(-1), L levels)
+#   level counts lv_n[2 * slot + side]                  (State.lv_n.reshape(-1))
+_X = np.uint64  # index cast
+
+
 @njit(inline="always", cache=True)
 def _ot_lookup(ot, ref, bits, way_bits):
-    """(index of ``ref``, lowest free index of its bucket); -1 where there is none."""
+    """(entry of ``ref``, lowest free entry of its bucket); -1 where there is none."""
     ways = 1 << way_bits
     base = np.int64(order_hash(ref, bits, way_bits)) << way_bits
     free = -1
     for w in range(ways):
-        i = base + w
-        if ot[i, OT_META] & np.uint64(1):
-            if ot[i, OT_REF] == ref:
-                return i, free
+        e = _X(3 * (base + w))
+        if ot[e + _X(OT_META)] & np.uint64(1):
+            if ot[e] == ref:
+                return base + w, free
         elif free < 0:
-            free = i
+            free = base + w
     return -1, free
 
 
 @njit(inline="always", cache=True)
 def _ot_put(ot, i, ref, slot, side, price, shares):
-    ot[i, OT_REF] = ref
-    ot[i, OT_PXSH] = (np.uint64(price) << np.uint64(32)) | np.uint64(shares)
-    ot[i, OT_META] = (np.uint64(slot) << np.uint64(8)) | (np.uint64(side) << np.uint64(1)) \
+    e = _X(3 * i)
+    ot[e] = ref
+    ot[e + _X(OT_PXSH)] = (np.uint64(price) << np.uint64(32)) | np.uint64(shares)
+    ot[e + _X(OT_META)] = (np.uint64(slot) << np.uint64(8)) | (np.uint64(side) << np.uint64(1)) \
         | np.uint64(1)
 
 
@@ -218,17 +265,27 @@ def _better(side, a, b):
 
 
 @njit(inline="always", cache=True)
-def _level_add(lv, lv_n, s, side, price, shares, counters):
+def _level_move(lv, dst, src):
+    """Copy level record ``src`` (price, shares, orders) over record ``dst`` (flat offsets)."""
+    lv[_X(dst)] = lv[_X(src)]
+    lv[_X(dst + 1)] = lv[_X(src + 1)]
+    lv[_X(dst + 2)] = lv[_X(src + 2)]
+
+
+@njit(inline="always", cache=True)
+def _level_add(lv, lv_n, L, s, side, price, shares, counters):
     """Add one order's shares at ``price``; returns the sorted position touched or NOCHANGE."""
-    L = lv.shape[2]
-    n = lv_n[s, side]
+    ns = 2 * s + side
+    b = 4 * L * ns
+    n = np.int64(lv_n[_X(ns)])
     i = n - 1
     pos = 0
     while i >= 0:
-        p = lv[s, side, i, 0]
+        q = b + 4 * i
+        p = lv[_X(q)]
         if p == price:
-            lv[s, side, i, 1] += shares
-            lv[s, side, i, 2] += 1
+            lv[_X(q + 1)] += shares
+            lv[_X(q + 2)] += 1
             return pos
         if _better(side, price, p):
             break
@@ -240,32 +297,30 @@ def _level_add(lv, lv_n, s, side, price, shares, counters):
         if ins == 0:
             return NOCHANGE  # worse than every stored level: not stored
         for j in range(ins - 1):  # evict the worst level (index 0)
-            lv[s, side, j, 0] = lv[s, side, j + 1, 0]
-            lv[s, side, j, 1] = lv[s, side, j + 1, 1]
-            lv[s, side, j, 2] = lv[s, side, j + 1, 2]
+            _level_move(lv, b + 4 * j, b + 4 * j + 4)
         ins -= 1
     else:
         j = n
         while j > ins:
-            lv[s, side, j, 0] = lv[s, side, j - 1, 0]
-            lv[s, side, j, 1] = lv[s, side, j - 1, 1]
-            lv[s, side, j, 2] = lv[s, side, j - 1, 2]
+            _level_move(lv, b + 4 * j, b + 4 * j - 4)
             j -= 1
-        lv_n[s, side] = n + 1
-    lv[s, side, ins, 0] = price
-    lv[s, side, ins, 1] = shares
-    lv[s, side, ins, 2] = 1
+        lv_n[_X(ns)] = n + 1
+    q = b + 4 * ins
+    lv[_X(q)] = price
+    lv[_X(q + 1)] = shares
+    lv[_X(q + 2)] = 1
     return pos
 
 
 @njit(inline="always", cache=True)
-def _level_reduce(lv, lv_n, s, side, price, shares, order_gone,
-                  counters):
+def _level_reduce(lv, lv_n, L, s, side, price, shares, order_gone, counters):
     """Take ``shares`` off the level at ``price`` (and one order if ``order_gone``)."""
-    n = lv_n[s, side]
+    ns = 2 * s + side
+    b = 4 * L * ns
+    n = np.int64(lv_n[_X(ns)])
     i = n - 1
     pos = 0
-    while i >= 0 and lv[s, side, i, 0] != price:
+    while i >= 0 and lv[_X(b + 4 * i)] != price:
         i -= 1
         pos += 1
     if i < 0:
@@ -273,34 +328,36 @@ def _level_reduce(lv, lv_n, s, side, price, shares, order_gone,
         return NOCHANGE
     if shares == 0 and not order_gone:
         return NOCHANGE
-    left = np.int64(lv[s, side, i, 1]) - np.int64(shares)
-    cnt = np.int64(lv[s, side, i, 2]) - (1 if order_gone else 0)
+    q = b + 4 * i
+    left = np.int64(lv[_X(q + 1)]) - np.int64(shares)
+    cnt = np.int64(lv[_X(q + 2)]) - (1 if order_gone else 0)
     if left <= 0 or cnt <= 0:
         for j in range(i, n - 1):
-            lv[s, side, j, 0] = lv[s, side, j + 1, 0]
-            lv[s, side, j, 1] = lv[s, side, j + 1, 1]
-            lv[s, side, j, 2] = lv[s, side, j + 1, 2]
-        lv[s, side, n - 1, 0] = 0
-        lv[s, side, n - 1, 1] = 0
-        lv[s, side, n - 1, 2] = 0
-        lv_n[s, side] = n - 1
+            _level_move(lv, b + 4 * j, b + 4 * j + 4)
+        q = b + 4 * (n - 1)
+        lv[_X(q)] = 0
+        lv[_X(q + 1)] = 0
+        lv[_X(q + 2)] = 0
+        lv_n[_X(ns)] = n - 1
     else:
-        lv[s, side, i, 1] = left
-        lv[s, side, i, 2] = cnt
+        lv[_X(q + 1)] = left
+        lv[_X(q + 2)] = cnt
     return pos
 
 
 @njit(inline="always", cache=True)
-def _top_price(lv, lv_n, s, side, k):
-    """Price of the k-th best level (0 when the side has fewer levels)."""
-    i = lv_n[s, side] - 1 - k
-    return lv[s, side, i, 0] if i >= 0 else np.uint32(0)
+def _lv_top(lv, lv_n, L, s, side, k, field):
+    """Field (0 price, 1 shares) of the k-th best level (0 when the side has fewer levels)."""
+    ns = 2 * s + side
+    i = np.int64(lv_n[_X(ns)]) - 1 - k
+    return lv[_X(4 * (L * ns + i) + field)] if i >= 0 else np.uint32(0)
 
 
 @njit(inline="always", cache=True)
-def _top_shares(lv, lv_n, s, side, k):
+def _top_price(lv, lv_n, s, side, k):
+    """Price of the k-th best level (0 when the side has fewer levels); 4-d tables."""
     i = lv_n[s, side] - 1 - k
-    return lv[s, side, i, 1] if i >= 0 else np.uint32(0)
+    return lv[s, side, i, 0] if i >= 0 else np.uint32(0)
 
 
 @njit(cache=True)
@@ -470,6 +527,10 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
     nrows = 0
     norders = 0
     snap = np.zeros((max(depth, 1), 2), np.int64)
+    otf = ot.reshape(ot.size)
+    lvf = lv.reshape(lv.size)
+    lvnf = lv_n.reshape(lv_n.size)
+    L = lv.shape[2]
     nw = 0
     W = writes.shape[0]
     for k in range(offsets.shape[0]):
@@ -505,25 +566,25 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                 price = _u32(data, o + O_A_PRICE)
                 add_side = side
                 add_price = np.int64(price)
-                i, free = _ot_lookup(ot, ref, bits, way_bits)
+                i, free = _ot_lookup(otf, ref, bits, way_bits)
                 if i >= 0:
                     counters[C_DUP_REF] += 1
                 elif free < 0:
                     counters[C_TABLE_FULL] += 1
                 else:
-                    _ot_put(ot, free, ref, s, side, price, shares)
-                    change = _level_add(lv, lv_n, s, side, price, shares, counters)
+                    _ot_put(otf, free, ref, s, side, price, shares)
+                    change = _level_add(lvf, lvnf, L, s, side, price, shares, counters)
         elif t == 69 or t == 67 or t == 88 or t == 68:  # E C X D
             s = locate_slot[loc]
             if s >= 0 and (s & part_mask) == part:
                 book_msg = True
                 ref = _u64(data, o + O_E_REF)
-                i, free = _ot_lookup(ot, ref, bits, way_bits)
+                i, free = _ot_lookup(otf, ref, bits, way_bits)
                 if i < 0:
                     counters[C_UNKNOWN_REF] += 1
                 else:
-                    pxsh = ot[i, OT_PXSH]
-                    meta = ot[i, OT_META]
+                    pxsh = otf[_X(3 * i + OT_PXSH)]
+                    meta = otf[_X(3 * i + OT_META)]
                     rem = np.int64(pxsh & np.uint64(0xFFFFFFFF))
                     if t == 68:
                         amt = rem
@@ -536,52 +597,53 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                         amt = rem
                     gone = amt == rem
                     s = np.int64(meta >> np.uint64(8))
-                    change = _level_reduce(lv, lv_n, s, np.int64((meta >> np.uint64(1)) & np.uint64(1)),
-                                           pxsh >> np.uint64(32), amt, gone, counters)
+                    side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
+                    change = _level_reduce(lvf, lvnf, L, s, side, pxsh >> np.uint64(32), amt,
+                                           gone, counters)
                     if gone:
-                        ot[i, OT_META] = 0
+                        otf[_X(3 * i + OT_META)] = 0
                     else:
-                        ot[i, OT_PXSH] = pxsh - np.uint64(amt)
+                        otf[_X(3 * i + OT_PXSH)] = pxsh - np.uint64(amt)
         elif t == 85:  # U
             s = locate_slot[loc]
             if s >= 0 and (s & part_mask) == part:
                 book_msg = True
                 old = _u64(data, o + O_U_OLD)
                 new = _u64(data, o + O_U_NEW)
-                i, free = _ot_lookup(ot, old, bits, way_bits)
+                i, free = _ot_lookup(otf, old, bits, way_bits)
                 if i < 0:
                     counters[C_UNKNOWN_REF] += 1
                 else:
-                    pxsh = ot[i, OT_PXSH]
-                    meta = ot[i, OT_META]
+                    pxsh = otf[_X(3 * i + OT_PXSH)]
+                    meta = otf[_X(3 * i + OT_META)]
                     side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
                     s = np.int64(meta >> np.uint64(8))
                     # a replace can leave the visible levels as they were: keep them to compare
                     for kk in range(depth):
-                        snap[kk, 0] = _top_price(lv, lv_n, s, side, kk)
-                        snap[kk, 1] = _top_shares(lv, lv_n, s, side, kk)
-                    c1 = _level_reduce(lv, lv_n, s, side, pxsh >> np.uint64(32),
+                        snap[kk, 0] = _lv_top(lvf, lvnf, L, s, side, kk, 0)
+                        snap[kk, 1] = _lv_top(lvf, lvnf, L, s, side, kk, 1)
+                    c1 = _level_reduce(lvf, lvnf, L, s, side, pxsh >> np.uint64(32),
                                        np.int64(pxsh & np.uint64(0xFFFFFFFF)), True, counters)
-                    ot[i, OT_META] = 0
+                    otf[_X(3 * i + OT_META)] = 0
                     price = _u32(data, o + O_U_PRICE)
                     shares = _u32(data, o + O_U_SHARES)
                     add_side = side
                     add_price = np.int64(price)
-                    j, free = _ot_lookup(ot, new, bits, way_bits)
+                    j, free = _ot_lookup(otf, new, bits, way_bits)
                     c2 = NOCHANGE
                     if j >= 0:
                         counters[C_DUP_REF] += 1
                     elif free < 0:
                         counters[C_TABLE_FULL] += 1
                     else:
-                        _ot_put(ot, free, new, s, side, price, shares)
-                        c2 = _level_add(lv, lv_n, s, side, price, shares, counters)
+                        _ot_put(otf, free, new, s, side, price, shares)
+                        c2 = _level_add(lvf, lvnf, L, s, side, price, shares, counters)
                     change = min(c1, c2)
                     if change < depth:
                         same = True
                         for kk in range(depth):
-                            if (snap[kk, 0] != _top_price(lv, lv_n, s, side, kk)
-                                    or snap[kk, 1] != _top_shares(lv, lv_n, s, side, kk)):
+                            if (snap[kk, 0] != _lv_top(lvf, lvnf, L, s, side, kk, 0)
+                                    or snap[kk, 1] != _lv_top(lvf, lvnf, L, s, side, kk, 1)):
                                 same = False
                                 break
                         if same:
@@ -616,10 +678,10 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                 row_ts[nrows] = _u48(data, o + O_TS)
                 row_slot[nrows] = s
                 for kk in range(depth):
-                    row_levels[nrows, kk, 0] = _top_price(lv, lv_n, s, ASK, kk)
-                    row_levels[nrows, kk, 1] = _top_shares(lv, lv_n, s, ASK, kk)
-                    row_levels[nrows, kk, 2] = _top_price(lv, lv_n, s, BID, kk)
-                    row_levels[nrows, kk, 3] = _top_shares(lv, lv_n, s, BID, kk)
+                    row_levels[nrows, kk, 0] = _lv_top(lvf, lvnf, L, s, ASK, kk, 0)
+                    row_levels[nrows, kk, 1] = _lv_top(lvf, lvnf, L, s, ASK, kk, 1)
+                    row_levels[nrows, kk, 2] = _lv_top(lvf, lvnf, L, s, BID, kk, 0)
+                    row_levels[nrows, kk, 3] = _lv_top(lvf, lvnf, L, s, BID, kk, 1)
                 nrows += 1
         # ---- trigger engine ----
         if trading_state[s] != STATE_TRADING or (trig[s, 3] == 0 and trig[s, 4] == 0):
@@ -628,3 +690,167 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                            add_side, add_price, lv, lv_n, trig, armed, rp, rs, position,
                            sym_bucket, dup, rg, counters, order_out, norders)
     return nrows, norders
+
+
+# The replay kernel is compiled without NRT reference counting where numba offers it: the
+# array helpers inlined into its loop would otherwise increment and decrement their arrays'
+# reference counts (atomic operations) around every call. It allocates nothing.
+_NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+
+
+@njit(cache=True, error_model="numpy", nogil=True, **_NO_REFCOUNT)
+def replay(data, offsets, sequences, count, first_msg, depth,
+           names, n_names, auto, locate_slot, ot, bits, way_bits, lv, levels, lv_n,
+           trading_state, last_trade, counters,
+           row_msg, row_seq, row_ts, row_slot, row_levels, nrows, snap):
+    """The book stage alone: :func:`process` for a pure replay (one call, ``part_mask = 0``,
+    no host writes, no trigger enabled), same state changes, counters and rows, in a loop
+    with fewer live values.
+
+    Messages ``offsets[:count]`` (message ``k`` is message ``first_msg + k`` of the run);
+    ``ot``, ``lv`` and ``lv_n`` are the flat views of ``State.orders``, ``State.lv`` and
+    ``State.lv_n`` (``levels`` levels per side). Rows go to ``row_*[nrows:]`` (``row_msg``
+    holds the run-wide message index; ``row_levels`` is flat, ``depth * 4`` values a row;
+    empty arrays: no rows kept), which must have room for ``count`` more; returns the new
+    row count. ``snap``: int64 scratch of ``max(depth, 1)`` rows, 2 columns.
+    """
+    keep = row_msg.shape[0] > 0
+    n_book = 0
+    n_updates = 0
+    L = levels
+    for k in range(count):
+        o = offsets[k]
+        t = data[o]
+        loc = _be16(data, o + O_LOCATE)
+        change = NOCHANGE
+        if t == 65 or t == 70:  # A F
+            s = np.int64(locate_slot[loc])
+            if s == -1:
+                s = _map_slot(names, n_names, auto, locate_slot, np.int64(loc),
+                              _be64(data, o + O_A_STOCK), True, counters)
+            if s < 0:
+                continue
+            ref = _be64(data, o + O_A_REF)
+            side = BID if data[o + O_A_SIDE] == 66 else ASK
+            shares = _be32(data, o + O_A_SHARES)
+            price = _be32(data, o + O_A_PRICE)
+            i, free = _ot_lookup(ot, ref, bits, way_bits)
+            if i >= 0:
+                counters[C_DUP_REF] += 1
+            elif free < 0:
+                counters[C_TABLE_FULL] += 1
+            else:
+                _ot_put(ot, free, ref, s, side, price, shares)
+                change = _level_add(lv, lv_n, L, s, side, price, shares, counters)
+        elif t == 68 or t == 69 or t == 88 or t == 67:  # D E X C
+            if locate_slot[loc] < 0:
+                continue
+            i, free = _ot_lookup(ot, _be64(data, o + O_E_REF), bits, way_bits)
+            if i < 0:
+                counters[C_UNKNOWN_REF] += 1
+                s = np.int64(locate_slot[loc])
+            else:
+                e = _X(3 * i)
+                pxsh = ot[e + _X(OT_PXSH)]
+                meta = ot[e + _X(OT_META)]
+                rem = np.int64(pxsh & np.uint64(0xFFFFFFFF))
+                if t == 68:
+                    amt = rem
+                elif t == 88:
+                    amt = np.int64(_be32(data, o + O_X_SHARES))
+                else:
+                    amt = np.int64(_be32(data, o + O_E_SHARES))
+                if amt > rem:
+                    counters[C_OVERFILL] += 1
+                    amt = rem
+                gone = amt == rem
+                s = np.int64(meta >> np.uint64(8))
+                side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
+                change = _level_reduce(lv, lv_n, L, s, side, pxsh >> np.uint64(32), amt, gone,
+                                       counters)
+                if gone:
+                    ot[e + _X(OT_META)] = 0
+                else:
+                    ot[e + _X(OT_PXSH)] = pxsh - np.uint64(amt)
+        elif t == 85:  # U
+            if locate_slot[loc] < 0:
+                continue
+            i, free = _ot_lookup(ot, _be64(data, o + O_U_OLD), bits, way_bits)
+            if i < 0:
+                counters[C_UNKNOWN_REF] += 1
+                s = np.int64(locate_slot[loc])
+            else:
+                e = _X(3 * i)
+                pxsh = ot[e + _X(OT_PXSH)]
+                meta = ot[e + _X(OT_META)]
+                side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
+                s = np.int64(meta >> np.uint64(8))
+                # a replace can leave the visible levels as they were: keep them to compare
+                for kk in range(depth):
+                    snap[kk, 0] = _lv_top(lv, lv_n, L, s, side, kk, 0)
+                    snap[kk, 1] = _lv_top(lv, lv_n, L, s, side, kk, 1)
+                c1 = _level_reduce(lv, lv_n, L, s, side, pxsh >> np.uint64(32),
+                                   np.int64(pxsh & np.uint64(0xFFFFFFFF)), True, counters)
+                ot[e + _X(OT_META)] = 0
+                price = _be32(data, o + O_U_PRICE)
+                shares = _be32(data, o + O_U_SHARES)
+                new = _be64(data, o + O_U_NEW)
+                j, free = _ot_lookup(ot, new, bits, way_bits)
+                c2 = NOCHANGE
+                if j >= 0:
+                    counters[C_DUP_REF] += 1
+                elif free < 0:
+                    counters[C_TABLE_FULL] += 1
+                else:
+                    _ot_put(ot, free, new, s, side, price, shares)
+                    c2 = _level_add(lv, lv_n, L, s, side, price, shares, counters)
+                change = min(c1, c2)
+                if change < depth:
+                    same = True
+                    for kk in range(depth):
+                        if (snap[kk, 0] != _lv_top(lv, lv_n, L, s, side, kk, 0)
+                                or snap[kk, 1] != _lv_top(lv, lv_n, L, s, side, kk, 1)):
+                            same = False
+                            break
+                    if same:
+                        change = NOCHANGE
+        else:
+            if t == 80:  # P
+                s = _map_slot(names, n_names, auto, locate_slot, np.int64(loc),
+                              _be64(data, o + O_P_STOCK), False, counters)
+                if s >= 0:
+                    last_trade[s, 0] = _be32(data, o + O_P_PRICE)
+                    last_trade[s, 1] = _be32(data, o + O_P_SHARES)
+            elif t == 81:  # Q
+                s = _map_slot(names, n_names, auto, locate_slot, np.int64(loc),
+                              _be64(data, o + O_Q_STOCK), False, counters)
+                if s >= 0:
+                    last_trade[s, 0] = _be32(data, o + O_Q_PRICE)
+                    last_trade[s, 1] = _be64(data, o + O_Q_SHARES)
+            elif t == 82:  # R
+                _map_slot(names, n_names, auto, locate_slot, np.int64(loc),
+                          _be64(data, o + O_R_STOCK), True, counters)
+            elif t == 72:  # H
+                s = np.int64(locate_slot[loc])
+                if s >= 0:
+                    trading_state[s] = data[o + O_H_STATE]
+            continue
+        n_book += 1
+        if change < depth:
+            n_updates += 1
+            if keep:
+                row_msg[nrows] = first_msg + k
+                row_seq[nrows] = sequences[k]
+                row_ts[nrows] = _be48(data, o + O_TS)
+                row_slot[nrows] = s
+                r = _X(4 * depth * nrows)
+                for kk in range(depth):
+                    row_levels[r] = _lv_top(lv, lv_n, L, s, ASK, kk, 0)
+                    row_levels[r + _X(1)] = _lv_top(lv, lv_n, L, s, ASK, kk, 1)
+                    row_levels[r + _X(2)] = _lv_top(lv, lv_n, L, s, BID, kk, 0)
+                    row_levels[r + _X(3)] = _lv_top(lv, lv_n, L, s, BID, kk, 1)
+                    r += _X(4)
+                nrows += 1
+    counters[C_BOOK_MESSAGES] += n_book
+    counters[C_BOOK_UPDATES] += n_updates
+    return nrows

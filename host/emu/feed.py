@@ -393,7 +393,7 @@ def index_binaryfile_bytes(data: np.ndarray, where: str = "BinaryFILE") -> Messa
                         _counters(c))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def walk_binaryfile_chunk(d, offs, seqs, rec, skipped):
     """Index the complete records at the start of ``d`` (a BinaryFILE chunk).
 

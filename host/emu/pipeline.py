@@ -8,7 +8,6 @@ RTL run can be given the very same writes.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +96,40 @@ class RunResult:
 def _empty_rows(depth: int) -> BookRows:
     return BookRows(np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int32),
                     np.zeros(0, np.int64), np.zeros((0, depth, 4), np.uint32))
+
+
+class _RowSink:
+    """Row arrays :func:`core.replay` writes in place, grown (doubling) before each call;
+    ``rows()`` hands out views of them, so kept rows are written once and never copied."""
+
+    def __init__(self, depth: int, capacity: int):
+        self.depth, self.n = depth, 0
+        self._alloc(capacity if depth > 0 else 0)
+
+    def _alloc(self, cap: int) -> None:
+        self.msg, self.seq, self.ts = (np.empty(cap, np.int64), np.empty(cap, np.uint64),
+                                       np.empty(cap, np.uint64))
+        self.slot = np.empty(cap, np.int32)
+        self.levels = np.empty(cap * self.depth * 4, np.uint32)
+
+    def reserve(self, more: int) -> None:
+        """Room for ``more`` rows after the ``n`` written."""
+        cap = len(self.msg)
+        if self.depth == 0 or self.n + more <= cap:
+            return
+        old, n, w = (self.msg, self.seq, self.ts, self.slot, self.levels), self.n, self.depth * 4
+        self._alloc(max(2 * cap, n + more))
+        for dst, src, per in zip((self.msg, self.seq, self.ts, self.slot, self.levels), old,
+                                 (1, 1, 1, 1, w)):
+            dst[:n * per] = src[:n * per]
+
+    def arrays(self) -> tuple:
+        return self.msg, self.seq, self.ts, self.slot, self.levels
+
+    def rows(self) -> BookRows:
+        n = self.n
+        return BookRows(self.seq[:n], self.ts[:n], self.slot[:n], self.msg[:n],
+                        self.levels[:n * self.depth * 4].reshape(n, self.depth, 4))
 
 
 def messages_buffer(msgs: list[bytes]):
@@ -254,12 +287,15 @@ class Emulator:
             o[:, 0] += first
             parts_orders.append(o)
 
-    def _result(self, parts_rows, parts_orders, keep_rows, n, feed_counters, backend, t_book):
+    def _result(self, parts_rows, parts_orders, keep_rows, n, feed_counters, backend, t_book,
+                sink: _RowSink | None = None):
         t0 = time.perf_counter()
         depth = self.depth
         rows = None
         if depth > 0 and keep_rows:
-            if parts_rows:
+            if sink is not None:
+                rows = sink.rows()
+            elif parts_rows:
                 rows = BookRows(*(np.concatenate([p[i] for p in parts_rows]) for i in (1, 2, 3)),
                                 np.concatenate([p[0] for p in parts_rows]),
                                 np.concatenate([p[4] for p in parts_rows]))
@@ -280,15 +316,53 @@ class Emulator:
             chunk = cfg.strategy.poll_messages if cfg.strategy.kind != "none" else 1 << 16
         return max(1, min(chunk, 1 << 18))
 
+    def pure_replay(self) -> bool:
+        """True when a run is the book stage alone: strategy "none", no host write logged and
+        no trigger enabled. Such a run goes through :func:`core.replay`, the book-only kernel,
+        which then gives exactly :func:`core.process`'s result."""
+        st = self.state
+        return (self.config.strategy.kind == "none" and not self.writes
+                and not st.trig[:, 3:5].any())
+
+    def _replay(self, data, offsets, sequences, count, first, sink: _RowSink) -> None:
+        """The book-only kernel on ``offsets[:count]`` (messages ``first``...)."""
+        st = self.state
+        sink.reserve(count)
+        sink.n = core.replay(
+            data, offsets, sequences, count, first, self.depth,
+            st.names, st.n_names, st.auto, st.locate_slot,
+            st.orders.reshape(-1), self.bits, self.way_bits,
+            st.lv.reshape(-1), st.levels, st.lv_n.reshape(-1), st.trading_state,
+            st.last_trade, st.counters, *sink.arrays(), sink.n,
+            np.zeros((max(self.depth, 1), 2), np.int64))
+
     def run(self, data: np.ndarray, offsets: np.ndarray, sequences: np.ndarray,
             feed_counters: dict | None = None, *, keep_rows: bool = True,
             progress: Callable[[int], None] | None = None, backend: str = "emu",
-            chunk: int | None = None) -> RunResult:
-        """Process the messages at ``offsets`` (type bytes into ``data``)."""
+            chunk: int | None = None, replay_kernel: bool = True) -> RunResult:
+        """Process the messages at ``offsets`` (type bytes into ``data``).
+
+        A pure replay (:meth:`pure_replay`) runs the book-only kernel unless
+        ``replay_kernel=False`` (the general kernel: same result, for tests)."""
         offsets = np.ascontiguousarray(offsets, np.int64)
         sequences = np.ascontiguousarray(sequences, np.uint64)
         n = len(offsets)
         chunk = self._chunk_size(chunk)
+        if replay_kernel and self.pure_replay():
+            data = np.ascontiguousarray(data, np.uint8)
+            sink = _RowSink(self.depth if keep_rows else 0, n)
+            t0 = time.perf_counter()
+            self._poll(0)
+            for start in range(0, n, chunk):
+                stop = min(n, start + chunk)
+                self._replay(data, offsets[start:stop], sequences[start:stop], stop - start,
+                             start, sink)
+                if stop < n:
+                    self._poll(stop)
+                if progress is not None:
+                    progress(stop - start)
+            return self._result([], [], keep_rows, n, feed_counters, backend,
+                                time.perf_counter() - t0, sink)
         model = self.config.strategy.kind == "model" and self.depth > 0
         bufs = self._buffers(chunk, keep_rows or model)
         parts_rows, parts_orders = [], []
@@ -377,19 +451,21 @@ class Emulator:
 
     def run_binaryfile(self, path: str | Path, *, keep_rows: bool = True,
                        progress: Callable[[int], None] | None = None,
-                       chunk_bytes: int = 4 << 20, threads: int | None = None) -> RunResult:
+                       chunk_bytes: int = 4 << 20, threads: int = 1,
+                       replay_kernel: bool = True, read_ahead: bool = True) -> RunResult:
         """Stream a BinaryFILE (optionally gzip) through the pipeline in ``chunk_bytes`` reads.
 
         Same result as indexing the whole file first, in a small, cache-resident working set:
-        a whole-day file is never held in memory. A pure replay (strategy "none") splits the
-        slots over ``threads`` threads (default: 2 where the machine has 2 cores or more);
-        the result is identical to one thread's.
+        a whole-day file is never held in memory. A pure replay (:meth:`pure_replay`) runs the
+        book-only kernel on each read (``replay_kernel=False``: the general kernel) while, with
+        ``read_ahead``, a second thread reads the next; or with ``threads`` > 1 it splits the
+        slots over that many threads running the general kernel. The result is the same every
+        way.
         """
-        if threads is None:
-            threads = 2 if (os.cpu_count() or 1) >= 2 else 1
         if threads not in (1, 2, 4, 8):
             raise ValueError(f"threads={threads}: 1, 2, 4 or 8")
-        if self.config.strategy.kind != "none" or self.state.counters.any():
+        pure = self.pure_replay()
+        if not pure or self.state.counters.any():
             threads = 1  # host writes and risk state are global: one thread
         if threads > 1:
             res = self._run_binaryfile(path, keep_rows, progress, chunk_bytes, threads)
@@ -397,7 +473,71 @@ class Emulator:
                 return res
             # an order table filled up: start again from fresh tables, on one thread
             self.__init__(self.config, self.depth, self.model_hook)
+        if pure and replay_kernel:
+            return self._replay_binaryfile(path, keep_rows, progress, chunk_bytes, read_ahead)
         return self._run_binaryfile(path, keep_rows, progress, chunk_bytes, 1)
+
+    def _replay_binaryfile(self, path, keep_rows, progress, chunk_bytes, read_ahead):
+        """Pure replay of a BinaryFILE: each read is walked into a message index, then run
+        through the book-only kernel, which writes the kept rows straight into their final
+        arrays. With ``read_ahead`` a second thread reads and walks the next read (into the
+        other of two buffers) while the kernel runs on this one; the walk and the kernel
+        release the GIL."""
+        from concurrent.futures import ThreadPoolExecutor
+        from .feed import walk_binaryfile_chunk
+        from ..capture import open_binaryfile
+        kmax = chunk_bytes // 14 + 1  # the shortest record is 2 + 12 bytes
+        sink = _RowSink(self.depth if keep_rows else 0, 4 * kmax)
+        bufs = [(np.empty(chunk_bytes + 65538, np.uint8), np.empty(kmax, np.int64),
+                 np.empty(kmax, np.uint64)) for _ in range(2 if read_ahead else 1)]
+        skipped = np.zeros(2, np.int64)  # unknown type, bad length
+        rec = pos = 0  # records walked, bytes walked
+
+        def fill(i, carry):
+            """Read into buffer ``i`` after ``carry`` (the unwalked tail of the previous read:
+            (buffer, start, end)) and walk it: (bytes read, bytes held, messages, bytes
+            walked)."""
+            nonlocal rec, pos
+            buf, offs, seqs = bufs[i]
+            c = 0
+            if carry is not None:
+                src, lo, hi = carry
+                c = hi - lo
+                buf[:c] = src[lo:hi]
+            got = f.readinto(memoryview(buf)[c:c + chunk_bytes])
+            end = c + got
+            if end == 0:
+                return 0, 0, 0, 0
+            k, used, rec = walk_binaryfile_chunk(buf[:end], offs, seqs, rec, skipped)
+            if got == 0 and used < end:
+                raise ValueError(f"{path}: offset {pos + used}: truncated BinaryFILE record "
+                                 f"(after {rec} records)")
+            pos += used
+            return got, end, k, used
+
+        n, i, carry = 0, 0, None
+        t0 = time.perf_counter()
+        self._poll(0)
+        with open_binaryfile(path) as f, ThreadPoolExecutor(1) as pool:
+            nxt = pool.submit(fill, 0, None) if read_ahead else None
+            while True:
+                got, end, k, used = nxt.result() if read_ahead else fill(0, carry)
+                if end == 0:
+                    break
+                buf, offs, seqs = bufs[i]
+                carry = (buf, used, end)
+                if read_ahead and got:
+                    # the other buffer's kernel run has finished: read into it meanwhile
+                    i ^= 1
+                    nxt = pool.submit(fill, i, carry)
+                self._replay(buf, offs, seqs, k, n, sink)
+                n += k
+                if progress is not None:
+                    progress(k)
+                if got == 0:
+                    break
+        fc = {"messages": n, "unknown_type": int(skipped[0]), "bad_length": int(skipped[1])}
+        return self._result([], [], keep_rows, n, fc, "emu", time.perf_counter() - t0, sink)
 
     def _run_binaryfile(self, path, keep_rows, progress, chunk_bytes, threads):
         from .feed import walk_binaryfile_chunk

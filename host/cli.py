@@ -75,7 +75,7 @@ def run(capture: Optional[Path] = typer.Option(None, "--capture", help="pcap/pca
             if not cfg.symbols:
                 _fail("--backend rtl needs explicit symbols in the config (symbols = [...]): "
                       "they name the slots of the gateware's book and order egress")
-            from ..sim.pipeline_full import run_rtl
+            from ..sim.appliance_rtl import run_rtl
             res = run_rtl(path, cfg)
         else:
             hook = None

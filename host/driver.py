@@ -519,14 +519,15 @@ class _Ops:
     # ---------------------------------------------------------------- configuration
     @_op
     def apply_config(self, cfg, *, check: bool = True, enable: bool = True,
-                     reset_positions: bool = True, check_ip_checksum: bool = True,
-                     track_sequence: bool = True):
+                     reset: bool = True, reset_positions: bool = True,
+                     check_ip_checksum: bool = True, track_sequence: bool = True):
         """Map a :class:`tickwire.host.config.Config` onto the registers.
 
         The identity is checked (``check``) and the config must fit the bitstream's
         capacities. The order path is disabled (CONTROL.enable = 0) while the feed
         configuration and groups, the symbols (or auto mode when none are configured), the
-        kill switch and global risk parameters, every slot's risk row (enable clear for
+        kill switch and global risk parameters, a soft reset of the order path (``reset``),
+        every slot's risk row (enable clear for
         ``risk.disabled`` names, limits, reference price of static triggers), the positions
         (zeroed, ``reset_positions``), the triggers (the ``static`` strategy's rows for
         configured symbols; every other row disabled -- the host loop writes band/model
@@ -552,6 +553,11 @@ class _Ops:
         yield from self._g_set_groups(cfg.feed.groups)
         yield from self._g_set_symbols(cfg.symbols)
         yield from self._g_set_risk(**{p: int(getattr(r, p)) for p in RISK_PARAMS})
+        if reset:
+            # a fresh order path: buckets refilled to the burst just written, no trip, no
+            # duplicate records, queue and latency statistics empty (the gateware holds the
+            # following writes until its clear sweep is done)
+            yield from self._g_write("CONTROL", soft_reset=1)
         disabled = set(r.disabled)
         s = cfg.strategy
         for i in range(cap["symbols"]):

@@ -8,7 +8,9 @@ emulator's, byte for byte). Cycles are counted on the harness clock from
 * the last byte of the triggering field (the add's price; other messages: their last byte),
 
 to the first beat of the order frame; nanoseconds at the 322 MHz target clock. MAC/PCS/PHY
-and the wire are not included (the harness drives the MAC-side stream directly).
+and the wire are not included (the harness drives the MAC-side stream directly). The
+cut-through trigger path is on (``fast_enable``): ``cut_through`` reports how many orders it
+fired (``book_event_to_order`` then mixes book input -> order and strobe -> order).
 """
 
 from __future__ import annotations
@@ -90,8 +92,12 @@ def measure(capture: Path, config_path: Path) -> dict:
                                     "max": counters.get("lat_max"),
                                     "mean": (counters.get("lat_sum", 0)
                                              / max(1, counters.get("lat_count", 0)))},
-            "includes": "feed handler (store-and-forward per packet), book builder, trigger, "
-                        "risk, order egress; not MAC/PCS/PHY or the wire"}
+            "cut_through": {k: counters.get(k) for k in ("fast_offered", "fast_taken",
+                                                         "fast_orders", "fast_mismatch")},
+            "includes": "feed handler (cut-through for an add that ends its packet, fired by "
+                        "the trigger engine from the decoder's strobe; otherwise store-and-"
+                        "forward per packet), book builder, trigger, risk, order egress; not "
+                        "MAC/PCS/PHY or the wire"}
 
 
 def register(app, hw_app, model_app) -> None:
@@ -124,4 +130,7 @@ def register(app, hw_app, model_app) -> None:
                 typer.echo(f"{k:>22}: min {c['min']} p50 {c['p50']:.0f} p99 {c['p99']:.0f} "
                            f"max {c['max']} cycles = {n['min']}/{n['p50']}/{n['p99']}/"
                            f"{n['max']} ns")
+        ct = r["cut_through"]
+        typer.echo(f"cut-through: {ct['fast_orders']} orders from {ct['fast_taken']} adds "
+                   f"taken on the fast path ({ct['fast_offered']} presented)")
         typer.echo(f"includes: {r['includes']}")

@@ -1,7 +1,8 @@
 """The whole tick-to-trade pipeline: feed lines in, OUCH order frames out.
 
     rx_a, rx_b -> FeedFrontEnd -> BookBuilder(events, stamp) -+-> updates (top-N rows)
-                                                              '-> ev -> OrderPath -> o (frames)
+                      |                    ^ loc_*, ev_pending '-> ev --> OrderPath -> o (frames)
+                      '-> early, held -> CutThrough ----------------> fast, quiet --^
 
 :class:`TickToTrade` wires :class:`~tickwire.hw.feed.frontend.FeedFrontEnd`,
 :class:`~tickwire.hw.book.builder.BookBuilder` (with ``events`` and ``stamp``) and
@@ -17,7 +18,17 @@ symbols when orders are to be sent.
 
 Latency stamps: the book's ``now`` is the order path's free-running cycle counter, so every
 BookEvent carries the cycle its message entered the book builder, and the egress's latency
-histogram (``lat_*``) measures book input -> first byte of the order frame on ``o``.
+histogram (``lat_*``) measures book input -> first byte of the order frame on ``o`` (for an
+order fired on the cut-through path: strobe -> first byte).
+
+Cut-through (``fast_enable``, default 0): :class:`~tickwire.hw.trigger.cutthrough.CutThrough`
+turns the decoder's ``early`` view into the trigger engine's ``fast`` strobe for an ``A``/``F``
+that ends its packet (no truncation possible any more), with the slot from the book's locate
+map and ``quiet`` from the decoder's ``held`` and the book's ``ev_pending``; the engine
+evaluates such an add in the cycle its last byte is shown, 3 cycles before the order frame's
+first byte. The order frames are the same with it on or off (docs/architecture.md "Trigger
+engine"). The ``quiet`` port is kept for compatibility and has no effect: the pipeline derives
+the engine's ``quiet`` itself.
 
 The order output ``o`` is a ``lib.stream`` of :data:`OrderBeat` (the egress's 64-bit
 AXI-stream beats: data, keep, first, last) with back-pressure.
@@ -32,10 +43,11 @@ from amaranth.lib.wiring import In, Out
 from .book.builder import COUNTERS as BOOK_COUNTERS, BookBuilder
 from .book.layouts import book_update_layout
 from .egress.layouts import SessionTemplate
-from .feed.frontend import FeedFrontEnd
+from .feed.frontend import _LINE_COUNTERS, FeedFrontEnd
 from .feed.layouts import AxiStreamSignature, FEED_COUNTERS, GroupEntry, WIDE_COUNTERS
 from .risk.layouts import RiskParams, SlotLimits
 from .trigger.common import SLOT_BITS
+from .trigger.cutthrough import CutThrough
 from .trigger.layouts import TriggerRow
 from .trigger.path import COUNTERS as PATH_COUNTERS, OrderPath
 
@@ -47,11 +59,17 @@ OrderBeat = data.StructLayout({"data": 64, "keep": 8, "first": 1, "last": 1})
 #: Every counter port, named as the emulator's counters where it has them.
 COUNTERS = tuple(FEED_COUNTERS) + tuple(BOOK_COUNTERS) + tuple(PATH_COUNTERS)
 
+#: The feed front end's hardware-only counters (per line frame outcomes, ignored types).
+FEED_HW_PORTS = ("ignored_types",) + tuple(f"{line}_{k}" for line in "ab"
+                                            for k in _LINE_COUNTERS)
+
 #: Order-path ports passed through under the same name.
-_PATH_IN = ("enable", "quiet", "tw_we", "tw_slot", "tw_row", "ref_we", "ref_slot", "ref_price",
+_PATH_IN = ("enable", "fast_enable", "tw_we", "tw_slot", "tw_row", "ref_we", "ref_slot",
+            "ref_price",
             "params", "sl_we", "sl_slot", "sl_data", "pos_we", "pos_slot", "pos_value",
             "pos_raddr", "gross_we", "gross_value", "trip_clear", "user_ref_load", "tmpl",
-            "capacity", "session_load", "lat_enable", "lat_bin_shift", "lat_rd_index", "clear")
+            "capacity", "session_load", "lat_enable", "lat_bin_shift", "lat_rd_index", "lat_clear",
+            "clear")
 _PATH_OUT = ("pos_rdata", "lat_rd_count", "lat_count", "lat_sum", "lat_min", "lat_max",
              "lat_last", "now", "kill_active", "tripped", "gross", "user_ref", "next_seq",
              "next_ip_id", "busy")
@@ -64,16 +82,24 @@ class TickToTrade(wiring.Component):
     groups, check_ip_checksum, track_sequence, ab_window : feed configuration
     sym_we, sym_slot, sym_name, sym_valid : symbol write (book symbol table + egress names)
     auto : book auto mode (names learned by the book only; see the module docstring)
-    enable, quiet, tw_*, ref_*, params, sl_*, pos_*, gross_*, trip_clear, user_ref_load,
+    enable, tw_*, ref_*, params, sl_*, pos_*, gross_*, trip_clear, user_ref_load,
     tmpl, capacity, session_load, lat_enable, lat_bin_shift, lat_rd_index, clear :
         the order path's configuration (hw/trigger/path.py); ``clear`` clears the order
         path only (trigger rows, risk state, egress queue/counters), not the book
+    fast_enable : In(1)   take adds on the cut-through path (default 0: slow path only)
+    quiet : In(1)         no effect (kept for compatibility; see the module docstring)
     o : Out(stream.Signature(OrderBeat))         order frames
     updates : Out(stream.Signature(book_update_layout(depth)))   top-N rows (hold ``ready``
         high when unused: a full update FIFO stalls the book)
     <feed counters>, <book counters>, <order-path counters>, overflow : Out
+    ignored_types, a_<reason>, b_<reason>, session, expected : Out (feed state and
+        hardware-only counters)
+    sym_raddr -> sym_rname, sym_rvalid : read-back of the book's symbol table
+    lat_clear : clear the latency histogram only
     pos_rdata, lat_*, now, kill_active, tripped, gross, user_ref, next_seq, next_ip_id,
     busy : Out (order-path status)
+    fast_offered : Out(32)  cut-through strobes presented to the engine (taken or not: the
+        engine's ``fast_taken`` counts those it evaluated)
     """
 
     def __init__(self, *, depth: int = 10, symbols: int = 64, order_buckets: int = 1 << 12,
@@ -99,7 +125,7 @@ class TickToTrade(wiring.Component):
             "sym_name": In(64),
             "sym_valid": In(1),
             "auto": In(1),
-            "enable": In(1), "quiet": In(1),
+            "enable": In(1), "quiet": In(1), "fast_enable": In(1),
             "tw_we": In(1), "tw_slot": In(SLOT_BITS), "tw_row": In(TriggerRow),
             "ref_we": In(1), "ref_slot": In(SLOT_BITS), "ref_price": In(32),
             "params": In(RiskParams),
@@ -110,7 +136,9 @@ class TickToTrade(wiring.Component):
             "trip_clear": In(1), "user_ref_load": In(1),
             "tmpl": In(SessionTemplate), "capacity": In(8), "session_load": In(1),
             "lat_enable": In(1), "lat_bin_shift": In(5), "lat_rd_index": In(range(hist_bins)),
-            "clear": In(1),
+            "lat_clear": In(1), "clear": In(1),
+            "sym_raddr": In(slot_bits), "sym_rname": Out(64), "sym_rvalid": Out(1),
+            "session": Out(80), "expected": Out(64),
             "o": Out(stream.Signature(OrderBeat)),
             "updates": Out(stream.Signature(book_update_layout(depth))),
             "overflow": Out(32),
@@ -118,10 +146,13 @@ class TickToTrade(wiring.Component):
             "lat_sum": Out(64), "lat_min": Out(32), "lat_max": Out(32), "lat_last": Out(32),
             "now": Out(32), "kill_active": Out(1), "tripped": Out(1), "gross": Out(64),
             "user_ref": Out(32), "next_seq": Out(32), "next_ip_id": Out(16), "busy": Out(1),
+            "fast_offered": Out(32),
         }
         for k in FEED_COUNTERS:
             members[k] = Out(64 if k in WIDE_COUNTERS else 32)
         for k in BOOK_COUNTERS:
+            members[k] = Out(32)
+        for k in FEED_HW_PORTS:
             members[k] = Out(32)
         for k in PATH_COUNTERS:
             members[k] = Out(32)
@@ -132,6 +163,7 @@ class TickToTrade(wiring.Component):
         m.submodules.feed = feed = FeedFrontEnd(**self._feed_kw)
         m.submodules.book = book = BookBuilder(events=True, stamp=True, **self._book_kw)
         m.submodules.path = path = OrderPath(**self._path_kw)
+        m.submodules.cut = cut = CutThrough(symbols=self.symbols, slot_bits=book.slot_bits)
         wiring.connect(m, wiring.flipped(self.rx_a), feed.rx_a)
         wiring.connect(m, wiring.flipped(self.rx_b), feed.rx_b)
         wiring.connect(m, feed.o, book.i)
@@ -145,10 +177,22 @@ class TickToTrade(wiring.Component):
             book.sym_we.eq(self.sym_we), book.sym_slot.eq(self.sym_slot),
             book.sym_name.eq(self.sym_name), book.sym_valid.eq(self.sym_valid),
             book.auto.eq(self.auto),
+            book.sym_raddr.eq(self.sym_raddr), self.sym_rname.eq(book.sym_rname),
+            self.sym_rvalid.eq(book.sym_rvalid),
+            self.session.eq(feed.session), self.expected.eq(feed.expected),
             # one host symbol write names the slot in the egress too
             path.name_we.eq(self.sym_we), path.name_slot.eq(self.sym_slot),
             path.name_data.eq(self.sym_name),
-            path.fast.valid.eq(0), path.fast_enable.eq(0),
+            # cut-through: decoder early view -> trigger engine fast strobe
+            cut.early.eq(feed.early), cut.held.eq(feed.held),
+            cut.ev_pending.eq(book.ev_pending),
+            book.loc_addr.eq(cut.loc_addr),
+            cut.loc_valid.eq(book.loc_valid), cut.loc_slot.eq(book.loc_slot),
+            cut.ev_take.eq(book.ev.valid & book.ev.ready), cut.ev_slot.eq(book.ev.payload.slot),
+            cut.ev_evaluate.eq(book.ev.payload.evaluate), cut.clear.eq(self.clear),
+            path.fast.valid.eq(cut.fast.valid), path.fast.payload.eq(cut.fast.payload),
+            path.quiet.eq(cut.quiet),
+            self.fast_offered.eq(cut.offered),
             self.overflow.eq(feed.overflow),
             # order frames
             self.o.valid.eq(path.o.valid), path.o.ready.eq(self.o.ready),
@@ -159,7 +203,7 @@ class TickToTrade(wiring.Component):
             m.d.comb += getattr(path, k).eq(getattr(self, k))
         for k in _PATH_OUT:
             m.d.comb += getattr(self, k).eq(getattr(path, k))
-        for k in FEED_COUNTERS:
+        for k in FEED_COUNTERS + FEED_HW_PORTS:
             m.d.comb += getattr(self, k).eq(getattr(feed, k))
         for k in BOOK_COUNTERS:
             m.d.comb += getattr(self, k).eq(getattr(book, k))

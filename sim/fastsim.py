@@ -60,6 +60,9 @@ class Harness:
     key: str = ""
     clock: str = "clk"
     reset: str = "rst"
+    #: prefix of an AXI4-Lite slave port group the harness drives as a bus master (ops
+    #: passed to :func:`run` as ``bus_ops``), or None
+    axil: str | None = None
 
 
 _CPP_KEYWORDS = {"auto", "break", "case", "char", "class", "const", "continue", "default",
@@ -177,13 +180,20 @@ def _harness_cpp(h: Harness) -> str:
         '  }',
         *[f'  top->{_cname(port)} = 0;' for port, w in h.pulses if w <= 64],
         '  unsigned long long cyc = 0, idle = 0, stuck = 0;',
+    ]
+    if h.axil:
+        lines += _bus_decl(h)
+    lines += [
         '  while (cyc < max_cycles) {',
         f'    top->{h.clock} = 0;',
     ]
+    if h.axil:
+        lines += _bus_drive(h)
     for k, p in enumerate(ins):
         rec = 4 + p.nbytes
+        block = " && !bus_block" if h.axil else ""
         lines += [
-            f'    if (!have{k} && pos{k} + {rec} <= in{k}.size()) {{',
+            f'    if (!have{k} && pos{k} + {rec} <= in{k}.size(){block}) {{',
             f'      uint32_t g; memcpy(&g, &in{k}[pos{k}], 4); gap{k} = g; have{k} = true;',
             *[f'      {_set_bits(port, w, f"&in{k}[pos{k} + 4]", sh)}'
               for port, w, sh in _offsets(p.ports())],
@@ -199,6 +209,8 @@ def _harness_cpp(h: Harness) -> str:
         lines.append(f'    top->{_cname(name + "__ready")} = 1;')
     lines.append('    top->eval();')
     lines.append('    bool busy = false, moved = false;')
+    if h.axil:
+        lines.append('    if (bus_pending) busy = moved = true;')
     for k, p in enumerate(ins):
         hs = f'top->{_cname(p.name + "__valid")}' + (
             f' && top->{_cname(p.name + "__ready")}' if p.has_ready else '')
@@ -215,6 +227,8 @@ def _harness_cpp(h: Harness) -> str:
             f'      fwrite(&cyc, 8, 1, out{k}); fwrite(b, 1, {p.nbytes}, out{k}); busy = true; '
             f'moved = true; }}',
         ]
+    if h.axil:
+        lines += _bus_sample(h)
     lines += [f'    top->{h.clock} = 1;', '    top->eval();']
     for k, p in enumerate(ins):
         rec = 4 + p.nbytes
@@ -232,6 +246,8 @@ def _harness_cpp(h: Harness) -> str:
     ]
     for k in range(len(outs)):
         lines.append(f'  fclose(out{k});')
+    if h.axil:
+        lines.append('  fclose(busf);')
     if h.observe:
         lines.append('  FILE* obs = fopen(argv[a++], "wb");')
         for port in h.observe:
@@ -239,6 +255,72 @@ def _harness_cpp(h: Harness) -> str:
         lines.append('  fclose(obs);')
     lines += ['  printf("%llu\\n", cyc);', '  top->final(); delete top; return 0; }']
     return "\n".join(lines) + "\n"
+
+
+# ---- AXI4-Lite bus master -------------------------------------------------------------------
+# ops file: records of u64 at, u32 kind (0 read, 1 write), u32 addr, u32 data; an op is due once
+# ``at`` records of input stream 0 have been presented. Before the first op of each ``at`` the
+# inputs pause for ``settle`` cycles (the pipeline drains), then the ops run one at a time with
+# full handshakes; each completed op writes u32 addr, u32 data (read data or written), u32 kind,
+# u32 resp to the bus results file.
+_BUS_REC = 20
+
+
+def _bus_decl(h: Harness) -> list[str]:
+    return [
+        '  std::vector<uint8_t> bops = slurp(argv[a++]);',
+        '  FILE* busf = fopen(argv[a++], "wb");',
+        '  unsigned long long settle = strtoull(argv[a++], 0, 10);',
+        f'  size_t nops = bops.size() / {_BUS_REC}, opi = 0;',
+        '  unsigned long long settled_at = ~0ull, settle_left = 0;',
+        '  bool op_live = false, aw_done = false, w_done = false, ar_done = false;',
+    ]
+
+
+def _bus_drive(h: Harness) -> list[str]:
+    ax = h.axil
+    c = lambda n: f"top->{_cname(ax + '__' + n)}"  # noqa: E731
+    rec0 = 4 + h.inputs[0].nbytes
+    return [
+        f'    unsigned long long consumed0 = pos0 / {rec0};',
+        '    uint64_t op_at = 0; uint32_t op_kind = 0, op_addr = 0, op_data = 0;',
+        f'    if (opi < nops) {{ memcpy(&op_at, &bops[opi * {_BUS_REC}], 8); '
+        f'memcpy(&op_kind, &bops[opi * {_BUS_REC} + 8], 4); '
+        f'memcpy(&op_addr, &bops[opi * {_BUS_REC} + 12], 4); '
+        f'memcpy(&op_data, &bops[opi * {_BUS_REC} + 16], 4); }}',
+        '    bool bus_pending = opi < nops;',
+        '    bool bus_block = bus_pending && op_at <= consumed0 && !have0;',
+        '    bool bus_go = false;',
+        '    if (bus_block) {',
+        '      if (settled_at != op_at) { settled_at = op_at; settle_left = settle; }',
+        '      if (settle_left > 0) settle_left--; else bus_go = true;',
+        '      if (bus_go && !op_live) { op_live = true; aw_done = w_done = ar_done = false; }',
+        '    }',
+        f'    {c("awvalid")} = op_live && op_kind == 1 && !aw_done;',
+        f'    {c("wvalid")} = op_live && op_kind == 1 && !w_done;',
+        f'    {c("awaddr")} = op_addr; {c("wdata")} = op_data; {c("wstrb")} = 0xF;',
+        f'    {c("awprot")} = 0; {c("arprot")} = 0;',
+        f'    {c("bready")} = 1; {c("rready")} = 1;',
+        f'    {c("arvalid")} = op_live && op_kind == 0 && !ar_done;',
+        f'    {c("araddr")} = op_addr;',
+    ]
+
+
+def _bus_sample(h: Harness) -> list[str]:
+    ax = h.axil
+    c = lambda n: f"top->{_cname(ax + '__' + n)}"  # noqa: E731
+    return [
+        '    if (op_live) {',
+        f'      if ({c("awvalid")} && {c("awready")}) aw_done = true;',
+        f'      if ({c("wvalid")} && {c("wready")}) w_done = true;',
+        f'      if ({c("arvalid")} && {c("arready")}) ar_done = true;',
+        '      bool done = false; uint32_t res[4] = {op_addr, op_data, op_kind, 0};',
+        f'      if (op_kind == 1 && {c("bvalid")}) {{ res[3] = {c("bresp")}; done = true; }}',
+        f'      if (op_kind == 0 && {c("rvalid")}) {{ res[1] = {c("rdata")}; '
+        f'res[3] = {c("rresp")}; done = true; }}',
+        '      if (done) { fwrite(res, 4, 4, busf); op_live = false; opi++; }',
+        '    }',
+    ]
 
 
 def source_key(*extra, sources: tuple[str, ...] = ("hw",)) -> str:
@@ -324,11 +406,17 @@ def pack_records(payloads: list[bytes] | np.ndarray, nbytes: int, gaps=None) -> 
 
 def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, *,
         pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40, idle_cycles: int = 64,
-        random_ready: bool = False, workdir: Path | None = None
+        random_ready: bool = False, workdir: Path | None = None,
+        bus_ops: list[tuple[int, str, int, int]] = (), settle: int = 4096
         ) -> tuple[list[np.ndarray], int]:
     """Run the harness; returns (outputs, cycles simulated): ``outputs`` starts with a dict of
     the ``observe`` ports' final values when there are any, then per output stream a
-    structured array (cycle, payload bytes)."""
+    structured array (cycle, payload bytes), then (harnesses with ``axil``) the completed bus
+    operations as a list of (kind "r"/"w", addr, data, resp).
+
+    ``bus_ops`` (harnesses with ``axil``): (at, "r"|"w", addr, data) in order; an op runs once
+    ``at`` records of input stream 0 have been presented (``at`` past the end: after the
+    last), the inputs pausing ``settle`` cycles before the first op of each ``at``."""
     exe = build(h)
     import tempfile
     with tempfile.TemporaryDirectory(dir=workdir) as d:
@@ -349,6 +437,17 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
                         .to_bytes(pb, "little") for rec in pulses) if pb else b""
         (d / "pulses.bin").write_bytes(blob)
         args.append(str(d / "pulses.bin"))
+        if h.axil:
+            n0 = len(inputs[0]) // (4 + h.inputs[0].nbytes)
+            blob, last = bytearray(), 0
+            for at, kind, addr, value in bus_ops:
+                at = min(int(at), n0)
+                if at < last:
+                    raise ValueError(f"bus op at {at} after one at {last}: ops go in order")
+                last = at
+                blob += struct.pack("<QIII", at, 1 if kind == "w" else 0, addr, value)
+            (d / "bus_ops.bin").write_bytes(bytes(blob))
+            args += [str(d / "bus_ops.bin"), str(d / "bus.bin"), str(int(settle))]
         if h.observe:
             args.append(str(d / "observe.bin"))
         r = subprocess.run(args, capture_output=True, text=True)
@@ -362,6 +461,13 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
             raw = (d / f"out{k}.bin").read_bytes()
             dt = np.dtype([("cycle", "<u8"), ("payload", np.uint8, (p.nbytes,))])
             outs.append(np.frombuffer(raw, dt).copy())
+        if h.axil:
+            res = np.frombuffer((d / "bus.bin").read_bytes(), "<u4").reshape(-1, 4)
+            outs.append([("w" if k else "r", int(a), int(v), int(rsp))
+                         for a, v, k, rsp in res.tolist()])
+            if len(res) != len(bus_ops):
+                raise RuntimeError(f"{h.name}: {len(res)} of {len(bus_ops)} bus operations "
+                                   "completed")
         return outs, int(r.stdout.strip() or 0)
 
 

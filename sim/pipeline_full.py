@@ -29,8 +29,8 @@ from ..host.framing import ip_to_int, mac_to_bytes
 from . import fastsim
 from .pipeline_rtl import AB_WINDOW, BUILD_DEPTH, FRAME_GAP, beats, frames_of, rtl_config
 
-__all__ = ["harness", "run_rtl_orders", "run_rtl", "emulate_orders", "dut_statics",
-           "setup_pulses", "gather_frames", "SYMBOLS"]
+__all__ = ["harness", "run_rtl_orders", "emulate_orders", "dut_statics",
+           "setup_pulses", "gather_frames", "wire_latencies", "field_latencies", "SYMBOLS"]
 
 #: slots of the built gateware (as rtl_config)
 SYMBOLS = 64
@@ -43,7 +43,7 @@ _WRITE_KEYS = WRITE_COLUMNS[1:]  # the emulator's host-write log, less the messa
 def _observed():
     from ..hw.pipeline import COUNTERS
     return list(COUNTERS) + ["overflow", "lat_count", "lat_sum", "lat_min", "lat_max",
-                             "next_seq", "next_ip_id", "user_ref", "tripped"]
+                             "next_seq", "next_ip_id", "user_ref", "tripped", "fast_offered"]
 
 
 @lru_cache(maxsize=2)
@@ -74,7 +74,8 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = SYMBOLS) -> fastsim.Harness
         outputs=[fastsim.StreamPort("o", w(OrderBeat))],
         drains=["updates"],
         statics={"check_ip_checksum": 1, "track_sequence": 1, "auto": 1, "ab_window": 16,
-                 "enable": 1, "lat_enable": 1, "lat_bin_shift": 5, "capacity": 8,
+                 "enable": 1, "fast_enable": 1, "lat_enable": 1, "lat_bin_shift": 5,
+                 "capacity": 8,
                  "params": w(RiskParams), "tmpl": w(SessionTemplate)},
         pulses=[("sym_we", 1), ("sym_slot", slot_bits), ("sym_name", 64), ("sym_valid", 1),
                 ("sl_we", 1), ("sl_slot", 8), ("sl_data", w(SlotLimits)), ("clear", 1),
@@ -89,8 +90,9 @@ def _pack(shape, d: dict) -> int:
     return data.Layout.cast(shape).const(d).as_value().value
 
 
-def dut_statics(cfg: Config) -> dict:
-    """Static ports for a configuration: risk parameters, session template, capacity."""
+def dut_statics(cfg: Config, fast: bool = True) -> dict:
+    """Static ports for a configuration: risk parameters, session template, capacity;
+    ``fast``: the cut-through trigger path (``fast_enable``, on by default)."""
     from ..hw.egress.layouts import SessionTemplate
     from ..hw.risk.layouts import RiskParams
     r, s = cfg.risk, cfg.session
@@ -117,7 +119,7 @@ def dut_statics(cfg: Config) -> dict:
         "ip_id": s.ip_id & 0xFFFF,
     }
     return {"check_ip_checksum": 1, "track_sequence": 1, "auto": 0, "ab_window": AB_WINDOW,
-            "enable": 1, "lat_enable": 1, "lat_bin_shift": 0,
+            "enable": 1, "fast_enable": int(fast), "lat_enable": 1, "lat_bin_shift": 0,
             "capacity": ord(cfg.orders.capacity), "params": _pack(RiskParams, params),
             "tmpl": _pack(SessionTemplate, tmpl)}
 
@@ -219,27 +221,75 @@ def wire_latencies(frames: list[bytes], order_seq, firsts: list[int], gap: int =
     return out
 
 
+def _field_end(t: int, length: int) -> int:
+    """Offset of the last byte of the field that can fire a trigger, within its message (an
+    add's or replace's price; other messages: their last byte), as ``tickwire latency``."""
+    from ..host import itch
+    if chr(t) in "AFU":
+        f = itch.MESSAGES[chr(t)].field("price")
+        return f.offset + f.size - 1
+    return length - 1
+
+
+def field_latencies(frames: list[bytes], order_seq, firsts: list[int], gap: int = FRAME_GAP,
+                    gaps: list[int] | None = None) -> list[int]:
+    """Cycles from the beat that carried the last byte of each order's triggering field (see
+    ``_field_end``; first complete copy on line A) to the order frame's first beat on ``o``
+    (-1: message not found). Frames: untagged IPv4 (IHL 5) / UDP / MoldUDP64."""
+    where, cyc = {}, 0
+    for k, f in enumerate(frames):
+        cyc += gaps[k] if gaps is not None else gap
+        first_beat = cyc
+        cyc += (len(f) + 7) // 8
+        if not (len(f) >= 62 and f[12:14] == b"\x08\x00" and f[14] == 0x45 and f[23] == 17):
+            continue
+        if len(f) < 14 + int.from_bytes(f[16:18], "big"):
+            continue                       # truncated (ip_length): not the delivering copy
+        end = 34 + int.from_bytes(f[38:40], "big")
+        seq, n, off = int.from_bytes(f[52:60], "big"), int.from_bytes(f[60:62], "big"), 62
+        for i in range(n if n != 0xFFFF else 0):
+            if off + 2 > end:
+                break
+            ln = int.from_bytes(f[off:off + 2], "big")
+            if ln == 0 or off + 2 + ln > end:
+                break
+            if seq + i not in where:
+                byte = off + 2 + _field_end(f[off + 2], ln)
+                where[seq + i] = first_beat + byte // 8
+            off += 2 + ln
+    return [fc - where[s] if s in where else -1
+            for s, fc in zip(np.asarray(order_seq).tolist(), firsts)]
+
+
 def run_rtl_orders(frames: list[bytes], config: Config, writes: list[dict], *,
                    limits: dict | None = None, random_ready: bool = False,
-                   gap: int = FRAME_GAP):
+                   gap: int = FRAME_GAP, fast: bool = True, line_b: list[bytes] | None = None,
+                   gaps_a: list[int] | None = None, gaps_b: list[int] | None = None,
+                   ab_window: int = AB_WINDOW):
     """Stream ``frames`` on line A through TickToTrade; returns (order frames, counters).
+    ``line_b``: frames for line B; ``gaps_a``/``gaps_b``: idle cycles before each frame of
+    a line (default ``gap`` each); ``ab_window``: the tracker's A/B window in cycles.
 
     ``config``: symbols (explicit; they name the slots of book and egress), risk, orders,
     session (the gateware's capacities are ``rtl_config``'s). ``writes``: trigger writes as
     dicts of the emulator's ``write_trigger`` arguments (``msg`` 0 only). ``limits``: per-slot
-    (max_long, max_short) overrides. The counters are the observed ports plus ``cycles``,
-    ``sim_seconds``, ``first_cycles`` (of each order frame) and ``lat_*`` (the egress's
-    latency histogram summary: book input -> first order byte, in cycles)."""
+    (max_long, max_short) overrides. ``fast``: the cut-through trigger path on
+    (``fast_enable``; the order frames are the same either way). The counters are the
+    observed ports plus ``cycles``, ``sim_seconds``, ``first_cycles`` (of each order frame)
+    and ``lat_*`` (the egress's latency histogram summary: book input, or the cut-through
+    strobe, -> first order byte, in cycles)."""
     if not config.symbols:
         raise ValueError("the RTL order path needs explicit symbols (config.symbols): they "
                          "name the slots of the book and of the egress")
     h = harness()
-    statics = dut_statics(config)
+    statics = dict(dut_statics(config, fast), ab_window=ab_window)
     pulses = setup_pulses(config, writes, limits)
     fastsim.build(h)   # cached; a (re)build is not part of the simulation time
     t0 = time.perf_counter()
-    outs, cycles = fastsim.run(h, [beats(frames, gap), b""], statics, pulses=pulses,
-                               idle_cycles=512, random_ready=random_ready)
+    outs, cycles = fastsim.run(h, [beats(frames, gap, gaps_a),
+                                   beats(line_b or [], gap, gaps_b)],
+                               statics, pulses=pulses, idle_cycles=512,
+                               random_ready=random_ready)
     secs = time.perf_counter() - t0
     counters, o = outs[0], outs[1]
     got, firsts, _ = gather_frames(o)
@@ -275,47 +325,3 @@ def startup_writes(cfg: Config) -> list[dict]:
     emu = Emulator(cfg, 0)
     emu._poll(0)
     return [dict(zip(WRITE_COLUMNS, (int(x) for x in w))) for w in emu.writes if w[0] == 0]
-
-
-def run_rtl(src_path: str | Path, config: Config | None = None):
-    """``tickwire run --backend rtl``: the capture through the whole gateware.
-
-    The trigger writes are those the emulator's strategy makes at its first poll (message 0):
-    a "static" strategy (or "none") gives a like-for-like run; a "band" or "model" strategy
-    writes nothing at message 0 (empty book) and the RTL run has no host loop for its later
-    re-writes. Needs ``config.symbols`` (they name the slots of book and egress). Returns the
-    emulator's RunResult shape: the RTL's order frames (``orders.frames``, ``orders.ouch``;
-    slot/side/price/quantity/user_ref parsed back from the OUCH; ``msg`` -1 and
-    ``sequence`` 0: the gateware does not report them) and counters (observed ports plus
-    cycles, sim_seconds, cycles_per_second); no book rows."""
-    from ..host import ouch
-    from ..host.emu.pipeline import Emulator, Orders, RunResult
-    from ..host.framing import parse_tcp_frame
-    cfg = rtl_config(config or Config())
-    if not cfg.symbols:
-        raise ValueError("the RTL order path needs explicit symbols (config.symbols)")
-    writes = startup_writes(cfg)
-    frames = frames_of(src_path)
-    got, counters = run_rtl_orders(frames, cfg, writes)
-    names = list(cfg.symbols)
-    segs, fields = [], []
-    for f in got:
-        seg = parse_tcp_frame(f)
-        body = seg.payload if not isinstance(seg, str) else b""
-        segs.append(body)
-        m = ouch.decode(body[3:], "client") if len(body) > 3 else {}
-        fields.append((names.index(m["symbol"]) if m.get("symbol") in names else -1,
-                       0 if m.get("side") == "B" else 1, m.get("price", 0),
-                       m.get("quantity", 0), m.get("user_ref_num", 0)))
-    a = np.array(fields, np.int64).reshape(-1, 5)
-    n = len(a)
-    orders = Orders(np.full(n, -1, np.int64), a[:, 0].astype(np.int32),
-                    a[:, 1].astype(np.uint8), a[:, 2], a[:, 3], a[:, 4],
-                    np.zeros(n, np.uint64), segs, got)
-    secs = counters.pop("sim_seconds")
-    counters.pop("first_cycles")
-    counters["sim_seconds"] = round(secs, 3)
-    counters["cycles_per_second"] = round(counters["cycles"] / secs) if secs else 0
-    wlog = np.array([[w["msg"]] + [w[k] for k in _WRITE_KEYS] for w in writes],
-                    np.int64).reshape(-1, 9)
-    return RunResult("rtl", names, counters, None, orders, wlog, {"rtl": secs}, 0)

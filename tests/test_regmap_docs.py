@@ -11,7 +11,10 @@ from tickwire.hw.regmap.description import REGMAP
 
 
 def test_committed_reference_is_current():
-    for path, text in generate.outputs().items():
+    outs = generate.outputs()
+    assert generate.README in outs, "README.md lost its <!-- regmap-table --> section"
+    assert generate.readme_section() in outs[generate.README]
+    for path, text in outs.items():
         assert path.exists(), f"{path} missing: run python -m tickwire.hw.regmap.generate"
         assert path.read_text() == text, \
             f"{path.name} is stale: run python -m tickwire.hw.regmap.generate"

@@ -39,9 +39,11 @@ def test_register_accessors():
     bus = FakeBus()
     drv = Driver(bus)
     v = drv.read("CONTROL")
-    assert isinstance(v, RegValue) and v.auto == 1 and v["kill"] == 0 and int(v) == 4
+    assert isinstance(v, RegValue) and v.auto == 1 and v["kill"] == 0 and int(v) == 12
+    assert v.cut_through == 1
     drv.write("CONTROL", kill=1)                         # read-modify-write keeps auto
-    assert drv.control.fields() == {"enable": 0, "kill": 1, "auto": 1, "soft_reset": 0}
+    assert drv.control.fields() == {"enable": 0, "kill": 1, "auto": 1, "cut_through": 1,
+                                    "soft_reset": 0}
     drv.control = {"enable": 1}
     assert bus.outputs()["control_enable"] == 1 and bus.outputs()["control_kill"] == 1
     drv.scratch = 0xDEADBEEF

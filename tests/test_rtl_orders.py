@@ -1,6 +1,8 @@
 """Tick to trade in RTL: Ethernet frames on line A -> feed -> book -> trigger -> risk -> order
-egress (hw/pipeline.py TickToTrade through the fast Verilator harness), order frames
-byte-identical to the emulator's ``res.orders.frames`` and the same trigger/risk counters."""
+egress (hw/pipeline.py TickToTrade through the fast Verilator harness, cut-through trigger
+path on), order frames byte-identical to the emulator's ``res.orders.frames`` and the same
+trigger/risk counters. tests/test_rtl_cut_through.py: the cut-through path on and off,
+impaired feeds."""
 
 import random
 
@@ -97,9 +99,11 @@ def check_frames(frames):
         assert bytes(Ether(bytes(pkt))) == f, f"frame {i}: scapy checksums differ"
 
 
-def compare(frames, cfg, writes, limits):
+def compare(frames, cfg, writes, limits, **kw):
+    """RTL (cut-through trigger path on unless ``fast=False``) against the emulator."""
     import copy
-    got, c = pipeline_full.run_rtl_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
+    got, c = pipeline_full.run_rtl_orders(frames, copy.deepcopy(cfg), writes, limits=limits,
+                                          **kw)
     emu = pipeline_full.emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
     want = emu.orders.frames
     for i, (a, b) in enumerate(zip(got, want)):
@@ -109,7 +113,13 @@ def compare(frames, cfg, writes, limits):
         assert c[k] == emu.counters[k], f"{k}: rtl {c[k]} emulator {emu.counters[k]}"
     assert c["drops"] == 0 and c["overflow"] == 0 and c["frames_sent"] == len(got)
     check_frames(got)
-    # every order's latency, book input -> first frame byte, is at least the path's 3 cycles
+    # cut-through: every add the engine took was the next message its BookEvent stream carried
+    assert c["fast_mismatch"] == 0 and c["fast_taken"] <= c["fast_offered"]
+    assert c["fast_orders"] <= min(2 * c["fast_taken"], len(got))
+    if not kw.get("fast", True):
+        assert c["fast_taken"] == 0 and c["fast_orders"] == 0
+    # every order's latency, book input (or cut-through strobe) -> first frame byte, is at
+    # least the path's 3 cycles
     if got:
         assert c["lat_count"] == len(got) and c["lat_min"] >= 3
     return got, c, emu
@@ -123,21 +133,26 @@ def test_sample_capture_orders_match_emulator(built):
     mid = mids(frames, SAMPLE_NAMES)
     total = dict.fromkeys(CHECKED, 0)
     n = 0
+    fast = 0
     for seed, perm in ((1, True), (2, False), (3, False)):
         cfg, writes, limits = case(seed, SAMPLE_NAMES, mid, permissive=perm)
         got, c, emu = compare(frames, cfg, writes, limits)
         n += len(got)
+        fast += c["fast_taken"]
         if got:
             # latency: book input -> first order byte is at least the book's and the order
-            # path's pipeline; the feed frame's last beat -> first order byte is longer
+            # path's pipeline (the cut-through strobe -> first order byte: the order path's);
+            # the feed frame's last beat -> first order byte is longer
             from tickwire.hw.book.builder import BookBuilder
             from tickwire.hw.trigger.path import OrderPath
-            assert c["lat_min"] >= BookBuilder.LATENCY + OrderPath.LATENCY
+            if c["fast_orders"] == 0:
+                assert c["lat_min"] >= BookBuilder.LATENCY + OrderPath.LATENCY
             wire = pipeline_full.wire_latencies(frames, emu.orders.sequence, c["first_cycles"])
             assert min(wire) > c["lat_min"]
         for k in CHECKED:
             total[k] += c[k]
     assert n > 20 and total["risk_rejects"] > 0
+    assert fast > 0
 
 
 @pytest.mark.parametrize("seed", [11, 12])
@@ -146,12 +161,13 @@ def test_generated_day_orders_match_emulator(built, seed):
     day = gen.generate_day(symbols=8, messages=20000, seed=seed)
     names = list(day.symbols)
     mid = mids(frames, names)
-    n = 0
+    n = fast = 0
     for k, perm in ((0, True), (1, False)):
         cfg, writes, limits = case(seed * 10 + k, names, mid, permissive=perm)
         got, c, _ = compare(frames, cfg, writes, limits)
         n += len(got)
-    assert n > 0
+        fast += c["fast_taken"]
+    assert n > 0 and fast > 0
 
 
 def test_band_of_symbols_and_random_ready(built):
@@ -167,29 +183,3 @@ def test_band_of_symbols_and_random_ready(built):
     emu = pipeline_full.emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
     assert got == emu.orders.frames and len(got) > 0
     assert all(s < 5 for s in emu.orders.slot.tolist())
-
-
-def test_run_rtl_static_strategy_matches_emulator(built, tmp_path):
-    """``run_rtl`` (for ``tickwire run --backend rtl``) on the bundled capture with a static
-    strategy: the emulator's orders, frame for frame, and its trigger/risk counters."""
-    from pathlib import Path
-    import tickwire.host
-    from tickwire.host.emu.pipeline import load_source, run_source
-    path = Path(tickwire.host.__file__).parent / "data" / "sample.pcap"
-    cfg = Config(symbols=list(SAMPLE_NAMES))
-    cfg.strategy.kind = "static"
-    cfg.strategy.triggers = {"AAPL": {"buy": 1_900_400, "sell": 1_900_600, "quantity": 10},
-                             "MSFT": {"sell": 4_178_000, "rearm": 1},
-                             "AMD": {"buy": 1_605_300, "rearm": 1, "ref_price": 1_605_000}}
-    cfg.risk.symbol_refill_ns = 1_000_000
-    cfg.risk.disabled = ["MSFT"]
-    import copy
-    res = pipeline_full.run_rtl(path, copy.deepcopy(cfg))
-    emu = run_source(load_source(path), pipeline_full.rtl_config(copy.deepcopy(cfg)), 0)
-    assert res.orders.frames == emu.orders.frames and len(emu.orders.frames) > 0
-    assert res.orders.slot.tolist() == emu.orders.slot.tolist()
-    assert res.orders.price.tolist() == emu.orders.price.tolist()
-    assert res.orders.user_ref.tolist() == emu.orders.user_ref.tolist()
-    for k in CHECKED:
-        assert res.counters[k] == emu.counters[k], k
-    assert len(res.writes) == 3 and res.summary()["orders"] == len(res.orders)

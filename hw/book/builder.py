@@ -88,8 +88,19 @@ class BookBuilder(wiring.Component):
                         first character in the most significant byte, space padded); write
                         them while the feed is idle
         auto            auto mode (names learned from R/A/F into the lowest nameless slot)
+        sym_raddr       slot read address of the name table: ``sym_rname``/``sym_rvalid``
+                        show the slot's name (host-written or learned) in the same cycle
         state_addr      slot read address; ``state`` (SlotState: best bid/ask price and size,
                         trading state, last trade price/shares) follows one cycle later
+        loc_addr        locate read address (a second read port of the locate map, for the
+                        cut-through trigger path); ``loc_valid``/``loc_slot`` follow one cycle
+                        later: ``loc_valid`` 1 = the locate is mapped to ``loc_slot`` (a
+                        mapping is permanent, so a 1 stays true; a 0 may be stale by the
+                        mapping of a message still in flight)
+        ev_pending      with ``events``: a message of type A F E C X D U H accepted on ``i``
+                        has not yet either been found untracked (Y2) or had its event taken
+                        on ``ev`` (the cycle of that handshake included); 0 = every such
+                        message the book holds or held has reached the trigger engine
         counters        :data:`COUNTERS`, the emulator's names (32 bits, wrap)
 
     Tables are not cleared by reset (block RAM keeps its configuration contents: empty).
@@ -141,11 +152,18 @@ class BookBuilder(wiring.Component):
             "sym_name": In(64),
             "sym_valid": In(1),
             "auto": In(1),
+            "sym_raddr": In(self.slot_bits),
+            "sym_rname": Out(64),
+            "sym_rvalid": Out(1),
             "state_addr": In(self.slot_bits),
             "state": Out(SlotState),
+            "loc_addr": In(16),
+            "loc_valid": Out(1),
+            "loc_slot": Out(self.slot_bits),
         }
         if events:
             ports["ev"] = Out(stream.Signature(BookEvent))
+            ports["ev_pending"] = Out(1)
         if stamp:
             ports["now"] = In(32)
         for name in COUNTERS:
@@ -180,6 +198,14 @@ class BookBuilder(wiring.Component):
             depth=self.locates, init=[])
         map_wp = locmap.write_port()
         map_rp = locmap.read_port(transparent_for=(map_wp,))
+        # second read port (cut-through slot lookup); does not affect the pipeline
+        loc_rp = locmap.read_port(transparent_for=(map_wp,))
+        loc_ok = Signal()
+        m.d.sync += loc_ok.eq((self.loc_addr < self.locates) if self.locates < (1 << 16)
+                              else 1)
+        m.d.comb += [loc_rp.addr.eq(self.loc_addr), loc_rp.en.eq(1),
+                     self.loc_valid.eq(loc_rp.data.valid & loc_ok),
+                     self.loc_slot.eq(loc_rp.data.slot)]
         names = [Signal(64, name=f"name_{j}") for j in range(S)]
         name_valid = Signal(S)
 
@@ -251,6 +277,11 @@ class BookBuilder(wiring.Component):
                 m.d.sync += [names[j].eq(self.sym_name), name_valid[j].eq(self.sym_valid)]
             with m.Elif(y2_go & dec_alloc & free1[j]):
                 m.d.sync += [names[j].eq(y2.stock), name_valid[j].eq(1)]
+        # host read-back of the name table (the register file's SYMBOLS entries)
+        with m.Switch(self.sym_raddr):
+            for j in range(S):
+                with m.Case(j):
+                    m.d.comb += [self.sym_rname.eq(names[j]), self.sym_rvalid.eq(name_valid[j])]
 
         # Y1: locate map data (bypassed from Y2's write this cycle), names CAM
         m.d.comb += [map_rp.addr.eq(head.locate), map_rp.en.eq(en_y)]
@@ -386,6 +417,21 @@ class BookBuilder(wiring.Component):
                 self.ev.valid.eq(ev_fifo.r_rdy),
                 ev_fifo.r_en.eq(self.ev.ready),
             ]
+            # ev_pending: each A F E C X D U H accepted on i leaves the count either at Y2
+            # (locate not tracked: no event) or when its one event is taken on ev
+            def ev_type(tt):
+                return Cat(*[tt == _c(x) for x in "AFECXDUH"]).any()
+            pend = Signal(8)
+            p_in = Signal()
+            p_drop = Signal()
+            p_out = Signal()
+            m.d.comb += [
+                p_in.eq(self.i.valid & self.i.ready & ev_type(self.i.payload.type)),
+                p_drop.eq(y2_go & ev_type(y2.type) & ~dec_mapped),
+                p_out.eq(self.ev.valid & self.ev.ready),
+            ]
+            m.d.sync += pend.eq(pend + p_in - p_drop - p_out)
+            m.d.comb += self.ev_pending.eq(pend != 0)
         else:
             m.d.comb += hold.eq(x_push & ~out_fifo.w_rdy)
         with m.If(~hold):

@@ -62,6 +62,7 @@ class OrderEgress(wiring.Component):
         lat_min, lat_max, lat_last      the latency histogram (:class:`LatencyHistogram`)
         clear          strobe: drop queued orders and a frame in progress, counters and
                        histograms to 0, session_load; ``busy`` while the histograms clear
+        lat_clear      strobe: the latency histogram and its statistics only
         next_seq, next_ip_id   the values the next frame will carry
         frames_sent, drops, fast_orders   counters (fast_orders: frames of cut-through orders)
     """
@@ -92,7 +93,7 @@ class OrderEgress(wiring.Component):
             "lat_enable": In(1), "lat_bin_shift": In(5), "lat_rd_index": In(range(hist_bins)),
             "lat_rd_count": Out(counter_width), "lat_count": Out(64), "lat_sum": Out(64),
             "lat_min": Out(32), "lat_max": Out(32), "lat_last": Out(32),
-            "clear": In(1), "busy": Out(1),
+            "clear": In(1), "lat_clear": In(1), "busy": Out(1),
             "next_seq": Out(32), "next_ip_id": Out(16),
         }
         for name in COUNTERS:
@@ -269,7 +270,7 @@ class OrderEgress(wiring.Component):
             hist.rd_index.eq(self.lat_rd_index), self.lat_rd_count.eq(hist.rd_count),
             self.lat_count.eq(hist.count), self.lat_sum.eq(hist.sum),
             self.lat_min.eq(hist.min), self.lat_max.eq(hist.max), self.lat_last.eq(hist.last),
-            hist.clear.eq(self.clear), self.busy.eq(hist.busy),
+            hist.clear.eq(self.clear | self.lat_clear), self.busy.eq(hist.busy),
         ]
         with m.If(first_xfer & Mux(active, cur.fast, src.fast)):
             m.d.sync += self.fast_orders.eq(self.fast_orders + 1)

@@ -36,7 +36,8 @@ from tickwire.host import itch
 from ..layouts import DecodedMessage
 from .layouts import MoldBeat, PacketDone
 
-__all__ = ["ItchDecoder", "EMITTED_TYPES", "FIELD_MAP", "EarlyLayout", "decoded_fields"]
+__all__ = ["ItchDecoder", "EMITTED_TYPES", "EVENT_TYPES", "FIELD_MAP", "EarlyLayout",
+           "decoded_fields"]
 
 #: Message types the decoder emits.
 EMITTED_TYPES = "AFECXDUPQHRS"
@@ -76,9 +77,19 @@ FieldValid = data.StructLayout({k: 1 for k in ("type", "sequence", *FIELD_MAP)})
 EarlyLayout = data.StructLayout({
     "active": 1,      # a message of an emitted type with its correct length is in progress
     "start": 1,       # pulse: the type byte of a new message arrived
+    # pulse, one cycle per message: its last byte is in (every field shown); in this cycle
+    # the message is written to the output FIFO (uncommitted), after every older message
+    "complete": 1,
+    # with ``complete``: the word that carried the message's last byte was its packet's last
+    # word and the frame is not truncated, so the packet commits and the message will be on
+    # ``o`` (the tracker has accepted the packet, a complete message is framed)
+    "final": 1,
     "msg": DecodedMessage,
     "fields": FieldValid,
 })
+
+#: Types the book builder can turn into a trigger-engine event (BookEvent), see ``held``.
+EVENT_TYPES = "AFECXDUH"
 
 
 def decoded_fields(msg: bytes, sequence: int) -> dict | None:
@@ -170,6 +181,12 @@ class ItchDecoder(wiring.Component):
         One per packet, to the tracker (``ready`` ignored).
     early : Out(EarlyLayout)
         Speculative view of the message being received (see :data:`EarlyLayout`).
+    held : Out(1)
+        A message of a type in :data:`EVENT_TYPES` is in the output FIFO: written (committed
+        or not; a truncated packet's until its abort), not yet handed on ``o`` (the cycle of
+        its ``o`` handshake included). In the cycle ``early.complete`` shows a message, that
+        message is not counted yet and every older emitted message is: ``held`` 0 then
+        means no older A F E C X D U H is left in the decoder (cut-through ``quiet``).
     messages, unknown_type, bad_length, mold_overrun, ignored_types : Out(counter_width)
         ``messages`` counts delivered messages of every known type (as the emulator);
         ``ignored_types`` those of them that are not emitted (hardware-only).
@@ -191,6 +208,7 @@ class ItchDecoder(wiring.Component):
             "o": Out(stream.Signature(DecodedMessage)),
             "done": Out(stream.Signature(PacketDone)),
             "early": Out(EarlyLayout),
+            "held": Out(1),
         }
         for k in ("messages", "unknown_type", "bad_length", "mold_overrun", "ignored_types"):
             members[k] = Out(counter_width)
@@ -543,6 +561,13 @@ class ItchDecoder(wiring.Component):
         y_over = Signal()
         y_trunc = Signal()
         m.d.sync += [y_eop.eq(x_eop), y_over.eq(x_over), y_trunc.eq(x_trunc)]
+        # complete / final: y_done and y_eop/y_trunc belong to the word that completed the
+        # message (in X one cycle earlier); shown with the message's fields (the cycle before
+        # ``ep`` moves on). A message completed on a word presented twice (another prefix in
+        # it) is not final: the word's last presentation carries ``last``.
+        e_done = Mux(latest, y_done[1], y_done[0])
+        m.d.sync += [early.complete.eq(e_done),
+                     early.final.eq(e_done & y_eop & ~y_trunc)]
         pend = {k: Signal(16, name=f"pend_{k}") for k in inc}
 
         # ------------------------------------------------------------ Z: commit
@@ -574,6 +599,20 @@ class ItchDecoder(wiring.Component):
                     m.d.sync += cnt["mold_overrun"].eq(cnt["mold_overrun"] + 1)
         for name, s in cnt.items():
             m.d.comb += getattr(self, name).eq(s)
+
+        # held: A F E C X D U H messages in the output FIFO, uncommitted (``h_unc``) and
+        # committed (``h_com``), counted like the FIFO's pointers (an abort drops h_unc)
+        def event_type(t):
+            return Cat(*[t == ord(ch) for ch in EVENT_TYPES]).any()
+        h_unc = Signal(range(self._depth + 1))
+        h_com = Signal(range(self._depth + 1))
+        h_wr = Signal()
+        h_rd = Signal()
+        m.d.comb += [h_wr.eq(fifo.w_en & ~fifo.abort & event_type(w_msg.type)),
+                     h_rd.eq(self.o.valid & self.o.ready & event_type(self.o.payload.type))]
+        m.d.sync += [h_unc.eq(Mux(fifo.commit | fifo.abort, 0, h_unc) + h_wr),
+                     h_com.eq(h_com + Mux(fifo.commit, h_unc, 0) - h_rd)]
+        m.d.comb += self.held.eq((h_unc != 0) | (h_com != 0))
         # the walk's outcome is known in X already: report it to the tracker from there
         m.d.comb += [
             self.done.valid.eq(x_eop), self.done.payload.framed.eq(x_framed),

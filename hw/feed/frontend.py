@@ -2,7 +2,7 @@
 
     rx_a -> FrameParser -> MoldLineBuffer --\\
                                              MoldTracker -> ItchDecoder -> o (DecodedMessage)
-    rx_b -> FrameParser -> MoldLineBuffer --/        ^---- done ----'   \\-> early
+    rx_b -> FrameParser -> MoldLineBuffer --/        ^---- done ----'   \\-> early, held
 
 Counters carry the emulator's names (tickwire.host.moldudp64.COUNTERS); the frame reasons and
 ``frames`` are the sums over both lines (registered, one cycle behind the per-line ones, which
@@ -38,6 +38,9 @@ class FeedFrontEnd(wiring.Component):
         Committed messages, to the book builder.
     early : Out(EarlyLayout)
         Speculative cut-through view of the message being received.
+    held : Out(1)
+        The decoder still holds an A F E C X D U H message not handed on ``o`` (see
+        :class:`~.decoder.ItchDecoder`; for the cut-through ``quiet``).
     events : Out(stream.Signature(TrackerEvent))
         Tracker decisions as they take effect (telemetry; ``ready`` ignored).
     frame_status_a, frame_status_b : Out(stream.Signature(range(11)))
@@ -59,6 +62,7 @@ class FeedFrontEnd(wiring.Component):
             "ab_window": In(16),
             "o": Out(stream.Signature(DecodedMessage)),
             "early": Out(EarlyLayout),
+            "held": Out(1),
             "events": Out(stream.Signature(TrackerEvent)),
             "frame_status_a": Out(stream.Signature(range(FRAME_STATUS_PASS + 1))),
             "frame_status_b": Out(stream.Signature(range(FRAME_STATUS_PASS + 1))),
@@ -105,7 +109,7 @@ class FeedFrontEnd(wiring.Component):
         wiring.connect(m, dec.o, wiring.flipped(self.o))
         m.d.comb += [
             tr.track_sequence.eq(self.track_sequence), tr.ab_window.eq(self.ab_window),
-            self.early.eq(dec.early),
+            self.early.eq(dec.early), self.held.eq(dec.held),
             self.events.valid.eq(tr.events.valid), self.events.payload.eq(tr.events.payload),
             tr.events.ready.eq(1),
             self.session.eq(tr.session), self.expected.eq(tr.expected),

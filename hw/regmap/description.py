@@ -80,7 +80,7 @@ TABLE_KINDS = ("array", "memory", "port")
 MAP_ID = int.from_bytes(b"TWIR", "big")
 #: Map version (major, minor), typed by hand: bump minor for additions, major for changes.
 #: MAP_HASH catches whatever a forgotten bump would miss.
-MAP_VERSION = (1, 0)
+MAP_VERSION = (2, 0)
 
 #: Build parameters of the register file and their defaults (the gateware defaults of
 #: docs/architecture.md). ``symbols`` bounds the per-slot tables, ``groups`` the feed group
@@ -625,9 +625,10 @@ _RISK_DOC = {
     "global_refill_ns": "global token bucket: one token per this many ITCH nanoseconds",
     "dup_window_ns": "duplicate guard window (ITCH nanoseconds)",
 }
-#: Width of each global risk parameter (64 where it is a notional or a time span).
-_RISK_WIDTH = {"max_notional": 64, "max_gross": 64, "symbol_refill_ns": 64,
-               "global_refill_ns": 64, "dup_window_ns": 64, "symbol_burst": 16,
+#: Width of each global risk parameter: the gateware's (hw/risk/layouts.py RiskParams); 48-bit
+#: time spans hold 78 hours of ITCH nanoseconds.
+_RISK_WIDTH = {"max_notional": 64, "max_gross": 64, "symbol_refill_ns": 48,
+               "global_refill_ns": 48, "dup_window_ns": 48, "symbol_burst": 16,
                "global_burst": 16}
 
 
@@ -710,8 +711,15 @@ def build_regmap() -> RegisterMap:
             Field("auto", 1, "rw", reset=1,
                   doc="auto symbol mode: learn names into free slots (set when no names "
                       "are configured)"),
+            Field("cut_through", 1, "rw", reset=1,
+                  doc="evaluate crossing adds on the cut-through path as their price field "
+                      "arrives (the same orders either way, sooner)"),
             Field("soft_reset", 1, "wo", offset=31,
-                  doc="pulse: reset the pipeline's state and counters (not the registers)")],
+                  doc="pulse: clear the order path -- trigger rows, risk state (positions, "
+                      "gross, buckets refilled to the burst, duplicate records, trip), egress "
+                      "queue and counters, latency statistics -- and load the session "
+                      "counters; the feed handler and the book keep following the market. "
+                      "Register writes wait (AWREADY low) until the clear is done")],
             doc="Pipeline control."),
         Register("STATUS", None, [
             Field("kill_active", 1, "ro",

@@ -69,7 +69,7 @@ class OrderPath(wiring.Component):
             "lat_enable": In(1), "lat_bin_shift": In(5), "lat_rd_index": In(range(hist_bins)),
             "lat_rd_count": Out(counter_width), "lat_count": Out(64), "lat_sum": Out(64),
             "lat_min": Out(32), "lat_max": Out(32), "lat_last": Out(32),
-            "clear": In(1), "busy": Out(1),
+            "clear": In(1), "lat_clear": In(1), "busy": Out(1),
             "o": Out(OrderStreamSignature()),
             "cand": Out(stream.Signature(Candidate, always_ready=True)),
             "dec": Out(stream.Signature(Decision, always_ready=True)),
@@ -113,7 +113,7 @@ class OrderPath(wiring.Component):
                      "pos_raddr", "gross_we", "gross_value", "trip_clear", "user_ref_load"):
             m.d.comb += getattr(risk, name).eq(getattr(self, name))
         for name in ("tmpl", "capacity", "session_load", "name_we", "name_slot", "name_data",
-                     "lat_enable", "lat_bin_shift", "lat_rd_index"):
+                     "lat_enable", "lat_bin_shift", "lat_rd_index", "lat_clear"):
             m.d.comb += getattr(egr, name).eq(getattr(self, name))
         m.d.comb += [self.pos_rdata.eq(risk.pos_rdata), self.tripped.eq(risk.tripped),
                      self.kill_active.eq(risk.kill_active),

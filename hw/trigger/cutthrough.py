@@ -1,0 +1,148 @@
+"""Cut-through source for the trigger engine: the ITCH decoder's ``early`` view -> ``FastAdd``.
+
+The trigger engine (:class:`~.engine.TriggerEngine`) can evaluate an add from the decoder's
+view of it, before the message has been committed and gone through the book builder, if the
+producer guarantees three things (docs/architecture.md "Trigger engine"): the strobe shows a
+message the book *will* process (with the slot it will use), it is the next message the engine
+will see on ``ev`` (``quiet``), and the message's own data (side, price) are final. This block
+makes those guarantees, without any speculation the committed stream could contradict:
+
+* **Only committed messages.** A strobe is presented in the cycle the decoder shows an ``A``
+  or ``F`` *complete* and *final* (``early.complete`` and ``early.final``): the word that
+  carried the message's last byte was its packet's last word and the frame is not truncated.
+  The packet was already accepted by the MoldUDP64 tracker before it was streamed to the
+  decoder (duplicates and stale-session packets are drained, never decoded; overlap messages
+  are skipped, never assembled; the decision is taken on committed tracker state), and the
+  only later rejection, ``ip_length``, is settled by the packet's last word (the parser holds
+  that word until the frame reaches its IPv4 total length). A complete message lies inside
+  the UDP payload (not an overrun), ``early.active`` means its type and framed length are
+  right: such a message is certain to be on the decoder's committed ``o``. For an ``A`` the
+  price is its last field (the strobe comes with the price's last byte); an ``F``'s 4-byte
+  attribution follows the price (the strobe comes with the message's last byte, at most one
+  word after the price's). An add that is not its packet's last message (or shares its last
+  word with a following message), and any add of a frame still open, goes the slow path.
+* **The book's slot.** The locate is looked up in the book builder's locate map (``loc_*``:
+  a read port; the address is the early ``locate``, which arrives long before the price). The
+  book processes an ``A``/``F`` of a mapped locate in that slot; a mapping is permanent, so a
+  hit is final. A locate not (yet) mapped -- a first add that will map it by name, an ``R``
+  still in flight, an untracked locate -- presents no strobe (the slow path decides).
+* **quiet.** No older message of a type the book turns into an event (``A F E C X D U H``)
+  is left in the decoder (``held``, counted up to the decoder's ``o`` handshake) or in the
+  book builder (``ev_pending``, counted from its ``i`` handshake until the event is taken
+  on ``ev`` or the locate is found untracked). Older ``R S P Q`` messages may still be in
+  flight: they produce no event and change no shadow (an ``R``/``P``/``Q`` can only map a
+  locate that is still unmapped, and then no strobe is presented). The engine also requires
+  that no event waits on ``ev``; with ``quiet`` the message strobed is then the next one its
+  ``ev`` will carry (``fast_mismatch`` checks that).
+
+* **The engine's shadow.** The engine evaluates a strobe from its shadow of the slot (best
+  ask, best bid, trading), written from every event it takes. The order path's ``clear``
+  resets the shadows to "empty, trading" while the book keeps its contents, and a state-only
+  event (``evaluate`` 0, an ``H``) carries best prices the book builder does not promise (an
+  ``H`` directly behind an add of its slot shows the book before that add). So a slot is
+  presented only while its latest event taken by the engine -- since the last ``clear`` and
+  since reset -- was an ``evaluate`` one: ``fresh``, one bit per slot (``ev_take``,
+  ``ev_slot``, ``ev_evaluate``: the engine's ``ev`` handshake). Until the slot's next
+  book-affecting event its adds go the slow path.
+
+``U`` (replace) is left to the slow path: its side is the original order's, known only from
+the book's order table. Executions never fire on their own (they only take liquidity away).
+
+The strobe is presented whether or not the engine takes it (``fast_enable``, ``quiet``, the
+crossing test are the engine's); ``stamp_valid`` is 0: a taken strobe's latency starts at
+the strobe. Timing: everything is combinational from the registered ``early`` port, the map
+read (registered in the book) and the two registered counts.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..feed.decoder import EarlyLayout
+from .common import SLOT_BITS
+from .layouts import BOOK_ASK, BOOK_BID, FastAdd
+
+__all__ = ["CutThrough"]
+
+
+class CutThrough(wiring.Component):
+    """Members
+    -------
+    early : In(EarlyLayout)        the decoder's early view (FeedFrontEnd.early)
+    held : In(1)                   FeedFrontEnd.held
+    ev_pending : In(1)             BookBuilder.ev_pending
+    loc_addr : Out(16)             -> BookBuilder.loc_addr
+    loc_valid : In(1), loc_slot : In(slot_bits)   <- BookBuilder (one cycle after loc_addr)
+    ev_take, ev_slot, ev_evaluate : In   the engine's ``ev`` handshake (BookEvent slot and
+                                         ``evaluate``)
+    clear : In(1)                  the order path's clear (resets the engine's shadows)
+    fast : Out(stream.Signature(FastAdd, always_ready=True))   -> TriggerEngine.fast
+    quiet : Out(1)                 -> TriggerEngine.quiet
+    offered : Out(counter_width)   strobes presented (taken or not; hardware only)
+
+    Parameters: ``symbols`` (slots of the book and the engine), ``slot_bits`` (width of the
+    book's slot numbers), ``counter_width``.
+    """
+
+    def __init__(self, *, symbols: int = 64, slot_bits: int = 6, counter_width: int = 32):
+        if not isinstance(slot_bits, int) or not 1 <= slot_bits <= SLOT_BITS:
+            raise ValueError(f"slot_bits must be an integer in 1..{SLOT_BITS}, not "
+                             f"{slot_bits!r}")
+        if not isinstance(symbols, int) or not 1 <= symbols <= 1 << slot_bits:
+            raise ValueError(f"symbols must be an integer in 1..{1 << slot_bits}, not "
+                             f"{symbols!r}")
+        self.symbols = symbols
+        super().__init__({
+            "early": In(EarlyLayout),
+            "held": In(1),
+            "ev_pending": In(1),
+            "loc_addr": Out(16),
+            "loc_valid": In(1),
+            "loc_slot": In(slot_bits),
+            "ev_take": In(1),
+            "ev_slot": In(SLOT_BITS),
+            "ev_evaluate": In(1),
+            "clear": In(1),
+            "fast": Out(stream.Signature(FastAdd, always_ready=True)),
+            "quiet": Out(1),
+            "offered": Out(counter_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        e = self.early
+        msg = e.msg
+        # the map's data are for the address of the previous cycle: same locate?
+        loc_q = Signal(16)
+        m.d.sync += loc_q.eq(msg.locate)
+        m.d.comb += self.loc_addr.eq(msg.locate)
+        hit = self.loc_valid & (loc_q == msg.locate)
+        is_add = (msg.type == ord("A")) | (msg.type == ord("F"))
+        # fresh: the slot's latest event taken by the engine since the last clear (and reset)
+        # was an evaluate one (a state-only event's best prices are not the book's)
+        S = self.symbols
+        fresh = Signal(S)
+        with m.If(self.clear):
+            m.d.sync += fresh.eq(0)
+        with m.Elif(self.ev_take & (self.ev_slot < S)):
+            m.d.sync += fresh.bit_select(self.ev_slot, 1).eq(self.ev_evaluate)
+        slot_fresh = (fresh.bit_select(self.loc_slot, 1) if S > 1 else fresh[0]) \
+            & (self.loc_slot < S)
+        strobe = Signal()
+        m.d.comb += strobe.eq(e.active & e.complete & e.final & is_add & e.fields.price
+                              & e.fields.side & e.fields.locate & hit & slot_fresh)
+        f = self.fast.payload
+        m.d.comb += [
+            self.fast.valid.eq(strobe),
+            f.slot.eq(self.loc_slot),
+            f.side.eq(Mux(msg.side == ord("B"), BOOK_BID, BOOK_ASK)),
+            f.price.eq(msg.price),
+            f.sequence.eq(msg.sequence),
+            f.timestamp.eq(msg.timestamp),
+            f.stamp.eq(0),
+            f.stamp_valid.eq(0),
+            self.quiet.eq(~self.held & ~self.ev_pending),
+        ]
+        with m.If(strobe):
+            m.d.sync += self.offered.eq(self.offered + 1)
+        return m

@@ -1,0 +1,258 @@
+"""The cut-through trigger path of the whole pipeline (hw/trigger/cutthrough.py in
+hw/pipeline.py TickToTrade, ``fast_enable``): the ITCH decoder's early view fires adds in the
+trigger engine before they reach the book, and the order frames stay byte-identical to the
+emulator's -- also when the feed is impaired (truncated frames, also truncated only after the
+last message; duplicates, stale-session packets, gaps, A/B lines), with adversarial content in
+the frames the emulator drops. Latency: cycles from the last byte of the triggering field on
+line A to the order frame's first beat (``pipeline_full.field_latencies``, as ``tickwire
+latency``)."""
+
+import copy
+import random
+import struct
+
+import numpy as np
+import pytest
+
+from tickwire.host import gen, itch, moldudp64
+from tickwire.host.config import Config
+from tickwire.host.framing import build_udp_frame
+
+pipeline_full = pytest.importorskip("tickwire.sim.pipeline_full")
+model = pytest.importorskip("tickwire.sim.trigger_risk.model")
+
+from tickwire.hw.trigger.path import OrderPath  # noqa: E402
+
+from test_rtl_orders import SAMPLE_NAMES, case, compare, mids, sample_frames  # noqa: E402
+
+pytestmark = pytest.mark.rtl
+
+
+@pytest.fixture(scope="module")
+def built():
+    from tickwire.sim import fastsim
+    return fastsim.build(pipeline_full.harness())
+
+
+def test_sample_fast_on_off_same_orders(built):
+    """Bundled capture, the static strategy of ``tickwire latency`` and two random cases: the
+    same order frames with the cut-through path on and off (and the emulator's); with it on
+    some adds fire from the strobe (3 cycles to the order's first byte), and counted from the
+    trigger field such an order leaves earlier than any order of the slow path."""
+    from tickwire.host.config import load_config
+    from tickwire.host.latency_cli import DEFAULT_CONFIG
+    frames = sample_frames()
+    cfg0 = pipeline_full.rtl_config(load_config(DEFAULT_CONFIG))
+    cases = [(cfg0, pipeline_full.startup_writes(cfg0), None)]
+    mid = mids(frames, SAMPLE_NAMES)
+    cases += [case(seed, SAMPLE_NAMES, mid, permissive=perm)
+              for seed, perm in ((21, True), (22, False))]
+    taken = 0
+    for cfg, writes, limits in cases:
+        on, c_on, emu = compare(frames, cfg, writes, limits, fast=True)
+        off, c_off, _ = compare(frames, cfg, writes, limits, fast=False)
+        assert on == off
+        taken += c_on["fast_taken"]
+        assert c_off["fast_offered"] > 0     # strobes presented, not taken: fast_enable 0
+        if c_on["fast_orders"]:
+            # the strobe -> first byte of the order: the order path's 3 cycles
+            assert c_on["lat_min"] == OrderPath.LATENCY
+            lat_on = pipeline_full.field_latencies(frames, emu.orders.sequence,
+                                                   c_on["first_cycles"])
+            lat_off = pipeline_full.field_latencies(frames, emu.orders.sequence,
+                                                    c_off["first_cycles"])
+            assert min(lat_off) > 0 and min(lat_on) > 0
+            # some cut-through order beats the slow path's fastest one
+            assert min(lat_on) < min(lat_off)
+    assert taken > 0
+
+
+def test_generated_day_random_gaps(built):
+    """A generated day with random idle gaps between frames (more packets find the book
+    drained: more adds go the cut-through way), random risk configurations."""
+    day = gen.generate_day(symbols=8, messages=20000, seed=31)
+    frames = [build_udp_frame(p) for _, p in gen.to_packets(day)]
+    rnd = random.Random(31)
+    gaps = [rnd.choice((1, 3, 8, 20, 40)) for _ in frames]
+    names = list(day.symbols)
+    mid = mids(frames, names)
+    taken = 0
+    for k, perm in ((0, True), (1, False)):
+        cfg, writes, limits = case(310 + k, names, mid, permissive=perm)
+        got, c, _ = compare(frames, cfg, writes, limits, gaps_a=gaps)
+        taken += c["fast_taken"]
+    assert taken > 0
+
+
+# ---------------------------------------------------------------- impaired feeds
+
+SESSION, OTHER = "TWCUT00001", "TWCUT00002"
+NAMES = ["AAA", "BBB"]
+BUY, SELL = 1_000_000, 900_000       # slot triggers: ask <= BUY buys, bid >= SELL sells
+
+
+def trailer_frame(payload: bytes, trailer: int, keep: int | None = None) -> bytes:
+    """A UDP frame whose IPv4 datagram has ``trailer`` bytes after the UDP datagram (ignored
+    by the rules); ``keep`` < ``trailer``: the frame is cut inside them (an ``ip_length``
+    drop whose UDP payload, its last message included, is complete)."""
+    f = build_udp_frame(payload)
+    udp = f[34:42 + len(payload)]
+    ip = bytearray(f[14:34])
+    struct.pack_into(">H", ip, 2, 20 + len(udp) + trailer)
+    struct.pack_into(">H", ip, 10, 0)
+    s = sum(struct.unpack(">10H", bytes(ip)))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    struct.pack_into(">H", ip, 10, ~s & 0xFFFF)
+    out = f[:14] + bytes(ip) + udp + bytes(range(1, trailer + 1))
+    return out if keep is None else out[:14 + 20 + len(udp) + keep]
+
+
+class Feed:
+    """A small two-symbol ITCH stream, one MoldUDP64 packet per call of ``packet``, with
+    the impairments of the test interleaved."""
+
+    def __init__(self, rnd):
+        self.rnd = rnd
+        self.seq = 1
+        self.ref = 1
+        self.ts = 34_200_000_000_000
+        self.live = []            # (ref, locate) of resting orders
+        self.frames = []
+        self.sent = []            # (seq, messages) of delivered packets
+
+    def msg_add(self, locate, *, cross, side=None, typ=None):
+        self.ts += self.rnd.randint(1, 5000)
+        side = side or self.rnd.choice("BS")
+        if side == "S":
+            price = BUY - self.rnd.randint(0, 500) if cross else BUY + self.rnd.randint(1, 500)
+        else:
+            price = SELL + self.rnd.randint(0, 500) if cross else SELL - self.rnd.randint(1, 500)
+        typ = typ or self.rnd.choice("AAF")
+        fields = dict(stock_locate=locate, timestamp=self.ts, order_reference_number=self.ref,
+                      buy_sell_indicator=side, shares=100, stock=NAMES[locate - 1],
+                      price=price)
+        if typ == "F":
+            fields["attribution"] = "MPID"
+        self.live.append((self.ref, locate))
+        self.ref += 1
+        return itch.encode(typ, **fields)
+
+    def msg_delete(self):
+        ref, locate = self.live.pop(self.rnd.randrange(len(self.live)))
+        self.ts += self.rnd.randint(1, 5000)
+        return itch.encode("D", stock_locate=locate, timestamp=self.ts,
+                           order_reference_number=ref)
+
+    def packet(self, msgs, session=SESSION, trailer=0):
+        p = moldudp64.pack(session, self.seq, msgs)
+        self.frames.append(trailer_frame(p, trailer) if trailer else build_udp_frame(p))
+        self.sent.append((self.seq, msgs))
+        self.seq += len(msgs)
+        return p
+
+    def adversarial(self, seq, session=SESSION, *, trailer_cut=False, cut=False):
+        """A frame the rules drop, carrying a crossing add as its last message: a duplicate
+        (``seq`` already delivered), a stale-session packet, or a truncated one."""
+        live = list(self.live)
+        m = [self.msg_add(self.rnd.choice((1, 2)), cross=True)]
+        self.live = live                         # never delivered: no resting order
+        p = moldudp64.pack(session, seq, m)
+        if trailer_cut:
+            t = self.rnd.randint(2, 12)
+            self.frames.append(trailer_frame(p, t, keep=self.rnd.randrange(t)))
+        elif cut:
+            f = build_udp_frame(p)
+            self.frames.append(f[:self.rnd.randint(42 + 22, len(f) - 1)])
+        else:
+            self.frames.append(build_udp_frame(p))
+
+
+def impaired_feed(seed, rounds=400):
+    rnd = random.Random(seed)
+    fd = Feed(rnd)
+    # the directory (maps the locates by name)
+    for loc in (1, 2):
+        fd.packet([itch.encode("R", stock_locate=loc, timestamp=fd.ts, stock=NAMES[loc - 1])])
+    session = SESSION
+    for r in range(rounds):
+        if r == rounds // 2:
+            # a new session; the old one's late packets are stale from now on
+            fd.seq = 1
+            fd.sent = []
+            session = OTHER
+        kind = rnd.random()
+        if kind < 0.15:
+            # truncated only after its last message: the add is complete, the frame dropped
+            fd.adversarial(fd.seq, session, trailer_cut=True)
+        elif kind < 0.25:
+            fd.adversarial(fd.seq, session, cut=True)
+        elif kind < 0.35 and fd.sent:
+            old_seq, old = rnd.choice(fd.sent[-6:])
+            fd.adversarial(old_seq + len(old) - 1, session)          # duplicate
+        elif kind < 0.4 and session == OTHER:
+            fd.adversarial(rnd.randint(1, 400), SESSION)              # stale session
+        elif kind < 0.45:
+            fd.seq += rnd.randint(1, 3)                               # a gap
+        # the delivered packet: adds (the last one crossing or not), deletes to re-arm
+        msgs = []
+        if fd.live and rnd.random() < 0.6:
+            msgs += [fd.msg_delete() for _ in range(rnd.randint(1, min(3, len(fd.live))))]
+        if rnd.random() < 0.3:
+            msgs = [fd.msg_add(rnd.choice((1, 2)), cross=False)] + msgs
+        if not msgs or rnd.random() < 0.8:
+            msgs.append(fd.msg_add(rnd.choice((1, 2)), cross=rnd.random() < 0.6))
+        fd.packet(msgs, session, trailer=rnd.choice((0, 0, 0, 5)))
+    return fd.frames
+
+
+@pytest.mark.parametrize("seed", [41, 42])
+def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
+    """Frames the rules drop (truncated -- also only inside an IPv4 trailer, after a complete
+    UDP payload --, duplicates, stale-session packets) carry crossing adds as their last
+    message: none of them may fire. Random idle gaps let many adds go the cut-through way."""
+    frames = impaired_feed(seed)
+    rnd = random.Random(seed)
+    gaps = [rnd.choice((1, 3, 12, 30)) for _ in frames]
+    cfg = model.random_config(rnd, NAMES, permissive=True)
+    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
+                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
+    got, c, emu = compare(frames, cfg, writes, None, gaps_a=gaps)
+    ec = emu.counters
+    assert ec["ip_length"] > 20 and ec["dup_packets"] > 10 and ec["stale_session"] > 0
+    assert ec["gaps"] > 5
+    assert len(got) > 50 and c["fast_taken"] > 20 and c["fast_orders"] > 20
+    # the slow path alone gives the same frames
+    off, c_off, _ = compare(frames, cfg, writes, None, gaps_a=gaps, fast=False)
+    assert off == got
+
+
+def test_ab_lines_with_drops_fast(built):
+    """The sample on lines A and B at 10 Gb/s, each losing 10% of the frames independently,
+    B 5 cycles behind A (as tests/test_rtl_pipeline.py): line B's copies of delivered packets
+    are duplicates, drained by the tracker and never decoded."""
+    frames = sample_frames()[:2500]
+    rnd = random.Random(7)
+    a, b, ga, gb, merged = [], [], [], [], []
+    idle = {"a": 0, "b": 5}
+    for f in frames:
+        gap = max(1, round((len(f) + 20) / 3.9) - (len(f) + 7) // 8)
+        slot = (len(f) + 7) // 8 + gap
+        for k, lst, gl in (("a", a, ga), ("b", b, gb)):
+            if rnd.random() < 0.1:
+                idle[k] += slot
+            else:
+                lst.append(f)
+                gl.append(idle[k] + gap)
+                idle[k] = 0
+                merged.append(f)     # arrival order: A's copy, then B's
+    mid = mids(frames, SAMPLE_NAMES)
+    cfg, writes, limits = case(51, SAMPLE_NAMES, mid, permissive=True)
+    got, c = pipeline_full.run_rtl_orders(a, copy.deepcopy(cfg), writes, limits=limits,
+                                          line_b=b, gaps_a=ga, gaps_b=gb, ab_window=64)
+    emu = pipeline_full.emulate_orders(merged, copy.deepcopy(cfg), writes, limits=limits)
+    assert got == emu.orders.frames and len(got) > 0
+    for k in ("messages", "packets", "dup_packets", "gaps", "triggers_fired"):
+        assert c[k] == emu.counters[k], k
+    assert c["dup_packets"] > 1000 and c["overflow"] == 0
+    assert c["fast_mismatch"] == 0 and c["fast_taken"] > 0

@@ -2,9 +2,33 @@
 
 For each block: LUTs, flip-flops, block RAM (RAMB18/36 and LUTRAM), DSPs, and the longest
 register-to-register path counted in LUT levels (LUT1..6 and MUXF7/8/9 count one level each;
-CARRY8 chains and routing are not counted: the figure to hold against "≤ 5 LUT levels per stage
-for 322 MHz"). Latency/throughput figures are the blocks' own (``LATENCY``/``THROUGHPUT``
-attributes where a block declares them).
+CARRY4/8 chains and routing are not counted: the figure to hold against "≤ 5 LUT levels per
+stage for 322 MHz"). A distributed-RAM (LUTRAM) read is asynchronous: its data output counts
+as one LUT level after its read address (two/three for the 128/256-deep primitives, which add
+MUXF7/F8), and the path goes on through it; only its write side ends a path. Input ports start
+paths and output ports end them. Latency/throughput figures are the blocks' own
+(``LATENCY``/``THROUGHPUT`` attributes where a block declares them).
+
+The flow is ``synth_xilinx -family xcup -flatten`` with its LUT-mapping step (``map_luts``)
+spelled out, so that the mapping is done for what is counted here:
+
+* ABC9 gets LUT delays that make its delay the LUT depth (:data:`_LUT_DELAY`).
+  synth_xilinx's own LUT library gives a LUT a delay of 1 against hundreds of picoseconds
+  per carry block: ABC then maps for the carry chains and lets every other path grow as deep
+  as the slowest carry path, for area (the original trigger engine: 11 levels with
+  synth_xilinx's delays, 10 with these; the restructured one: 8 and 5). ABC's delay-oriented
+  ``&synch2`` replaces its default restructuring, which gave a multi-block design a level
+  more than its deepest block.
+* The distributed-RAM primitives (RAM32M/RAM64M/RAM32M16/RAM64M8) get a one-level box on
+  each read output for the mapping (removed after it), which ABC would otherwise take for a
+  path start at time 0 (and deepen the logic after it by that level).
+* ``xilinx_dffopt`` is left out: after the mapping it folds flip-flop enables and resets into
+  LUTs for area, which can add a LUT level on an enable path.
+* Yosys 0.70's ABC9 re-integration aborts (``Assert `count_id(wire->name) == 0'``) on designs
+  that carry wire names with brackets, as Amaranth emits for array members (``groups[3]``):
+  those names are made private before the mapping. (With ``-q`` the abort left no message and
+  no netlist, and the report showed such blocks -- the frame parser, the register file -- with
+  0 cells. A failed Yosys run is now reported as an error with its log's ``ERROR`` line.)
 """
 
 from __future__ import annotations
@@ -27,12 +51,72 @@ BLOCKS = [
     ("risk", "tickwire.hw.risk:RiskEngine", {}),
     ("egress", "tickwire.hw.egress:OrderEgress", {}),
     ("regmap", "tickwire.hw.regmap.axil:RegisterFile", {}),
+    ("order_path", "tickwire.hw.trigger:OrderPath", {}),
 ]
 
 _SEQ_PREFIXES = ("FD", "RAMB", "SRL", "DSP48", "URAM", "RAM32", "RAM64", "RAM128", "RAM256",
                  "RAMS", "RAMD", "LDCE", "LDPE")
 _LUT_LEVEL = {"LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "LUT6_2", "MUXF7", "MUXF8",
               "MUXF9"}
+_LUTRAM_PREFIXES = ("RAM32", "RAM64", "RAM128", "RAM256")
+
+#: One LUT level in ABC9's delay unit (picoseconds in its carry and flip-flop models): 100 ns,
+#: so that ABC's delay is the LUT depth counted here and the carry chains (a 64-bit one is
+#: ~2 ns; not counted here) only break ties.
+_LUT_DELAY = 100_000
+
+
+def _mapping_files() -> dict[str, str]:
+    """The files of the LUT-mapping step (see the module docstring)."""
+    d = _LUT_DELAY
+    # LUT library (size, area, delay): synth_xilinx's areas (its -luts 2:2,3,6:5,10,20);
+    # LUT7/LUT8 are a LUT6 + MUXF7 (+ MUXF8): two/three levels
+    lib = "".join(f"{k} {a} {t}\n" for k, a, t in (
+        (1, 2, d), (2, 2, d), (3, 3, d), (4, 5, d), (5, 5, d), (6, 5, d), (7, 10, 2 * d),
+        (8, 20, 3 * d)))
+    box = (f"(* abc9_box, blackbox *)\nmodule TW_LUTRAM_READ (input I, output O);\n"
+           f"  specify\n    (I => O) = {d};\n  endspecify\nendmodule\n")
+    unwrap = "module TW_LUTRAM_READ (input I, output O);\n  assign O = I;\nendmodule\n"
+    wrap = ""
+    for cell, ports, width, abits in (("RAM32M", "ABCD", 2, 5), ("RAM64M", "ABCD", 1, 6),
+                                      ("RAM32M16", "ABCDEFGH", 2, 5),
+                                      ("RAM64M8", "ABCDEFGH", 1, 6)):
+        decl = ([f"output [{width - 1}:0] DO{x}" for x in ports]
+                + [f"input [{abits - 1}:0] ADDR{x}" for x in ports]
+                + [f"input [{width - 1}:0] DI{x}" for x in ports] + ["input WCLK", "input WE"])
+        params = [f"INIT_{x}" for x in ports] + ["IS_WCLK_INVERTED"]
+        conns = ([f".DO{x}(do_{x})" for x in ports] + [f".ADDR{x}(ADDR{x})" for x in ports]
+                 + [f".DI{x}(DI{x})" for x in ports] + [".WCLK(WCLK)", ".WE(WE)"])
+        wrap += f'(* techmap_celltype = "{cell}" *)\nmodule _tw_{cell} ({", ".join(decl)});\n'
+        wrap += "".join(f"  parameter {p_} = 0;\n" for p_ in params)
+        wrap += "".join(f"  wire [{width - 1}:0] do_{x};\n" for x in ports)
+        wrap += (f"  {cell} #({', '.join(f'.{p_}({p_})' for p_ in params)}) "
+                 f"_TECHMAP_REPLACE_ ({', '.join(conns)});\n")
+        wrap += "".join(f"  TW_LUTRAM_READ rd_{x}{b} (.I(do_{x}[{b}]), .O(DO{x}[{b}]));\n"
+                        for x in ports for b in range(width))
+        wrap += "endmodule\n"
+    # ABC9's default script (&scorr; &sweep; &dc2; &dch -f -r; &if; &mfs) restructures a
+    # multi-block design for area at the cost of depth (the order path came out a level above
+    # the deepest of its blocks); &synch2 is its delay-oriented synthesis with choices
+    script = "&st; &synch2; &if -v; &mfs\n"
+    return {"tw_lut_levels.lut": lib, "tw_lutram_read.v": box, "tw_lutram_wrap.v": wrap,
+            "tw_lutram_unwrap.v": unwrap, "tw_abc9.abc": script}
+
+
+def _lutram_read(cell_type: str, out_port: str, in_port: str) -> bool:
+    """Whether ``in_port`` of a LUTRAM primitive is a read address of its output ``out_port``
+    (``DOx``: ``ADDRx``; ``SPO``/``O*``: ``A*``; ``DPO``: ``DPRA*``)."""
+    if out_port.startswith("DO"):
+        return in_port == "ADDR" + out_port[2:]
+    if out_port == "DPO":
+        return in_port.startswith("DPRA")
+    if out_port == "SPO" or out_port.startswith("O"):
+        return in_port == "A" or (in_port[:1] == "A" and in_port[1:].isdigit())
+    return False
+
+
+def _lutram_levels(cell_type: str) -> int:
+    return 3 if cell_type.startswith("RAM256") else 2 if cell_type.startswith("RAM128") else 1
 
 
 @dataclass
@@ -69,60 +153,91 @@ def _instantiate(path: str, kwargs: dict):
     return getattr(importlib.import_module(mod), cls)(**kwargs)
 
 
-def lut_levels(netlist: dict, top: str) -> int:
-    """Longest combinational path between sequential cells/ports, in LUT levels."""
+def lut_levels(netlist: dict, top: str, *, path: list | None = None) -> int:
+    """Longest combinational path between sequential cells/ports, in LUT levels.
+
+    ``path``: a list to receive the worst path, as (cell name, cell type, output net name)
+    from its start to its end (for finding critical paths)."""
     mod = netlist["modules"][top]
-    drivers: dict[int, str] = {}
     cells = mod["cells"]
+    drivers: dict[int, tuple[str, str]] = {}
     for name, c in cells.items():
         for port, bits in c["connections"].items():
             if c.get("port_directions", {}).get(port) == "output":
                 for b in bits:
                     if isinstance(b, int):
-                        drivers[b] = name
-    memo: dict[str, int] = {}
+                        drivers[b] = (name, port)
+    memo: dict[tuple[str, str], tuple[int, int | None]] = {}
+
+    def lutram(c):
+        return c["type"].startswith(_LUTRAM_PREFIXES)
 
     def seq(c):
-        return c["type"].startswith(_SEQ_PREFIXES)
+        return c["type"].startswith(_SEQ_PREFIXES) and not lutram(c)
 
-    def depth(name: str, stack: set) -> int:
-        if name in memo:
-            return memo[name]
-        c = cells[name]
-        if name in stack:  # combinational loop (should not exist): cut it
-            return 0
-        stack.add(name)
-        best = 0
+    def inputs(c, out_port):
         for port, bits in c["connections"].items():
             if c.get("port_directions", {}).get(port) != "input":
                 continue
-            for b in bits:
-                d = drivers.get(b) if isinstance(b, int) else None
-                if d is not None and not seq(cells[d]):
-                    best = max(best, depth(d, stack))
-        stack.discard(name)
-        memo[name] = best + (1 if c["type"] in _LUT_LEVEL else 0)
-        return memo[name]
+            if lutram(c) and not _lutram_read(c["type"], out_port, port):
+                continue
+            yield from (b for b in bits if isinstance(b, int))
+
+    def bit_depth(b: int) -> int:
+        d = drivers.get(b)
+        if d is None or seq(cells[d[0]]):
+            return 0
+        return depth(d)
+
+    def depth(key: tuple[str, str]) -> int:
+        if key in memo:
+            return memo[key][0]
+        memo[key] = (0, None)  # a combinational loop (should not exist) is cut here
+        c = cells[key[0]]
+        best, via = -1, None
+        for b in inputs(c, key[1]):
+            d = bit_depth(b)
+            if d > best:
+                best, via = d, b
+        best = max(best, 0)
+        own = (_lutram_levels(c["type"]) if lutram(c)
+               else 1 if c["type"] in _LUT_LEVEL else 0)
+        memo[key] = (best + own, via)
+        return best + own
 
     import sys
     sys.setrecursionlimit(max(10000, len(cells) * 4))
-    worst = 0
+    worst, worst_bit = 0, None
+    ends = []
     for name, c in cells.items():
-        # a path ends at a sequential cell's input or at a top-level output
-        if seq(c):
+        # a path ends at a sequential cell's input (a LUTRAM's: its write side)
+        if c["type"].startswith(_SEQ_PREFIXES):
             for port, bits in c["connections"].items():
-                if c.get("port_directions", {}).get(port) != "input":
-                    continue
-                for b in bits:
-                    d = drivers.get(b) if isinstance(b, int) else None
-                    if d is not None and not seq(cells[d]):
-                        worst = max(worst, depth(d, set()))
-    for pname, p in mod["ports"].items():
+                if c.get("port_directions", {}).get(port) == "input":
+                    ends.extend(b for b in bits if isinstance(b, int))
+    for p in mod["ports"].values():  # ... or at a top-level output
         if p["direction"] == "output":
-            for b in p["bits"]:
-                d = drivers.get(b) if isinstance(b, int) else None
-                if d is not None and not seq(cells[d]):
-                    worst = max(worst, depth(d, set()))
+            ends.extend(b for b in p["bits"] if isinstance(b, int))
+    for b in ends:
+        d = bit_depth(b)
+        if d > worst:
+            worst, worst_bit = d, b
+    if path is not None and worst_bit is not None:
+        names = {}
+        for n, w in mod.get("netnames", {}).items():
+            hidden = w.get("hide_name", 0)
+            for b in w["bits"]:  # a public name where the bit has one
+                if isinstance(b, int) and (b not in names or (names[b][0] and not hidden)):
+                    names[b] = (hidden, n)
+        b = worst_bit
+        out = []
+        while b is not None and b in drivers and not seq(cells[drivers[b][0]]):
+            key = drivers[b]
+            out.append((key[0], cells[key[0]]["type"], names.get(b, (0, "?"))[1]))
+            b = memo.get(key, (0, None))[1]
+        if b is not None:
+            out.append(("<start>", "", names.get(b, (0, "?"))[1]))
+        path[:] = out[::-1]
     return worst
 
 
@@ -144,17 +259,45 @@ def synthesize(name: str, component, workdir: Path) -> BlockReport:
     v.write_text(verilog.convert(component, name=name, emit_src=False,
                                  ports=component_ports(component)))
     js = workdir / f"{name}.json"
-    # relative names: the WebAssembly Yosys sees only its working directory
-    script = (f"read_verilog -sv {v.name}; synth_xilinx -family xcup -flatten -top {name}; "
-              f"write_json {js.name}")
-    r = subprocess.run(yosys_command() + ["-q", "-p", script], capture_output=True, text=True,
-                       cwd=workdir)
-    if r.returncode != 0:
-        return BlockReport(name, error=(r.stderr or r.stdout)[-400:])
+    log = workdir / f"{name}.log"
+    for f in (js, log):
+        f.unlink(missing_ok=True)
+    # relative names: the WebAssembly Yosys sees only its working directory. synth_xilinx
+    # runs up to LUT mapping, then its map_luts steps are run here with two changes (see the
+    # module docstring): bracketed wire names made private, and ABC9 given the LUT delays
+    # the report counts; then synth_xilinx finishes.
+    for fname, text in _mapping_files().items():
+        (workdir / fname).write_text(text)
+    synth = f"synth_xilinx -family xcup -flatten -top {name}"
+    script = "; ".join([
+        f"read_verilog -sv {v.name}", f"{synth} -run :map_luts",
+        # map_luts, as synth_xilinx runs it but for the points in the module docstring
+        "read_verilog -lib -specify tw_lutram_read.v",
+        "techmap -max_iter 1 -map tw_lutram_wrap.v",
+        "rename -hide w:*[*", "opt_expr -mux_undef -noclkinv",
+        "abc9 -lut tw_lut_levels.lut -script tw_abc9.abc",
+        "techmap -map tw_lutram_unwrap.v", "clean", "xilinx_srl -fixed -minlen 3",
+        "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6",
+        "opt_lut_ins -tech xilinx", f"{synth} -run finalize:",
+        f"write_json {js.name}"])
+    # the log file: with -q (and after the in-process ABC) Yosys's messages, errors
+    # included, do not reliably reach stdout/stderr
+    r = subprocess.run(yosys_command() + ["-q", "-l", log.name, "-p", script],
+                       capture_output=True, text=True, cwd=workdir)
+    if r.returncode != 0 or not js.exists():
+        text = log.read_text(errors="replace") if log.exists() else ""
+        errs = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
+        detail = (errs[-1] if errs else (r.stderr or r.stdout or text).strip()[-400:]
+                  or "no output")
+        return BlockReport(name, error=f"yosys exit code {r.returncode}: {detail}")
     net = json.loads(js.read_text())
+    if name not in net["modules"]:
+        return BlockReport(name, error=f"no module {name!r} in the netlist")
     counts: dict[str, int] = {}
     for c in net["modules"][name]["cells"].values():
         counts[c["type"]] = counts.get(c["type"], 0) + 1
+    if not counts:
+        return BlockReport(name, error="synthesized to no cells (ports not kept?)")
     rep = BlockReport(name, cells=counts)
     rep.luts = sum(v for k, v in counts.items() if k.startswith("LUT"))
     rep.ffs = sum(v for k, v in counts.items() if k.startswith("FD"))

@@ -9,13 +9,15 @@ this is a sizing alarm, not an expected event). Frames leave in acceptance order
 Cycles: order on ``i`` in cycle t with the builder idle -> beat 0 (``first``) valid in the same
 cycle t (beat 0 is the destination MAC and two bytes of the source MAC, template constants);
 the order's fields are registered at the end of t, the IPv4 checksum is ready at t+2 (needed
-by beat 3), the TCP checksum at t+3 (needed by beat 6). A frame is 13 beats (14 with a VLAN
+by beat 3), the TCP checksum at t+4 (needed by beat 6). A frame is 13 beats (14 with a VLAN
 tag), one per cycle while ``o.ready`` is high.
 
-Checksums: the template-only part of each sum (addresses, ports, ack, window, TTL, lengths,
-constant bytes) is a registered one's-complement sum recomputed every cycle; per frame only
-the IPv4 identification (IPv4 header) and the sequence number and order fields (TCP) are
-added. ``ip_id`` advances by 1 and ``seq`` by 50 per frame, modulo 2**16 and 2**32.
+Checksums: sums of 16-bit words, folded (end-around carry) once at the end. The template-only
+part of each sum (addresses, ports, ack, window, TTL, capacity) is a registered sum recomputed
+every cycle (from the template of cycle t for the IPv4 header, t+1 for TCP, as ever); per frame
+only the IPv4 identification (IPv4 header) and the sequence number and order fields (TCP) are
+added, the TCP ones in two register stages of at most eight words each. ``ip_id`` advances by
+1 and ``seq`` by 50 per frame, modulo 2**16 and 2**32.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
@@ -181,39 +183,68 @@ class OrderEgress(wiring.Component):
                 return digit_src[src_[1]]
             raise AssertionError(src_)
 
-        def weighted(srcs, keep):
-            """Sum of the bytes whose kind is in ``keep``, weighted by parity (big-endian words)."""
-            terms = []
-            for off, s_ in enumerate(srcs):
-                if s_[0] not in keep:
-                    continue
-                if s_[0] == "k":
-                    if s_[1]:
-                        terms.append(Const(s_[1] << 8 if off % 2 == 0 else s_[1], 16))
-                    continue
-                v = value(s_)
-                terms.append(Cat(Const(0, 8), v) if off % 2 == 0 else v)
-            total = Const(0, 24)
-            for x in terms:
-                total = total + x
-            return total
+        def words(srcs, keep, base=0):
+            """The bytes of ``srcs`` whose kind is in ``keep`` as big-endian 16-bit words
+            (byte ``off`` of the sum is byte ``off - base`` of ``srcs``): the words that vary
+            (Values, two bytes side by side without an adder) and the sum of the constant
+            bytes."""
+            variable, const = [], 0
+            n = len(srcs) + base
+            for w in range(0, n + (n & 1), 2):
+                parts = []
+                for off, shift in ((w, 8), (w + 1, 0)):
+                    i = off - base
+                    if not 0 <= i < len(srcs) or srcs[i][0] not in keep:
+                        continue
+                    if srcs[i][0] == "k":
+                        const += srcs[i][1] << shift
+                    else:
+                        parts.append((value(srcs[i]), shift))
+                if len(parts) == 2:
+                    variable.append(Cat(parts[1][0], parts[0][0]))
+                elif parts:
+                    v, shift = parts[0]
+                    variable.append(Cat(Const(0, 8), v) if shift else v)
+            return variable, const
 
+        def tree(terms):
+            """Balanced adder tree (one carry chain, one LUT level per level of the tree)."""
+            terms = list(terms)
+            while len(terms) > 1:
+                terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                         for i in range(0, len(terms), 2)]
+            return terms[0]
+
+        # Checksums, as sums of 16-bit words folded once at the end (the end-around carry
+        # makes the grouping free: the result is the value in 1..0xFFFF congruent to the sum
+        # mod 0xFFFF either way). Each register stage is a balanced tree of at most eight
+        # words. The template part is summed every cycle (tmpl is static while frames are
+        # built); the per-frame part from the order registered at start (cycle t):
+        #   IPv4: ip_raw (tmpl) -> ip_ck at t+2 (= cur_id + ip_raw, folded)      beat 3 >= t+3
+        #   TCP:  tcp_static (tmpl), tcp_part (cur) at t+2 -> tcp_sum at t+3 -> tcp_ck at t+4
+        #                                                                       beat 6 >= t+6
         ip_ck = Signal(16)
         tcp_ck = Signal(16)
         static = ("k", "t", "cap")
-        ip_static = Signal(17)
-        tcp_static = Signal(17)
+        ip_words, ip_const = words(ip_header_sources(), static)
+        ip_raw = Signal(20)
+        m.d.sync += ip_raw.eq(tree(ip_words + [Const(ip_const, 17)]))
+        m.d.sync += ip_ck.eq(~ones_fold(ip_raw + cur_id, 2)[:16])
+
+        ph_words, ph_const = words(pseudo_header_sources(), static)
+        ts_words, ts_const = words(tcp_segment_sources(), static)
+        tcp_static = Signal(21)
+        m.d.sync += tcp_static.eq(tree(ph_words + ts_words))
+        var_words, _ = words(tcp_segment_sources(), ("o", "seq", "side", "name", "dig"))
+        parts = []
+        for g in range(0, len(var_words), 8):
+            part = Signal(19, name=f"tcp_part{g // 8}")
+            m.d.sync += part.eq(tree(var_words[g:g + 8]))
+            parts.append(part)
+        tcp_sum = Signal(24)
         m.d.sync += [
-            ip_static.eq(ones_fold(weighted(ip_header_sources(), static)[:24], 2)),
-            tcp_static.eq(ones_fold(weighted(pseudo_header_sources(), static)
-                                    + weighted(tcp_segment_sources(), static), 2)),
-        ]
-        # per frame: stage 1 (cur registered) -> partial sums; stage 2 -> checksums
-        tcp_var = Signal(24)
-        m.d.sync += [
-            ip_ck.eq(~ones_fold(ip_static + cur_id, 2)[:16]),
-            tcp_var.eq(weighted(tcp_segment_sources(), ("o", "seq", "side", "name", "dig"))),
-            tcp_ck.eq(~ones_fold(ones_fold(tcp_var, 2) + tcp_static, 2)[:16]),
+            tcp_sum.eq(tree(parts + [tcp_static, Const(ph_const + ts_const, 20)])),
+            tcp_ck.eq(~ones_fold(tcp_sum, 2)[:16]),
         ]
 
         # ------------------------------------------------------------ beats

@@ -1,6 +1,6 @@
 """Cycle counter and the order-latency histogram."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,9 +77,12 @@ class LatencyHistogram(wiring.Component):
         lat2 = Signal(32)
         addr = Signal(range(B))
         scaled = lat1 >> self.bin_shift
+        # scaled >= B - 1 as lat1 >= (B - 1) << bin_shift: the threshold is one LUT level
+        # from bin_shift, and the comparison does not wait for the shifter
+        saturate = lat1 >= (Const(B - 1) << self.bin_shift)
         m.d.sync += [s1.eq(self.sample & self.enable & ~self.clear), lat1.eq(self.latency),
                      s2.eq(s1 & ~self.clear), lat2.eq(lat1),
-                     addr.eq(Mux(scaled >= B - 1, B - 1, scaled))]
+                     addr.eq(Mux(saturate, B - 1, scaled[:len(addr)]))]
         m.d.comb += inc_r.addr.eq(addr)
         with m.If(sweeping):
             m.d.comb += [w.addr.eq(sweep), w.data.eq(0), w.en.eq(1)]

@@ -6,10 +6,18 @@ of ``process()``. Two pipeline stages, one candidate per cycle, no back-pressure
 * **A** (the cycle a candidate is on ``i``): the three products, into registers (one DSP
   multiply each: ``quantity × price`` (notional), ``collar_bps × ref``, ``|price − ref| ×
   10000``; 32×32 and 32×14 bits, registered at the input (the trigger engine's output
-  register) and the output), and the ``max_qty`` comparison.
-* **B** (next cycle): every check against the state, the priority encoder, and the state
-  updates (registered). Per-slot state is in asynchronous-read memories (distributed RAM
-  for 64 slots), so a candidate on the same slot in the very next cycle sees the update.
+  register) and the output), the ``max_qty`` comparison, and the parts of the position,
+  throttle and duplicate checks that do not depend on stage B: the slot's position, limits,
+  symbol bucket and duplicate record are read and compared with the candidate here, once
+  with the values read and once with each write this cycle can make to that slot (stage
+  B's update for the candidate before, the clear sweep, a held or host position write, a
+  host limits write), and stage B picks the result for the write that was made.
+* **B** (next cycle): the remaining comparisons (with the global state, the limits of
+  ``params``), the first failing check, and the state updates (registered). Per-slot state
+  is in asynchronous-read memories (distributed RAM for 64 slots), so a candidate on the same
+  slot in the very next cycle sees the update. Every check is at most three LUT levels deep,
+  so that the accept decision and the updates it drives fit in one cycle (``tickwire hw
+  report``).
 
 ``i`` valid in cycle t -> ``o`` / ``d`` valid in t+2.
 
@@ -36,7 +44,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init
+from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero
 from ..trigger.layouts import ORDER_BUY, Candidate
 from .layouts import (DIGITS, RISK_REASONS, AcceptedOrder, Decision, RiskParams, SlotLimits)
 from .userref import UserRefCounter
@@ -59,20 +67,17 @@ class DupRecord(data.Struct):
     time: 48
 
 
-def _bucket(m, name, b, now, refill, cmr, cap_ok, accept):
-    """Refill, check and take (see the module docstring); returns (new Bucket value parts,
-    available)."""
-    full = Signal(name=f"{name}_full")
-    avail = Signal(name=f"{name}_avail")
-    base = Signal(66, name=f"{name}_base")
-    last = Signal(48, name=f"{name}_last")
+def _bucket_update(m, name, full_at, last, full, now, refill, accept):
+    """The bucket's new (full_at, last) (see the module docstring): a 4:1 multiplexer by
+    ``full`` and ``accept`` of ``now``, ``now + refill``, ``full_at``, ``full_at + refill``,
+    so that ``accept``, the latest signal, is one LUT level from the write."""
+    f1 = Signal(66, name=f"{name}_f1")
+    l1 = Signal(48, name=f"{name}_l1")
     m.d.comb += [
-        full.eq((now >= b.full_at) | (b.last >= b.full_at)),
-        avail.eq(cap_ok & ((now + cmr >= b.full_at) | (b.last + cmr >= b.full_at))),
-        base.eq(Mux(full, now, b.full_at)),
-        last.eq(Mux(full | (now > b.last), now, b.last)),
+        f1.eq(Mux(full, Mux(accept, now + refill, now), Mux(accept, full_at + refill, full_at))),
+        l1.eq(Mux(full | (now > last), now, last)),
     ]
-    return Mux(accept, base + refill, base), last, avail
+    return f1, l1
 
 
 class PreTradeRisk(wiring.Component):
@@ -164,19 +169,24 @@ class PreTradeRisk(wiring.Component):
         lim_w, pos_w, sbk_w, dup_w = (x.write_port() for x in (limits, pos, sbk, dup))
         m.d.comb += [pos_hr.addr.eq(self.pos_raddr), self.pos_rdata.eq(pos_hr.data)]
 
-        # bucket constants: (burst − 1) × refill_ns and burst >= 1, two register stages
-        # (a DSP with input and output registers)
+        # bucket constants: (burst − 1) × refill_ns and burst >= 1. Stage B uses them two
+        # register stages after ``params`` (``*_cmr``, ``*_cap_ok``); stage A, which
+        # precomputes for B, uses the same values one cycle earlier (``*_cmr_next``: one
+        # register stage, a DSP with its output register).
         consts = []
         for which in ("symbol", "global"):
-            a = Signal(signed(17), name=f"{which}_burst_m1")
-            b = Signal(48, name=f"{which}_refill_q")
+            cmr_next = Signal(signed(66), name=f"{which}_cmr_next")
+            # (after reset, cap_ok is 1 for a cycle: the ``burst - 1 >= 0`` of a
+            # zero-initialised input register, as the two stages have always given)
+            ok_next = Signal(name=f"{which}_cap_ok_next", init=1)
             cmr = Signal(signed(66), name=f"{which}_cmr")
             ok = Signal(name=f"{which}_cap_ok")
-            m.d.sync += [a.eq(getattr(p, f"{which}_burst") - 1),
-                         b.eq(getattr(p, f"{which}_refill_ns")),
-                         cmr.eq(a * b), ok.eq(a >= 0)]
-            consts.append((cmr, ok))
-        (sym_cmr, sym_ok), (glb_cmr, glb_ok) = consts
+            burst_m1 = Signal(signed(17), name=f"{which}_burst_m1")
+            m.d.comb += burst_m1.eq(getattr(p, f"{which}_burst") - 1)
+            m.d.sync += [cmr_next.eq(burst_m1 * getattr(p, f"{which}_refill_ns")),
+                         ok_next.eq(burst_m1 >= 0), cmr.eq(cmr_next), ok.eq(ok_next)]
+            consts.append((cmr_next, cmr, ok))
+        (sym_cmr_next, _, sym_ok), (glb_cmr_next, glb_cmr, glb_ok) = consts
 
         # ------------------------------------------------------------ clear sweep
         sweeping = Signal()
@@ -201,6 +211,8 @@ class PreTradeRisk(wiring.Component):
         m.d.comb += diff.eq(c.price - c.ref_price)
         absdiff = Mux(diff < 0, -diff, diff)[:32]
         a_over_qty = Signal()
+        a_ref_nz = Signal()
+        a_in_range = Signal()
         m.d.sync += [
             a_valid.eq(self.i.valid),
             a.eq(c),
@@ -208,12 +220,69 @@ class PreTradeRisk(wiring.Component):
             a_notional.eq(c.quantity * c.price),
             a_cref.eq(p.collar_bps * c.ref_price),
             a_dev.eq(absdiff * 10000),
+            a_ref_nz.eq(c.ref_price != 0),
+            a_in_range.eq(c.slot < S),
+        ]
+
+        # Stage A also reads the candidate's duplicate record and symbol bucket and does the
+        # comparisons with them that do not depend on stage B's results. Stage B must see
+        # the memories as they are after this cycle's writes (by stage B itself, for the
+        # candidate before, or the clear sweep): a write to the candidate's slot is caught
+        # here (``*_hit``) with the data written, and stage B takes that side instead.
+        for rp in (sbk_r, dup_r):
+            m.d.comb += rp.addr.eq(c.slot)
+
+        # duplicate record: compared with the candidate (side, price, quantity) and its age
+        def dup_same(rec):
+            return rec.valid & ~nonzero(Cat(rec.side ^ c.side, rec.price ^ c.price,
+                                             rec.quantity ^ c.quantity))
+        a_dup_hit = Signal()
+        a_dup_same_r = Signal()
+        a_dup_same_w = Signal()
+        # (the age as max(age, 0): ``age < window and window != 0`` is ``window > max(age,
+        # 0)``, one comparison with the window in stage B)
+        a_dup_age_r = Signal(49)
+        a_dup_age_w = Signal(49)
+
+        def age_pos(time):
+            age = Signal(signed(50))
+            m.d.comb += age.eq(c.timestamp - time)
+            return Mux(age < 0, 0, age)
+        m.d.sync += [
+            a_dup_hit.eq(dup_w.en & (dup_w.addr == c.slot)),
+            a_dup_same_r.eq(dup_same(dup_r.data)), a_dup_same_w.eq(dup_same(dup_w.data)),
+            a_dup_age_r.eq(age_pos(dup_r.data.time)),
+            a_dup_age_w.eq(age_pos(dup_w.data.time)),
+        ]
+
+        # symbol bucket: availability and fullness for the value read; for a value written
+        # this cycle, its parts (``last + cmr`` included) for stage B to compare
+        sb = sbk_r.data
+        a_sb_hit = Signal()
+        a_sb_avail_r = Signal()
+        a_sb_full_r = Signal()
+        a_sb_f_r = Signal(66)
+        a_sb_l_r = Signal(48)
+        a_sb_f_w = Signal(66)
+        a_sb_l_w = Signal(48)
+        a_sb_lc_w = Signal(signed(68))
+        a_now_scmr = Signal(signed(68))
+        a_now_gcmr = Signal(signed(68))
+        now_scmr = c.timestamp + sym_cmr_next
+        m.d.sync += [
+            a_sb_hit.eq(sbk_w.en & (sbk_w.addr == c.slot)),
+            a_sb_avail_r.eq((now_scmr >= sb.full_at) | (sb.last + sym_cmr_next >= sb.full_at)),
+            a_sb_full_r.eq((c.timestamp >= sb.full_at) | (sb.last >= sb.full_at)),
+            a_sb_f_r.eq(sb.full_at), a_sb_l_r.eq(sb.last),
+            a_sb_f_w.eq(sbk_w.data.full_at), a_sb_l_w.eq(sbk_w.data.last),
+            a_sb_lc_w.eq(sbk_w.data.last + sym_cmr_next),
+            a_now_scmr.eq(now_scmr),
+            a_now_gcmr.eq(c.timestamp + glb_cmr_next),
         ]
 
         # ------------------------------------------------------------ stage B
         s = a.slot
-        in_range = s < S
-        for rp in (lim_r, pos_r, sbk_r, dup_r):
+        for rp in (lim_r, pos_r):
             m.d.comb += rp.addr.eq(s)
         lim = lim_r.data
         position = pos_r.data
@@ -225,37 +294,70 @@ class PreTradeRisk(wiring.Component):
         m.d.comb += [self.gross.eq(gross), self.tripped.eq(tripped),
                      self.kill_active.eq(p.kill | tripped)]
 
-        sym_on = p.symbol_refill_ns != 0
-        glb_on = p.global_refill_ns != 0
+        sym_on = nonzero(p.symbol_refill_ns)
+        glb_on = nonzero(p.global_refill_ns)
         accept = Signal()
-        s_f1, s_l1, s_av = _bucket(m, "sym", sbk_r.data, now, p.symbol_refill_ns, sym_cmr,
-                                   sym_ok, accept)
-        g_f1, g_l1, g_av = _bucket(m, "glb", g_bucket, now, p.global_refill_ns, glb_cmr,
-                                   glb_ok, accept)
-        dr = dup_r.data
-        age = Signal(signed(50))
-        m.d.comb += age.eq(now - dr.time)
+
+        # symbol bucket: this cycle's value is the one written last cycle (if any) or read
+        s_av = Signal(name="sym_avail")
+        s_full = Signal(name="sym_full")
+        s_fa = Mux(a_sb_hit, a_sb_f_w, a_sb_f_r)
+        s_la = Mux(a_sb_hit, a_sb_l_w, a_sb_l_r)
+        m.d.comb += [
+            s_av.eq(sym_ok & Mux(a_sb_hit,
+                                 (a_now_scmr >= a_sb_f_w) | (a_sb_lc_w >= a_sb_f_w),
+                                 a_sb_avail_r)),
+            s_full.eq(Mux(a_sb_hit, (now >= a_sb_f_w) | (a_sb_l_w >= a_sb_f_w), a_sb_full_r)),
+        ]
+        s_f1, s_l1 = _bucket_update(m, "sym", s_fa, s_la, s_full, now, p.symbol_refill_ns,
+                                    accept)
+
+        # global bucket (a register; g_lc = its last + glb_cmr, kept beside it)
+        g_av = Signal(name="glb_avail")
+        g_full = Signal(name="glb_full")
+        g_lc = Signal(signed(68))
+        m.d.comb += [
+            g_av.eq(glb_ok & ((a_now_gcmr >= g_bucket.full_at) | (g_lc >= g_bucket.full_at))),
+            g_full.eq((now >= g_bucket.full_at) | (g_bucket.last >= g_bucket.full_at)),
+        ]
+        g_f1, g_l1 = _bucket_update(m, "glb", g_bucket.full_at, g_bucket.last, g_full, now,
+                                    p.global_refill_ns, accept)
+
         buy = a.side == ORDER_BUY
+        window = p.dup_window_ns
+        # position check: precomputed in stage A for each value the slot's position and
+        # limits can have now (see "position check, stage A" below)
+        a_pos_read = Signal()     # with the position as read in stage A
+        a_pos_acc = Signal()      # ... after stage B's update for the order before
+        a_pos_w = Signal()        # ... after the sweep / a held or host write
+        a_pos_accepted = Signal()
+        a_pos_acc_hit = Signal()
+        a_pos_w_hit = Signal()
+        pos_fail = Mux(a_pos_accepted, Mux(a_pos_acc_hit, a_pos_acc, a_pos_read),
+                       Mux(a_pos_w_hit, a_pos_w, a_pos_read))
         fails = Signal(len(RISK_REASONS))
         m.d.comb += fails.eq(Cat(
             p.kill | tripped | self.busy,                                       # kill
-            ~in_range | ~lim.enable,                                            # symbol_disabled
+            ~a_in_range | ~lim.enable,                                          # symbol_disabled
             a_over_qty,                                                         # max_qty
             a_notional > p.max_notional,                                        # max_notional
-            (a.ref_price != 0) & (a_dev > a_cref),                              # price_collar
-            Mux(buy, position + a.quantity > lim.max_long,
-                position - a.quantity < -lim.max_short),                        # position
+            a_ref_nz & (a_dev > a_cref),                                        # price_collar
+            pos_fail,                                                           # position
             gross + a_notional > p.max_gross,                                   # gross_exposure
             sym_on & ~s_av,                                                     # throttle_symbol
             glb_on & ~g_av,                                                     # throttle_global
-            (p.dup_window_ns != 0) & dr.valid & (dr.side == a.side)
-            & (dr.price == a.price) & (dr.quantity == a.quantity)
-            & (age < p.dup_window_ns),                                          # duplicate
+            Mux(a_dup_hit, a_dup_same_w & (window > a_dup_age_w),
+                a_dup_same_r & (window > a_dup_age_r)),                         # duplicate
         ))
+        # the first failing check, each bit independently (no priority chain for the
+        # synthesis to share with the accept test), and its index
+        first = Signal(len(RISK_REASONS))
+        for k in range(len(RISK_REASONS)):
+            m.d.comb += first[k].eq(fails[k] & ((fails & ((1 << k) - 1)) == 0))
         reason = Signal(4)
-        for k in reversed(range(len(RISK_REASONS))):
-            with m.If(fails[k]):
-                m.d.comb += reason.eq(k)
+        m.d.comb += reason.eq(Cat(*[
+            Cat(*[first[k] for k in range(len(RISK_REASONS)) if k >> j & 1]).any()
+            for j in range(4)]))
         reject = Signal()
         m.d.comb += [accept.eq(a_valid & (fails == 0)), reject.eq(a_valid & (fails != 0))]
 
@@ -276,7 +378,7 @@ class PreTradeRisk(wiring.Component):
         m.d.comb += uref.inc.eq(accept)
 
         # state updates
-        upd = a_valid & in_range
+        upd = a_valid & a_in_range
         m.d.comb += [
             sbk_w.addr.eq(Mux(sweeping, sweep_slot, s)),
             sbk_w.en.eq(sweeping | (upd & sym_on)),
@@ -293,6 +395,9 @@ class PreTradeRisk(wiring.Component):
             ]
         with m.If(a_valid & glb_on):
             m.d.sync += [g_bucket.full_at.eq(g_f1), g_bucket.last.eq(g_l1)]
+        # g_lc follows g_bucket.last and glb_cmr (next cycle's: glb_cmr_next)
+        m.d.sync += g_lc.eq(Mux(a_valid & glb_on & (g_full | (now > g_bucket.last)),
+                                now + glb_cmr_next, g_bucket.last + glb_cmr_next))
         with m.If(accept):
             m.d.sync += gross.eq(gross + a_notional)
         with m.If(self.gross_we):
@@ -321,6 +426,40 @@ class PreTradeRisk(wiring.Component):
         m.d.comb += [lim_w.addr.eq(self.sl_slot), lim_w.data.eq(self.sl_data),
                      lim_w.en.eq(self.sl_we & (self.sl_slot < S))]
 
+        # position check, stage A. The position of the candidate's slot in stage B is the
+        # value read now unless this cycle writes it: stage B's update for the order before
+        # (when it is accepted: read value ± that order's quantity; a sweep, held or host
+        # write then waits), else the sweep / held / host write (nw_*: pos_w without the
+        # update). Its limits: as read now, or as written by the host this cycle.
+        pos_ra = pos.read_port(domain="comb")
+        lim_ra = limits.read_port(domain="comb")
+        m.d.comb += [pos_ra.addr.eq(c.slot), lim_ra.addr.eq(c.slot)]
+        lim_hit = lim_w.en & (lim_w.addr == c.slot)
+        max_long = Mux(lim_hit, self.sl_data.max_long, lim_ra.data.max_long)
+        max_short = Mux(lim_hit, self.sl_data.max_short, lim_ra.data.max_short)
+        buy_c = c.side == ORDER_BUY
+        qc, qa = c.quantity, a.quantity
+        pos_now = pos_ra.data
+
+        def pos_check(value):
+            return Mux(buy_c, value + qc > max_long, value + max_short < qc)
+
+        nw_en = sweeping | pend | host_pos
+        nw_addr = Mux(sweeping, sweep_slot, Mux(pend, pend_slot, self.pos_slot))
+        nw_data = Mux(sweeping, 0, Mux(pend, pend_value, self.pos_value))
+        # after an update by d = ±qa: buy: now + d + qc > max_long; sell: now + d + max_short
+        # < qc, i.e. now + max_short < qc - d
+        q_plus = Mux(buy, qc + qa, qc - qa)      # qc + d
+        q_minus = Mux(buy, qc - qa, qc + qa)     # qc - d
+        m.d.sync += [
+            a_pos_read.eq(pos_check(pos_now)),
+            a_pos_acc.eq(Mux(buy_c, pos_now + q_plus > max_long, pos_now + max_short < q_minus)),
+            a_pos_w.eq(pos_check(nw_data)),
+            a_pos_accepted.eq(accept),
+            a_pos_acc_hit.eq(accept & (s == c.slot)),
+            a_pos_w_hit.eq(nw_en & (nw_addr == c.slot)),
+        ]
+
         # counters and the auto-kill trip
         with m.If(accept):
             m.d.sync += self.orders_sent.eq(self.orders_sent + 1)
@@ -329,7 +468,7 @@ class PreTradeRisk(wiring.Component):
                          total_rejects.eq(total_rejects + 1)]
             for k, r in enumerate(RISK_REASONS):
                 cnt = getattr(self, "reject_" + r)
-                with m.If(reason == k):
+                with m.If(first[k]):
                     m.d.sync += cnt.eq(cnt + 1)
             with m.If((p.kill_after_rejects != 0)
                       & (total_rejects + 1 >= p.kill_after_rejects)):
@@ -338,6 +477,7 @@ class PreTradeRisk(wiring.Component):
             m.d.sync += [tripped.eq(0), total_rejects.eq(0)]
         with m.If(self.clear & ~sweeping):
             m.d.sync += [tripped.eq(0), total_rejects.eq(0), gross.eq(0), g_bucket.eq(0),
+                         g_lc.eq(glb_cmr_next),
                          pend.eq(0), a_valid.eq(0), self.o.valid.eq(0), self.d.valid.eq(0)]
             for name in COUNTERS:
                 m.d.sync += getattr(self, name).eq(0)

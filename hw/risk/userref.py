@@ -63,7 +63,10 @@ class UserRefCounter(wiring.Component):
             d = sh_bcd[4 * k:4 * k + 4]
             adj.append(Mux(d >= 5, d + 3, d)[:4])
         adj_v = Cat(*adj)
-        m.d.comb += self.busy.eq(count != 0)
+        # busy = (count != 0), kept in a register (one LUT level less for its users)
+        busy = Signal()
+        m.d.comb += self.busy.eq(busy)
+        m.d.sync += busy.eq(self.load | (count >= 2))
         with m.If(self.load):
             m.d.sync += [self.value.eq(self.first), sh_bin.eq(self.first), sh_bcd.eq(0),
                          count.eq(W)]

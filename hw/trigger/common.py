@@ -1,8 +1,9 @@
 """Small helpers shared by the trigger, risk and egress gateware (hw/trigger, hw/risk, hw/egress)."""
 
-from amaranth.hdl import Value
+from amaranth.hdl import Cat, Value
 
-__all__ = ["check_int", "check_bool", "checked_init", "ones_fold", "SLOT_BITS", "MAX_SLOTS"]
+__all__ = ["check_int", "check_bool", "checked_init", "ones_fold", "nonzero", "SLOT_BITS",
+           "MAX_SLOTS"]
 
 #: Width of the slot field in every payload of the order path (as the book's ``slot: 8``).
 SLOT_BITS = 8
@@ -33,6 +34,17 @@ def ones_fold(v: Value, times: int = 2) -> Value:
     for _ in range(times):
         v = v[:16] + (v >> 16)
     return v
+
+
+def nonzero(v: Value) -> Value:
+    """``v != 0`` as ORs of six bits (one LUT6 each) and of their results: two LUT levels for
+    up to 36 bits, three up to 216. (Written out because the synthesis maps the binary tree
+    it makes of a wide reduction less well, and not always balanced.)"""
+    v = Value.cast(v)
+    bits = [v[i:i + 6].any() for i in range(0, len(v), 6)]
+    while len(bits) > 1:
+        bits = [Cat(*bits[i:i + 6]).any() for i in range(0, len(bits), 6)]
+    return bits[0]
 
 
 def checked_init(init):

@@ -37,13 +37,19 @@ fires both sides gives the buy, then the sell one cycle later (the engine pauses
 
 Cycles: ``ev`` accepted / ``fast`` taken in cycle t -> candidate on ``o`` in t+1 (t+2 for the
 second one).
+
+Structure (one cycle from ``ev``/``fast`` to ``o`` in at most five LUT levels): the two
+sources are evaluated side by side, each from its own reads of the tables, and chosen at the
+end; the armed bits are distributed RAM too, as ``E ^ H`` per side (``E`` toggled by
+evaluations, ``H`` kept with the row and written by the host), so that reading them is one
+LUT level and the host and the evaluations each have a write port of their own.
 """
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init
+from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero
 from .layouts import (BOOK_ASK, BOOK_BID, ORDER_BUY, ORDER_SELL, STATE_TRADING, BookEvent,
                       Candidate, FastAdd, Quote, TriggerRow)
 
@@ -113,17 +119,30 @@ class TriggerEngine(wiring.Component):
         super().__init__(ports)
 
     def elaborate(self, platform):
+        # Timing structure (one cycle, ``ev``/``fast`` to the output register, <= 5 LUT levels):
+        # the two sources are evaluated side by side, each from its own asynchronous reads of
+        # the tables (no address multiplexer in front of the LUTRAMs); the source is chosen
+        # late. The armed bits are LUTRAM too (no 64:1 multiplexer of flip-flops): per side,
+        # armed = E ^ H, with E written only by evaluations (toggled when the bit changes)
+        # and H, kept in the row memory, only by host writes (H := ~E re-arms) and the clear
+        # sweep (E := 0, H := 1) -- two writers without a second write port. A host write in
+        # the same cycle as an evaluation of the same slot suppresses the evaluation's toggle
+        # (the host write wins, as documented).
         m = Module()
         S = self.symbols
 
-        m.submodules.rows = rows = memory.Memory(shape=TriggerRow, depth=S, init=[])
+        row_shape = data.StructLayout({"row": TriggerRow, "h": 2})
+        m.submodules.rows = rows = memory.Memory(shape=row_shape, depth=S,
+                                                 init=[{"h": 0b11}] * S)
         m.submodules.refs = refs = memory.Memory(shape=32, depth=S, init=[])
         m.submodules.shadow = shadow = memory.Memory(
             shape=Shadow, depth=S, init=[{"trading": 1}] * S)
-        rows_r, refs_r, sh_r = (mem.read_port(domain="comb") for mem in (rows, refs, shadow))
+        m.submodules.toggles = toggles = memory.Memory(shape=2, depth=S, init=[])
+        rows_f, rows_e, refs_f, refs_e, sh_f, tg_f, tg_e, tg_h = (
+            mem.read_port(domain="comb")
+            for mem in (rows, rows, refs, refs, shadow, toggles, toggles, toggles))
         rows_w, refs_w, sh_w = (mem.write_port() for mem in (rows, refs, shadow))
-        armed_b = Signal(S, init=(1 << S) - 1)
-        armed_s = Signal(S, init=(1 << S) - 1)
+        tg_w = toggles.write_port(granularity=1)
 
         # ------------------------------------------------------------ clear sweep
         sweeping = Signal()
@@ -144,76 +163,91 @@ class TriggerEngine(wiring.Component):
         can_eval = ~second_valid & ~sweeping & ~self.clear
         f = self.fast.payload
         ev = self.ev.payload
-        sel_fast = (self.fast.valid & self.fast_enable & self.enable & self.quiet
-                    & ~self.ev.valid & ~skip_pending & can_eval)
-        addr = Signal(SLOT_BITS)
-        m.d.comb += addr.eq(Mux(sel_fast, f.slot, ev.slot))
-        in_range = addr < S
-        for rp in (rows_r, refs_r, sh_r):
-            m.d.comb += rp.addr.eq(addr)
-        row = rows_r.data
-        sh = sh_r.data
-        ab = armed_b.bit_select(addr, 1) if S > 1 else armed_b[0]
-        as_ = armed_s.bit_select(addr, 1) if S > 1 else armed_s[0]
+        sel_fast = Signal()
+        m.d.comb += sel_fast.eq(self.fast.valid & self.fast_enable & self.enable & self.quiet
+                                & ~self.ev.valid & ~skip_pending & can_eval)
+        for rp in (rows_f, refs_f, sh_f, tg_f):
+            m.d.comb += rp.addr.eq(f.slot)
+        for rp in (rows_e, refs_e, tg_e):
+            m.d.comb += rp.addr.eq(ev.slot)
+        in_range_f = f.slot < S
+        in_range_e = ev.slot < S
+        row_f, row_e = rows_f.data.row, rows_e.data.row
+        sh = sh_f.data
+        ab_f = tg_f.data[0] ^ rows_f.data.h[0]
+        as_f = tg_f.data[1] ^ rows_f.data.h[1]
+        ab_e = tg_e.data[0] ^ rows_e.data.h[0]
+        as_e = tg_e.data[1] ^ rows_e.data.h[1]
 
-        # both evaluations are computed in parallel; fast_take selects late
+        # ------------------------------------------------------------ cut-through evaluation
         f_buy = Signal()   # the strobe's add crosses the buy trigger (an ask add <= buy)
         f_sell = Signal()  # ... the sell trigger (a bid add >= sell)
         m.d.comb += [
-            f_buy.eq((f.side == BOOK_ASK) & (f.price <= row.buy_price)),
-            f_sell.eq((f.side == BOOK_BID) & (f.price >= row.sell_price)),
+            f_buy.eq((f.side == BOOK_ASK) & (f.price <= row_f.buy_price)),
+            f_sell.eq((f.side == BOOK_BID) & (f.price >= row_f.sell_price)),
         ]
-        crosses = (row.enable_buy & ab & f_buy) | (row.enable_sell & as_ & f_sell)
+        crosses = (row_f.enable_buy & ab_f & f_buy) | (row_f.enable_sell & as_f & f_sell)
         fast_take = Signal()
-        m.d.comb += fast_take.eq(sel_fast & in_range & sh.trading & crosses)
+        m.d.comb += fast_take.eq(sel_fast & in_range_f & sh.trading & crosses)
+        cond_fb = (sh.best_ask.valid & (sh.best_ask.price <= row_f.buy_price)) | f_buy
+        cond_fs = (sh.best_bid.valid & (sh.best_bid.price >= row_f.sell_price)) | f_sell
+
+        # ------------------------------------------------------------ event evaluation
         # (a strobe is only taken while no event waits, so ready need not look at it)
         m.d.comb += self.ev.ready.eq(can_eval)
         ev_take = self.ev.valid & self.ev.ready
         ev_eval = Signal()
-        m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range & ~skip_pending & self.enable)
-        do_eval = fast_take | ev_eval
-
-        # ------------------------------------------------------------ evaluation
-        cond_fb = (sh.best_ask.valid & (sh.best_ask.price <= row.buy_price)) | f_buy
-        cond_fs = (sh.best_bid.valid & (sh.best_bid.price >= row.sell_price)) | f_sell
-        cond_eb = ((ev.best_ask.valid & (ev.best_ask.price <= row.buy_price))
+        m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range_e & ~skip_pending & self.enable)
+        live_e = ev_eval & (ev.trading_state == STATE_TRADING)
+        cond_eb = ((ev.best_ask.valid & (ev.best_ask.price <= row_e.buy_price))
                    | (ev.add.valid & (ev.add.side == BOOK_ASK)
-                      & (ev.add.price <= row.buy_price)))
-        cond_es = ((ev.best_bid.valid & (ev.best_bid.price >= row.sell_price))
+                      & (ev.add.price <= row_e.buy_price)))
+        cond_es = ((ev.best_bid.valid & (ev.best_bid.price >= row_e.sell_price))
                    | (ev.add.valid & (ev.add.side == BOOK_BID)
-                      & (ev.add.price >= row.sell_price)))
-        is_t = Mux(fast_take, sh.trading, ev.trading_state == STATE_TRADING)
-        cond_b = Signal()
-        cond_s = Signal()
-        m.d.comb += [cond_b.eq(Mux(fast_take, cond_fb, cond_eb)),
-                     cond_s.eq(Mux(fast_take, cond_fs, cond_es))]
-        live = do_eval & is_t
-        fire_b = Signal()
-        fire_s = Signal()
-        rearm_b = Signal()
-        rearm_s = Signal()
-        m.d.comb += [
-            fire_b.eq(live & row.enable_buy & ab & cond_b),
-            fire_s.eq(live & row.enable_sell & as_ & cond_s),
-            rearm_b.eq(live & row.enable_buy & ~ab & row.rearm & ~cond_b),
-            rearm_s.eq(live & row.enable_sell & ~as_ & row.rearm & ~cond_s),
-        ]
+                      & (ev.add.price >= row_e.sell_price)))
+
+        # fire / re-arm per source (at most one source evaluates in a cycle: a strobe is
+        # selected only while no event is valid)
+        fire_fb, fire_fs, fire_eb, fire_es = (Signal(name=n) for n in
+                                              ("fire_fb", "fire_fs", "fire_eb", "fire_es"))
+        chg_fb, chg_fs, chg_eb, chg_es = (Signal(name=n) for n in
+                                          ("chg_fb", "chg_fs", "chg_eb", "chg_es"))
+
+        def side_logic(live, row, en, armed, cond, fire, chg):
+            rearm = live & en & ~armed & row.rearm & ~cond
+            m.d.comb += [fire.eq(live & en & armed & cond), chg.eq(fire | rearm)]
+
+        side_logic(fast_take, row_f, row_f.enable_buy, ab_f, cond_fb, fire_fb, chg_fb)
+        side_logic(fast_take, row_f, row_f.enable_sell, as_f, cond_fs, fire_fs, chg_fs)
+        side_logic(live_e, row_e, row_e.enable_buy, ab_e, cond_eb, fire_eb, chg_eb)
+        side_logic(live_e, row_e, row_e.enable_sell, as_e, cond_es, fire_es, chg_es)
+        fire_b = fire_fb | fire_eb
+        fire_s = fire_fs | fire_es
+
+        # the candidate fields of the selected source (sel_fast, not fast_take: they only
+        # matter when a side fires, and then the source evaluated is the selected one)
+        def pick(a, b):
+            return Mux(sel_fast, a, b)
 
         def cand(side, price):
             c = Signal(Candidate, name=f"cand_{'buy' if side == ORDER_BUY else 'sell'}")
             m.d.comb += [
-                c.slot.eq(addr), c.side.eq(side), c.price.eq(price),
-                c.quantity.eq(row.quantity), c.ref_price.eq(refs_r.data),
-                c.timestamp.eq(Mux(fast_take, f.timestamp, ev.timestamp)),
-                c.sequence.eq(Mux(fast_take, f.sequence, ev.sequence)),
-                c.stamp.eq(Mux(fast_take, Mux(f.stamp_valid, f.stamp, self.now),
-                               Mux(ev.stamp_valid, ev.stamp, self.now))),
-                c.fast.eq(fast_take),
+                c.slot.eq(pick(f.slot, ev.slot)), c.side.eq(side), c.price.eq(price),
+                c.quantity.eq(pick(row_f.quantity, row_e.quantity)),
+                # (an AND-OR, not a multiplexer: Yosys's "share" would merge the two read
+                # ports of a multiplexer of their data into one behind an address multiplexer)
+                c.ref_price.eq((refs_f.data & sel_fast.replicate(32))
+                               | (refs_e.data & (~sel_fast).replicate(32))),
+                c.timestamp.eq(pick(f.timestamp, ev.timestamp)),
+                c.sequence.eq(pick(f.sequence, ev.sequence)),
+                c.stamp.eq(pick(Mux(f.stamp_valid, f.stamp, self.now),
+                                Mux(ev.stamp_valid, ev.stamp, self.now))),
+                c.fast.eq(sel_fast),
             ]
             return c
 
-        c_buy = cand(ORDER_BUY, row.buy_price)
-        c_sell = cand(ORDER_SELL, row.sell_price)
+        c_buy = cand(ORDER_BUY, pick(row_f.buy_price, row_e.buy_price))
+        c_sell = cand(ORDER_SELL, pick(row_f.sell_price, row_e.sell_price))
 
         # outputs (registered)
         with m.If(second_valid):
@@ -222,27 +256,29 @@ class TriggerEngine(wiring.Component):
             m.d.sync += [
                 self.o.valid.eq(fire_b | fire_s),
                 self.o.payload.eq(Mux(fire_b, c_buy, c_sell)),
-                second_valid.eq(fire_b & fire_s),
+                second_valid.eq((fire_fb & fire_fs) | (fire_eb & fire_es)),
                 second.eq(c_sell),
             ]
 
-        # armed bits: evaluation, then host write (wins), then clear
-        with m.If(do_eval):
-            m.d.sync += [
-                armed_b.bit_select(addr, 1).eq((ab & ~fire_b) | rearm_b),
-                armed_s.bit_select(addr, 1).eq((as_ & ~fire_s) | rearm_s),
-            ]
+        # armed bits: an evaluation toggles E where the bit changes; a host write re-arms
+        # (H := ~E, wins over an evaluation of its slot in the same cycle); the sweep clears
         host_we = self.tw_we & (self.tw_slot < S) & ~sweeping
-        with m.If(host_we):
-            m.d.sync += [armed_b.bit_select(self.tw_slot, 1).eq(1),
-                         armed_s.bit_select(self.tw_slot, 1).eq(1)]
+        hit_f = host_we & (self.tw_slot == f.slot)
+        hit_e = host_we & (self.tw_slot == ev.slot)
+        m.d.comb += [
+            tg_h.addr.eq(self.tw_slot),
+            tg_w.addr.eq(Mux(sweeping, sweep_slot, pick(f.slot, ev.slot))),
+            tg_w.data.eq(Mux(sweeping, 0, ~pick(tg_f.data, tg_e.data))),
+            tg_w.en[0].eq(sweeping | (chg_fb & ~hit_f) | (chg_eb & ~hit_e)),
+            tg_w.en[1].eq(sweeping | (chg_fs & ~hit_f) | (chg_es & ~hit_e)),
+        ]
 
         # skip bookkeeping for cut-through messages
         with m.If(fast_take):
             m.d.sync += [skip_pending.eq(1), skip_seq.eq(f.sequence)]
         with m.Elif(ev_take & ev.evaluate & skip_pending):
             m.d.sync += skip_pending.eq(0)
-            with m.If(ev.sequence != skip_seq):
+            with m.If(nonzero(ev.sequence ^ skip_seq)):
                 m.d.sync += self.fast_mismatch.eq(self.fast_mismatch + 1)
         m.d.sync += self.triggers_fired.eq(self.triggers_fired + fire_b + fire_s)
         with m.If(fast_take):
@@ -251,13 +287,14 @@ class TriggerEngine(wiring.Component):
         # memory writes
         m.d.comb += [
             rows_w.addr.eq(Mux(sweeping, sweep_slot, self.tw_slot)),
-            rows_w.data.eq(Mux(sweeping, 0, self.tw_row)),
+            rows_w.data.row.eq(Mux(sweeping, 0, self.tw_row)),
+            rows_w.data.h.eq(Mux(sweeping, 0b11, ~tg_h.data)),
             rows_w.en.eq(sweeping | host_we),
             refs_w.addr.eq(Mux(sweeping, sweep_slot, self.ref_slot)),
             refs_w.data.eq(Mux(sweeping, 0, self.ref_price)),
             refs_w.en.eq(sweeping | (self.ref_we & (self.ref_slot < S))),
             sh_w.addr.eq(Mux(sweeping, sweep_slot, ev.slot)),
-            sh_w.en.eq(sweeping | (ev_take & in_range)),
+            sh_w.en.eq(sweeping | (ev_take & in_range_e)),
         ]
         with m.If(sweeping):
             m.d.comb += sh_w.data.trading.eq(1)
@@ -270,7 +307,6 @@ class TriggerEngine(wiring.Component):
 
         with m.If(self.clear & ~sweeping):
             m.d.sync += [
-                armed_b.eq(armed_b.init), armed_s.eq(armed_s.init),
                 skip_pending.eq(0), second_valid.eq(0), self.o.valid.eq(0),
                 self.triggers_fired.eq(0), self.fast_taken.eq(0), self.fast_mismatch.eq(0),
             ]

@@ -505,6 +505,105 @@ def _trigger(s, k, now, seq, add_side, add_price, lv, lv_n, trig, armed, rp, rs,
     return norders
 
 
+# ---- one message's book change, shared by process() and replay() -------------------------
+# Each takes the flat order table ``ot`` and level views ``lv``/``lv_n`` (``L`` levels a side)
+# and returns the top-of-book change (NOCHANGE when the visible levels stayed as they were).
+
+@njit(inline="always", cache=True)
+def _book_add(data, o, s, ot, bits, way_bits, lv, lv_n, L, counters):
+    """A or F on slot ``s``: (change, side, price)."""
+    ref = _be64(data, o + O_A_REF)
+    side = BID if data[o + O_A_SIDE] == 66 else ASK
+    shares = _be32(data, o + O_A_SHARES)
+    price = _be32(data, o + O_A_PRICE)
+    change = NOCHANGE
+    i, free = _ot_lookup(ot, ref, bits, way_bits)
+    if i >= 0:
+        counters[C_DUP_REF] += 1
+    elif free < 0:
+        counters[C_TABLE_FULL] += 1
+    else:
+        _ot_put(ot, free, ref, s, side, price, shares)
+        change = _level_add(lv, lv_n, L, s, side, price, shares, counters)
+    return change, side, price
+
+
+@njit(inline="always", cache=True)
+def _book_reduce(data, o, t, ot, bits, way_bits, lv, lv_n, L, counters):
+    """E C X D: (slot of the order or -1 when unknown, change)."""
+    i, free = _ot_lookup(ot, _be64(data, o + O_E_REF), bits, way_bits)
+    if i < 0:
+        counters[C_UNKNOWN_REF] += 1
+        return np.int64(-1), NOCHANGE
+    e = _X(3 * i)
+    pxsh = ot[e + _X(OT_PXSH)]
+    meta = ot[e + _X(OT_META)]
+    rem = np.int64(pxsh & np.uint64(0xFFFFFFFF))
+    if t == 68:
+        amt = rem
+    elif t == 88:
+        amt = np.int64(_be32(data, o + O_X_SHARES))
+    else:
+        amt = np.int64(_be32(data, o + O_E_SHARES))
+    if amt > rem:
+        counters[C_OVERFILL] += 1
+        amt = rem
+    gone = amt == rem
+    s = np.int64(meta >> np.uint64(8))
+    side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
+    change = _level_reduce(lv, lv_n, L, s, side, pxsh >> np.uint64(32), amt, gone, counters)
+    if gone:
+        ot[e + _X(OT_META)] = 0
+    else:
+        ot[e + _X(OT_PXSH)] = pxsh - np.uint64(amt)
+    return s, change
+
+
+@njit(inline="always", cache=True)
+def _book_replace(data, o, ot, bits, way_bits, lv, lv_n, L, depth, snap, counters):
+    """U: (slot of the original or -1 when unknown, change, side, new price); ``snap`` is
+    scratch for the visible levels before it."""
+    i, free = _ot_lookup(ot, _be64(data, o + O_U_OLD), bits, way_bits)
+    if i < 0:
+        counters[C_UNKNOWN_REF] += 1
+        return np.int64(-1), NOCHANGE, np.int64(-1), np.uint64(0)
+    e = _X(3 * i)
+    pxsh = ot[e + _X(OT_PXSH)]
+    meta = ot[e + _X(OT_META)]
+    side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
+    s = np.int64(meta >> np.uint64(8))
+    # a replace can leave the visible levels as they were: keep them to compare
+    for kk in range(depth):
+        snap[kk, 0] = _lv_top(lv, lv_n, L, s, side, kk, 0)
+        snap[kk, 1] = _lv_top(lv, lv_n, L, s, side, kk, 1)
+    c1 = _level_reduce(lv, lv_n, L, s, side, pxsh >> np.uint64(32),
+                       np.int64(pxsh & np.uint64(0xFFFFFFFF)), True, counters)
+    ot[e + _X(OT_META)] = 0
+    price = _be32(data, o + O_U_PRICE)
+    shares = _be32(data, o + O_U_SHARES)
+    new = _be64(data, o + O_U_NEW)
+    j, free = _ot_lookup(ot, new, bits, way_bits)
+    c2 = NOCHANGE
+    if j >= 0:
+        counters[C_DUP_REF] += 1
+    elif free < 0:
+        counters[C_TABLE_FULL] += 1
+    else:
+        _ot_put(ot, free, new, s, side, price, shares)
+        c2 = _level_add(lv, lv_n, L, s, side, price, shares, counters)
+    change = min(c1, c2)
+    if change < depth:
+        same = True
+        for kk in range(depth):
+            if (snap[kk, 0] != _lv_top(lv, lv_n, L, s, side, kk, 0)
+                    or snap[kk, 1] != _lv_top(lv, lv_n, L, s, side, kk, 1)):
+                same = False
+                break
+        if same:
+            change = NOCHANGE
+    return s, change, side, price
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
             names, n_names, auto, locate_slot,
@@ -560,94 +659,27 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                               True, counters)
             if s >= 0 and (s & part_mask) == part:
                 book_msg = True
-                ref = _u64(data, o + O_A_REF)
-                side = BID if data[o + O_A_SIDE] == 66 else ASK
-                shares = _u32(data, o + O_A_SHARES)
-                price = _u32(data, o + O_A_PRICE)
-                add_side = side
+                change, add_side, price = _book_add(data, o, s, otf, bits, way_bits, lvf, lvnf,
+                                                    L, counters)
                 add_price = np.int64(price)
-                i, free = _ot_lookup(otf, ref, bits, way_bits)
-                if i >= 0:
-                    counters[C_DUP_REF] += 1
-                elif free < 0:
-                    counters[C_TABLE_FULL] += 1
-                else:
-                    _ot_put(otf, free, ref, s, side, price, shares)
-                    change = _level_add(lvf, lvnf, L, s, side, price, shares, counters)
         elif t == 69 or t == 67 or t == 88 or t == 68:  # E C X D
             s = locate_slot[loc]
             if s >= 0 and (s & part_mask) == part:
                 book_msg = True
-                ref = _u64(data, o + O_E_REF)
-                i, free = _ot_lookup(otf, ref, bits, way_bits)
-                if i < 0:
-                    counters[C_UNKNOWN_REF] += 1
-                else:
-                    pxsh = otf[_X(3 * i + OT_PXSH)]
-                    meta = otf[_X(3 * i + OT_META)]
-                    rem = np.int64(pxsh & np.uint64(0xFFFFFFFF))
-                    if t == 68:
-                        amt = rem
-                    elif t == 88:
-                        amt = np.int64(_u32(data, o + O_X_SHARES))
-                    else:
-                        amt = np.int64(_u32(data, o + O_E_SHARES))
-                    if amt > rem:
-                        counters[C_OVERFILL] += 1
-                        amt = rem
-                    gone = amt == rem
-                    s = np.int64(meta >> np.uint64(8))
-                    side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
-                    change = _level_reduce(lvf, lvnf, L, s, side, pxsh >> np.uint64(32), amt,
-                                           gone, counters)
-                    if gone:
-                        otf[_X(3 * i + OT_META)] = 0
-                    else:
-                        otf[_X(3 * i + OT_PXSH)] = pxsh - np.uint64(amt)
+                so, change = _book_reduce(data, o, t, otf, bits, way_bits, lvf, lvnf, L,
+                                          counters)
+                if so >= 0:
+                    s = so
         elif t == 85:  # U
             s = locate_slot[loc]
             if s >= 0 and (s & part_mask) == part:
                 book_msg = True
-                old = _u64(data, o + O_U_OLD)
-                new = _u64(data, o + O_U_NEW)
-                i, free = _ot_lookup(otf, old, bits, way_bits)
-                if i < 0:
-                    counters[C_UNKNOWN_REF] += 1
-                else:
-                    pxsh = otf[_X(3 * i + OT_PXSH)]
-                    meta = otf[_X(3 * i + OT_META)]
-                    side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
-                    s = np.int64(meta >> np.uint64(8))
-                    # a replace can leave the visible levels as they were: keep them to compare
-                    for kk in range(depth):
-                        snap[kk, 0] = _lv_top(lvf, lvnf, L, s, side, kk, 0)
-                        snap[kk, 1] = _lv_top(lvf, lvnf, L, s, side, kk, 1)
-                    c1 = _level_reduce(lvf, lvnf, L, s, side, pxsh >> np.uint64(32),
-                                       np.int64(pxsh & np.uint64(0xFFFFFFFF)), True, counters)
-                    otf[_X(3 * i + OT_META)] = 0
-                    price = _u32(data, o + O_U_PRICE)
-                    shares = _u32(data, o + O_U_SHARES)
+                so, change, side, price = _book_replace(data, o, otf, bits, way_bits, lvf,
+                                                        lvnf, L, depth, snap, counters)
+                if so >= 0:
+                    s = so
                     add_side = side
                     add_price = np.int64(price)
-                    j, free = _ot_lookup(otf, new, bits, way_bits)
-                    c2 = NOCHANGE
-                    if j >= 0:
-                        counters[C_DUP_REF] += 1
-                    elif free < 0:
-                        counters[C_TABLE_FULL] += 1
-                    else:
-                        _ot_put(otf, free, new, s, side, price, shares)
-                        c2 = _level_add(lvf, lvnf, L, s, side, price, shares, counters)
-                    change = min(c1, c2)
-                    if change < depth:
-                        same = True
-                        for kk in range(depth):
-                            if (snap[kk, 0] != _lv_top(lvf, lvnf, L, s, side, kk, 0)
-                                    or snap[kk, 1] != _lv_top(lvf, lvnf, L, s, side, kk, 1)):
-                                same = False
-                                break
-                        if same:
-                            change = NOCHANGE
         elif t == 80:  # P
             s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_P_STOCK),
                           False, counters)
@@ -730,90 +762,23 @@ def replay(data, offsets, sequences, count, first_msg, depth,
                               _be64(data, o + O_A_STOCK), True, counters)
             if s < 0:
                 continue
-            ref = _be64(data, o + O_A_REF)
-            side = BID if data[o + O_A_SIDE] == 66 else ASK
-            shares = _be32(data, o + O_A_SHARES)
-            price = _be32(data, o + O_A_PRICE)
-            i, free = _ot_lookup(ot, ref, bits, way_bits)
-            if i >= 0:
-                counters[C_DUP_REF] += 1
-            elif free < 0:
-                counters[C_TABLE_FULL] += 1
-            else:
-                _ot_put(ot, free, ref, s, side, price, shares)
-                change = _level_add(lv, lv_n, L, s, side, price, shares, counters)
+            change, side, price = _book_add(data, o, s, ot, bits, way_bits, lv, lv_n, L,
+                                            counters)
         elif t == 68 or t == 69 or t == 88 or t == 67:  # D E X C
-            if locate_slot[loc] < 0:
+            s = np.int64(locate_slot[loc])
+            if s < 0:
                 continue
-            i, free = _ot_lookup(ot, _be64(data, o + O_E_REF), bits, way_bits)
-            if i < 0:
-                counters[C_UNKNOWN_REF] += 1
-                s = np.int64(locate_slot[loc])
-            else:
-                e = _X(3 * i)
-                pxsh = ot[e + _X(OT_PXSH)]
-                meta = ot[e + _X(OT_META)]
-                rem = np.int64(pxsh & np.uint64(0xFFFFFFFF))
-                if t == 68:
-                    amt = rem
-                elif t == 88:
-                    amt = np.int64(_be32(data, o + O_X_SHARES))
-                else:
-                    amt = np.int64(_be32(data, o + O_E_SHARES))
-                if amt > rem:
-                    counters[C_OVERFILL] += 1
-                    amt = rem
-                gone = amt == rem
-                s = np.int64(meta >> np.uint64(8))
-                side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
-                change = _level_reduce(lv, lv_n, L, s, side, pxsh >> np.uint64(32), amt, gone,
-                                       counters)
-                if gone:
-                    ot[e + _X(OT_META)] = 0
-                else:
-                    ot[e + _X(OT_PXSH)] = pxsh - np.uint64(amt)
+            so, change = _book_reduce(data, o, t, ot, bits, way_bits, lv, lv_n, L, counters)
+            if so >= 0:
+                s = so
         elif t == 85:  # U
-            if locate_slot[loc] < 0:
+            s = np.int64(locate_slot[loc])
+            if s < 0:
                 continue
-            i, free = _ot_lookup(ot, _be64(data, o + O_U_OLD), bits, way_bits)
-            if i < 0:
-                counters[C_UNKNOWN_REF] += 1
-                s = np.int64(locate_slot[loc])
-            else:
-                e = _X(3 * i)
-                pxsh = ot[e + _X(OT_PXSH)]
-                meta = ot[e + _X(OT_META)]
-                side = np.int64((meta >> np.uint64(1)) & np.uint64(1))
-                s = np.int64(meta >> np.uint64(8))
-                # a replace can leave the visible levels as they were: keep them to compare
-                for kk in range(depth):
-                    snap[kk, 0] = _lv_top(lv, lv_n, L, s, side, kk, 0)
-                    snap[kk, 1] = _lv_top(lv, lv_n, L, s, side, kk, 1)
-                c1 = _level_reduce(lv, lv_n, L, s, side, pxsh >> np.uint64(32),
-                                   np.int64(pxsh & np.uint64(0xFFFFFFFF)), True, counters)
-                ot[e + _X(OT_META)] = 0
-                price = _be32(data, o + O_U_PRICE)
-                shares = _be32(data, o + O_U_SHARES)
-                new = _be64(data, o + O_U_NEW)
-                j, free = _ot_lookup(ot, new, bits, way_bits)
-                c2 = NOCHANGE
-                if j >= 0:
-                    counters[C_DUP_REF] += 1
-                elif free < 0:
-                    counters[C_TABLE_FULL] += 1
-                else:
-                    _ot_put(ot, free, new, s, side, price, shares)
-                    c2 = _level_add(lv, lv_n, L, s, side, price, shares, counters)
-                change = min(c1, c2)
-                if change < depth:
-                    same = True
-                    for kk in range(depth):
-                        if (snap[kk, 0] != _lv_top(lv, lv_n, L, s, side, kk, 0)
-                                or snap[kk, 1] != _lv_top(lv, lv_n, L, s, side, kk, 1)):
-                            same = False
-                            break
-                    if same:
-                        change = NOCHANGE
+            so, change, side, price = _book_replace(data, o, ot, bits, way_bits, lv, lv_n, L,
+                                                    depth, snap, counters)
+            if so >= 0:
+                s = so
         else:
             if t == 80:  # P
                 s = _map_slot(names, n_names, auto, locate_slot, np.int64(loc),

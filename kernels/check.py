@@ -4,8 +4,10 @@ Each ``kernels/*.cu`` is compiled with nvcc for sm_80 (A100) and sm_90 (H100/H20
 temporary directory — cubins by default, PTX with ``--ptx`` — with ptxas' register / spill /
 stack report. More checks ride along: the same sources compile with NVRTC (what cupy's
 ``RawModule`` uses: no libc headers) when ``libnvrtc`` can be loaded, ``feature_spec.cuh`` matches
-the Python feature table, and the CPU build of the core (g++) compiles. Exit status: 0 all
-passed, 1 a check failed, 2 nvcc is missing.
+the Python feature table, and the CPU build of the core (g++) compiles. A check that could
+not run (no libnvrtc, no g++) is reported as ``"ok": None`` with ``"not_run"`` naming what is
+missing, never as passed. Exit status: 0 every check that ran passed, 1 a check failed, 2 nvcc
+is missing.
 """
 
 from __future__ import annotations
@@ -118,22 +120,7 @@ def check(archs=ARCHS, ptx: bool = False, nvcc: str | None = None) -> dict:
                 else:
                     res["error"] = (r.stderr or r.stdout).strip()[-4000:]
                 results.append(res)
-    lib = _nvrtc()
-    for cu in sorted(KERNEL_DIR.glob("*.cu")):
-        for arch in archs:
-            name = f"nvrtc {cu.name} {arch}"
-            if lib is None:
-                results.append({"check": name, "ok": True, "skipped": "libnvrtc not found"})
-                continue
-            t0 = time.perf_counter()
-            try:
-                ok, log = _nvrtc_compile(lib, cu, arch)
-            except OSError as e:  # builtins library missing next to libnvrtc
-                ok, log = False, str(e)
-            res = {"check": name, "ok": ok, "seconds": round(time.perf_counter() - t0, 2)}
-            if not ok:
-                res["error"] = log[-4000:]
-            results.append(res)
+    results += nvrtc_checks(_nvrtc(), archs)
     # the generated header must match the Python feature table it was generated from
     from tickwire.models.features import render_header
 
@@ -155,8 +142,42 @@ def check(archs=ARCHS, ptx: bool = False, nvcc: str | None = None) -> dict:
         except RuntimeError as e:
             results.append({"check": "g++ CPU core", "ok": False, "error": str(e)})
     else:
-        results.append({"check": "g++ CPU core", "ok": True, "skipped": why})
-    return {"ok": all(r["ok"] for r in results), "nvcc": nvcc, "results": results}
+        results.append(not_run("g++ CPU core", why))
+    return summarize(results, nvcc=nvcc)
+
+
+def not_run(name: str, why: str) -> dict:
+    """The result of a check that could not run: neither passed nor failed."""
+    return {"check": name, "ok": None, "not_run": why}
+
+
+def summarize(results: list[dict], **extra) -> dict:
+    """The report: ``ok`` is False when a check failed; checks that did not run are listed
+    in ``not_run`` (they do not make the report pass or fail)."""
+    return {"ok": not any(r["ok"] is False for r in results),
+            "not_run": [r["check"] for r in results if r["ok"] is None],
+            **extra, "results": results}
+
+
+def nvrtc_checks(lib, archs=ARCHS) -> list[dict]:
+    """Compile every kernel with NVRTC (``lib``: libnvrtc, or None when it is missing)."""
+    out = []
+    for cu in sorted(KERNEL_DIR.glob("*.cu")):
+        for arch in archs:
+            name = f"nvrtc {cu.name} {arch}"
+            if lib is None:
+                out.append(not_run(name, "libnvrtc not found"))
+                continue
+            t0 = time.perf_counter()
+            try:
+                ok, log = _nvrtc_compile(lib, cu, arch)
+            except OSError as e:  # builtins library missing next to libnvrtc
+                ok, log = False, str(e)
+            res = {"check": name, "ok": ok, "seconds": round(time.perf_counter() - t0, 2)}
+            if not ok:
+                res["error"] = log[-4000:]
+            out.append(res)
+    return out
 
 
 def _version(nvcc: str) -> str:
@@ -182,19 +203,24 @@ def main(argv=None) -> int:
     else:
         print(f"nvcc: {rep['nvcc']} ({_version(rep['nvcc'])})")
         for r in rep["results"]:
-            mark = "ok  " if r["ok"] else "FAIL"
+            mark = {True: "ok     ", False: "FAIL   ", None: "not run"}[r["ok"]]
             extra = ""
             if "kernels" in r:
                 extra = "  " + ", ".join(
                     f"{k}: {v.get('registers', '?')} regs, {v.get('spill_stores', 0)}B spill, "
                     f"{v.get('stack', 0)}B stack" for k, v in r["kernels"].items())
-            if "skipped" in r:
-                extra = f"  (skipped: {r['skipped']})"
+            if "not_run" in r:
+                extra = f"  ({r['not_run']})"
             print(f"[{mark}] {r['check']}{' %.2fs' % r['seconds'] if 'seconds' in r else ''}"
                   f"{extra}")
-            if not r["ok"]:
-                print("       " + r.get("error", "").replace("\n", "\n       "))
-        print("all kernels compiled" if rep["ok"] else "kernel check FAILED")
+            if r["ok"] is False:
+                print("          " + r.get("error", "").replace("\n", "\n          "))
+        if not rep["ok"]:
+            print("kernel check FAILED")
+        elif rep["not_run"]:
+            print(f"every check that ran passed; {len(rep['not_run'])} not run")
+        else:
+            print("all kernels compiled")
     return 0 if rep["ok"] else 1
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import tomli_w
 
+from ..spec.capacity import EMULATOR
+
 __all__ = ["Capacity", "Feed", "Strategy", "Risk", "Orders", "Session", "Config", "load_config",
            "ConfigError"]
 
@@ -22,10 +24,11 @@ class ConfigError(ValueError):
 
 @dataclass
 class Capacity:
-    symbols: int = 64
-    order_buckets: int = 1 << 20
-    order_ways: int = 4
-    levels: int = 256
+    """The emulator's book capacities (defaults: :data:`tickwire.spec.capacity.EMULATOR`)."""
+    symbols: int = EMULATOR["symbols"]
+    order_buckets: int = EMULATOR["order_buckets"]
+    order_ways: int = EMULATOR["order_ways"]
+    levels: int = EMULATOR["levels"]
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Host driver of the tickwire register file, generated from the register map description.
 
-The accessors are built at import time from :data:`tickwire.hw.regmap.description.REGMAP`
+The accessors are built at import time from :data:`tickwire.spec.regmap.REGMAP`
 (the same description the gateware's register file and docs/registers.md come from)::
 
     drv = Driver(bus)                    # bus: read32(addr) -> int, write32(addr, value)
@@ -27,7 +27,8 @@ import functools
 from dataclasses import asdict, is_dataclass
 from typing import Any, Iterable
 
-from tickwire.hw.regmap.description import (COUNTER_NAMES, COUNTER_REGISTERS, FEED_COUNTERS,
+from tickwire.spec.values import ip_to_int as _ip, mac_to_int as _mac, pack_symbol, unpack_symbol
+from tickwire.spec.regmap import (COUNTER_NAMES, COUNTER_REGISTERS, FEED_COUNTERS,
                                             FEED_HW_COUNTERS, ORDER_HW_COUNTERS, REGMAP,
                                             RISK_PARAM_FIELDS, RISK_PARAMS, Field, Register,
                                             RegisterMap, Table)
@@ -47,29 +48,6 @@ class BusError(IOError):
 
 class IdentityError(RuntimeError):
     """The bitstream's register map is not the one this host was built with."""
-
-
-def pack_symbol(name: str) -> int:
-    """8-byte space-padded ASCII symbol, first character most significant (as the book)."""
-    b = name.encode("ascii")
-    if not 1 <= len(b) <= 8:
-        raise ValueError(f"symbol {name!r}: must be 1..8 ASCII characters")
-    return int.from_bytes(b.ljust(8, b" "), "big")
-
-
-def unpack_symbol(v: int) -> str:
-    return int(v).to_bytes(8, "big").decode("latin-1").rstrip(" \0")
-
-
-def _mac(v) -> int:
-    if isinstance(v, int):
-        return v
-    return int(str(v).replace("-", ":").replace(":", ""), 16)
-
-
-def _ip(v) -> int:
-    from tickwire.host.framing import ip_to_int
-    return ip_to_int(v)
 
 
 class RegValue(int):
@@ -742,7 +720,7 @@ class MMIOBus:
 
 class FakeBus:
     """An exact Python model of the register file (the bus rules of
-    :mod:`tickwire.hw.regmap.description`), with the hardware side exposed for tests:
+    :mod:`tickwire.spec.regmap`), with the hardware side exposed for tests:
 
     * ``inputs[port]``: values of the ``ro`` input ports (counters, status, ...);
       :meth:`fire` sets ``w1c`` sticky bits as the hardware's set pulses would;

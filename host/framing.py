@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..spec.counters import FRAME_REASONS  # noqa: F401
+from ..spec.values import (bytes_to_mac, int_to_ip, ip_to_bytes, ip_to_int,  # noqa: F401
+                           mac_to_bytes)
+
 __all__ = [
     "FRAME_REASONS", "ETH_P_IPV4", "ETH_P_8021Q", "IPPROTO_UDP", "IPPROTO_TCP", "MIN_FRAME",
     "ip_to_int", "int_to_ip", "ip_to_bytes", "mac_to_bytes", "bytes_to_mac", "multicast_mac",
@@ -30,60 +34,12 @@ MIN_FRAME = 60
 MOLD_HEADER = 20
 
 #: Frame drop reasons, in the order the checks are applied (docs/architecture.md).
-FRAME_REASONS = (
-    "runt", "not_ipv4", "ip_header", "ip_checksum", "ip_length", "not_udp", "ip_fragment",
-    "udp_length", "filtered", "mold_truncated",
-)
 
 _TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40,
               "C": 0x80}
 
 
 # --------------------------------------------------------------------------- addresses
-
-def ip_to_int(ip: str | int | bytes) -> int:
-    """``"a.b.c.d"`` (or an int, or 4 bytes) to the 32-bit integer."""
-    if isinstance(ip, int):
-        if not 0 <= ip < 1 << 32:
-            raise ValueError(f"IPv4 address {ip} out of range")
-        return ip
-    if isinstance(ip, (bytes, bytearray)):
-        if len(ip) != 4:
-            raise ValueError(f"IPv4 address needs 4 bytes, got {len(ip)}")
-        return int.from_bytes(ip, "big")
-    parts = ip.split(".")
-    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
-        raise ValueError(f"bad IPv4 address {ip!r}")
-    return int.from_bytes(bytes(int(p) for p in parts), "big")
-
-
-def int_to_ip(v: int) -> str:
-    return ".".join(str(b) for b in int(v).to_bytes(4, "big"))
-
-
-def ip_to_bytes(ip: str | int | bytes) -> bytes:
-    return ip_to_int(ip).to_bytes(4, "big")
-
-
-def mac_to_bytes(mac: str | bytes) -> bytes:
-    """``"aa:bb:cc:dd:ee:ff"`` (``-`` also accepted) or 6 bytes to 6 bytes."""
-    if isinstance(mac, (bytes, bytearray)):
-        if len(mac) != 6:
-            raise ValueError(f"MAC address needs 6 bytes, got {len(mac)}")
-        return bytes(mac)
-    parts = mac.replace("-", ":").split(":")
-    try:
-        out = bytes(int(p, 16) for p in parts)
-    except ValueError:
-        out = b""
-    if len(parts) != 6 or len(out) != 6 or any(len(p) not in (1, 2) for p in parts):
-        raise ValueError(f"bad MAC address {mac!r}")
-    return out
-
-
-def bytes_to_mac(b: bytes) -> str:
-    return ":".join(f"{x:02x}" for x in b)
-
 
 def multicast_mac(ip: str | int) -> str:
     """The Ethernet address of an IPv4 multicast group (01:00:5e + low 23 bits, RFC 1112)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from . import itch
+from ..spec.counters import FEED_COUNTERS as COUNTERS
 from .framing import FRAME_REASONS, UdpDatagram, group_table, parse_udp_frame
 
 __all__ = [
@@ -25,11 +26,6 @@ HEARTBEAT = 0
 END_OF_SESSION = 0xFFFF
 
 #: Every feed counter, in a fixed order (the numba stage returns them in this order).
-COUNTERS = FRAME_REASONS + (
-    "mold_overrun", "frames", "packets", "messages", "gaps", "gap_messages", "last_gap_first",
-    "last_gap_last", "dup_packets", "stale_session", "heartbeats", "end_of_session",
-    "session_changes", "unknown_type", "bad_length",
-)
 
 
 class MoldError(ValueError):

@@ -6,7 +6,7 @@
 
 This is the component a board wrapper instantiates: two feed lines in, one order stream out,
 one control port. Every configuration value, table and counter of the pipeline is reached
-through the register map of :mod:`tickwire.hw.regmap.description` (docs/registers.md), so the
+through the register map of :mod:`tickwire.spec.regmap` (docs/registers.md), so the
 host's own driver (:class:`tickwire.host.driver.Driver`) configures and reads it the same way
 in simulation and on a board.
 
@@ -38,7 +38,7 @@ from .book.layouts import book_update_layout
 from .feed.layouts import AxiStreamSignature
 from .pipeline import COUNTERS, FEED_HW_PORTS, OrderBeat, TickToTrade
 from .regmap.axil import AXI4LiteSignature, RegisterFile
-from .regmap.description import REGMAP
+from tickwire.spec.regmap import REGMAP
 from .trigger.common import check_int
 
 __all__ = ["Appliance", "STICKY_SOURCES"]

@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..host.driver import BusError, Driver, FakeBus, IdentityError
-from ..hw.regmap.description import REGMAP
+from ..spec.regmap import REGMAP
 from . import fastsim
 from .pipeline_full import gather_frames
 from .pipeline_rtl import BUILD_DEPTH, FRAME_GAP, beats
@@ -67,7 +67,7 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = SYMBOLS) -> fastsim.Harness
 
 
 def capacity(symbols: int = SYMBOLS) -> dict[str, int]:
-    from ..hw.regmap.description import CAPACITY_DEFAULTS
+    from ..spec.regmap import CAPACITY_DEFAULTS
     return dict(CAPACITY_DEFAULTS, symbols=symbols)
 
 

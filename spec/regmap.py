@@ -11,11 +11,9 @@ names, addresses, fields, access, reset values and documentation. From this one 
 and :attr:`RegisterMap.hash` (the ``MAP_HASH`` register) is computed from its canonical form,
 so a host refuses a bitstream built from a different map.
 
-Names come from the modules that define them: the feed counters from
-:data:`tickwire.host.moldudp64.COUNTERS`, the book/trigger/risk counters from
-:data:`tickwire.host.emu.core.COUNTER_NAMES`, the global risk parameters from
-:data:`tickwire.host.emu.core.RISK_PARAMS`, reset values from the defaults of
-:mod:`tickwire.host.config`.
+Names come from :mod:`tickwire.spec.counters` (feed counters, book/trigger/risk counters,
+global risk parameters), capacities from :mod:`tickwire.spec.capacity`, reset values from
+the defaults of :mod:`tickwire.host.config`.
 
 The bus rules every part follows are :data:`BUS_RULES` (the register file implements them,
 :class:`tickwire.host.driver.FakeBus` models them, docs/registers.md states them).
@@ -29,9 +27,10 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from tickwire.host import config as _config
-from tickwire.host.emu.core import BOOK_COUNTERS, COUNTER_NAMES, RISK_PARAMS
-from tickwire.host.framing import FRAME_REASONS
-from tickwire.host.moldudp64 import COUNTERS as FEED_COUNTERS
+
+from .capacity import GATEWARE as CAPACITY_DEFAULTS
+from .counters import BOOK_COUNTERS, COUNTER_NAMES, FEED_COUNTERS, FRAME_REASONS, RISK_PARAMS
+from .values import ip_to_int as _ip, mac_to_int as _mac
 
 __all__ = [
     "BUS_RULES", "ACCESS", "HW_KINDS", "TABLE_KINDS", "Field", "Register", "Table", "Block",
@@ -82,11 +81,6 @@ MAP_ID = int.from_bytes(b"TWIR", "big")
 #: MAP_HASH catches whatever a forgotten bump would miss.
 MAP_VERSION = (2, 0)
 
-#: Build parameters of the register file and their defaults (the gateware defaults of
-#: docs/architecture.md). ``symbols`` bounds the per-slot tables, ``groups`` the feed group
-#: table, ``hist_bins`` the latency histogram; all appear in the CAPACITY registers.
-CAPACITY_DEFAULTS = {"symbols": 64, "levels": 32, "order_buckets": 1 << 12, "order_ways": 4,
-                     "groups": 4, "hist_bins": 33}
 
 
 # ------------------------------------------------------------------------------------ classes
@@ -646,14 +640,6 @@ def _risk_params() -> list[Register]:
             Field(p, w, "rw", reset=int(getattr(d, p)), doc=_RISK_DOC[p])],
             doc=f"Risk parameter `{p}`: {_RISK_DOC[p]}."))
     return regs
-
-
-def _mac(s: str) -> int:
-    return int(s.replace("-", ":").replace(":", ""), 16)
-
-
-def _ip(s: str) -> int:
-    return int.from_bytes(bytes(int(x) for x in s.split(".")), "big")
 
 
 def build_regmap() -> RegisterMap:

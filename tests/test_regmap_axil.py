@@ -12,7 +12,7 @@ import pytest
 
 from tickwire.host.driver import AsyncDriver, BusError
 from tickwire.hw.regmap.axil import RegisterFile
-from tickwire.hw.regmap.description import REGMAP
+from tickwire.spec.regmap import REGMAP
 from tickwire.sim.regmap.amaranth_harness import simulate
 from tickwire.sim.regmap.common import OKAY, SLVERR, BusAdapter, ModelChecker
 

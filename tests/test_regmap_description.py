@@ -1,11 +1,11 @@
-"""The register map description (hw/regmap/description.py): one source of truth."""
+"""The register map description (spec/regmap.py): one source of truth."""
 
 import pytest
 
 from tickwire.host import config
 from tickwire.host.emu.core import COUNTER_NAMES, RISK_PARAMS
 from tickwire.host.moldudp64 import COUNTERS
-from tickwire.hw.regmap.description import (COUNTER_REGISTERS, FEED_HW_COUNTERS,
+from tickwire.spec.regmap import (COUNTER_REGISTERS, FEED_HW_COUNTERS,
                                             ORDER_HW_COUNTERS, REGMAP, RISK_PARAM_FIELDS,
                                             Block, Field, Register, RegisterMap, Table,
                                             build_regmap)

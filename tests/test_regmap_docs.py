@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tickwire.hw.regmap import generate
-from tickwire.hw.regmap.description import REGMAP
+from tickwire.spec.regmap import REGMAP
 
 
 def test_committed_reference_is_current():

@@ -8,7 +8,7 @@ import pytest
 from tickwire.host.config import Config
 from tickwire.host.driver import (AsyncDriver, BusError, Driver, FakeBus, IdentityError,
                                   MMIOBus, RegValue, apply_config, pack_symbol)
-from tickwire.hw.regmap.description import (COUNTER_NAMES, FEED_COUNTERS, REGMAP, Block,
+from tickwire.spec.regmap import (COUNTER_NAMES, FEED_COUNTERS, REGMAP, Block,
                                             Field, Register, RegisterMap)
 
 

@@ -15,6 +15,9 @@ from numba.core import cgutils
 from numba.core.cpu import CPUTargetOptions
 from numba.extending import intrinsic
 
+from ...spec.counters import (BOOK_COUNTERS, COUNTER_NAMES, RISK_PARAMS,  # noqa: F401
+                             RISK_REASONS)
+from ...spec.values import pack_symbol, unpack_symbol  # noqa: F401
 from ..itch import field_offset
 
 # ---- field offsets, derived from the ITCH table (compile-time constants for numba) ----
@@ -43,26 +46,12 @@ O_H_STOCK = field_offset("H", "stock")
 O_H_STATE = field_offset("H", "trading_state")
 
 # ---- counters (index into State.counters) ----
-BOOK_COUNTERS = (
-    "book_messages", "book_updates", "duplicate_ref", "unknown_ref", "overfill",
-    "order_table_full", "level_overflow", "level_miss", "symbol_overflow", "triggers_fired",
-    "orders_sent", "risk_rejects",
-)
-RISK_REASONS = (
-    "kill", "symbol_disabled", "max_qty", "max_notional", "price_collar", "position",
-    "gross_exposure", "throttle_symbol", "throttle_global", "duplicate",
-)
 C_BOOK_MESSAGES, C_BOOK_UPDATES, C_DUP_REF, C_UNKNOWN_REF, C_OVERFILL, C_TABLE_FULL, \
     C_LEVEL_OVERFLOW, C_LEVEL_MISS, C_SYMBOL_OVERFLOW, C_FIRED, C_SENT, C_REJECTS = range(12)
 C_REASON0 = len(BOOK_COUNTERS)
 N_COUNTERS = C_REASON0 + len(RISK_REASONS)
-COUNTER_NAMES = BOOK_COUNTERS + tuple("reject_" + r for r in RISK_REASONS)
 
-# ---- risk parameter vector (index into State.risk_params) ----
-RISK_PARAMS = (
-    "kill", "kill_after_rejects", "max_order_qty", "max_notional", "collar_bps", "max_gross",
-    "symbol_burst", "symbol_refill_ns", "global_burst", "global_refill_ns", "dup_window_ns",
-)
+# ---- risk parameter vector (index into State.risk_params): RISK_PARAMS order ----
 (P_KILL, P_KILL_AFTER, P_MAX_QTY, P_MAX_NOTIONAL, P_COLLAR_BPS, P_MAX_GROSS, P_SYM_BURST,
  P_SYM_REFILL, P_GLB_BURST, P_GLB_REFILL, P_DUP_WINDOW) = range(len(RISK_PARAMS))
 
@@ -138,16 +127,6 @@ class State:
         return {k: int(v) for k, v in zip(COUNTER_NAMES, self.counters)}
 
 
-def pack_symbol(name: str) -> int:
-    """8-byte space-padded ASCII symbol as a big-endian integer (first char most significant)."""
-    b = name.encode("ascii")
-    if not 1 <= len(b) <= 8:
-        raise ValueError(f"symbol {name!r}: must be 1..8 ASCII characters")
-    return int.from_bytes(b.ljust(8, b" "), "big")
-
-
-def unpack_symbol(v: int) -> str:
-    return int(v).to_bytes(8, "big").decode("latin-1").rstrip(" ")
 
 
 # ------------------------------------------------------------------------------------------
@@ -604,6 +583,27 @@ def _book_replace(data, o, ot, bits, way_bits, lv, lv_n, L, depth, snap, counter
     return s, change, side, price
 
 
+@njit(inline="always", cache=True)
+def _state_msg(data, o, t, loc, part, part_mask, names, n_names, auto, locate_slot,
+               trading_state, last_trade, counters):
+    """P Q R H, which change no book: last trade, symbol learning (R), trading state."""
+    if t == 80 or t == 81:  # P Q
+        cross = t == 81
+        s = _map_slot(names, n_names, auto, locate_slot, loc,
+                      _be64(data, o + (O_Q_STOCK if cross else O_P_STOCK)), False, counters)
+        if s >= 0 and (s & part_mask) == part:
+            last_trade[s, 0] = _be32(data, o + (O_Q_PRICE if cross else O_P_PRICE))
+            last_trade[s, 1] = (_be64(data, o + O_Q_SHARES) if cross
+                                else _be32(data, o + O_P_SHARES))
+    elif t == 82:  # R
+        _map_slot(names, n_names, auto, locate_slot, loc, _be64(data, o + O_R_STOCK), True,
+                  counters)
+    elif t == 72:  # H
+        s = locate_slot[loc]
+        if s >= 0 and (s & part_mask) == part:
+            trading_state[s] = data[o + O_H_STATE]
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
             names, n_names, auto, locate_slot,
@@ -680,25 +680,10 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
                     s = so
                     add_side = side
                     add_price = np.int64(price)
-        elif t == 80:  # P
-            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_P_STOCK),
-                          False, counters)
-            if s >= 0 and (s & part_mask) == part:
-                last_trade[s, 0] = _u32(data, o + O_P_PRICE)
-                last_trade[s, 1] = _u32(data, o + O_P_SHARES)
-        elif t == 81:  # Q
-            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_Q_STOCK),
-                          False, counters)
-            if s >= 0 and (s & part_mask) == part:
-                last_trade[s, 0] = _u32(data, o + O_Q_PRICE)
-                last_trade[s, 1] = _u64(data, o + O_Q_SHARES)
-        elif t == 82:  # R
-            s = _map_slot(names, n_names, auto, locate_slot, loc, _u64(data, o + O_R_STOCK),
-                          True, counters)
-        elif t == 72:  # H
-            s = locate_slot[loc]
-            if s >= 0 and (s & part_mask) == part:
-                trading_state[s] = data[o + O_H_STATE]
+        else:
+            _state_msg(data, o, t, loc, part, part_mask, names, n_names, auto, locate_slot,
+                       trading_state, last_trade, counters)
+            continue
         if not book_msg or s < 0 or (s & part_mask) != part:
             continue
         counters[C_BOOK_MESSAGES] += 1
@@ -780,25 +765,8 @@ def replay(data, offsets, sequences, count, first_msg, depth,
             if so >= 0:
                 s = so
         else:
-            if t == 80:  # P
-                s = _map_slot(names, n_names, auto, locate_slot, np.int64(loc),
-                              _be64(data, o + O_P_STOCK), False, counters)
-                if s >= 0:
-                    last_trade[s, 0] = _be32(data, o + O_P_PRICE)
-                    last_trade[s, 1] = _be32(data, o + O_P_SHARES)
-            elif t == 81:  # Q
-                s = _map_slot(names, n_names, auto, locate_slot, np.int64(loc),
-                              _be64(data, o + O_Q_STOCK), False, counters)
-                if s >= 0:
-                    last_trade[s, 0] = _be32(data, o + O_Q_PRICE)
-                    last_trade[s, 1] = _be64(data, o + O_Q_SHARES)
-            elif t == 82:  # R
-                _map_slot(names, n_names, auto, locate_slot, np.int64(loc),
-                          _be64(data, o + O_R_STOCK), True, counters)
-            elif t == 72:  # H
-                s = np.int64(locate_slot[loc])
-                if s >= 0:
-                    trading_state[s] = data[o + O_H_STATE]
+            _state_msg(data, o, t, np.int64(loc), 0, 0, names, n_names, auto, locate_slot,
+                       trading_state, last_trade, counters)
             continue
         n_book += 1
         if change < depth:

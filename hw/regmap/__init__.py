@@ -1,4 +1,4 @@
-"""tickwire.hw.regmap: the register map, described once (:mod:`.description`), and what is
+"""tickwire.hw.regmap: the register map, described once (:mod:`tickwire.spec.regmap`), and what is
 generated from it: the AXI4-Lite register file (:mod:`.axil`, needs Amaranth), the host driver
 (:mod:`tickwire.host.driver`) and the Markdown/C-header reference (:mod:`.generate`).
 
@@ -6,7 +6,7 @@ Importing this package does not import Amaranth (the host driver uses the descri
 boards without the toolchain); ``RegisterFile`` and ``AXI4LiteSignature`` load on first use.
 """
 
-from .description import (CAPACITY_DEFAULTS, MAP_ID, MAP_VERSION, REGMAP, Block, Field,
+from tickwire.spec.regmap import (CAPACITY_DEFAULTS, MAP_ID, MAP_VERSION, REGMAP, Block, Field,
                           Register, RegisterMap, Table)
 
 __all__ = ["REGMAP", "MAP_ID", "MAP_VERSION", "CAPACITY_DEFAULTS", "Field", "Register", "Table",

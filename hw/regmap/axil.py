@@ -1,7 +1,7 @@
 """The AXI4-Lite register file, generated from the register map description.
 
 :class:`RegisterFile` is a real register file built from
-:data:`tickwire.hw.regmap.description.REGMAP` (or any :class:`RegisterMap`): every ``rw``
+:data:`tickwire.spec.regmap.REGMAP` (or any :class:`RegisterMap`): every ``rw``
 field is a register driving an output port, every ``ro`` field reads an input port (or a
 constant, a build parameter, the map hash, the cycle counter), ``w1c`` fields are sticky bits
 set by input pulses, ``wo`` fields are one-cycle output pulses, and the tables are staged,
@@ -34,7 +34,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .description import REGMAP, Field, Register, RegisterMap, Table
+from tickwire.spec.regmap import REGMAP, Field, Register, RegisterMap, Table
 
 __all__ = ["AXI4LiteSignature", "RegisterFile", "OKAY", "SLVERR"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 
 from tickwire.host.driver import BusError, FakeBus
-from tickwire.hw.regmap.description import REGMAP, RegisterMap
+from tickwire.spec.regmap import REGMAP, RegisterMap
 
 __all__ = ["ModelChecker", "BusAdapter", "OKAY", "SLVERR"]
 

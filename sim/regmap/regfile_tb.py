@@ -23,7 +23,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from tickwire.host.config import Config
 from tickwire.host.driver import AsyncDriver, IdentityError, apply_config, pack_symbol
-from tickwire.hw.regmap.description import (COUNTER_NAMES, FEED_COUNTERS, REGMAP, Block, Field,
+from tickwire.spec.regmap import (COUNTER_NAMES, FEED_COUNTERS, REGMAP, Block, Field,
                                             Register, RegisterMap)
 from tickwire.sim.runner import TB
 

@@ -1,0 +1,30 @@
+"""Capacities: what the book, the tables and the histogram hold, and their defaults.
+
+Two sets of defaults exist because the two back-ends differ in what memory costs: the
+gateware's build parameters (on-chip tables) and the emulator's (host memory). The emulator
+run "at the gateware's capacities" (:func:`gateware_capacity`) is the RTL's scoreboard.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GATEWARE", "EMULATOR", "BOOK_FIELDS", "gateware_capacity"]
+
+#: Build parameters of the gateware (hw/appliance.py and the register file report them in
+#: the CAPACITY registers): symbol slots, price levels per slot and side, order-table buckets
+#: and ways, feed group table entries, latency histogram bins.
+GATEWARE = {"symbols": 64, "levels": 32, "order_buckets": 1 << 12, "order_ways": 4,
+            "groups": 4, "hist_bins": 33}
+
+#: The emulator's defaults (``[capacity]`` of the TOML config): deep enough for a real day.
+EMULATOR = {"symbols": 64, "levels": 256, "order_buckets": 1 << 20, "order_ways": 4}
+
+#: The capacities the book builder is built or configured with (a Config's ``capacity``).
+BOOK_FIELDS = ("symbols", "levels", "order_buckets", "order_ways")
+
+
+def gateware_capacity(**overrides) -> dict[str, int]:
+    """The gateware's capacities with ``overrides`` (e.g. ``symbols=8``) applied."""
+    unknown = set(overrides) - set(GATEWARE)
+    if unknown:
+        raise ValueError(f"unknown capacity {sorted(unknown)} (known: {', '.join(GATEWARE)})")
+    return dict(GATEWARE, **overrides)

@@ -243,9 +243,10 @@ def test_linktype_must_be_ethernet():
         index_frames(f)
 
 
-def test_indexing_speed(tmp_path):
-    """A 64 k-packet synthetic pcap (1.5 M messages) indexes at > 2 M messages/s (a floor far
-    below the real rate, so a loaded CI box passes; the measured rate is printed)."""
+def test_indexing_a_large_capture(tmp_path):
+    """A 64 k-packet synthetic pcap (1.5 M messages) indexes completely: every message, in
+    sequence, at its offset. (The rate is printed, not asserted: the suite runs on shared,
+    loaded machines.)"""
     n_pkts, per = 65_536, 24
     template = build_udp_frame(mold.pack("000010059B", 1, [_msg(i) for i in range(per)]))
     rec = np.frombuffer(struct.pack("<IIII", 0, 0, len(template), len(template)) + template,
@@ -263,7 +264,7 @@ def test_indexing_speed(tmp_path):
     ix = index_frames(frames, GROUPS)
     dt = time.perf_counter() - t0
     assert len(ix) == n_pkts * per and ix.counters["gaps"] == 0
-    assert int(ix.sequences[-1]) == n_pkts * per
-    rate = len(ix) / dt
-    print(f"indexed {len(ix)} messages in {dt * 1e3:.1f} ms: {rate / 1e6:.1f} M messages/s")
-    assert rate > 2e6
+    assert np.array_equal(ix.sequences, np.arange(1, n_pkts * per + 1))
+    for i in (0, per - 1, per, len(ix) // 2 + 7, len(ix) - 1):  # first, edges, middle, last
+        assert ix.message(i) == _msg(i % per), i
+    print(f"indexed {len(ix)} messages in {dt * 1e3:.1f} ms: {len(ix) / dt / 1e6:.1f} M/s")

@@ -157,8 +157,8 @@ def build_tcp_frame(payload: bytes, *, src_mac: str, dst_mac: str, src_ip: str |
 # --------------------------------------------------------------------------- parsing
 
 @dataclass(frozen=True)
-class UdpDatagram:
-    """A UDP datagram that passed the frame checks."""
+class _Transport:
+    """The Ethernet, IPv4 and port fields of a parsed UDP or TCP frame."""
     dst_mac: str
     src_mac: str
     vlan: int | None          # VLAN id of the 802.1Q tag, None when untagged
@@ -168,22 +168,18 @@ class UdpDatagram:
     ip_id: int
     src_port: int
     dst_port: int
+
+
+@dataclass(frozen=True)
+class UdpDatagram(_Transport):
+    """A UDP datagram that passed the frame checks."""
     payload: bytes            # UDP length - 8 bytes
     payload_offset: int       # where the payload starts in the frame
 
 
 @dataclass(frozen=True)
-class TcpSegment:
+class TcpSegment(_Transport):
     """A TCP segment that passed :func:`parse_tcp_frame`'s checks."""
-    dst_mac: str
-    src_mac: str
-    vlan: int | None
-    src_ip: str
-    dst_ip: str
-    ttl: int
-    ip_id: int
-    src_port: int
-    dst_port: int
     seq: int
     ack: int
     flags: int
@@ -249,6 +245,35 @@ def _ip_checks(frame: bytes, l3: int, check_ip_checksum: bool):
     return ihl, total
 
 
+def _transport(frame: bytes, proto: int, check_ip_checksum: bool):
+    """(l3 offset, vlan, l4 offset, l4 length) of an unfragmented IPv4 packet of protocol
+    ``proto``, or a drop reason: the checks up to ``not_udp``/``not_tcp`` and ``ip_fragment``.
+    Only 8 bytes after the IP header are guaranteed (a UDP header; TCP checks the rest)."""
+    r = _l3(frame)
+    if isinstance(r, str):
+        return r
+    l3, vlan = r
+    r = _ip_checks(frame, l3, check_ip_checksum)
+    if isinstance(r, str):
+        return r
+    ihl, total = r
+    if frame[l3 + 9] != proto:
+        return "not_udp" if proto == IPPROTO_UDP else "not_tcp"
+    if ((frame[l3 + 6] << 8) | frame[l3 + 7]) & 0x3FFF:  # MF flag or fragment offset
+        return "ip_fragment"
+    return l3, vlan, l3 + ihl, total - ihl
+
+
+def _transport_fields(frame: bytes, l3: int, vlan, l4: int) -> dict:
+    """The :class:`_Transport` fields of a frame that passed :func:`_transport`."""
+    sport, dport = struct.unpack_from(">HH", frame, l4)
+    return dict(dst_mac=bytes_to_mac(frame[0:6]), src_mac=bytes_to_mac(frame[6:12]), vlan=vlan,
+                src_ip=int_to_ip(int.from_bytes(frame[l3 + 12:l3 + 16], "big")),
+                dst_ip=int_to_ip(int.from_bytes(frame[l3 + 16:l3 + 20], "big")),
+                ttl=frame[l3 + 8], ip_id=(frame[l3 + 4] << 8) | frame[l3 + 5],
+                src_port=sport, dst_port=dport)
+
+
 def parse_udp_frame(frame: bytes, groups=None, *, check_ip_checksum: bool = True,
                     moldudp64: bool = True) -> UdpDatagram | str:
     """Apply the feed's frame checks; return the datagram, or the drop reason's name.
@@ -258,21 +283,12 @@ def parse_udp_frame(frame: bytes, groups=None, *, check_ip_checksum: bool = True
     field was zeroed). ``moldudp64=False`` skips the last check (``mold_truncated``).
     """
     frame = bytes(frame)
-    r = _l3(frame)
+    r = _transport(frame, IPPROTO_UDP, check_ip_checksum)
     if isinstance(r, str):
         return r
-    l3, vlan = r
-    r = _ip_checks(frame, l3, check_ip_checksum)
-    if isinstance(r, str):
-        return r
-    ihl, total = r
-    if frame[l3 + 9] != IPPROTO_UDP:
-        return "not_udp"
-    if ((frame[l3 + 6] << 8) | frame[l3 + 7]) & 0x3FFF:  # MF flag or fragment offset
-        return "ip_fragment"
-    l4 = l3 + ihl
-    sport, dport, ulen = struct.unpack_from(">HHH", frame, l4)
-    if ulen < 8 or ulen > total - ihl:
+    l3, vlan, l4, l4_len = r
+    _, dport, ulen = struct.unpack_from(">HHH", frame, l4)
+    if ulen < 8 or ulen > l4_len:
         return "udp_length"
     dst = int.from_bytes(frame[l3 + 16:l3 + 20], "big")
     ips, ports = group_table(groups)
@@ -280,12 +296,8 @@ def parse_udp_frame(frame: bytes, groups=None, *, check_ip_checksum: bool = True
         return "filtered"
     if moldudp64 and ulen - 8 < MOLD_HEADER:
         return "mold_truncated"
-    return UdpDatagram(
-        dst_mac=bytes_to_mac(frame[0:6]), src_mac=bytes_to_mac(frame[6:12]), vlan=vlan,
-        src_ip=int_to_ip(int.from_bytes(frame[l3 + 12:l3 + 16], "big")), dst_ip=int_to_ip(dst),
-        ttl=frame[l3 + 8], ip_id=(frame[l3 + 4] << 8) | frame[l3 + 5],
-        src_port=sport, dst_port=dport, payload=frame[l4 + 8:l4 + ulen],
-        payload_offset=l4 + 8)
+    return UdpDatagram(**_transport_fields(frame, l3, vlan, l4),
+                       payload=frame[l4 + 8:l4 + ulen], payload_offset=l4 + 8)
 
 
 def parse_tcp_frame(frame: bytes, *, check_checksums: bool = True) -> TcpSegment | str:
@@ -296,22 +308,10 @@ def parse_tcp_frame(frame: bytes, *, check_checksums: bool = True) -> TcpSegment
     ``tcp_checksum``.
     """
     frame = bytes(frame)
-    r = _l3(frame)
+    r = _transport(frame, IPPROTO_TCP, check_checksums)
     if isinstance(r, str):
         return r
-    l3, vlan = r
-    # A TCP header is 20 bytes, but the shared IP checks only require 8 after the IP header;
-    # the tcp_header check below covers the rest.
-    r = _ip_checks(frame, l3, check_checksums)
-    if isinstance(r, str):
-        return r
-    ihl, total = r
-    if frame[l3 + 9] != IPPROTO_TCP:
-        return "not_tcp"
-    if ((frame[l3 + 6] << 8) | frame[l3 + 7]) & 0x3FFF:
-        return "ip_fragment"
-    l4 = l3 + ihl
-    seg_len = total - ihl
+    l3, vlan, l4, seg_len = r
     if seg_len < 20:
         return "tcp_header"
     doff = (frame[l4 + 12] >> 4) * 4
@@ -323,11 +323,7 @@ def parse_tcp_frame(frame: bytes, *, check_checksums: bool = True) -> TcpSegment
     if check_checksums and ones_complement_sum(
             src + dst + struct.pack(">BBH", 0, IPPROTO_TCP, seg_len) + seg) != 0xFFFF:
         return "tcp_checksum"
-    sport, dport, seq, ack, _, flags, window = struct.unpack_from(">HHIIBBH", frame, l4)
-    return TcpSegment(
-        dst_mac=bytes_to_mac(frame[0:6]), src_mac=bytes_to_mac(frame[6:12]), vlan=vlan,
-        src_ip=int_to_ip(int.from_bytes(src, "big")), dst_ip=int_to_ip(int.from_bytes(dst, "big")),
-        ttl=frame[l3 + 8], ip_id=(frame[l3 + 4] << 8) | frame[l3 + 5], src_port=sport,
-        dst_port=dport, seq=seq, ack=ack, flags=flags, window=window,
-        payload=seg[doff:], payload_offset=l4 + doff)
+    seq, ack, _, flags, window = struct.unpack_from(">IIBBH", frame, l4 + 4)
+    return TcpSegment(**_transport_fields(frame, l3, vlan, l4), seq=seq, ack=ack, flags=flags,
+                      window=window, payload=seg[doff:], payload_offset=l4 + doff)
 

@@ -6,16 +6,11 @@ and says which and why (:mod:`.runners`). ``python -m tickwire.kernels.check`` c
 kernel with nvcc for sm_80 and sm_90.
 """
 
+from tickwire.host.lazy import lazy_exports
+
 _LAZY = {"make_runner": "runners", "probe_backends": "runners", "cuda_available": "runners",
          "Runner": "runners", "CpuCore": "cpu_core"}
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'tickwire.kernels' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

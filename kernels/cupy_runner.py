@@ -125,11 +125,10 @@ class CupyRunner(Runner):
                        rt.memcpyDeviceToHost, self.stream.ptr)
 
     def predict(self, x) -> np.ndarray:
-        x = self._check(x)
+        return self._in_batches(x, self._predict)
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         B = x.shape[0]
-        if B > self.max_batch:
-            return np.concatenate([self.predict(x[i:i + self.max_batch])
-                                   for i in range(0, B, self.max_batch)])
         self.h_in[:B] = x
         if self.use_graphs:
             g = self._graphs.get(B)

@@ -6,29 +6,33 @@
 // Dynamic shared memory: n_params floats (+ for the warp kernel 2*TW_MAX_WIDTH floats/warp).
 #include "core.cuh"
 
-extern "C" __global__ void tw_mlp_kernel(const float* __restrict__ params, int n_params,
-                                         const tw_i32* __restrict__ dims, int n_layers,
-                                         const float* __restrict__ x,
-                                         float* __restrict__ probs, int batch) {
-    extern __shared__ float sp[];
-    __shared__ tw_i32 sd[TW_MAX_LAYERS + 1];
+// The arguments of both kernels: the flat parameters, the layer widths, inputs and outputs.
+#define TW_MLP_KERNEL_ARGS                                                                  \
+    const float* __restrict__ params, int n_params, const tw_i32* __restrict__ dims,        \
+        int n_layers, const float* __restrict__ x, float* __restrict__ probs, int batch
+
+// The whole block copies the parameters and the layer widths into shared memory.
+__device__ __forceinline__ void tw_stage_model(float* sp, tw_i32* sd, const float* params,
+                                               int n_params, const tw_i32* dims,
+                                               int n_layers) {
     for (int i = threadIdx.x; i < n_params; i += blockDim.x) sp[i] = params[i];
     if (threadIdx.x <= n_layers) sd[threadIdx.x] = dims[threadIdx.x];
     __syncthreads();
+}
+
+extern "C" __global__ void tw_mlp_kernel(TW_MLP_KERNEL_ARGS) {
+    extern __shared__ float sp[];
+    __shared__ tw_i32 sd[TW_MAX_LAYERS + 1];
+    tw_stage_model(sp, sd, params, n_params, dims, n_layers);
     const int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r < batch)
         tw_mlp_forward(sp, sd, n_layers, x + (tw_i64)r * sd[0], probs + (tw_i64)r * sd[n_layers]);
 }
 
-extern "C" __global__ void tw_mlp_warp_kernel(const float* __restrict__ params, int n_params,
-                                              const tw_i32* __restrict__ dims, int n_layers,
-                                              const float* __restrict__ x,
-                                              float* __restrict__ probs, int batch) {
+extern "C" __global__ void tw_mlp_warp_kernel(TW_MLP_KERNEL_ARGS) {
     extern __shared__ float sp[];
     __shared__ tw_i32 sd[TW_MAX_LAYERS + 1];
-    for (int i = threadIdx.x; i < n_params; i += blockDim.x) sp[i] = params[i];
-    if (threadIdx.x <= n_layers) sd[threadIdx.x] = dims[threadIdx.x];
-    __syncthreads();
+    tw_stage_model(sp, sd, params, n_params, dims, n_layers);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int r = blockIdx.x * (blockDim.x >> 5) + warp;
     if (r >= batch) return;  // whole warps leave together: no later block-wide barrier

@@ -55,6 +55,15 @@ class Runner:
             raise ValueError(f"expected {self.n_features} features, got {x.shape[-1]}")
         return np.ascontiguousarray(x)
 
+    def _in_batches(self, x, run) -> np.ndarray:
+        """``run`` (one batch of at most ``max_batch`` rows → probabilities) over ``x``,
+        checked, in slices of ``max_batch`` rows."""
+        x = self._check(x)
+        if x.shape[0] <= self.max_batch:
+            return run(x)
+        return np.concatenate([run(x[i:i + self.max_batch])
+                               for i in range(0, x.shape[0], self.max_batch)])
+
     def predict(self, x) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 

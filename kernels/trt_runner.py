@@ -95,11 +95,10 @@ class TrtRunner(Runner):
         self.reason = f"TensorRT {trt.__version__} on device {dev.id} (sm_{dev.compute_capability})"
 
     def predict(self, x) -> np.ndarray:
-        x = self._check(x)
+        return self._in_batches(x, self._predict)
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         B = x.shape[0]
-        if B > self.max_batch:
-            return np.concatenate([self.predict(x[i:i + self.max_batch])
-                                   for i in range(0, B, self.max_batch)])
         rt = self.cp.cuda.runtime
         self.h_in[:B] = x
         if B != self._batch:

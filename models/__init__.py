@@ -13,6 +13,8 @@ stays cheap (PyTorch loads only when training or exporting). ``train`` and ``ben
 out on purpose: they are also submodule names, and a submodule import would shadow them.
 """
 
+from tickwire.host.lazy import lazy_exports
+
 _LAZY = {
     "export": "train", "ModelInfo": "train", "evaluate": "train",
     "SignalEngine": "signal", "trigger_prices": "signal", "fair_value": "signal",
@@ -25,11 +27,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'tickwire.models' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

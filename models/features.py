@@ -259,6 +259,26 @@ def _make_stream_step():
     BIG = ASK_EMPTY
 
     @njit(cache=True)
+    def sizes(lv, r, n):  # pragma: no cover
+        """(bid, ask) shares over the first ``n`` levels of row ``r`` (empty levels: 0)."""
+        bs = 0
+        as_ = 0
+        for i in range(n):
+            if lv[r, i, 2] > 0:
+                bs += lv[r, i, 3]
+            if lv[r, i, 0] > 0:
+                as_ += lv[r, i, 1]
+        return bs, as_
+
+    @njit(cache=True)
+    def offset(valid, su, b, a):  # pragma: no cover
+        """Size-weighted offset from the mid, in ticks, of ``b`` bid and ``a`` ask shares."""
+        t = b + a
+        if valid and t > 0:
+            return np.float32((float(su) * float(b - a)) / (2.0 * float(t) * TICK))
+        return np.float32(0.0)
+
+    @njit(cache=True)
     def step(mid, ering, prev, ofis, var, n, have, slots, lv, out):  # pragma: no cover
         depth = lv.shape[1]
         for r in range(slots.shape[0]):
@@ -271,35 +291,13 @@ def _make_stream_step():
             su = ap1 - bp1 if valid else 0
             o = out[r]
             o[I_SPREAD] = np.float32(su / TICK)
-            b3 = 0
-            a3 = 0
             for j in range(NI):
-                L = min(IMB[j], depth)
-                bs = 0
-                as_ = 0
-                for i in range(L):
-                    if lv[r, i, 2] > 0:
-                        bs += lv[r, i, 3]
-                    if lv[r, i, 0] > 0:
-                        as_ += lv[r, i, 1]
+                bs, as_ = sizes(lv, r, min(IMB[j], depth))
                 tot = bs + as_
                 o[I_IMB + j] = np.float32((bs - as_) / tot) if tot > 0 else np.float32(0.0)
-            L3 = min(3, depth)
-            for i in range(L3):
-                if lv[r, i, 2] > 0:
-                    b3 += lv[r, i, 3]
-                if lv[r, i, 0] > 0:
-                    a3 += lv[r, i, 1]
-            t1 = bq1 + aq1
-            if valid and t1 > 0:
-                o[I_WMID] = np.float32((float(su) * float(bq1 - aq1)) / (2.0 * float(t1) * TICK))
-            else:
-                o[I_WMID] = 0.0
-            t3 = b3 + a3
-            if valid and t3 > 0:
-                o[I_MICRO] = np.float32((float(su) * float(b3 - a3)) / (2.0 * float(t3) * TICK))
-            else:
-                o[I_MICRO] = 0.0
+            b3, a3 = sizes(lv, r, min(3, depth))
+            o[I_WMID] = offset(valid, su, bq1, aq1)
+            o[I_MICRO] = offset(valid, su, b3, a3)
             # OFI
             k = n[s]
             e = 0

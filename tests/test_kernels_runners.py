@@ -47,6 +47,23 @@ def test_numpy_runner_is_the_reference(model, feats):
         r.predict(np.zeros((1, N_FEATURES + 1), np.float32))
 
 
+def test_batches_past_max_batch_are_sliced(model, feats):
+    """The GPU runners' split of a large input into ``max_batch`` slices (Runner._in_batches):
+    every slice at most ``max_batch`` rows, results in input order."""
+    x, _ = feats
+    r = NumpyRunner(model, max_batch=64)
+    sizes = []
+
+    def run(b):
+        sizes.append(b.shape[0])
+        return NumpyRunner.predict(r, b)
+
+    got = r._in_batches(x[:150], run)
+    assert sizes == [64, 64, 22]
+    np.testing.assert_array_equal(got, r.predict(x[:150]))
+    assert r._in_batches(x[0], run).shape == (1, 3) and sizes[-1] == 1
+
+
 @needs_ort
 @pytest.mark.parametrize("iobinding", [True, False])
 def test_onnxruntime_matches_numpy(model, feats, iobinding):

@@ -341,11 +341,7 @@ def read_pcapng(path, *, strict: bool = True) -> Frames:
                4: "packet data runs past its block"}[err]
         if strict or err != 1:
             raise CaptureError(f"{path}: offset {where}: {why} (block {k})")
-    kinds = np.empty(k, np.int64)
-    offs = np.empty(k, np.int64)
-    a = np.empty(k, np.int64)
-    b = np.empty(k, np.int64)
-    c = np.empty(k, np.int64)
+    kinds, offs, a, b, c = np.empty((5, k), np.int64)   # rows: 1-D C-contiguous views
     big = np.empty(k, np.bool_)
     _pcapng_walk(d, True, kinds, offs, a, b, c, big)
 

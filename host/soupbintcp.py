@@ -42,26 +42,9 @@ def frame(packet_type: str, payload: bytes = b"") -> bytes:
     return (len(payload) + 1).to_bytes(2, "big") + packet_type.encode("ascii") + payload
 
 
-def split_packets(stream: bytes | memoryview) -> tuple[list[tuple[str, bytes]], bytes]:
-    """Split a byte stream into complete packets and the unconsumed tail (a partial packet)."""
-    mv = memoryview(stream)
-    out, off = [], 0
-    while off + 2 <= len(mv):
-        n = int.from_bytes(mv[off:off + 2], "big")
-        if n == 0:
-            raise SoupBinTCPError(f"stream offset {off}: SoupBinTCP packet length 0 "
-                                  f"(no packet type)")
-        if off + 2 + n > len(mv):
-            break
-        out.append((chr(mv[off + 2]), bytes(mv[off + 3:off + 2 + n])))
-        off += 2 + n
-    return out, bytes(mv[off:])
-
-
-def iter_packets(stream: bytes | memoryview):
-    """Yield ``(type, payload)`` for each complete packet; a partial trailing packet (a TCP
-    read that ended mid-packet) is not yielded — use :class:`PacketReader` to keep it."""
-    mv = memoryview(stream)
+def _packets(mv: memoryview):
+    """Yield ``(type, payload, end)`` for each complete packet, ``end`` the stream offset after
+    it; stop at a partial trailing packet."""
     off = 0
     while off + 2 <= len(mv):
         n = int.from_bytes(mv[off:off + 2], "big")
@@ -70,8 +53,24 @@ def iter_packets(stream: bytes | memoryview):
                                   f"(no packet type)")
         if off + 2 + n > len(mv):
             return
-        yield chr(mv[off + 2]), bytes(mv[off + 3:off + 2 + n])
+        yield chr(mv[off + 2]), bytes(mv[off + 3:off + 2 + n]), off + 2 + n
         off += 2 + n
+
+
+def split_packets(stream: bytes | memoryview) -> tuple[list[tuple[str, bytes]], bytes]:
+    """Split a byte stream into complete packets and the unconsumed tail (a partial packet)."""
+    mv = memoryview(stream)
+    out, off = [], 0
+    for t, payload, off in _packets(mv):
+        out.append((t, payload))
+    return out, bytes(mv[off:])
+
+
+def iter_packets(stream: bytes | memoryview):
+    """Yield ``(type, payload)`` for each complete packet; a partial trailing packet (a TCP
+    read that ended mid-packet) is not yielded — use :class:`PacketReader` to keep it."""
+    for t, payload, _ in _packets(memoryview(stream)):
+        yield t, payload
 
 
 class PacketReader:

@@ -79,6 +79,67 @@ def _grow(a, n):
     return b
 
 
+@nb.njit(cache=True, inline="always")
+def _frame_check(data, base, n, gip, gport, check_csum):
+    """The frame checks of the ``n``-byte frame at ``base``, in their order: (drop reason, a
+    counter slot and frame status; -1 when none), offset of the MoldUDP64 header, UDP length."""
+    # -- Ethernet [802.1Q]
+    if n < 14:
+        return _RUNT, 0, 0
+    et = _be16(data, base + 12)
+    l3 = 14
+    if et == 0x8100:
+        if n < 18:
+            return _RUNT, 0, 0
+        et = _be16(data, base + 16)
+        l3 = 18
+    if et != 0x0800:
+        return _NOT_IPV4, 0, 0
+    # -- IPv4
+    ip = base + l3
+    if l3 >= n:
+        return _IP_HEADER, 0, 0
+    vihl = data[ip]
+    ihl = np.int64(vihl & 0xF) * 4
+    if (vihl >> 4) != 4 or ihl < 20 or l3 + ihl > n:
+        return _IP_HEADER, 0, 0
+    if check_csum:
+        s = np.int64(0)
+        for j in range(0, ihl, 2):
+            s += _be16(data, ip + j)
+        while s >> 16:
+            s = (s & 0xFFFF) + (s >> 16)
+        if s != 0xFFFF:
+            return _IP_CHECKSUM, 0, 0
+    total = _be16(data, ip + 2)
+    if total < ihl + 8 or l3 + total > n:
+        return _IP_LENGTH, 0, 0
+    if data[ip + 9] != 17:
+        return _NOT_UDP, 0, 0
+    if _be16(data, ip + 6) & 0x3FFF:
+        return _IP_FRAGMENT, 0, 0
+    # -- UDP
+    udp = ip + ihl
+    ulen = _be16(data, udp + 4)
+    if ulen < 8 or ulen > total - ihl:
+        return _UDP_LENGTH, 0, 0
+    if gip.size > 0:
+        dst = (np.uint32(data[ip + 16]) << 24) | (np.uint32(data[ip + 17]) << 16) | \
+            (np.uint32(data[ip + 18]) << 8) | np.uint32(data[ip + 19])
+        dport = np.uint16(_be16(data, udp + 2))
+        hit = False
+        for g in range(gip.size):
+            if gip[g] == dst and gport[g] == dport:
+                hit = True
+                break
+        if not hit:
+            return _FILTERED, 0, 0
+    # -- MoldUDP64
+    if ulen - 8 < 20:
+        return _MOLD_TRUNCATED, 0, 0
+    return -1, udp + 8, ulen
+
+
 @nb.njit(cache=True)
 def _index(data, offsets, lengths, gip, gport, check_csum, track, len_by_byte, cap):
     nf = offsets.size
@@ -96,91 +157,14 @@ def _index(data, offsets, lengths, gip, gport, check_csum, track, len_by_byte, c
     have_prev = False
     expected = np.uint64(0)
     first_session = -1
-    ngroups = gip.size
     for fi in range(nf):
         c[_FRAMES] += 1
-        base = offsets[fi]
-        n = lengths[fi]
-        # -- Ethernet [802.1Q]
-        if n < 14:
-            c[_RUNT] += 1
-            status[fi] = _RUNT
+        r, pay, ulen = _frame_check(data, offsets[fi], lengths[fi], gip, gport, check_csum)
+        if r >= 0:
+            c[r] += 1
+            status[fi] = r
             continue
-        et = _be16(data, base + 12)
-        l3 = 14
-        if et == 0x8100:
-            if n < 18:
-                c[_RUNT] += 1
-                status[fi] = _RUNT
-                continue
-            et = _be16(data, base + 16)
-            l3 = 18
-        if et != 0x0800:
-            c[_NOT_IPV4] += 1
-            status[fi] = _NOT_IPV4
-            continue
-        # -- IPv4
-        ip = base + l3
-        if l3 >= n:
-            c[_IP_HEADER] += 1
-            status[fi] = _IP_HEADER
-            continue
-        vihl = data[ip]
-        ihl = np.int64(vihl & 0xF) * 4
-        if (vihl >> 4) != 4 or ihl < 20 or l3 + ihl > n:
-            c[_IP_HEADER] += 1
-            status[fi] = _IP_HEADER
-            continue
-        if check_csum:
-            s = np.int64(0)
-            for j in range(0, ihl, 2):
-                s += _be16(data, ip + j)
-            while s >> 16:
-                s = (s & 0xFFFF) + (s >> 16)
-            if s != 0xFFFF:
-                c[_IP_CHECKSUM] += 1
-                status[fi] = _IP_CHECKSUM
-                continue
-        total = _be16(data, ip + 2)
-        if total < ihl + 8 or l3 + total > n:
-            c[_IP_LENGTH] += 1
-            status[fi] = _IP_LENGTH
-            continue
-        if data[ip + 9] != 17:
-            c[_NOT_UDP] += 1
-            status[fi] = _NOT_UDP
-            continue
-        if _be16(data, ip + 6) & 0x3FFF:
-            c[_IP_FRAGMENT] += 1
-            status[fi] = _IP_FRAGMENT
-            continue
-        # -- UDP
-        udp = ip + ihl
-        ulen = _be16(data, udp + 4)
-        if ulen < 8 or ulen > total - ihl:
-            c[_UDP_LENGTH] += 1
-            status[fi] = _UDP_LENGTH
-            continue
-        if ngroups > 0:
-            dst = (np.uint32(data[ip + 16]) << 24) | (np.uint32(data[ip + 17]) << 16) | \
-                (np.uint32(data[ip + 18]) << 8) | np.uint32(data[ip + 19])
-            dport = np.uint16(_be16(data, udp + 2))
-            hit = False
-            for g in range(ngroups):
-                if gip[g] == dst and gport[g] == dport:
-                    hit = True
-                    break
-            if not hit:
-                c[_FILTERED] += 1
-                status[fi] = _FILTERED
-                continue
-        # -- MoldUDP64
-        pay = udp + 8
         end = pay + ulen - 8
-        if ulen - 8 < 20:
-            c[_MOLD_TRUNCATED] += 1
-            status[fi] = _MOLD_TRUNCATED
-            continue
         if first_session < 0:
             first_session = pay
         seq = np.uint64(0)

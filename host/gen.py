@@ -34,7 +34,7 @@ __all__ = [
 NS = 1_000_000_000
 HOUR = 3600 * NS
 MIN = 60 * NS
-TICK = 100  # $0.01 in ITCH price units
+from ..spec.values import TICK  # noqa: E402
 
 # Session clock (ns since midnight, US Eastern). The pre-open and post-close phases are kept
 # short so captures do not fill up with hours of heartbeats.
@@ -350,13 +350,7 @@ def generate_day(symbols: int, messages: int, seed: int) -> Day:
     sched_i = 0
     next_sched = sched[0][0] if sched else 1 << 62
 
-    col_typ = array("B")
-    col_ref = array("Q")
-    col_ref2 = array("Q")
-    col_side = array("B")
-    col_sh = array("I")
-    col_px = array("I")
-    col_aux = array("B")
+    col_typ, col_ref, col_ref2, col_side, col_sh, col_px, col_aux = map(array, "BQQBIIB")
     rare: dict[int, bytes] = {}  # flow index -> message bytes for the few non-table types
 
     orders: dict[int, list] = {}  # ref -> [sym, is_ask, price, shares, live_pos]
@@ -368,18 +362,12 @@ def generate_day(symbols: int, messages: int, seed: int) -> Day:
     def remove(o, ref, st):
         """Take order ``ref`` off its level and out of the live list."""
         px = o[2]
-        if o[1]:
-            lvl = st.asks[px]
-            lvl.remove(ref)
-            if not lvl:
-                del st.asks[px]
-                del st.ask_px[bisect.bisect_left(st.ask_px, px)]
-        else:
-            lvl = st.bids[px]
-            lvl.remove(ref)
-            if not lvl:
-                del st.bids[px]
-                del st.bid_px[bisect.bisect_left(st.bid_px, px)]
+        book, prices = (st.asks, st.ask_px) if o[1] else (st.bids, st.bid_px)
+        lvl = book[px]
+        lvl.remove(ref)
+        if not lvl:
+            del book[px]
+            del prices[bisect.bisect_left(prices, px)]
         live = st.live
         pos = o[4]
         last = live.pop()
@@ -391,20 +379,13 @@ def generate_day(symbols: int, messages: int, seed: int) -> Day:
     def insert(ref, st, is_ask, px, shares):
         orders[ref] = [st, is_ask, px, shares, len(st.live)]
         st.live.append(ref)
-        if is_ask:
-            lvl = st.asks.get(px)
-            if lvl is None:
-                st.asks[px] = [ref]
-                bisect.insort(st.ask_px, px)
-            else:
-                lvl.append(ref)
+        book, prices = (st.asks, st.ask_px) if is_ask else (st.bids, st.bid_px)
+        lvl = book.get(px)
+        if lvl is None:
+            book[px] = [ref]
+            bisect.insort(prices, px)
         else:
-            lvl = st.bids.get(px)
-            if lvl is None:
-                st.bids[px] = [ref]
-                bisect.insort(st.bid_px, px)
-            else:
-                lvl.append(ref)
+            lvl.append(ref)
 
     for c0 in range(0, n_flow, _CHUNK):
         m = min(_CHUNK, n_flow - c0)

@@ -165,6 +165,14 @@ class Day:
 
 
 SMALL = dict(symbols=4, order_buckets=8, order_ways=2, levels=4, depth=2)
+T0 = Day().t   # message k (1-based) of a Day has timestamp T0 + 1000 k
+
+
+def row(seq, slot, *levels):
+    """A top-2 row written by hand: levels as (ask price, ask size, bid price, bid size),
+    missing ones empty."""
+    lv = tuple(levels) + ((0, 0, 0, 0),) * (2 - len(levels))
+    return (seq, T0 + 1000 * seq, slot, lv)
 
 
 # ------------------------------------------------------------------------- parameters
@@ -209,8 +217,10 @@ def test_add_delete_and_other_slot():
     d.add(8, 14, "S", 70, 900, stock="MSFT")     # mid-day first add maps locate 8
     d("D", stock_locate=3, order_reference_number=10)
     rows, c, _ = check(d.msgs, names=["MSFT", "AAPL"], params=SMALL)
-    assert [r[2] for r in rows] == [1, 1, 0, 1]
-    assert c["book_messages"] == 4
+    # by hand: AAPL is slot 1 (locate 3), MSFT slot 0 (locate 8, from its first add)
+    assert rows == [row(2, 1, (0, 0, 5000, 100)), row(3, 1, (5100, 50, 5000, 100)),
+                    row(6, 0, (900, 70, 0, 0)), row(7, 1, (5100, 50, 0, 0))]
+    assert c["book_messages"] == 4 and c["book_updates"] == 4
 
 
 def test_levels_overflow_eviction_and_miss():
@@ -229,6 +239,19 @@ def test_levels_overflow_eviction_and_miss():
     rows, c, _ = check(d.msgs, names=["AAPL"], params=dict(SMALL, order_buckets=64, order_ways=4))
     assert c["order_table_full"] == 0
     assert c["level_overflow"] == 4 and c["level_miss"] == 2
+    # by hand: refused/missed/level-4 changes (messages 5, 7, 8, 9, 11) emit no row
+    b = [(101, 11), (102, 12), (103, 13), (104, 15)]
+    assert rows == [row(1, 0, (0, 0, 100, 10)), row(2, 0, (0, 0, *b[0]), (0, 0, 100, 10)),
+                    row(3, 0, (0, 0, *b[1]), (0, 0, *b[0])),
+                    row(4, 0, (0, 0, *b[2]), (0, 0, *b[1])),
+                    row(6, 0, (0, 0, *b[3]), (0, 0, *b[2])),
+                    row(10, 0, (0, 0, *b[3]), (0, 0, *b[1])),
+                    row(12, 0, (200, 5, *b[3]), (0, 0, *b[1])),
+                    row(13, 0, (199, 5, *b[3]), (200, 5, *b[1])),
+                    row(14, 0, (198, 5, *b[3]), (199, 5, *b[1])),
+                    row(15, 0, (197, 5, *b[3]), (198, 5, *b[1])),
+                    row(16, 0, (196, 5, *b[3]), (197, 5, *b[1])),
+                    row(17, 0, (197, 5, *b[3]), (198, 5, *b[1]))]
 
 
 def test_order_table_rules():
@@ -267,7 +290,15 @@ def test_zero_shares_and_replace_value_rule():
     d("U", stock_locate=1, original_order_reference_number=5, new_order_reference_number=6,
       shares=0, price=990)
     d("D", stock_locate=1, order_reference_number=3)
-    check(d.msgs, names=["AAPL"], params=SMALL)
+    rows, c, _ = check(d.msgs, names=["AAPL"], params=SMALL)
+    # by hand: the 0-share X (4) and the value-neutral U (6) emit nothing; a 0-share level
+    # is a level (2, 3, 8) and goes when its order does (5, 9)
+    assert rows == [row(1, 0, (0, 0, 1000, 100)),
+                    row(2, 0, (0, 0, 1001, 0), (0, 0, 1000, 100)),
+                    row(3, 0, (1100, 0, 1001, 0), (0, 0, 1000, 100)),
+                    row(5, 0, (1100, 0, 1000, 100)), row(7, 0, (1100, 0, 1000, 60)),
+                    row(8, 0, (1100, 0, 990, 0)), row(9, 0, (0, 0, 990, 0))]
+    assert c["book_messages"] == 9 and c["overfill"] == c["unknown_ref"] == 0
 
 
 def test_count_removes_level():

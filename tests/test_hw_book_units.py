@@ -164,7 +164,13 @@ def test_levels_count_and_zero_share_levels():
            red(1, 1, 60, 3, 1),                    # count 2 -> 1, shares 17
            red(1, 1, 60, 3, 1),                    # count 1 -> 0 with 14 shares left: removed
            ]
-    run_levels(ops)
+    got = run_levels(ops)
+    # by hand: (slot, (bids, asks) as (price, shares, count), visible, emit, overflow, miss)
+    seen = (True, True, False, False)
+    assert got == [(1, (((50, 0, 1),), ()), *seen), (1, (((50, 0, 2),), ()), *seen),
+                   (1, ((), ()), *seen),
+                   (1, ((), ((60, 10, 1),)), *seen), (1, ((), ((60, 20, 2),)), *seen),
+                   (1, ((), ((60, 17, 1),)), *seen), (1, ((), ()), *seen)]
 
 
 def test_levels_replace_pair_rule():
@@ -268,7 +274,9 @@ def order_ref(ops, *, buckets, ways):
     return out, m.counters
 
 
-def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0):
+def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0, by_hand=None):
+    """RTL == reference model on ``ops``; ``by_hand``: expected level ops, derived by hand,
+    checked against both (a refused op's fields are don't-care, as below)."""
     dut = OrderTable(symbols=4, order_buckets=buckets, order_ways=ways)
     bb, wb = buckets.bit_length() - 1, ways.bit_length() - 1
     full = []
@@ -285,11 +293,14 @@ def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0):
                  out_valid=dut.out_valid, out=dut.out, consume="accept",
                  hold_sig=dut.down_accept, hold_prob=1 - accept_prob, seed=seed, sample=sample)
     want, counters = order_ref(full, buckets=buckets, ways=ways)
-    assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
-        if full[i]["kind"] == NOP or w[0] == NOP:
-            g, w = g[:1] + g[6:], w[:1] + w[6:]     # a refused op's fields are don't-care
-        assert g == w, f"op {i} {full[i]}:\n rtl {g}\n ref {w}"
+    for name, ref in (("ref", want), ("by hand", by_hand)):
+        if ref is None:
+            continue
+        assert len(got) == len(ref), name
+        for i, (g, w) in enumerate(zip(got, ref)):
+            if full[i]["kind"] == NOP or w[0] == NOP:
+                g, w = g[:1] + g[6:], w[:1] + w[6:]     # a refused op's fields are don't-care
+            assert g == w, f"op {i} {full[i]}:\n rtl {g}\n {name} {w}"
     return dut, counters
 
 
@@ -311,11 +322,12 @@ def ou(old, new, price=100, amount=5):
 
 
 def test_orders_directed():
-    # 4 buckets × 2 ways; bucket = xor-fold of key >> 1: keys 2k and 2k+1 share a bucket
+    # 4 buckets x 2 ways; bucket = xor-fold of q = key >> 1 in 2-bit chunks: q 4 (keys 8, 9)
+    # -> 4 ^ 1 = 1, q 1 (keys 2, 3) -> 1, q 5 (keys 10, 11) -> 5 ^ 1 = 0, q 15 (key 30) -> 0
     ops = [oadd(8, side=1, price=7), oadd(9, slot=2), oadd(9),      # dup
-           oadd(10), oadd(11), oadd(24),                          # 24 -> bucket of 8/9: full
+           oadd(10), oadd(11), oadd(2),                           # 2 -> bucket of 8/9: full
            ored(8, 3), ored(8, 4), ored(8, 9),                    # partial, partial, overfill
-           oadd(24, price=5),                                     # takes the freed way 0
+           oadd(2, price=5),                                      # takes the freed way 0
            odel(9), odel(9),                                      # delete, then unknown
            *ou(10, 11),                                           # new ref duplicate
            *ou(10, 12),                                           # unknown old: nothing
@@ -323,7 +335,24 @@ def test_orders_directed():
            *ou(11, 30, price=98),
            dict(kind=NOP, slot=3, price=42, amount=7),            # a P passes through
            ored(30, 0), ored(30, 5)]
-    run_orders(ops)
+    # (kind, slot, side, price, amount, removed, last), worked out from the rules by hand
+    x = (NOP, 0, 0, 0, 0, 0, 1)                                   # refused (fields don't care)
+    by_hand = [(ADD, 0, 1, 7, 10, 0, 1), (ADD, 2, 0, 100, 10, 0, 1), x,
+               (ADD, 0, 0, 100, 10, 0, 1), (ADD, 0, 0, 100, 10, 0, 1), x,
+               (RED, 0, 1, 7, 3, 0, 1), (RED, 0, 1, 7, 4, 0, 1),
+               (RED, 0, 1, 7, 3, 1, 1),                           # overfill: the 3 left go
+               (ADD, 0, 0, 5, 10, 0, 1),
+               (RED, 2, 0, 100, 10, 1, 1), x,
+               (RED, 0, 0, 100, 10, 1, 0), x,                     # U: old out, new refused
+               (NOP, 0, 0, 0, 0, 0, 0), x,                        # U: unknown old, nothing
+               (RED, 0, 0, 100, 10, 1, 0), (ADD, 0, 0, 99, 0, 0, 1),
+               (RED, 0, 0, 99, 0, 1, 0), (ADD, 0, 0, 98, 5, 0, 1),
+               (NOP, 3, 0, 42, 7, 0, 1),
+               (RED, 0, 0, 98, 0, 0, 1),                          # 0 shares: the order stays
+               (RED, 0, 0, 98, 5, 1, 1)]
+    _, counters = run_orders(ops, by_hand=by_hand)
+    assert (counters["duplicate_ref"], counters["order_table_full"], counters["unknown_ref"],
+            counters["overfill"]) == (2, 1, 2, 1)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from emu_helpers import Day, config, run
+from tickwire.host import itch
 from tickwire.host.emu.core import order_hash
 
 
@@ -216,3 +217,259 @@ def test_parallel_replay_falls_back_when_an_order_table_fills(tmp_path):
                                                                                 threads=2)
     assert np.array_equal(got.rows.levels, ref.rows.levels)
     assert got.counters["order_table_full"] == ref.counters["order_table_full"]
+
+
+# ------------------------------------------------------------------ capacities and zero shares
+
+class CapBook:
+    """Reference of docs/architecture.md's book builder *with* its capacities, written from the
+    document alone: symbol table (host names or auto), set-associative order table with the
+    XOR-folded bucket hash, bounded sorted level arrays (eviction, refusal, ``level_miss``, the
+    shares/count removal rule) and the row rule: an add or reduction emits when it touches a
+    sorted position < N (a refused add, a level miss or a 0-share reduction that leaves the
+    order touches none); a replace emits only when the top N of its side changed value."""
+
+    def __init__(self, names, *, symbols, order_buckets, order_ways, levels, depth):
+        self.auto = not names
+        self.names = list(names)[:symbols]
+        self.symbols, self.levels, self.depth = symbols, levels, depth
+        self.bbits, self.wbits = order_buckets.bit_length() - 1, order_ways.bit_length() - 1
+        self.table = [[None] * order_ways for _ in range(order_buckets)]
+        self.slot_of = {}                 # locate -> slot, or None once untracked
+        self.book = {}                    # (slot, side) -> [[price, shares, count]] best first
+        self.c = dict.fromkeys(("book_messages", "book_updates", "duplicate_ref", "unknown_ref",
+                                "overfill", "order_table_full", "level_overflow", "level_miss",
+                                "symbol_overflow"), 0)
+        self.rows = []                    # (message index, slot, top-N as levels x 4)
+        self.seen = dict.fromkeys(("zero_share_order", "zero_share_reduction",
+                                   "neutral_replace"), 0)   # how often the stream met each rule
+
+    def bucket(self, ref):
+        q, h, shift = ref >> self.wbits, 0, 0
+        while shift < 64:
+            h ^= q >> shift
+            shift += self.bbits or 64
+        return self.table[h & ((1 << self.bbits) - 1)]
+
+    def _map(self, m):
+        loc = m["stock_locate"]
+        if loc in self.slot_of or m["type"] not in "RAFPQ":
+            return self.slot_of.get(loc)
+        name = m["stock"]
+        if name in self.names:
+            self.slot_of[loc] = self.names.index(name)
+        elif not self.auto:
+            self.slot_of[loc] = None
+        elif m["type"] in "RAF":
+            if len(self.names) < self.symbols:
+                self.names.append(name)
+                self.slot_of[loc] = len(self.names) - 1
+            else:
+                self.c["symbol_overflow"] += 1
+                self.slot_of[loc] = None
+        return self.slot_of.get(loc)
+
+    def top(self, slot):
+        out = np.zeros((self.depth, 4), np.int64)
+        for col, side in ((0, "S"), (2, "B")):
+            for k, (p, n, _) in enumerate(self.book.get((slot, side), [])[:self.depth]):
+                out[k, col], out[k, col + 1] = p, n
+        return out
+
+    def _level_add(self, slot, side, price, n):
+        lv = self.book.setdefault((slot, side), [])
+        better = (lambda a, b: a > b) if side == "B" else (lambda a, b: a < b)
+        for pos, e in enumerate(lv):
+            if e[0] == price:
+                e[1], e[2] = (e[1] + n) % (1 << 32), e[2] + 1
+                return pos
+        pos = sum(1 for e in lv if better(e[0], price))
+        if len(lv) == self.levels:
+            self.c["level_overflow"] += 1
+            if pos == len(lv):
+                return None                         # worse than a full side: not stored
+            lv.pop()                                # the worst goes
+        lv.insert(pos, [price, n, 1])
+        return pos
+
+    def _level_reduce(self, slot, side, price, r, gone):
+        lv = self.book.setdefault((slot, side), [])
+        pos = next((k for k, e in enumerate(lv) if e[0] == price), None)
+        if pos is None:
+            self.c["level_miss"] += 1
+            return None
+        e = lv[pos]
+        if r == 0 and not gone:
+            self.seen["zero_share_reduction"] += 1
+            return None
+        if e[1] <= r or e[2] - gone <= 0:
+            lv.remove(e)
+        else:
+            e[1], e[2] = e[1] - r, e[2] - gone
+        return pos
+
+    def _insert(self, ref, slot, side, price, n):
+        b = self.bucket(ref)
+        if any(o is not None and o[0] == ref for o in b):
+            self.c["duplicate_ref"] += 1
+        elif None not in b:
+            self.c["order_table_full"] += 1
+        else:
+            b[b.index(None)] = [ref, slot, side, price, n]
+            self.seen["zero_share_order"] += n == 0
+            return self._level_add(slot, side, price, n)
+        return None
+
+    def _find(self, ref):
+        b = self.bucket(ref)
+        for w, o in enumerate(b):
+            if o is not None and o[0] == ref:
+                return b, w
+        return b, None
+
+    def _reduce(self, ref, r, whole=False):
+        """Take ``r`` shares (all with ``whole``) off ``ref``: (slot, side, sorted position
+        touched or None), or None if the reference is unknown."""
+        b, w = self._find(ref)
+        if w is None:
+            self.c["unknown_ref"] += 1
+            return None
+        _, slot, side, price, rem = b[w]
+        if whole:
+            r = rem
+        elif r > rem:
+            self.c["overfill"] += 1
+            r = rem
+        gone = r == rem
+        if gone:
+            b[w] = None
+        else:
+            b[w][4] = rem - r
+        return slot, side, self._level_reduce(slot, side, price, r, gone)
+
+    def process(self, i, m):
+        slot = self._map(m)
+        t = m["type"]
+        if slot is None or t not in "AFECXDU":
+            return
+        self.c["book_messages"] += 1
+        pos = None
+        if t in "AF":
+            pos = self._insert(m["order_reference_number"], slot, "B" if m["buy_sell_indicator"]
+                               == "B" else "S", m["price"], m["shares"])
+        elif t in "ECXD":
+            n = m.get("executed_shares", m.get("canceled_shares", 0))
+            hit = self._reduce(m["order_reference_number"], n, whole=t == "D")
+            if hit:
+                slot, _, pos = hit
+        else:
+            b, w = self._find(m["original_order_reference_number"])
+            if w is None:
+                self.c["unknown_ref"] += 1
+            else:
+                slot, side = b[w][1], b[w][2]
+                before = self.top(slot)
+                self._reduce(m["original_order_reference_number"], 0, whole=True)
+                self._insert(m["new_order_reference_number"], slot, side, m["price"],
+                             m["shares"])
+                col = 0 if side == "S" else 2
+                if not np.array_equal(before[:, col:col + 2], self.top(slot)[:, col:col + 2]):
+                    pos = 0
+                elif before[0, col]:
+                    self.seen["neutral_replace"] += 1
+        if pos is not None and pos < self.depth:
+            self.c["book_updates"] += 1
+            self.rows.append((i, slot, self.top(slot)))
+
+
+def capacity_day(seed, n, names, locates):
+    """A random stream aimed at the capacity and zero-share rules: a narrow price band (levels
+    fill), 0-share adds and reductions, overfills, duplicate and unknown references, replaces
+    that keep price and size, and stock names beyond the symbol table."""
+    rnd = random.Random(seed)
+    day = Day(())
+    live = {}                             # ref -> (locate, name, shares, price)
+    next_ref = 1
+    for loc, name in locates.items():
+        if rnd.random() < 0.5:            # half the locates are named by R, the rest by an add
+            day.add_msg("R", stock_locate=loc, stock=name)
+    for _ in range(n):
+        loc = rnd.choice(list(locates))
+        name = locates[loc]
+        r = rnd.random()
+        refs = list(live)
+        if r < 0.3 or not refs:
+            ref = rnd.choice(refs[-4:] or [next_ref]) if rnd.random() < 0.1 else next_ref    # duplicate
+            next_ref += ref == next_ref
+            side = rnd.choice("BS")
+            price = 10_000 + rnd.randrange(6) * (-1 if side == "B" else 1) * 100
+            shares = rnd.choice([0, 0, 1, 5, 100, 300])
+            day.add_msg(rnd.choice("AAAF"), stock_locate=loc, order_reference_number=ref,
+                        buy_sell_indicator=side, shares=shares, stock=name, price=price)
+            live.setdefault(ref, (loc, name, shares, price, side))
+            continue
+        pick = rnd.random()               # mostly recent orders (likely still in the table)
+        ref = rnd.choice(refs[-6:] if pick < 0.7 else refs) if pick < 0.95 else next_ref + 1000
+        o = live.get(ref, (loc, name, 10, 10_000, "B"))
+        k = rnd.random()
+        if k < 0.35:
+            typ = rnd.choice("ECX")
+            n_ = rnd.choice([0, 1, o[2], o[2] + 7])                         # 0, part, all, over
+            f = {"executed_shares" if typ in "EC" else "canceled_shares": n_}
+            if typ != "X":
+                f["match_number"] = next_ref
+            day.add_msg(typ, stock_locate=o[0], order_reference_number=ref, **f)
+        elif k < 0.65:
+            day.add_msg("D", stock_locate=o[0], order_reference_number=ref)
+            live.pop(ref, None)
+        else:
+            same = rnd.random() < 0.5                                       # value-neutral
+            new = ref if rnd.random() < 0.1 else next_ref
+            next_ref += new == next_ref
+            shares, price = (o[2], o[3]) if same else (rnd.choice([0, 50, 200]),
+                                                       o[3] + rnd.choice([-100, 0, 100]))
+            day.add_msg("U", stock_locate=o[0], original_order_reference_number=ref,
+                        new_order_reference_number=new, shares=shares, price=price)
+            live.pop(ref, None)
+            live[new] = (o[0], o[1], shares, price, o[4])
+    return day
+
+
+CAP_CASES = [  # (names, capacities, depth)
+    (("AAPL", "MSFT"), dict(symbols=2, order_buckets=8, order_ways=2, levels=3), 2),
+    (("AAPL", "MSFT", "IBM"), dict(symbols=3, order_buckets=4, order_ways=2, levels=2), 2),
+    ((), dict(symbols=2, order_buckets=8, order_ways=2, levels=4), 3),      # auto, overflow
+    ((), dict(symbols=3, order_buckets=16, order_ways=4, levels=4), 3),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CAP_CASES)))
+@pytest.mark.parametrize("seed", [11, 12])
+def test_capacity_limits_and_zero_shares_match_reference(case, seed):
+    """Levels full (eviction and refusal), full buckets, symbol overflow, 0-share orders and
+    reductions, overfills and value-neutral replaces: every row (message, slot, top N) and
+    every book counter of the emulator equals the reference's."""
+    names, cap, depth = CAP_CASES[case]
+    locates = {1: "AAPL", 2: "MSFT", 3: "IBM", 4: "GOOG", 5: "AAPL"}
+    day = capacity_day(seed, 1500, names, locates)
+    ref = CapBook(names, depth=depth, **cap)
+    for i, raw in enumerate(day.msgs):
+        ref.process(i, itch.decode(raw))
+    cfg = config(names)
+    for k, v in cap.items():
+        setattr(cfg.capacity, k, v)
+    _, res = run(day, cfg, depth=depth)
+    got = [(int(m), int(s), lv.astype(np.int64).tolist())
+           for m, s, lv in zip(res.rows.msg, res.rows.slot, res.rows.levels)]
+    want = [(i, s, lv.tolist()) for i, s, lv in ref.rows]
+    for g, w in zip(got, want):
+        assert g == w
+    assert len(got) == len(want)
+    assert {k: res.counters[k] for k in ref.c} == ref.c
+    # the stream reached every limit and rule it is meant to
+    c = ref.c
+    assert c["level_overflow"] and c["level_miss"] and c["order_table_full"]
+    assert c["duplicate_ref"] and c["unknown_ref"] and c["overfill"]
+    if not names:
+        assert c["symbol_overflow"]
+    assert all(ref.seen.values()), ref.seen

@@ -15,6 +15,13 @@ pytestmark = pytest.mark.rtl
 KEEP = ("seed", "config", "steps", "expect", "ready_prob", "fast_p", "gap_p")
 
 
+def test_order_path_declares_three_cycles():
+    """The figure the bench asserts on every order that finds the egress idle (README: trigger
+    evaluation -> first order byte) is the path's declared latency."""
+    from tickwire.sim.trigger_risk import path_tb
+    assert OrderPath.LATENCY == path_tb.LATENCY == 3
+
+
 @pytest.fixture(scope="module")
 def design():
     return build(OrderPath(symbols=64), "order_path")

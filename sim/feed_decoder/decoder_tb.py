@@ -78,6 +78,7 @@ class DecoderTB(TB):
         self.want_c = dict(messages=0, unknown_type=0, bad_length=0, mold_overrun=0,
                            ignored_types=0)
         self.first_beat_cycle = None
+        self.last_beat_cycle = None
         self.early: dict[int, dict] = {}
         cocotb.start_soon(self._watch_early())
 
@@ -121,6 +122,7 @@ class DecoderTB(TB):
             if self.first_beat_cycle is None:
                 self.first_beat_cycle = self.cycle
             await self.src.send(b)
+        self.last_beat_cycle = self.cycle
 
     async def check(self, label=""):
         for _ in range(2000):
@@ -234,6 +236,24 @@ async def _throughput(tb, types: str, nmsg: int, label: str, rng):
                 "%.2f payload bytes/cycle", label, nmsg, len(per_packet), cycles, rate,
                 framed / cycles)
     return rate, framed / cycles
+
+
+@cocotb.test()
+async def latency(dut):
+    """Latency of the idle decoder: cycles from a packet's last word in to its message out,
+    for a one-message packet of every emitted type (the message ends in the last word)."""
+    rng = random.Random(11)
+    tb = DecoderTB(dut)
+    await tb.reset()
+    lat = {}
+    for seq, t in enumerate(EMITTED_TYPES, 1):
+        await tb.packet(mold_packet(b"LAT", seq, [random_message(rng, t)]))
+        await tb.cycles(30)
+        lat[t] = tb.out.cycles[-1] - tb.last_beat_cycle
+    await tb.check("latency")
+    assert len(tb.out.items) == len(EMITTED_TYPES)
+    tb.log.info("decoder latency: last word in -> message out: %s cycles", lat)
+    _metrics({"decoder_latency_cycles": lat})
 
 
 @cocotb.test()

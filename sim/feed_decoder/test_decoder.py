@@ -4,12 +4,13 @@ import json
 
 import pytest
 
-from tickwire.hw.feed import ItchDecoder
+from tickwire.hw.feed import EMITTED_TYPES, ItchDecoder
 from tickwire.sim.feed_common import captures
 from tickwire.sim.runner import BUILD_ROOT, build, run
 
 pytestmark = pytest.mark.rtl
 TB = "tickwire.sim.feed_decoder.decoder_tb"
+DECODER_LATENCY = 5  # cycles, last word in -> message out
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,17 @@ def test_decoder_captures(design):
 
 def test_decoder_random(design):
     run(design, TB, testcase="random_packets")
+
+
+def test_decoder_latency(design):
+    """The decoder's latency: 5 cycles from a packet's last word to its message, every type
+    (README's resource table)."""
+    metrics = BUILD_ROOT / "feed_decoder" / "latency.json"
+    metrics.unlink(missing_ok=True)
+    run(design, TB, testcase="latency", env={"TW_METRICS": str(metrics)})
+    lat = json.loads(metrics.read_text())["decoder_latency_cycles"]
+    assert set(lat) == set(EMITTED_TYPES)
+    assert set(lat.values()) == {DECODER_LATENCY}, lat
 
 
 def test_decoder_throughput(design):

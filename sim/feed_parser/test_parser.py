@@ -9,6 +9,7 @@ from tickwire.sim.feed_common import captures
 from tickwire.sim.runner import BUILD_ROOT, build, run
 
 pytestmark = pytest.mark.rtl
+PARSER_LATENCY = 7  # cycles, frame's last beat in -> payload's last beat out
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +29,12 @@ def test_parser_malformed(design):
 
 
 def test_parser_latency(design):
+    """The parser's cut-through latency: 7 cycles from a frame's last beat to its payload's
+    last beat (README's resource table)."""
     if not captures(anonymised=False):
         pytest.skip("shared captures (not anonymised) not found")
-    metrics = BUILD_ROOT / "feed_parser" / "metrics.json"
+    metrics = BUILD_ROOT / "feed_parser" / "latency.json"
+    metrics.unlink(missing_ok=True)
     run(design, "tickwire.sim.feed_parser.parser_tb", testcase="latency",
         env={"TW_METRICS": str(metrics)})
-    print(json.loads(metrics.read_text()))
+    assert json.loads(metrics.read_text())["parser_latency_cycles"] == PARSER_LATENCY

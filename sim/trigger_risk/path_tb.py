@@ -321,6 +321,7 @@ async def run_scenario(tb: PathTB, sc: dict, log):
     # latency: the bench's own measurement against the histogram
     offset = (tb["now"].value - tb.cycle) & 0xFFFF_FFFF
     lats = []
+    exact = 0  # orders that found the egress idle: checked at exactly LATENCY cycles
     cand_keys = {(c["sequence"], c["side"]) for c in cands}
     firsts = tb.out.first_cycle[f0:]
     lasts = tb.out.last_cycle[f0:]
@@ -337,9 +338,10 @@ async def run_scenario(tb: PathTB, sc: dict, log):
         idle = i == 0 or lasts[i - 1] <= origin + want - 1
         if tb.out.ready_prob >= 1 and idle:
             assert lat == want, f"{tag}: order {i} found the egress idle, latency {lat}"
+            exact += want == LATENCY
         lats.append(lat)
     return {"lats": lats, "fast": sum(a["fast"] for a in accs), "orders": len(accs),
-            "cands": len(cands), "counters": got_c}
+            "cands": len(cands), "counters": got_c, "exact": exact}
 
 
 @cocotb.test()
@@ -348,11 +350,11 @@ async def scenarios(dut):
         scs = pickle.load(f)
     tb = PathTB(dut, int(os.environ.get("TW_SEED", "1")))
     await tb.reset()
-    total = {"lats": [], "fast": 0, "orders": 0, "cands": 0}
+    total = {"lats": [], "fast": 0, "orders": 0, "cands": 0, "exact": 0}
     reasons = dict.fromkeys(COUNTERS, 0)
     for sc in scs:
         r = await run_scenario(tb, sc, dut._log)
-        for k in ("fast", "orders", "cands"):
+        for k in ("fast", "orders", "cands", "exact"):
             total[k] += r[k]
         for k, v in r["counters"].items():
             reasons[k] += v
@@ -376,6 +378,11 @@ async def scenarios(dut):
         dut._log.info(f"scenario {sc['seed']}: {r['cands']} candidates, {r['orders']} orders "
                       f"({r['fast']} cut-through), ready {sc.get('ready_prob', 1.0)}")
     assert total["fast"] > 0 and total["orders"] > 0
+    assert min(total["lats"]) == LATENCY
+    if all(sc.get("ready_prob", 1.0) >= 1 for sc in scs):
+        # the 3-cycle figure was asserted on many orders, not vacuously
+        assert total["exact"] > 0, total
+    dut._log.info(f"{total['exact']} orders checked at exactly {LATENCY} cycles")
     dut._log.info(f"total {total['cands']} candidates, {total['orders']} orders, "
                   f"{total['fast']} cut-through; latencies {sorted(set(total['lats']))[:8]}")
     dut._log.info(f"counters over all scenarios: {reasons}")

@@ -1,0 +1,88 @@
+"""`tickwire hw report` (hw/report.py): the LUT-level count on a netlist worked out by hand, and
+Yosys `synth_xilinx` on the blocks that synthesize in a minute or two, whose LUT levels and
+declared latencies must be the README's resource table.
+
+Measured synthesis times (2-core machine shared with other jobs): egress 50 s, frame_parser
+58 s, trigger 73 s, mold_tracker 90 s, risk 100 s, order_path 114 s. Left out as slow: the
+book builder (over 15 minutes), the ITCH decoder and the register file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tickwire.hw import report
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SMALL_BLOCKS = ("egress", "frame_parser", "trigger", "mold_tracker", "risk", "order_path")
+
+
+def readme_table() -> dict[str, dict]:
+    """{block: {"lut_levels": int, "latency": int | None}} from the README's hw-table."""
+    text = README.read_text()
+    table = text[text.index("<!-- hw-table -->"):text.index("<!-- /hw-table -->")]
+    out = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 8 or not re.fullmatch(r"\d+", cells[6]):
+            continue
+        lat = re.match(r"\d+", cells[7])
+        out[cells[0].split()[0]] = {"lut_levels": int(cells[6]),
+                                    "latency": int(lat.group()) if lat else None}
+    return out
+
+
+def _cell(type_, ins: dict, outs: dict) -> dict:
+    return {"type": type_, "connections": {**ins, **outs},
+            "port_directions": {**dict.fromkeys(ins, "input"), **dict.fromkeys(outs, "output")}}
+
+
+def test_lut_levels_of_a_hand_built_netlist():
+    """FF -> LUT2 -> LUT6 -> MUXF7 -> FF is 3 levels; LUT6 -> a LUTRAM's read address (one
+    level for its read) -> LUT1 -> output port is 2 + 1 + 1 = 4; the LUTRAM's data input is
+    its write side, which ends a path (3 levels there), and a carry block adds no level."""
+    cells = {
+        "ff_a": _cell("FDRE", {"C": [1], "D": [20]}, {"Q": [3]}),
+        "l2": _cell("LUT2", {"I0": [3], "I1": [2]}, {"O": [4]}),
+        "l6": _cell("LUT6", {"I0": [4]}, {"O": [5]}),
+        "mux": _cell("MUXF7", {"I0": [5], "I1": [4], "S": [2]}, {"O": [6]}),
+        "ff_b": _cell("FDRE", {"C": [1], "D": [6]}, {"Q": [20]}),
+        "ram": _cell("RAM64M", {"ADDRA": [5], "ADDRB": [2], "DIA": [6], "WE": [2], "WCLK": [1]},
+                     {"DOA": [7], "DOB": [9]}),
+        "l1": _cell("LUT1", {"I0": [7]}, {"O": [8]}),
+        "carry": _cell("CARRY8", {"S": [8]}, {"O": [10]}),
+    }
+    ports = {"clk": {"direction": "input", "bits": [1]}, "a": {"direction": "input", "bits": [2]},
+             "y": {"direction": "output", "bits": [10]},
+             "z": {"direction": "output", "bits": [9]}}
+    net = {"modules": {"top": {"cells": cells, "ports": ports, "netnames": {}}}}
+    path: list = []
+    assert report.lut_levels(net, "top", path=path) == 4
+    assert [p[0] for p in path] == ["<start>", "l2", "l6", "ram", "l1", "carry"]
+    # without the LUTRAM read the deepest path is the registered one: 3 levels
+    del cells["ram"], cells["l1"], cells["carry"]
+    del ports["y"], ports["z"]
+    assert report.lut_levels(net, "top") == 3
+
+
+def test_readme_table_lists_the_small_blocks():
+    table = readme_table()
+    assert set(SMALL_BLOCKS) <= set(table)
+    assert {b for b, _, _ in report.BLOCKS} >= set(table)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", SMALL_BLOCKS)
+def test_block_lut_levels_match_readme(block):
+    want = readme_table()[block]
+    (rep,) = report.report([block])
+    assert rep.error is None, rep.error
+    assert rep.luts > 0 and rep.ffs > 0
+    assert rep.lut_levels == want["lut_levels"], (block, rep.lut_levels)
+    if rep.latency_cycles is not None:   # a block's declared LATENCY (others: their benches)
+        assert rep.latency_cycles == want["latency"], (block, rep.latency_cycles)
+    print(f"{block}: {rep.luts} LUTs, {rep.ffs} FFs, {rep.lutram} LUTRAM, {rep.dsp} DSP, "
+          f"{rep.lut_levels} LUT levels")

@@ -399,7 +399,8 @@ def capacity_day(seed, n, names, locates):
         r = rnd.random()
         refs = list(live)
         if r < 0.3 or not refs:
-            ref = rnd.choice(refs[-4:] or [next_ref]) if rnd.random() < 0.1 else next_ref    # duplicate
+            dup = refs and rnd.random() < 0.1                              # a duplicate
+            ref = rnd.choice(refs[-4:]) if dup else next_ref
             next_ref += ref == next_ref
             side = rnd.choice("BS")
             price = 10_000 + rnd.randrange(6) * (-1 if side == "B" else 1) * 100

@@ -6,7 +6,7 @@ import pytest
 
 from tickwire.hw.feed import EMITTED_TYPES, ItchDecoder
 from tickwire.sim.feed_common import captures
-from tickwire.sim.runner import BUILD_ROOT, build, run
+from tickwire.sim.runner import BUILD_ROOT, SHARED_DATA, build, run
 
 pytestmark = pytest.mark.rtl
 TB = "tickwire.sim.feed_decoder.decoder_tb"
@@ -20,7 +20,7 @@ def design():
 
 def test_decoder_captures(design):
     if not captures():
-        pytest.skip("shared captures not found")
+        pytest.skip(f"shared captures not found in {SHARED_DATA / 'itch'}")
     run(design, TB, testcase="capture_messages")
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tickwire.hw.feed import FeedFrontEnd
 from tickwire.sim.feed_common import captures
-from tickwire.sim.runner import BUILD_ROOT, build, run
+from tickwire.sim.runner import BUILD_ROOT, SHARED_DATA, build, run
 
 pytestmark = pytest.mark.rtl
 TB = "tickwire.sim.feed_mold.mold_tb"
@@ -28,7 +28,7 @@ def test_mold_sessions(design):
 
 def test_feed_captures(design):
     if not captures():
-        pytest.skip("shared captures not found")
+        pytest.skip(f"shared captures not found in {SHARED_DATA / 'itch'}")
     run(design, TB, testcase="captures_end_to_end")
 
 

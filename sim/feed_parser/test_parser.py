@@ -6,7 +6,7 @@ import pytest
 
 from tickwire.hw.feed import FrameParser
 from tickwire.sim.feed_common import captures
-from tickwire.sim.runner import BUILD_ROOT, build, run
+from tickwire.sim.runner import BUILD_ROOT, SHARED_DATA, build, run
 
 pytestmark = pytest.mark.rtl
 PARSER_LATENCY = 7  # cycles, frame's last beat in -> payload's last beat out
@@ -19,7 +19,7 @@ def design():
 
 def test_parser_captures(design):
     if not captures():
-        pytest.skip("shared captures not found")
+        pytest.skip(f"shared captures not found in {SHARED_DATA / 'itch'}")
     run(design, "tickwire.sim.feed_parser.parser_tb", testcase="captures_every_frame")
 
 
@@ -32,7 +32,7 @@ def test_parser_latency(design):
     """The parser's cut-through latency: 7 cycles from a frame's last beat to its payload's
     last beat (README's resource table)."""
     if not captures(anonymised=False):
-        pytest.skip("shared captures (not anonymised) not found")
+        pytest.skip(f"shared captures (not anonymised) not found in {SHARED_DATA / 'itch'}")
     metrics = BUILD_ROOT / "feed_parser" / "latency.json"
     metrics.unlink(missing_ok=True)
     run(design, "tickwire.sim.feed_parser.parser_tb", testcase="latency",

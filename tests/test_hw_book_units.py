@@ -15,7 +15,7 @@ tests/test_hw_book_model.py).
 import random
 
 import pytest
-from amaranth.sim import Simulator
+from amaranth_sim import simulate
 
 from tickwire.hw.book import LevelEngine, OrderTable
 from tickwire.hw.book.hash import order_bucket
@@ -58,12 +58,7 @@ def _drive(dut, ops, *, accept_sig, valid_sig, op_sig, out_valid, out, consume, 
             if v and ok:
                 got.append(sample(o))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(driver)
-    sim.add_testbench(holder, background=True)
-    sim.add_process(collector)
-    sim.run()
+    simulate(dut, driver, background=[holder], processes=[collector])
     return got
 
 

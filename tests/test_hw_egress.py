@@ -6,7 +6,7 @@ counting, cut-through timing and the latency histogram."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
+from amaranth_sim import clear, simulate, write_table
 
 from tickwire.host import ouch, soupbintcp
 from tickwire.host.framing import (build_tcp_frame, bytes_to_mac, int_to_ip,
@@ -55,17 +55,10 @@ def run_egress(orders, *, tmpl=TMPL, capacity="P", ready_prob=1.0, gaps=None, se
         ctx.set(dut.capacity, ord(capacity))
         ctx.set(dut.lat_enable, 1)
         ctx.set(dut.lat_bin_shift, bin_shift)
-        for slot, name in NAMES.items():
-            ctx.set(dut.name_we, 1)
-            ctx.set(dut.name_slot, slot)
-            ctx.set(dut.name_data, int.from_bytes(name.ljust(8, b" "), "big"))
-            await ctx.tick()
-        ctx.set(dut.name_we, 0)
-        ctx.set(dut.clear, 1)
-        await ctx.tick()
-        ctx.set(dut.clear, 0)
-        while ctx.get(dut.busy):
-            await ctx.tick()
+        await write_table(ctx, dut.name_we, dut.name_slot, dut.name_data,
+                          {slot: int.from_bytes(name.ljust(8, b" "), "big")
+                           for slot, name in NAMES.items()})
+        await clear(ctx, dut)
         for i, o in enumerate(orders):
             for _ in range((gaps or {}).get(i, 0) if isinstance(gaps, dict) else
                            (gaps[i] if gaps else 0)):
@@ -124,12 +117,7 @@ def run_egress(orders, *, tmpl=TMPL, capacity="P", ready_prob=1.0, gaps=None, se
                         out["cur"] = bytearray()
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.add_testbench(sink, background=True)
-    sim.add_process(clock)
-    sim.run()
+    simulate(dut, tb, background=[sink], processes=[clock])
     assert not out["errors"], out["errors"][:5]
     return out
 
@@ -249,11 +237,7 @@ def test_latency_histogram_bins():
     async def tb(ctx):
         ctx.set(dut.enable, 1)
         for shift, lat_list in ((0, lats), (1, lats)):
-            ctx.set(dut.clear, 1)
-            await ctx.tick()
-            ctx.set(dut.clear, 0)
-            while ctx.get(dut.busy):
-                await ctx.tick()
+            await clear(ctx, dut)
             ctx.set(dut.bin_shift, shift)
             for lat in lat_list:  # back to back: the same bin twice in a row
                 ctx.set(dut.sample, 1)
@@ -272,10 +256,7 @@ def test_latency_histogram_bins():
             assert ctx.get(dut.count) == len(lat_list) and ctx.get(dut.sum) == sum(lat_list)
             assert ctx.get(dut.min) == 0 and ctx.get(dut.max) == 1000
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
 
 
 def test_reference_byte_map_matches_host_framing():

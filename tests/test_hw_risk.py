@@ -7,8 +7,9 @@ streams from emulator scenarios (tickwire.sim.trigger_risk.model)."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
+from amaranth_sim import clear, simulate, write_table
 
+from tickwire.host.emu.core import _refill  # the emulator's token bucket: expected values
 from tickwire.hw.risk import RISK_REASONS, PreTradeRisk, UserRefCounter
 from tickwire.hw.risk.userref import to_bcd
 
@@ -38,17 +39,9 @@ def run_risk(cands, *, params=None, limits=None, symbols=8, gap=1, actions=None,
 
     async def tb(ctx):
         ctx.set(dut.params, p)
-        for s in range(symbols):
-            ctx.set(dut.sl_we, 1)
-            ctx.set(dut.sl_slot, s)
-            ctx.set(dut.sl_data, (limits or {}).get(s, OPEN))
-            await ctx.tick()
-        ctx.set(dut.sl_we, 0)
-        ctx.set(dut.clear, 1)
-        await ctx.tick()
-        ctx.set(dut.clear, 0)
-        while ctx.get(dut.busy):
-            await ctx.tick()
+        await write_table(ctx, dut.sl_we, dut.sl_slot, dut.sl_data,
+                          {s: (limits or {}).get(s, OPEN) for s in range(symbols)})
+        await clear(ctx, dut)
         for i, c in enumerate(cands):
             if actions and i in actions:
                 await actions[i](ctx, dut)
@@ -78,11 +71,7 @@ def run_risk(cands, *, params=None, limits=None, symbols=8, gap=1, actions=None,
                                  "quantity": o.quantity, "user_ref": o.user_ref,
                                  "digits": o.digits, "sequence": o.sequence})
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.add_process(mon)
-    sim.run()
+    simulate(dut, tb, processes=[mon])
     return out
 
 
@@ -155,18 +144,6 @@ def test_auto_kill_trip_and_clear():
 
 
 # ------------------------------------------------------------------ token buckets
-
-def _refill(tokens, last, now, burst, refill_ns):
-    """docs/architecture.md "Token buckets" (the emulator's _refill), for expected values."""
-    if refill_ns > 0 and now > last:
-        k = (now - last) // refill_ns
-        if k > 0:
-            tokens = min(burst, tokens + k)
-            last = last + k * refill_ns
-    if tokens >= burst:
-        tokens, last = burst, now
-    return tokens, last
-
 
 def bucket_expect(times, burst, refill):
     tokens, last, out = burst, 0, []
@@ -278,11 +255,7 @@ def test_position_limits_signed_and_back_to_back():
 
 def test_host_position_write_and_clear():
     async def set_pos(ctx, dut):
-        ctx.set(dut.pos_we, 1)
-        ctx.set(dut.pos_slot, 0)
-        ctx.set(dut.pos_value, -40)
-        await ctx.tick()
-        ctx.set(dut.pos_we, 0)
+        await write_table(ctx, dut.pos_we, dut.pos_slot, dut.pos_value, {0: -40})
 
     lim = {0: dict(OPEN, max_long=100, max_short=100)}
     cs = [cand(quantity=100), cand(quantity=60, ts=1), cand(quantity=60, ts=2)]
@@ -322,10 +295,7 @@ def test_user_ref_counter_load_and_increment():
                 await ctx.tick()
             ctx.set(dut.inc, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     assert all(d == to_bcd(v, 10) for v, d in seen)
     assert [v for v, _ in seen[-5:]] == list(range(1_234_567_899, 1_234_567_904))
 

@@ -5,7 +5,7 @@ only when exact; its own event skipped; fallbacks) and random streams from emula
 scenarios."""
 
 import pytest
-from amaranth.sim import Simulator
+from amaranth_sim import clear, simulate, write_table
 
 from tickwire.hw.trigger import TriggerEngine
 
@@ -48,25 +48,13 @@ def run_trigger(ops, *, symbols=8, enable=1, fast_enable=1):
     async def tb(ctx):
         ctx.set(dut.enable, enable)
         ctx.set(dut.fast_enable, fast_enable)
-        ctx.set(dut.clear, 1)
-        await ctx.tick()
-        ctx.set(dut.clear, 0)
-        while ctx.get(dut.busy):
-            await ctx.tick()
+        await clear(ctx, dut)
         for op in ops:
             kind = op[0]
             if kind == "write":
-                ctx.set(dut.tw_we, 1)
-                ctx.set(dut.tw_slot, op[1])
-                ctx.set(dut.tw_row, op[2])
-                await ctx.tick()
-                ctx.set(dut.tw_we, 0)
+                await write_table(ctx, dut.tw_we, dut.tw_slot, dut.tw_row, {op[1]: op[2]})
             elif kind == "ref":
-                ctx.set(dut.ref_we, 1)
-                ctx.set(dut.ref_slot, op[1])
-                ctx.set(dut.ref_price, op[2])
-                await ctx.tick()
-                ctx.set(dut.ref_we, 0)
+                await write_table(ctx, dut.ref_we, dut.ref_slot, dut.ref_price, {op[1]: op[2]})
             elif kind == "idle":
                 for _ in range(op[1]):
                     await ctx.tick()
@@ -111,11 +99,7 @@ def run_trigger(ops, *, symbols=8, enable=1, fast_enable=1):
                 out.setdefault("stamps", []).append(c.stamp)
                 out["cand_cycles"].append(st["cycle"] - 1)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.add_process(mon)
-    sim.run()
+    simulate(dut, tb, processes=[mon])
     return out
 
 

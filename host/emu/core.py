@@ -489,13 +489,9 @@ def _trigger(s, k, now, seq, add_side, add_price, lv, lv_n, trig, armed, rp, rs,
 # and returns the top-of-book change (NOCHANGE when the visible levels stayed as they were).
 
 @njit(inline="always", cache=True)
-def _book_add(data, o, s, ot, bits, way_bits, lv, lv_n, L, counters):
-    """A or F on slot ``s``: (change, side, price)."""
-    ref = _be64(data, o + O_A_REF)
-    side = BID if data[o + O_A_SIDE] == 66 else ASK
-    shares = _be32(data, o + O_A_SHARES)
-    price = _be32(data, o + O_A_PRICE)
-    change = NOCHANGE
+def _insert(ot, bits, way_bits, lv, lv_n, L, ref, s, side, price, shares, counters):
+    """Store a new order and add it to its level: the change position; NOCHANGE where the
+    table refused it (duplicate_ref, order_table_full)."""
     i, free = _ot_lookup(ot, ref, bits, way_bits)
     if i >= 0:
         counters[C_DUP_REF] += 1
@@ -503,7 +499,18 @@ def _book_add(data, o, s, ot, bits, way_bits, lv, lv_n, L, counters):
         counters[C_TABLE_FULL] += 1
     else:
         _ot_put(ot, free, ref, s, side, price, shares)
-        change = _level_add(lv, lv_n, L, s, side, price, shares, counters)
+        return _level_add(lv, lv_n, L, s, side, price, shares, counters)
+    return NOCHANGE
+
+
+@njit(inline="always", cache=True)
+def _book_add(data, o, s, ot, bits, way_bits, lv, lv_n, L, counters):
+    """A or F on slot ``s``: (change, side, price)."""
+    ref = _be64(data, o + O_A_REF)
+    side = BID if data[o + O_A_SIDE] == 66 else ASK
+    shares = _be32(data, o + O_A_SHARES)
+    price = _be32(data, o + O_A_PRICE)
+    change = _insert(ot, bits, way_bits, lv, lv_n, L, ref, s, side, price, shares, counters)
     return change, side, price
 
 
@@ -561,15 +568,7 @@ def _book_replace(data, o, ot, bits, way_bits, lv, lv_n, L, depth, snap, counter
     price = _be32(data, o + O_U_PRICE)
     shares = _be32(data, o + O_U_SHARES)
     new = _be64(data, o + O_U_NEW)
-    j, free = _ot_lookup(ot, new, bits, way_bits)
-    c2 = NOCHANGE
-    if j >= 0:
-        counters[C_DUP_REF] += 1
-    elif free < 0:
-        counters[C_TABLE_FULL] += 1
-    else:
-        _ot_put(ot, free, new, s, side, price, shares)
-        c2 = _level_add(lv, lv_n, L, s, side, price, shares, counters)
+    c2 = _insert(ot, bits, way_bits, lv, lv_n, L, new, s, side, price, shares, counters)
     change = min(c1, c2)
     if change < depth:
         same = True

@@ -80,6 +80,15 @@ def _grow(a, n):
 
 
 @nb.njit(cache=True, inline="always")
+def _is_session(data, pay, session):
+    """Whether the MoldUDP64 header at ``pay`` names ``session`` (10 bytes)."""
+    for j in range(10):
+        if data[pay + j] != session[j]:
+            return False
+    return True
+
+
+@nb.njit(cache=True, inline="always")
 def _frame_check(data, base, n, gip, gport, check_csum):
     """The frame checks of the ``n``-byte frame at ``base``, in their order: (drop reason, a
     counter slot and frame status; -1 when none), offset of the MoldUDP64 header, UDP length."""
@@ -175,20 +184,8 @@ def _index(data, offsets, lengths, gip, gport, check_csum, track, len_by_byte, c
         un = np.uint64(nmsg)
         if track:
             # session: current, previous (stale) or new
-            same = have_cur
-            if have_cur:
-                for j in range(10):
-                    if data[pay + j] != cur[j]:
-                        same = False
-                        break
-            if not same:
-                stale = have_prev
-                if have_prev:
-                    for j in range(10):
-                        if data[pay + j] != prev[j]:
-                            stale = False
-                            break
-                if stale:
+            if not (have_cur and _is_session(data, pay, cur)):
+                if have_prev and _is_session(data, pay, prev):
                     c[_STALE_SESSION] += 1
                     status[fi] = _ST_STALE
                     continue

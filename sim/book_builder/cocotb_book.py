@@ -224,7 +224,7 @@ async def book_case(dut):
     assert len(tb.rows) == len(want), \
         f"{case['name']}: {len(tb.rows)} rows from the RTL, {len(want)} from the emulator"
     for i, (got, exp) in enumerate(zip(tb.events, case["events"])):
-        assert got == exp, f"{case['name']}: BookEvent {i} differs\n rtl {got}\n ref {exp}"
+        assert got == exp, f"{case['name']}: BookEvent {i} differs\n rtl {got}\n emu {exp}"
     assert len(tb.events) == len(case["events"]), \
         f"{case['name']}: {len(tb.events)} BookEvents, {len(case['events'])} expected"
     got_c = tb.counters()

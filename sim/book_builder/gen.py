@@ -8,16 +8,21 @@
   one slot (back-to-back hazards).
 * :func:`to_decoded` — an ITCH message as the ``DecodedMessage`` fields the decoder hands the
   book builder (hw/layouts.py).
-* :func:`emulator_rows` — the numba emulator's top-N rows and book counters: the scoreboard.
+* :func:`emulator_rows` — the numba emulator's top-N rows and book counters: the scoreboard;
+  :func:`emulator_case` adds the BookEvent of every message, the emulator stepped one message
+  at a time.
 """
 
 from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from tickwire.host import itch
 
-__all__ = ["FIELDS", "to_decoded", "random_day", "emulator_rows", "BOOK_COUNTERS"]
+__all__ = ["FIELDS", "to_decoded", "random_day", "emulator_rows", "emulator_case",
+           "BOOK_COUNTERS"]
 
 FIELDS = ("type", "locate", "timestamp", "sequence", "ref", "new_ref", "side", "shares",
           "price", "stock", "state")
@@ -189,14 +194,9 @@ def random_day(seed: int, n: int, *, n_locates: int = 12, spread: int = 40, hot:
     return out, names
 
 
-def emulator_rows(msgs: list[bytes], *, symbols=None, depth=10, symbols_capacity=64,
-                  order_buckets=1 << 12, order_ways=4, levels=32):
-    """Run the numba emulator (book only): (rows, book counters, emulator).
-
-    Rows are tuples (sequence, timestamp, slot, ((ask p, ask s, bid p, bid s) × depth)), the
-    sequence being the message's 1-based index."""
+def _emulator(symbols, depth, symbols_capacity, order_buckets, order_ways, levels):
     from tickwire.host.config import Config
-    from tickwire.host.emu.pipeline import Emulator, messages_buffer
+    from tickwire.host.emu.pipeline import Emulator
 
     cfg = Config(symbols=list(symbols or []))
     cfg.strategy.kind = "none"
@@ -204,11 +204,90 @@ def emulator_rows(msgs: list[bytes], *, symbols=None, depth=10, symbols_capacity
     cfg.capacity.order_buckets = order_buckets
     cfg.capacity.order_ways = order_ways
     cfg.capacity.levels = levels
-    emu = Emulator(cfg, depth)
-    data, offs, seqs = messages_buffer(msgs)
-    res = emu.run(data, offs, seqs)
+    return Emulator(cfg, depth)
+
+
+def _rows_counters(res):
     r = res.rows
     rows = [(int(r.sequence[i]), int(r.timestamp[i]), int(r.slot[i]),
              tuple(tuple(int(x) for x in lv) for lv in r.levels[i])) for i in range(len(r))]
-    counters = {k: int(res.counters[k]) for k in BOOK_COUNTERS}
+    return rows, {k: int(res.counters[k]) for k in BOOK_COUNTERS}
+
+
+def emulator_rows(msgs: list[bytes], *, symbols=None, depth=10, symbols_capacity=64,
+                  order_buckets=1 << 12, order_ways=4, levels=32):
+    """Run the numba emulator (book only): (rows, book counters, emulator).
+
+    Rows are tuples (sequence, timestamp, slot, ((ask p, ask s, bid p, bid s) × depth)), the
+    sequence being the message's 1-based index."""
+    from tickwire.host.emu.pipeline import messages_buffer
+
+    emu = _emulator(symbols, depth, symbols_capacity, order_buckets, order_ways, levels)
+    rows, counters = _rows_counters(emu.run(*messages_buffer(msgs)))
     return rows, counters, emu
+
+
+def _stored_order(st, raw: bytes):
+    """(slot, side) of the stored order an E C X D U message refers to, or None."""
+    if chr(raw[0]) not in "ECXDU":
+        return None
+    ref = np.uint64(int.from_bytes(raw[11:19], "big"))  # each has its reference at 11
+    meta = st.orders[:, 2]
+    hit = np.flatnonzero(((meta & np.uint64(1)) == 1) & (st.orders[:, 0] == ref))
+    if not len(hit):
+        return None
+    m = int(meta[hit[0]])
+    return m >> 8, (m >> 1) & 1
+
+
+def emulator_case(msgs: list[bytes], *, symbols=None, depth=10, symbols_capacity=64,
+                  order_buckets=1 << 12, order_ways=4, levels=32):
+    """:func:`emulator_rows` with the BookEvents: (rows, book counters, events, emulator).
+
+    The emulator runs one message at a time; between messages the best bid/ask, trading
+    state and order table are read. A message the book counts (A F E C X D U of a tracked
+    slot; the slot of the order it refers to when stored) and an H of a tracked slot give
+    an event (sequence, timestamp, slot, evaluate, trading_state, (best ask price, valid),
+    (best bid price, valid), (add valid, add side, add price)), evaluate 0 for H. The add is
+    an A/F's own order (also when the book refused it) or a U's new price on its stored
+    order's side."""
+    from tickwire.host.emu.core import ASK, BID
+    from tickwire.host.emu.pipeline import messages_buffer
+
+    emu = _emulator(symbols, depth, symbols_capacity, order_buckets, order_ways, levels)
+    st = emu.state
+    a_side, a_price = itch.field_offset("A", "buy_sell_indicator"), itch.field_offset("A", "price")
+    u_price = itch.field_offset("U", "price")
+    events: list[tuple] = []
+    k = [0]
+    book = [0]                              # book_messages before message k
+    order = [_stored_order(st, msgs[0])] if msgs else [None]
+
+    def step(_n):
+        i = k[0]
+        raw = msgs[i]
+        t = chr(raw[0])
+        n_book = int(st.counter_dict()["book_messages"])
+        slot = int(st.locate_slot[int.from_bytes(raw[1:3], "big")])
+        if n_book != book[0] or (t == "H" and slot >= 0):
+            add = (0, 0, 0)
+            if t in "AF":
+                add = (1, BID if raw[a_side] == ord("B") else ASK,
+                       int.from_bytes(raw[a_price:a_price + 4], "big"))
+            elif t == "U" and order[0] is not None:
+                add = (1, order[0][1], int.from_bytes(raw[u_price:u_price + 4], "big"))
+            if order[0] is not None:
+                slot = order[0][0]
+            top = st.top(1)[slot, 0]
+            events.append((i + 1, int.from_bytes(raw[5:11], "big"), slot, int(t != "H"),
+                           int(st.trading_state[slot]),
+                           (int(top[0]), 1) if st.lv_n[slot, ASK] else (0, 0),
+                           (int(top[2]), 1) if st.lv_n[slot, BID] else (0, 0), add))
+        book[0] = n_book
+        k[0] = i + 1
+        if i + 1 < len(msgs):
+            order[0] = _stored_order(st, msgs[i + 1])
+
+    res = emu.run(*messages_buffer(msgs), chunk=1, progress=step)
+    rows, counters = _rows_counters(res)
+    return rows, counters, events, emu

@@ -1,4 +1,5 @@
-"""cocotb/Verilator bench of the book builder: every top-N row identical to the emulator's.
+"""cocotb/Verilator bench of the book builder: every top-N row and BookEvent identical to the
+emulator's.
 
 Two builds: the gateware defaults (LOBSTER sample, many-symbol
 random streams in host and auto mode, with back-pressure), and a tiny one (32 buckets × 4 ways,
@@ -9,14 +10,13 @@ The emulator (tickwire.host.emu) runs here; the simulation process only compares
 from __future__ import annotations
 
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tickwire.sim.book_builder.gen import emulator_rows, random_day, to_decoded
-from tickwire.sim.book_builder.model import BookModel
+from tickwire.sim.book_builder.gen import emulator_case, random_day, to_decoded
+from tickwire.sim.runner import DEFAULT_LINT_WAIVERS, build, run
 
 pytestmark = pytest.mark.rtl
 
@@ -29,7 +29,7 @@ TINY = dict(symbols=8, order_buckets=32, order_ways=4, levels=6, depth=3)
 
 def make_case(path: Path, name: str, raw: list[bytes], params: dict, *, names=None,
               ready_prob=1.0, idle_prob=0.0, seed=0, state_slots=None) -> dict:
-    rows, counters, emu = emulator_rows(
+    rows, counters, events, emu = emulator_case(
         raw, symbols=names, depth=params["depth"], symbols_capacity=params["symbols"],
         order_buckets=params["order_buckets"], order_ways=params["order_ways"],
         levels=params["levels"])
@@ -41,14 +41,8 @@ def make_case(path: Path, name: str, raw: list[bytes], params: dict, *, names=No
                   int(st.trading_state[s]), int(st.last_trade[s, 0]),
                   int(st.last_trade[s, 1]) & 0xFFFF_FFFF) for s in state_slots}
     msgs = [to_decoded(m, i + 1) for i, m in enumerate(raw)]
-    # BookEvents (trigger engine input) from the reference model, which equals the emulator
-    # on rows, counters and state (tests/test_hw_book_model.py)
-    model = BookModel(names=names or (), auto=names is None, **params)
-    for m in msgs:
-        model.process(m)
-    assert model.counters == counters
     case = dict(name=name, depth=params["depth"], names=list(names or []), auto=names is None,
-                msgs=msgs, rows=rows, events=model.events, counters=counters, states=states,
+                msgs=msgs, rows=rows, events=events, counters=counters, states=states,
                 ready_prob=ready_prob, idle_prob=idle_prob, seed=seed)
     f = path / f"{name}.pkl"
     with open(f, "wb") as fh:
@@ -56,31 +50,30 @@ def make_case(path: Path, name: str, raw: list[bytes], params: dict, *, names=No
     return case
 
 
-def run_case(build, case_file: Path):
-    from cocotb_tools.check_results import get_results
-
-    from tickwire.sim.book_builder import runner
-    rn, build_dir = build
-    xml = runner.run(rn, build_dir, case_file)
-    n, failed = get_results(xml)
-    log = case_file.with_suffix(".log")
-    text = log.read_text() if log.exists() else ""
-    assert n == 1 and failed == 0, "\n".join(
-        ln for ln in text.splitlines() if "Error" in ln or "assert" in ln or "FAIL" in ln)[-4000:]
+def run_case(design, case_file: Path):
+    """Run the cocotb bench on one case; returns its stats (accepted messages, cycle span,
+    min and max row latency)."""
+    run(design, "tickwire.sim.book_builder.cocotb_book", env={"BOOK_CASE": str(case_file)},
+        tag=f"{case_file.stem}-{case_file.parent.name}")
     stats = Path(str(case_file) + ".stats").read_text().split()
     return [int(x) for x in stats]
 
 
+def _build(name: str, params: dict):
+    from tickwire.hw.book import BookBuilder
+    waivers = dict(DEFAULT_LINT_WAIVERS,
+                   SYMRSVDWORD="the port `auto` is a C++ keyword: Verilator escapes it in C++")
+    return build(BookBuilder(events=True, **params), name, waivers=waivers)
+
+
 @pytest.fixture(scope="module")
 def big_build():
-    from tickwire.sim.book_builder import runner
-    return runner.build(BIG)
+    return _build("book_builder", BIG)
 
 
 @pytest.fixture(scope="module")
 def tiny_build():
-    from tickwire.sim.book_builder import runner
-    return runner.build(TINY)
+    return _build("book_builder_tiny", TINY)
 
 
 def test_lobster_sample(big_build, shared_data, tmp_path):

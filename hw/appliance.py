@@ -38,17 +38,11 @@ from .book.layouts import book_update_layout
 from .feed.layouts import AxiStreamSignature
 from .pipeline import COUNTERS, FEED_HW_PORTS, OrderBeat, TickToTrade
 from .regmap.axil import AXI4LiteSignature, RegisterFile
-from tickwire.spec.regmap import REGMAP
+from tickwire.spec.regmap import REGMAP, STICKY_SOURCES
 from .trigger.common import check_int
 
 __all__ = ["Appliance", "STICKY_SOURCES"]
 
-#: STATUS sticky bit -> the counter whose movement sets it.
-STICKY_SOURCES = {
-    "status_gap": "gaps", "status_session_change": "session_changes",
-    "status_order_table_full": "order_table_full", "status_level_overflow": "level_overflow",
-    "status_symbol_overflow": "symbol_overflow", "status_risk_reject": "risk_rejects",
-}
 
 #: Global risk parameters: RiskParams field -> register file port.
 _RISK_PORTS = {

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 DTYPE = np.float32
-TICK = 100  # ITCH price units per cent: the tick of US equities above $1
+from ..spec.values import TICK  # noqa: E402  (ITCH price units per cent)
 IMB_LEVELS = (1, 3, 5, 10)
 RET_LAGS = (1, 5, 20)
 OFI_WINDOW = 10

@@ -22,11 +22,12 @@ from typing import Callable
 
 import numpy as np
 
-from .features import N_FEATURES, TICK, FeatureStream
+from ..spec.values import TICK
+from .features import N_FEATURES, FeatureStream
 from .mlp import Model, load_model
 
 __all__ = ["NO_BUY", "NO_SELL", "fair_value", "trigger_prices", "SignalEngine", "TriggerWrite",
-           "latency_summary", "model_hook", "ModelHook"]
+           "latency_summary", "load_strategy_model"]
 
 NO_BUY = 0
 NO_SELL = 0xFFFFFFFF
@@ -90,7 +91,7 @@ class SignalEngine:
     """Book updates → features → model (one batch over the touched symbols) → trigger prices →
     ``write_triggers(slot, buy_price, sell_price, quantity)`` when a slot's triple changes.
 
-    ``write_triggers`` is the emulator's trigger table today and the RTL register map later.
+    ``write_triggers`` is the host strategy's trigger write (the register map of any back-end).
     Latency is measured from the call's entry (or the caller's ``t0_ns``, e.g. the update's
     arrival) to each write, with ``time.perf_counter_ns``.
     """
@@ -213,60 +214,12 @@ class SignalEngine:
 
 
 # --------------------------------------------------------------------------------------------
-# emulator strategy hook (`strategy.kind = "model"`)
+# the model a `strategy.kind = "model"` run uses (tickwire.host.strategies.ModelStrategy)
 
 
-class ModelHook:
-    """The emulator's ``model_hook(emu, msg)``: at each host poll, feed the books that changed
-    since the last poll to a :class:`SignalEngine` and schedule its trigger writes before
-    message ``msg`` with ``emu.write_trigger``.
-
-    Without ``rows`` the engine sees one update per changed slot per poll (the books are
-    sampled at the poll cadence, ``strategy.poll_messages``); OFI and returns then span polls,
-    not book updates as in training. Passing the poll's top-N ``rows`` (anything with ``slot``
-    and ``levels``) feeds every update and removes that skew.
-    """
-
-    def __init__(self, model, n_slots: int, *, quantity: int = 100, depth: int = 10,
-                 edge_ticks: float = 1.0, backend: str = "auto"):
-        self.depth = depth
-        self.engine = SignalEngine(model, self._write, backend=backend, n_slots=n_slots,
-                                   depth=depth, edge_ticks=edge_ticks, quantity=quantity)
-        self._prev = np.zeros((n_slots, depth, 4), np.int64)
-        self._emu = None
-        self._msg = 0
-
-    def _write(self, slot: int, buy: int, sell: int, qty: int) -> None:
-        top = self._prev[slot, 0]
-        ref = int(top[0] + top[2]) // 2 if top[0] > 0 and top[2] > 0 else -1
-        self._emu.write_trigger(self._msg, slot, buy, sell, qty, enable_buy=buy != NO_BUY,
-                                enable_sell=sell != NO_SELL, ref_price=ref)
-
-    def __call__(self, emu, msg: int, rows=None) -> None:
-        self._emu, self._msg = emu, msg
-        n = int(emu.state.n_names[0])
-        if n == 0:
-            return
-        if rows is not None and len(rows.slot):
-            src = np.asarray(rows.levels)[:, :self.depth]
-            lv = np.zeros((src.shape[0], self.depth, 4), np.int64)  # shallower rows: pad empty
-            lv[:, :src.shape[1]] = src
-            slots = np.asarray(rows.slot, dtype=np.int64)
-            self._prev[slots] = lv  # the newest row of a slot wins (fancy-assign order)
-            self.engine.on_batch(slots, lv)
-            return
-        books = emu.state.top(self.depth)[:n]
-        changed = np.flatnonzero(np.any(books != self._prev[:n], axis=(1, 2)))
-        if len(changed):
-            self._prev[changed] = books[changed]
-            self.engine.on_batch(changed, books[changed])
-
-
-def model_hook(cfg, *, backend: str = "auto", edge_ticks: float = 1.0,
-               depth: int = 10) -> ModelHook:
-    """The hook for ``Emulator(model_hook=...)`` from a pipeline config: the model at
-    ``cfg.strategy.model`` (a ``.npz``, or an ``.onnx`` with its ``.npz`` beside it; default the
-    bundled ``models/artifacts/mlp_synthetic.npz``), ``cfg.strategy.quantity`` shares."""
+def load_strategy_model(cfg) -> Model:
+    """The model at ``cfg.strategy.model`` (a ``.npz``, or an ``.onnx`` with its ``.npz``
+    beside it; default the bundled ``models/artifacts/mlp_synthetic.npz``)."""
     from .train import DEFAULT_ARTIFACT
 
     path = Path(cfg.strategy.model) if cfg.strategy.model else DEFAULT_ARTIFACT
@@ -274,5 +227,4 @@ def model_hook(cfg, *, backend: str = "auto", edge_ticks: float = 1.0,
         path = path.with_suffix(".npz")
     if not path.exists():
         raise FileNotFoundError(f"model {path} not found (train one: tickwire model train)")
-    return ModelHook(load_model(path), cfg.capacity.symbols, quantity=cfg.strategy.quantity,
-                     depth=depth, edge_ticks=edge_ticks, backend=backend)
+    return load_model(path)

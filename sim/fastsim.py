@@ -145,12 +145,12 @@ def _harness_cpp(h: Harness) -> str:
         '  fseek(f, 0, SEEK_END); long n = ftell(f); fseek(f, 0, SEEK_SET);',
         '  std::vector<uint8_t> b(n); if (n && fread(b.data(), 1, n, f) != (size_t)n) exit(2);',
         '  fclose(f); return b; }',
-        'int main(int argc, char** argv) {',
-        '  // argv: statics.bin, then one input file per input stream, then one output file per',
-        '  // output stream, then max_cycles, idle_cycles, ready_mode (0 always, else LFSR % 4)',
-        '  Verilated::commandArgs(argc, argv);',
-        f'  V{h.name}* top = new V{h.name};',
-        '  int a = 1;',
+        '// One run: argv holds statics.bin, then one input file per input stream, then one',
+        '// output file per output stream, then max_cycles, idle_cycles, ready_mode (0 always,',
+        '// else LFSR % 4), pulses.bin, [bus ops, bus results, settle], [observe]. The model',
+        '// and the cycle count persist across runs (server mode).',
+        f'static int run_once(V{h.name}* top, char** argv, unsigned long long& cyc) {{',
+        '  int a = 0;',
         '  std::vector<uint8_t> st = slurp(argv[a++]);',
     ]
     off = 0
@@ -168,10 +168,6 @@ def _harness_cpp(h: Harness) -> str:
         '  unsigned long long idle_max = strtoull(argv[a++], 0, 10);',
         '  unsigned ready_mode = strtoul(argv[a++], 0, 10);',
         '  uint32_t lfsr = 0xACE1u;',
-        f'  top->{h.clock} = 0; top->{h.reset} = 1;',
-        f'  for (int r = 0; r < 4; r++) {{ top->{h.clock} = 0; top->eval(); top->{h.clock} = 1; '
-        f'top->eval(); }}',
-        f'  top->{h.reset} = 0;',
         '  std::vector<uint8_t> pl = slurp(argv[a++]);',
         f'  for (size_t q = 0; q + {_pulse_bytes(h)} <= pl.size() && {_pulse_bytes(h)} > 0; '
         f'q += {_pulse_bytes(h)}) {{',
@@ -179,12 +175,12 @@ def _harness_cpp(h: Harness) -> str:
         f'    top->{h.clock} = 0; top->eval(); top->{h.clock} = 1; top->eval();',
         '  }',
         *[f'  top->{_cname(port)} = 0;' for port, w in h.pulses if w <= 64],
-        '  unsigned long long cyc = 0, idle = 0, stuck = 0;',
+        '  unsigned long long start = cyc, idle = 0, stuck = 0;',
     ]
     if h.axil:
         lines += _bus_decl(h)
     lines += [
-        '  while (cyc < max_cycles) {',
+        '  while (cyc - start < max_cycles) {',
         f'    top->{h.clock} = 0;',
     ]
     if h.axil:
@@ -253,7 +249,36 @@ def _harness_cpp(h: Harness) -> str:
         for port in h.observe:
             lines.append(f'  {{ uint64_t v = top->{_cname(port)}; fwrite(&v, 8, 1, obs); }}')
         lines.append('  fclose(obs);')
-    lines += ['  printf("%llu\\n", cyc);', '  top->final(); delete top; return 0; }']
+    lines += ['  return 0; }', '']
+    lines += [
+        'int main(int argc, char** argv) {',
+        '  Verilated::commandArgs(argc, argv);',
+        f'  V{h.name}* top = new V{h.name};',
+        f'  top->{h.clock} = 0; top->{h.reset} = 1;',
+        f'  for (int r = 0; r < 4; r++) {{ top->{h.clock} = 0; top->eval(); top->{h.clock} = 1; '
+        f'top->eval(); }}',
+        f'  top->{h.reset} = 0;',
+        '  unsigned long long cyc = 0;',
+        '  if (argc > 1 && strcmp(argv[1], "--serve") == 0) {',
+        '    // server mode: one run per line of stdin (its arguments, space separated); each',
+        '    // answered with "<status> <cycles since reset>"; the model stays live in between',
+        '    static char line[1 << 16];',
+        '    while (fgets(line, sizeof line, stdin)) {',
+        '      std::vector<char*> av;',
+        '      for (char* t = strtok(line, " \\n"); t; t = strtok(0, " \\n")) av.push_back(t);',
+        '      if (av.empty()) continue;',
+        '      if (strcmp(av[0], "quit") == 0) break;',
+        '      av.push_back(0);',
+        '      int rc = run_once(top, av.data(), cyc);',
+        '      printf("%d %llu\\n", rc, cyc); fflush(stdout);',
+        '    }',
+        '  } else {',
+        '    int rc = run_once(top, argv + 1, cyc);',
+        '    if (rc) return rc;',
+        '    printf("%llu\\n", cyc);',
+        '  }',
+        '  top->final(); delete top; return 0; }',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -323,7 +348,12 @@ def _bus_sample(h: Harness) -> list[str]:
     ]
 
 
-def source_key(*extra, sources: tuple[str, ...] = ("hw",)) -> str:
+#: What generated Verilog depends on: the gateware, the shared facts it reads (register map,
+#: counter names, capacities) and the config defaults that set register reset values.
+MODEL_SOURCES = ("hw", "spec", "host/config.py")
+
+
+def source_key(*extra, sources: tuple[str, ...] = MODEL_SOURCES) -> str:
     """A hash of the gateware sources (``sources``: files or folders under the repo root) and
     ``extra``: names a build before its Verilog is generated, so a cached build skips the
     (slow) conversion."""
@@ -404,6 +434,60 @@ def pack_records(payloads: list[bytes] | np.ndarray, nbytes: int, gaps=None) -> 
     return bytes(out)
 
 
+def _prepare(h: Harness, d: Path, inputs: list[bytes], statics, pulses, max_cycles: int,
+             idle_cycles: int, random_ready: bool, bus_ops, settle: int) -> list[str]:
+    """Write a run's input files into ``d``; returns the harness arguments of the run."""
+    st = bytearray()
+    for port, width in h.statics.items():
+        st += int((statics or {}).get(port, 0)).to_bytes((width + 7) // 8, "little")
+    (d / "statics.bin").write_bytes(bytes(st))
+    args = [str(d / "statics.bin")]
+    for k, data in enumerate(inputs):
+        (d / f"in{k}.bin").write_bytes(data)
+        args.append(str(d / f"in{k}.bin"))
+    for k in range(len(h.outputs)):
+        args.append(str(d / f"out{k}.bin"))
+    args += [str(max_cycles), str(idle_cycles), "1" if random_ready else "0"]
+    pb = _pulse_bytes(h)
+    blob = b"".join(pack_bits([(rec.get(port, 0), w) for port, w in h.pulses])
+                    .to_bytes(pb, "little") for rec in pulses) if pb else b""
+    (d / "pulses.bin").write_bytes(blob)
+    args.append(str(d / "pulses.bin"))
+    if h.axil:
+        n0 = len(inputs[0]) // (4 + h.inputs[0].nbytes)
+        blob, last = bytearray(), 0
+        for at, kind, addr, value in bus_ops:
+            at = min(int(at), n0)
+            if at < last:
+                raise ValueError(f"bus op at {at} after one at {last}: ops go in order")
+            last = at
+            blob += struct.pack("<QIII", at, 1 if kind == "w" else 0, addr, value)
+        (d / "bus_ops.bin").write_bytes(bytes(blob))
+        args += [str(d / "bus_ops.bin"), str(d / "bus.bin"), str(int(settle))]
+    if h.observe:
+        args.append(str(d / "observe.bin"))
+    return args
+
+
+def _collect(h: Harness, d: Path, n_ops: int) -> list:
+    """A run's outputs (see :func:`run`) from the files in ``d``."""
+    outs = []
+    if h.observe:
+        vals = np.frombuffer((d / "observe.bin").read_bytes(), "<u8")
+        outs.append(dict(zip(h.observe, (int(v) for v in vals))))
+    for k, p in enumerate(h.outputs):
+        raw = (d / f"out{k}.bin").read_bytes()
+        dt = np.dtype([("cycle", "<u8"), ("payload", np.uint8, (p.nbytes,))])
+        outs.append(np.frombuffer(raw, dt).copy())
+    if h.axil:
+        res = np.frombuffer((d / "bus.bin").read_bytes(), "<u4").reshape(-1, 4)
+        outs.append([("w" if k else "r", int(a), int(v), int(rsp))
+                     for a, v, k, rsp in res.tolist()])
+        if len(res) != n_ops:
+            raise RuntimeError(f"{h.name}: {len(res)} of {n_ops} bus operations completed")
+    return outs
+
+
 def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, *,
         pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40, idle_cycles: int = 64,
         random_ready: bool = False, workdir: Path | None = None,
@@ -421,54 +505,70 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
     import tempfile
     with tempfile.TemporaryDirectory(dir=workdir) as d:
         d = Path(d)
-        st = bytearray()
-        for port, width in h.statics.items():
-            st += int((statics or {}).get(port, 0)).to_bytes((width + 7) // 8, "little")
-        (d / "statics.bin").write_bytes(bytes(st))
-        args = [str(exe), str(d / "statics.bin")]
-        for k, data in enumerate(inputs):
-            (d / f"in{k}.bin").write_bytes(data)
-            args.append(str(d / f"in{k}.bin"))
-        for k in range(len(h.outputs)):
-            args.append(str(d / f"out{k}.bin"))
-        args += [str(max_cycles), str(idle_cycles), "1" if random_ready else "0"]
-        pb = _pulse_bytes(h)
-        blob = b"".join(pack_bits([(rec.get(port, 0), w) for port, w in h.pulses])
-                        .to_bytes(pb, "little") for rec in pulses) if pb else b""
-        (d / "pulses.bin").write_bytes(blob)
-        args.append(str(d / "pulses.bin"))
-        if h.axil:
-            n0 = len(inputs[0]) // (4 + h.inputs[0].nbytes)
-            blob, last = bytearray(), 0
-            for at, kind, addr, value in bus_ops:
-                at = min(int(at), n0)
-                if at < last:
-                    raise ValueError(f"bus op at {at} after one at {last}: ops go in order")
-                last = at
-                blob += struct.pack("<QIII", at, 1 if kind == "w" else 0, addr, value)
-            (d / "bus_ops.bin").write_bytes(bytes(blob))
-            args += [str(d / "bus_ops.bin"), str(d / "bus.bin"), str(int(settle))]
-        if h.observe:
-            args.append(str(d / "observe.bin"))
-        r = subprocess.run(args, capture_output=True, text=True)
+        args = _prepare(h, d, inputs, statics, pulses, max_cycles, idle_cycles, random_ready,
+                        bus_ops, settle)
+        r = subprocess.run([str(exe)] + args, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"{h.name} harness failed: {r.stderr[-1000:]}")
-        outs = []
-        if h.observe:
-            vals = np.frombuffer((d / "observe.bin").read_bytes(), "<u8")
-            outs.append(dict(zip(h.observe, (int(v) for v in vals))))
-        for k, p in enumerate(h.outputs):
-            raw = (d / f"out{k}.bin").read_bytes()
-            dt = np.dtype([("cycle", "<u8"), ("payload", np.uint8, (p.nbytes,))])
-            outs.append(np.frombuffer(raw, dt).copy())
-        if h.axil:
-            res = np.frombuffer((d / "bus.bin").read_bytes(), "<u4").reshape(-1, 4)
-            outs.append([("w" if k else "r", int(a), int(v), int(rsp))
-                         for a, v, k, rsp in res.tolist()])
-            if len(res) != len(bus_ops):
-                raise RuntimeError(f"{h.name}: {len(res)} of {len(bus_ops)} bus operations "
-                                   "completed")
-        return outs, int(r.stdout.strip() or 0)
+        return _collect(h, d, len(bus_ops)), int(r.stdout.strip() or 0)
+
+
+class Server:
+    """The harness as a live process (``--serve``): the model keeps its state between runs,
+    so a host can feed some input, read and write registers, feed more, as on a board.
+
+    :meth:`run` takes :func:`run`'s arguments and returns its outputs; cycle stamps count
+    from the reset at start-up, and the second value is the total cycles simulated."""
+
+    def __init__(self, h: Harness, workdir: Path | None = None):
+        import tempfile
+        self.h = h
+        exe = build(h)
+        self._tmp = tempfile.TemporaryDirectory(dir=workdir)
+        self.dir = Path(self._tmp.name)
+        self.cycles = 0
+        self.proc = subprocess.Popen([str(exe), "--serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     bufsize=1)
+
+    def run(self, inputs: list[bytes], statics: dict[str, int] | None = None, *,
+            pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40,
+            idle_cycles: int = 64, random_ready: bool = False,
+            bus_ops: list[tuple[int, str, int, int]] = (), settle: int = 4096
+            ) -> tuple[list, int]:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"{self.h.name} server is not running")
+        args = _prepare(self.h, self.dir, inputs, statics, pulses, max_cycles, idle_cycles,
+                        random_ready, bus_ops, settle)
+        self.proc.stdin.write(" ".join(args) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "0":
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            got = " ".join(line) or "no answer"
+            raise RuntimeError(f"{self.h.name} server run failed ({got}): {err[-1000:]}")
+        self.cycles = int(line[1])
+        return _collect(self.h, self.dir, len(bus_ops)), self.cycles
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.stdin.write("quit\n")
+                    self.proc.stdin.flush()
+                    self.proc.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    self.proc.kill()
+            for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                f.close()
+            self.proc = None
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def pack_bits(fields: list[tuple[int, int]]) -> int:

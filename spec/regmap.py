@@ -37,7 +37,7 @@ __all__ = [
     "RegisterMap", "REGMAP", "MAP_ID", "MAP_VERSION", "CAPACITY_DEFAULTS", "FEED_COUNTERS",
     "BOOK_COUNTERS", "COUNTER_NAMES", "LINE_COUNTERS", "FEED_HW_COUNTERS",
     "ORDER_HW_COUNTERS", "RISK_PARAMS", "RISK_PARAM_FIELDS", "COUNTER_REGISTERS",
-    "build_regmap",
+    "build_regmap", "STICKY_SOURCES",
 ]
 
 #: The bus rules (Markdown; docs/registers.md quotes them).
@@ -527,6 +527,13 @@ class RegisterMap:
 
 
 # ------------------------------------------------------------------------------------ content
+
+#: STATUS sticky bit (register file port) -> the counter whose movement sets it.
+STICKY_SOURCES = {
+    "status_gap": "gaps", "status_session_change": "session_changes",
+    "status_order_table_full": "order_table_full", "status_level_overflow": "level_overflow",
+    "status_symbol_overflow": "symbol_overflow", "status_risk_reject": "risk_rejects",
+}
 
 #: Counter register of each counter name (feed, then book/trigger/risk, then hardware-only).
 COUNTER_REGISTERS: dict[str, str] = {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["pack_symbol", "unpack_symbol", "ip_to_int", "int_to_ip", "ip_to_bytes",
+__all__ = ["TICK", "pack_symbol", "unpack_symbol", "ip_to_int", "int_to_ip", "ip_to_bytes",
            "mac_to_bytes", "bytes_to_mac", "mac_to_int"]
+
+#: One cent in ITCH price units (4 implied decimals): the tick of US equities above $1.
+TICK = 100
 
 
 def pack_symbol(name: str) -> int:

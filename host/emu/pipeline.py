@@ -1,9 +1,10 @@
-"""The software pipeline: feed → book → trigger → risk → OUCH orders, and the host loop around it.
+"""The software pipeline: feed → book → trigger → risk → OUCH orders.
 
-:class:`Emulator` owns the tables (:class:`~tickwire.host.emu.core.State`) and a host
-*strategy* that writes trigger prices between polls, exactly as the host driver writes the
-gateware's trigger table. Every host write is logged with the message index it precedes, so an
-RTL run can be given the very same writes.
+:class:`Emulator` owns the tables (:class:`~tickwire.host.emu.core.State`) and runs messages
+through them; host writes of trigger rows are logged with the message index they precede.
+The host loop and its strategies are host code (:mod:`tickwire.host.strategies`) that drive
+this emulator, the RTL or a board the same way, through the register map
+(:mod:`tickwire.backends`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ..config import Config
 from . import core
 from .core import ASK, BID, State, pack_symbol, unpack_symbol
 
-TICK = 100  # one cent in ITCH price units
 
 WRITE_COLUMNS = ("msg", "slot", "buy_price", "sell_price", "quantity", "enable_buy",
                  "enable_sell", "rearm", "ref_price")
@@ -100,11 +100,17 @@ def _empty_rows(depth: int) -> BookRows:
 
 class _RowSink:
     """Row arrays :func:`core.replay` writes in place, grown (doubling) before each call;
-    ``rows()`` hands out views of them, so kept rows are written once and never copied."""
+    ``rows()`` hands out views of them, so kept rows are written once and never copied.
 
-    def __init__(self, depth: int, capacity: int):
-        self.depth, self.n = depth, 0
-        self._alloc(capacity if depth > 0 else 0)
+    With ``out`` (a :class:`~tickwire.host.bookout.BookWriter`) the rows are streamed instead:
+    :meth:`flush` lends them to ``out`` after each call and the next call fills a second set
+    of arrays, while ``out`` writes the first; so no more than two calls' rows are ever held,
+    and none is copied."""
+
+    def __init__(self, depth: int, capacity: int, out=None):
+        self.depth, self.n, self.out = depth, 0, out
+        self._alloc(capacity if depth > 0 and out is None else 0)
+        self._lent = self.arrays()   # streamed: the set ``out`` may still be writing
 
     def _alloc(self, cap: int) -> None:
         self.msg, self.seq, self.ts = (np.empty(cap, np.int64), np.empty(cap, np.uint64),
@@ -118,7 +124,8 @@ class _RowSink:
         if self.depth == 0 or self.n + more <= cap:
             return
         old, n, w = (self.msg, self.seq, self.ts, self.slot, self.levels), self.n, self.depth * 4
-        self._alloc(max(2 * cap, n + more))
+        # streamed: room for the largest call only (the arrays are emptied after each)
+        self._alloc(n + more if self.out is not None else max(2 * cap, n + more))
         for dst, src, per in zip((self.msg, self.seq, self.ts, self.slot, self.levels), old,
                                  (1, 1, 1, 1, w)):
             dst[:n * per] = src[:n * per]
@@ -130,6 +137,15 @@ class _RowSink:
         n = self.n
         return BookRows(self.seq[:n], self.ts[:n], self.slot[:n], self.msg[:n],
                         self.levels[:n * self.depth * 4].reshape(n, self.depth, 4))
+
+    def flush(self, symbols: list[str]) -> None:
+        """Streamed: hand the rows written so far to ``out`` and start again from none."""
+        if self.out is not None and self.n:
+            # the writer is done with the set lent last time once this call returns
+            self.out.write(self.rows(), symbols, lend=True)
+            (self.msg, self.seq, self.ts, self.slot, self.levels), self._lent = \
+                self._lent, self.arrays()
+            self.n = 0
 
 
 def messages_buffer(msgs: list[bytes]):
@@ -149,15 +165,21 @@ def timestamps_at(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 class Emulator:
-    """Bit-exact software model of the FPGA pipeline plus the host strategy loop."""
+    """Bit-exact software model of the FPGA pipeline.
+
+    Host writes are scheduled with :meth:`write_trigger` (before a message index) or, between
+    chunks, by ``host(emu, msg, rows)``: called at every poll point (message 0 and every
+    ``strategy.poll_messages``) with the top-N rows since the previous poll. The strategies
+    themselves are host code (:mod:`tickwire.host.strategies`) that drive any back-end through
+    the register map; :class:`tickwire.backends.emu.EmuDevice` puts this class behind it."""
 
     def __init__(self, config: Config | None = None, depth: int = 0,
-                 model_hook: Callable | None = None):
+                 host: Callable | None = None):
         self.config = cfg = (config or Config()).validate()
         if not 0 <= depth <= cfg.capacity.levels:
             raise ValueError(f"depth={depth}: must be 0..capacity.levels={cfg.capacity.levels}")
         self.depth = depth
-        self.model_hook = model_hook
+        self.host = host
         c = cfg.capacity
         self.state = st = State(c.symbols, c.order_buckets, c.order_ways, c.levels)
         self.bits = int(c.order_buckets).bit_length() - 1
@@ -169,18 +191,7 @@ class Emulator:
         else:
             st.auto[0] = 1
         r = cfg.risk
-        rp = st.risk_params
-        rp[core.P_KILL] = int(r.kill)
-        rp[core.P_KILL_AFTER] = r.kill_after_rejects
-        rp[core.P_MAX_QTY] = r.max_order_qty
-        rp[core.P_MAX_NOTIONAL] = r.max_notional
-        rp[core.P_COLLAR_BPS] = r.collar_bps
-        rp[core.P_MAX_GROSS] = r.max_gross
-        rp[core.P_SYM_BURST] = r.symbol_burst
-        rp[core.P_SYM_REFILL] = r.symbol_refill_ns
-        rp[core.P_GLB_BURST] = r.global_burst
-        rp[core.P_GLB_REFILL] = r.global_refill_ns
-        rp[core.P_DUP_WINDOW] = r.dup_window_ns
+        st.risk_params[:] = [int(getattr(r, p)) for p in core.RISK_PARAMS]
         st.risk_slot[:, 0] = 1
         st.risk_slot[:, 2] = r.max_long
         st.risk_slot[:, 3] = r.max_short
@@ -188,14 +199,12 @@ class Emulator:
         st.risk_global[core.G_TOKENS] = r.global_burst
         st.risk_global[core.G_USER_REF] = cfg.orders.first_user_ref
         self._disabled = {pack_symbol(s) for s in r.disabled}
-        self._centre = np.zeros(c.symbols, np.int64)   # band strategy: mid at last write
-        self._static_done = np.zeros(c.symbols, bool)
         self._risk_names_seen = 0
         self.writes: list[list[int]] = []
         self._tcp_seq = cfg.session.seq & 0xFFFFFFFF
         self._ip_id = cfg.session.ip_id & 0xFFFF
 
-    # -------------------------------------------------------------- host strategy
+    # -------------------------------------------------------------- host writes
     def symbols(self) -> list[str]:
         st = self.state
         return [unpack_symbol(v) for v in st.names[:st.n_names[0]]]
@@ -215,47 +224,18 @@ class Emulator:
                             int(enable_sell), rearm, ref_price])
 
     def _poll(self, msg: int, rows=None) -> None:
-        """The host's periodic work between chunks: risk enables and trigger (re)writes.
-
-        ``rows``: the top-N rows emitted since the previous poll (for the model strategy)."""
-        st, cfg = self.state, self.config
+        """The host's work between chunks: the risk enable of ``risk.disabled`` names as the
+        book learns them, then the ``host`` hook. ``rows``: the top-N rows emitted since the
+        previous poll."""
+        st = self.state
         n = int(st.n_names[0])
         if n > self._risk_names_seen and self._disabled:
             for i in range(self._risk_names_seen, n):
                 if int(st.names[i]) in self._disabled:
                     st.risk_slot[i, 0] = 0
         self._risk_names_seen = n
-        s = cfg.strategy
-        if s.kind == "none" or n == 0:
-            return
-        if s.kind == "static":
-            names = self.symbols()
-            for i, name in enumerate(names):
-                t = s.triggers.get(name)
-                if t is not None and not self._static_done[i]:
-                    self._static_done[i] = True
-                    self.write_trigger(msg, i, int(t.get("buy", 0)), int(t.get("sell", 0)),
-                                       int(t.get("quantity", s.quantity)),
-                                       "buy" in t, "sell" in t, int(t.get("rearm", s.rearm)),
-                                       int(t.get("ref_price", -1)))
-            return
-        if s.kind == "model" and self.model_hook is not None:
-            self.model_hook(self, msg, rows)
-            return
-        # band: re-centre around the mid when it has moved by more than half the band
-        top = st.top(1)[:n, 0]
-        bid, ask = top[:, 2], top[:, 0]
-        ok = (bid > 0) & (ask > 0)
-        mid = (bid + ask) // 2
-        half = mid * s.band_bps // 20000
-        moved = np.abs(mid - self._centre[:n]) > half
-        for i in np.nonzero(ok & moved)[0]:
-            m = int(mid[i])
-            off = max(TICK, m * s.band_bps // 10000 // TICK * TICK)
-            buy = (m - off) // TICK * TICK
-            sell = -((-(m + off)) // TICK) * TICK
-            self._centre[i] = m
-            self.write_trigger(msg, int(i), buy, sell, s.quantity, ref_price=m)
+        if self.host is not None and n:
+            self.host(self, msg, rows)
 
     # -------------------------------------------------------------- running
     def _buffers(self, chunk: int, keep_rows: bool):
@@ -288,11 +268,19 @@ class Emulator:
             parts_orders.append(o)
 
     def _result(self, parts_rows, parts_orders, keep_rows, n, feed_counters, backend, t_book,
-                sink: _RowSink | None = None):
+                sink: _RowSink | None = None, out=None):
+        """The run's result; streamed (``out``, or ``sink.out``): ``rows`` is None and the
+        time spent writing rows is reported apart from the book's."""
         t0 = time.perf_counter()
         depth = self.depth
         rows = None
-        if depth > 0 and keep_rows:
+        if out is None and sink is not None:
+            out = sink.out
+        if out is not None:
+            t_book -= out.waited   # the book's time: the run's, less its waits on the writer
+            self._drain(parts_rows, out)
+            out.sync()
+        elif depth > 0 and keep_rows:
             if sink is not None:
                 rows = sink.rows()
             elif parts_rows:
@@ -307,8 +295,19 @@ class Emulator:
         counters.setdefault("messages", n)
         counters.update(self.state.counter_dict())
         timings = {"book_trigger_risk": t_book, "output": time.perf_counter() - t0}
+        if out is not None:   # the writer's own time (it overlaps the book's) and the waits
+            timings.update(write_rows=out.seconds, write_rows_cpu=out.cpu_seconds,
+                           write_wait=out.waited)
         return RunResult(backend, self.symbols(), counters, rows, orders,
                          np.array(self.writes, np.int64).reshape(-1, 9), timings, depth)
+
+    def _drain(self, parts_rows, out) -> None:
+        """Streamed: hand the rows of ``parts_rows`` (as :meth:`_chunk` appends them) to
+        ``out`` and forget them."""
+        names = self.symbols() if parts_rows else []
+        for msg, seq, ts, slot, levels in parts_rows:   # fresh copies: lent, not copied again
+            out.write(BookRows(seq, ts, slot, msg, levels), names, lend=True)
+        del parts_rows[:]
 
     def _chunk_size(self, chunk):
         cfg = self.config
@@ -335,12 +334,17 @@ class Emulator:
             st.lv.reshape(-1), st.levels, st.lv_n.reshape(-1), st.trading_state,
             st.last_trade, st.counters, *sink.arrays(), sink.n,
             np.zeros((max(self.depth, 1), 2), np.int64))
+        if sink.out is not None and sink.n:
+            sink.flush(self.symbols())
 
     def run(self, data: np.ndarray, offsets: np.ndarray, sequences: np.ndarray,
             feed_counters: dict | None = None, *, keep_rows: bool = True,
             progress: Callable[[int], None] | None = None, backend: str = "emu",
-            chunk: int | None = None, replay_kernel: bool = True) -> RunResult:
+            chunk: int | None = None, replay_kernel: bool = True, out=None) -> RunResult:
         """Process the messages at ``offsets`` (type bytes into ``data``).
+
+        ``out``: a :class:`~tickwire.host.bookout.BookWriter` the rows are streamed to, chunk
+        by chunk, instead of being kept (``rows`` is then None).
 
         A pure replay (:meth:`pure_replay`) runs the book-only kernel unless
         ``replay_kernel=False`` (the general kernel: same result, for tests)."""
@@ -350,7 +354,7 @@ class Emulator:
         chunk = self._chunk_size(chunk)
         if replay_kernel and self.pure_replay():
             data = np.ascontiguousarray(data, np.uint8)
-            sink = _RowSink(self.depth if keep_rows else 0, n)
+            sink = _RowSink(self.depth if keep_rows else 0, n, out)
             t0 = time.perf_counter()
             self._poll(0)
             for start in range(0, n, chunk):
@@ -363,7 +367,7 @@ class Emulator:
                     progress(stop - start)
             return self._result([], [], keep_rows, n, feed_counters, backend,
                                 time.perf_counter() - t0, sink)
-        model = self.config.strategy.kind == "model" and self.depth > 0
+        model = self.host is not None and self.depth > 0   # the hook gets each poll's rows
         bufs = self._buffers(chunk, keep_rows or model)
         parts_rows, parts_orders = [], []
         t0 = time.perf_counter()
@@ -379,13 +383,12 @@ class Emulator:
                 self._poll(stop, _PollRows(new[0][3], new[0][4]) if new else None)
             if model and not keep_rows:
                 del parts_rows[:]
+            if out is not None:
+                self._drain(parts_rows, out)
             if progress is not None:
                 progress(stop - start)
         res = self._result(parts_rows, parts_orders, keep_rows, n, feed_counters, backend,
-                           time.perf_counter() - t0)
-        stats = getattr(getattr(self.model_hook, "engine", None), "stats", None)
-        if model and stats is not None:
-            res.signal = stats()
+                           time.perf_counter() - t0, out=out)
         return res
 
     def _parallel_setup(self, threads: int, chunk: int, keep_rows: bool):
@@ -452,7 +455,8 @@ class Emulator:
     def run_binaryfile(self, path: str | Path, *, keep_rows: bool = True,
                        progress: Callable[[int], None] | None = None,
                        chunk_bytes: int = 4 << 20, threads: int = 1,
-                       replay_kernel: bool = True, read_ahead: bool = True) -> RunResult:
+                       replay_kernel: bool = True, read_ahead: bool = True,
+                       out=None) -> RunResult:
         """Stream a BinaryFILE (optionally gzip) through the pipeline in ``chunk_bytes`` reads.
 
         Same result as indexing the whole file first, in a small, cache-resident working set:
@@ -460,24 +464,28 @@ class Emulator:
         book-only kernel on each read (``replay_kernel=False``: the general kernel) while, with
         ``read_ahead``, a second thread reads the next; or with ``threads`` > 1 it splits the
         slots over that many threads running the general kernel. The result is the same every
-        way.
+        way. ``out``: stream the rows to this :class:`~tickwire.host.bookout.BookWriter` as
+        the run goes (``rows`` is then None; one thread, since a split run may have to start
+        again and written rows cannot be taken back).
         """
         if threads not in (1, 2, 4, 8):
             raise ValueError(f"threads={threads}: 1, 2, 4 or 8")
         pure = self.pure_replay()
-        if not pure or self.state.counters.any():
+        if not pure or self.state.counters.any() or out is not None:
             threads = 1  # host writes and risk state are global: one thread
         if threads > 1:
             res = self._run_binaryfile(path, keep_rows, progress, chunk_bytes, threads)
             if res is not None:
                 return res
             # an order table filled up: start again from fresh tables, on one thread
-            self.__init__(self.config, self.depth, self.model_hook)
+            self.__init__(self.config, self.depth, self.host)
         if pure and replay_kernel:
-            return self._replay_binaryfile(path, keep_rows, progress, chunk_bytes, read_ahead)
-        return self._run_binaryfile(path, keep_rows, progress, chunk_bytes, 1)
+            return self._replay_binaryfile(path, keep_rows, progress, chunk_bytes, read_ahead,
+                                           out)
+        return self._run_binaryfile(path, keep_rows, progress, chunk_bytes, 1, out)
 
-    def _replay_binaryfile(self, path, keep_rows, progress, chunk_bytes, read_ahead):
+    def _replay_binaryfile(self, path, keep_rows, progress, chunk_bytes, read_ahead,
+                           out=None):
         """Pure replay of a BinaryFILE: each read is walked into a message index, then run
         through the book-only kernel, which writes the kept rows straight into their final
         arrays. With ``read_ahead`` a second thread reads and walks the next read (into the
@@ -487,7 +495,7 @@ class Emulator:
         from .feed import walk_binaryfile_chunk
         from ..capture import open_binaryfile
         kmax = chunk_bytes // 14 + 1  # the shortest record is 2 + 12 bytes
-        sink = _RowSink(self.depth if keep_rows else 0, 4 * kmax)
+        sink = _RowSink(self.depth if keep_rows else 0, 4 * kmax, out)
         bufs = [(np.empty(chunk_bytes + 65538, np.uint8), np.empty(kmax, np.int64),
                  np.empty(kmax, np.uint64)) for _ in range(2 if read_ahead else 1)]
         skipped = np.zeros(2, np.int64)  # unknown type, bad length
@@ -539,7 +547,7 @@ class Emulator:
         fc = {"messages": n, "unknown_type": int(skipped[0]), "bad_length": int(skipped[1])}
         return self._result([], [], keep_rows, n, fc, "emu", time.perf_counter() - t0, sink)
 
-    def _run_binaryfile(self, path, keep_rows, progress, chunk_bytes, threads):
+    def _run_binaryfile(self, path, keep_rows, progress, chunk_bytes, threads, out=None):
         from .feed import walk_binaryfile_chunk
         from ..capture import open_binaryfile
         chunk = self._chunk_size(None)
@@ -574,6 +582,8 @@ class Emulator:
                                 parts_orders)
                     if self.config.strategy.kind != "none":
                         self._poll(n + b)
+                    if out is not None:
+                        self._drain(parts_rows, out)
                 n += k
                 if progress is not None:
                     progress(k)
@@ -586,7 +596,7 @@ class Emulator:
             return None
         fc = {"messages": n, "unknown_type": int(skipped[0]), "bad_length": int(skipped[1])}
         return self._result(parts_rows, parts_orders, keep_rows, n, fc, "emu",
-                            time.perf_counter() - t0)
+                            time.perf_counter() - t0, out=out)
 
     def _orders(self, o: np.ndarray) -> Orders:
         names = self.symbols()
@@ -652,7 +662,7 @@ def load_source(path: str | Path, groups: list[str] | None = None, *,
 
 
 def run_source(src: Source, config: Config | None = None, depth: int = 0, **kw) -> RunResult:
-    emu = Emulator(config, depth, model_hook=kw.pop("model_hook", None))
+    emu = Emulator(config, depth, host=kw.pop("host", None))
     res = emu.run(src.data, src.offsets, src.sequences, src.counters, **kw)
     res.timings = {"feed": src.seconds, **res.timings}
     return res
@@ -660,12 +670,21 @@ def run_source(src: Source, config: Config | None = None, depth: int = 0, **kw) 
 
 def replay(path_or_source, symbols: list[str] | None = None, depth: int = 10,
            config: Config | None = None, **kw) -> RunResult:
-    """Rebuild books (no strategy) and return the top-``depth`` rows of every change."""
+    """Rebuild books (no strategy) and return the top-``depth`` rows of every change.
+
+    A BinaryFILE path is streamed (:meth:`Emulator.run_binaryfile`: ``kw`` are its options),
+    so a whole day is never held; with ``out=`` a :class:`~tickwire.host.bookout.BookWriter`
+    the rows are not held either. Other inputs are indexed first (``kw``: :meth:`Emulator.run`).
+    """
     cfg = config or Config()
     cfg.strategy.kind = "none"
     if symbols is not None:
         cfg.symbols = list(symbols)
         cfg.capacity.symbols = max(cfg.capacity.symbols, len(symbols))
+    if not isinstance(path_or_source, Source):
+        from ..capture import sniff_format
+        if sniff_format(path_or_source) == "binaryfile":
+            return Emulator(cfg, depth).run_binaryfile(path_or_source, **kw)
     src = path_or_source if isinstance(path_or_source, Source) else load_source(
         path_or_source, cfg.feed.groups)
     return run_source(src, cfg, depth, **kw)

@@ -1,0 +1,377 @@
+"""The RTL back-end: the Verilated :class:`~tickwire.hw.appliance.Appliance`.
+
+One top, the appliance (register file + whole pipeline), serves every use:
+
+* :class:`RtlDevice`, the live device: the generated Verilator harness runs as a server
+  process (:class:`tickwire.sim.fastsim.Server`) that keeps the model's state between calls,
+  so the host drives it as it would a board: register reads and writes over AXI4-Lite (writes
+  are posted and go out with the next read or the next frames), frames fed in, order frames
+  and book rows drained;
+* :func:`run_appliance`, the batch path for long replays: the host's operations are recorded
+  against a register model at stream positions (:class:`ScriptBus`) and performed by the
+  harness in one run; afterwards every readable word is read back once and served to a
+  second driver (:class:`SnapshotBus`). :func:`run_frames` (book rows) and
+  :func:`run_orders` (order frames) build on it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from ..host.config import Config
+from ..host.driver import BusError, Driver, FakeBus, IdentityError
+from ..sim import fastsim
+from ..spec.capacity import GATEWARE, gateware_capacity
+from ..spec.regmap import REGMAP
+from .base import Device, Outputs, empty_rows
+from .wire import FRAME_GAP, beats, gather_frames, parse_rows, shallower
+
+__all__ = ["BUILD_DEPTH", "AB_WINDOW", "harness", "RtlDevice", "ScriptBus", "SnapshotBus",
+           "ApplianceRun", "run_appliance", "run_frames", "run_orders", "rtl_config",
+           "frame_first_messages", "readable_words", "IDENTITY_WORDS"]
+
+#: the gateware's top-N depth (book rows); shallower books are derived from its rows
+BUILD_DEPTH = 10
+#: cycles a packet that would open a gap waits for the other line (FEED_CONFIG.ab_window)
+AB_WINDOW = 16
+#: addresses of the Identity block (checked against the gateware)
+IDENTITY_WORDS = range(0x0000, 0x0040, 4)
+#: idle cycles that end a run once nothing moves, and the pause before host operations
+#: (the pipeline drains first, so a write lands after every earlier frame's effects)
+IDLE_CYCLES = 512
+SETTLE = 256
+
+
+@lru_cache(maxsize=2)
+def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fastsim.Harness:
+    """The appliance's harness: lines A and B in, order beats and book rows out, the
+    AXI4-Lite port driven by the harness's bus master."""
+    from amaranth.back import verilog
+    from amaranth.lib import data
+
+    from ..hw.appliance import Appliance
+    from ..hw.book.layouts import book_update_layout
+    from ..hw.pipeline import OrderBeat
+    from ..hw.report import component_ports
+
+    def to_verilog():
+        top = Appliance(depth=depth, symbols=symbols)
+        return verilog.convert(top, name="appliance", emit_src=False,
+                               ports=component_ports(top))
+
+    rx = [("data", 64), ("keep", 8), ("first", 1), ("last", 1)]
+    return fastsim.Harness(
+        "appliance", to_verilog,
+        inputs=[fastsim.StreamPort("rx_a", 74, has_ready=False, fields=rx),
+                fastsim.StreamPort("rx_b", 74, has_ready=False, fields=rx)],
+        outputs=[fastsim.StreamPort("o", data.Layout.cast(OrderBeat).size),
+                 fastsim.StreamPort("updates", book_update_layout(depth).size)],
+        axil="axi", key=fastsim.source_key("appliance", depth, symbols))
+
+
+def rtl_config(config: Config | None = None) -> Config:
+    """The emulator configuration at the gateware's capacities (the RTL's scoreboard)."""
+    cfg = config or Config()
+    for k in ("symbols", "order_buckets", "order_ways", "levels"):
+        setattr(cfg.capacity, k, GATEWARE[k])
+    return cfg
+
+
+def _check(done, ops) -> list[int | None]:
+    """Read data of completed bus operations (None for writes); raise on an error."""
+    out = []
+    for (kind, addr, value, resp) in done:
+        if resp:
+            raise BusError("write" if kind == "w" else "read", addr, resp)
+        out.append(value if kind == "r" else None)
+    return out
+
+
+# ------------------------------------------------------------------------------ live device
+
+class _ServerBus:
+    """The live device's register bus: writes are posted, reads run them and the read."""
+
+    def __init__(self, dev: "RtlDevice"):
+        self.dev = dev
+
+    def write32(self, addr: int, value: int) -> None:
+        self.dev._pending.append(("w", addr & 0xFFFFFFFF, value & 0xFFFFFFFF))
+
+    def read32(self, addr: int) -> int:
+        return self.dev._execute([], [("r", addr & 0xFFFFFFFF, 0)])[-1]
+
+
+class RtlDevice(Device):
+    """The Verilated appliance as a live device (see the module doc). ``symbols``/``depth``
+    are its build parameters; ``random_ready`` lets the order and row streams see random
+    back-pressure."""
+
+    kind = "rtl"
+
+    def __init__(self, symbols: int = GATEWARE["symbols"], depth: int = BUILD_DEPTH, *,
+                 random_ready: bool = False):
+        super().__init__()
+        self.depth, self.symbols, self.random_ready = depth, symbols, random_ready
+        self.capacity = gateware_capacity(symbols=symbols)
+        self.bus = _ServerBus(self)
+        self.server = None
+        self._pending: list[tuple[str, int, int]] = []
+        self._o: list[np.ndarray] = []
+        self._u: list[np.ndarray] = []
+
+    def open(self) -> "RtlDevice":
+        if self.server is None:
+            self.server = fastsim.Server(harness(self.depth, self.symbols))
+        return self
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+    def _execute(self, inputs: list[bytes], ops: list[tuple[str, int, int]]) -> list:
+        """One harness run: the posted writes and ``ops`` before the ``inputs`` (line A,
+        line B beat records); returns the operations' read data."""
+        self.open()
+        todo = self._pending + ops
+        self._pending = []
+        ins = (inputs + [b"", b""])[:2]
+        outs, _ = self.server.run(ins, bus_ops=[(0, k, a, v) for k, a, v in todo],
+                                  idle_cycles=IDLE_CYCLES, settle=SETTLE,
+                                  random_ready=self.random_ready)
+        o, u, done = outs
+        if len(o):
+            self._o.append(o)
+        if len(u):
+            self._u.append(u)
+        return _check(done, todo)
+
+    def advance(self, to: int | None = None) -> None:
+        to = len(self.frames) if to is None else min(int(to), len(self.frames))
+        lo = self.position
+        g = self.gaps[lo:to] if self.gaps is not None else None
+        self._execute([beats(self.frames[lo:to], FRAME_GAP, g)], [])
+        self.position = to
+
+    def drain(self) -> Outputs:
+        o = np.concatenate(self._o) if self._o else np.zeros(0, _rec_dtype(harness(
+            self.depth, self.symbols).outputs[0].nbytes))
+        frames, firsts, _ = gather_frames(o)
+        rows = parse_rows(np.concatenate(self._u), self.depth) if self._u else \
+            empty_rows(self.depth)
+        self._o, self._u = [], []
+        return Outputs(frames, firsts, rows)
+
+    def now(self) -> int:
+        self.open()
+        return self.server.cycles
+
+
+def _rec_dtype(nbytes: int):
+    return np.dtype([("cycle", "<u8"), ("payload", np.uint8, (nbytes,))])
+
+
+# ------------------------------------------------------------------------------ batch path
+
+def readable_words(cap: dict[str, int]) -> list[int]:
+    """Every word of the map with a readable bit, registers then table entries in order
+    (low word first, as the driver reads multi-word values)."""
+    out = []
+    for r in REGMAP.registers.values():
+        for k in range(r.words):
+            if r.word_mask(k, ("rw", "ro", "w1c")):
+                out.append(r.offset + 4 * k)
+    for t in REGMAP.tables.values():
+        for i in range(cap[t.size]):
+            for k in range(t.words):
+                if t.word_mask(k, ("rw", "ro")):
+                    out.append(t.address(i, k))
+    return out
+
+
+class ScriptBus:
+    """Records a driver's operations for the harness, each at the current stream position.
+
+    Reads are answered by a register model (so the driver's logic runs on); the gateware
+    performs them too, and :meth:`check` compares the Identity block's answers."""
+
+    def __init__(self, frame_beats: list[int], cap: dict[str, int]):
+        self.model = FakeBus(**cap)
+        self.frame_beats = frame_beats
+        self.at = 0
+        self.ops: list[tuple[int, str, int, int]] = []
+        self.answers: list[int | None] = []
+
+    def seek(self, frame: int) -> None:
+        """Later operations happen before ``frame`` (``len(frames)``: after the last)."""
+        at = self.frame_beats[frame] if frame < len(self.frame_beats) else 1 << 62
+        if at < self.at:
+            raise ValueError(f"seek to frame {frame}: operations go in stream order")
+        self.at = at
+
+    def read32(self, addr: int) -> int:
+        v = self.model.read32(addr)
+        self.ops.append((self.at, "r", addr, 0))
+        self.answers.append(v)
+        return v
+
+    def write32(self, addr: int, value: int) -> None:
+        self.model.write32(addr, value)
+        self.ops.append((self.at, "w", addr, value))
+        self.answers.append(None)
+
+    def check(self, done: list[tuple[str, int, int, int]]) -> None:
+        """Raise on an error response or an Identity word that differs from the model."""
+        for (kind, addr, value, resp), want in zip(done, self.answers):
+            if resp:
+                raise BusError("write" if kind == "w" else "read", addr, resp)
+            if kind == "r" and addr in IDENTITY_WORDS and value != want:
+                raise IdentityError(f"gateware answered 0x{value:08x} at 0x{addr:04x}, the "
+                                    f"host's register map expects 0x{want:08x}")
+
+
+class SnapshotBus:
+    """Serves words read from the gateware after a run (read-only)."""
+
+    def __init__(self, words: dict[int, int]):
+        self.words = words
+
+    def read32(self, addr: int) -> int:
+        if addr not in self.words:
+            raise BusError("read", addr)
+        return self.words[addr]
+
+    def write32(self, addr: int, value: int) -> None:
+        raise BusError("write", addr)
+
+
+@dataclass
+class ApplianceRun:
+    frames: list[bytes]          # order frames on ``o``
+    first_cycles: list[int]      # cycle of each order frame's first beat
+    drv: Driver                  # driver over the read-back snapshot
+    cycles: int
+    sim_seconds: float
+    rows: tuple = field(default_factory=lambda: empty_rows(BUILD_DEPTH))
+
+
+def frame_beat_index(frames: list[bytes]) -> list[int]:
+    """Beat (harness record) index of each frame's first beat."""
+    n = np.array([(len(f) + 7) // 8 for f in frames], np.int64)
+    return np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64).tolist()
+
+
+def frame_first_messages(frames: list[bytes]) -> np.ndarray:
+    """Per frame, the emulator's index of its first message (or of the next frame's when it
+    has none): a host write before frame f is the emulator's write before that message."""
+    from ..host.capture import Frames
+    from ..host.emu import feed
+    data = np.frombuffer(b"".join(frames), np.uint8).copy()
+    lens = np.array([len(f) for f in frames], np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    idx = feed.index_frames(Frames(data, offs, lens, np.arange(len(frames), dtype=np.int64), 1))
+    return np.searchsorted(idx.frame_index, np.arange(len(frames)), side="left")
+
+
+def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols"],
+                  random_ready: bool = False, gap: int = FRAME_GAP, settle: int = 2048,
+                  line_b: list[bytes] | None = None, gaps_a: list[int] | None = None,
+                  gaps_b: list[int] | None = None) -> ApplianceRun:
+    """Stream ``frames`` on line A (``line_b`` on B) through the appliance; ``host(drv, bus)``
+    makes the host's operations with ``drv`` (a :class:`Driver` over a :class:`ScriptBus`),
+    calling ``bus.seek(f)`` to place later ones before frame ``f``. Then every readable word
+    is read back; the result's ``drv`` reads them."""
+    cap = gateware_capacity(symbols=symbols)
+    bus = ScriptBus(frame_beat_index(frames), cap)
+    host(Driver(bus), bus)
+    snap = readable_words(cap)
+    ops = list(bus.ops) + [(1 << 62, "r", a, 0) for a in snap]
+    h = harness(symbols=symbols)
+    fastsim.build(h)   # cached; a (re)build is not part of the simulation time
+    t0 = time.perf_counter()
+    outs, cycles = fastsim.run(h, [beats(frames, gap, gaps_a), beats(line_b or [], gap, gaps_b)],
+                               idle_cycles=IDLE_CYCLES, random_ready=random_ready,
+                               bus_ops=ops, settle=settle)
+    secs = time.perf_counter() - t0
+    o, u, done = outs
+    bus.check(done[:len(bus.ops)])
+    words = {}
+    for kind, addr, value, resp in done[len(bus.ops):]:
+        if resp:
+            raise BusError("read", addr, resp)
+        words[addr] = value
+    got, firsts, _ = gather_frames(o)
+    return ApplianceRun(got, firsts, Driver(SnapshotBus(words)), cycles, secs,
+                        parse_rows(u, BUILD_DEPTH))
+
+
+def _counters(r: ApplianceRun) -> dict:
+    """Every counter read through the driver, the latency statistics and the run's cycles."""
+    c = dict(r.drv.counters(hardware=True))
+    lat = r.drv.latency()
+    c.update({f"lat_{k}": lat[k] for k in ("count", "sum", "min", "max")})
+    c["cycles"] = r.cycles
+    c["sim_seconds"] = round(r.sim_seconds, 3)
+    c["cycles_per_second"] = round(r.cycles / r.sim_seconds) if r.sim_seconds else 0
+    return c
+
+
+def run_frames(line_a: list[bytes], line_b: list[bytes] | None = None, *,
+               symbols: list[str] | None = None, depth: int = BUILD_DEPTH,
+               gaps_a=None, gaps_b=None, random_ready: bool = False,
+               ab_window: int = AB_WINDOW, track_sequence: bool = True,
+               check_ip_checksum: bool = True):
+    """The book alone (no strategy): frames through the appliance, configured by the host
+    driver for ``symbols`` (auto mode when none). Returns (rows (sequence, timestamp, slot,
+    levels[N, depth, 4]), counters, names of the slots, cycles, seconds)."""
+    if not 1 <= depth <= BUILD_DEPTH:
+        raise ValueError(f"depth={depth}: the RTL back-end supports 1..{BUILD_DEPTH}")
+    cfg = rtl_config(Config(symbols=list(symbols or [])))
+    cfg.strategy.kind = "none"
+
+    def host(drv, bus):
+        drv.apply_config(cfg, check_ip_checksum=check_ip_checksum,
+                         track_sequence=track_sequence)
+        drv.write("FEED_CONFIG", ab_window=ab_window)
+
+    r = run_appliance(line_a, host, random_ready=random_ready, line_b=line_b, gaps_a=gaps_a,
+                      gaps_b=gaps_b)
+    rows = r.rows if depth == BUILD_DEPTH else shallower(r.rows, depth)
+    return rows, _counters(r), r.drv.symbols(), r.cycles, r.sim_seconds
+
+
+def run_orders(frames: list[bytes], config: Config, writes: list[dict] = (), *,
+               limits: dict | None = None, random_ready: bool = False, gap: int = FRAME_GAP,
+               fast: bool = True, line_b: list[bytes] | None = None,
+               gaps_a: list[int] | None = None, gaps_b: list[int] | None = None,
+               ab_window: int = AB_WINDOW):
+    """Frames through the whole appliance with ``config`` applied by the host driver, then
+    ``writes`` (trigger rows as ``Emulator.write_trigger`` keyword arguments, all before the
+    first frame) and ``limits`` (slot -> (max_long, max_short)); ``fast``: the cut-through
+    trigger path (CONTROL.cut_through). Returns (order frames, counters with
+    ``first_cycles``)."""
+    cfg = rtl_config(config)
+
+    def host(drv, bus):
+        drv.apply_config(cfg, enable=False)
+        drv.write("FEED_CONFIG", ab_window=ab_window)
+        drv.write("CONTROL", cut_through=int(fast))
+        for s, (ml, ms) in (limits or {}).items():
+            drv.write_entry("RISK_SLOTS", s, max_long=ml, max_short=ms)
+        for w in writes:
+            drv.set_trigger(int(w["slot"]), int(w["buy_price"]), int(w["sell_price"]),
+                            int(w["quantity"]), bool(w["enable_buy"]),
+                            bool(w["enable_sell"]), int(w["rearm"]),
+                            int(w.get("ref_price", -1)))
+        drv.set_enable(True)
+
+    r = run_appliance(frames, host, random_ready=random_ready, gap=gap, line_b=line_b,
+                      gaps_a=gaps_a, gaps_b=gaps_b)
+    c = _counters(r)
+    c["first_cycles"] = r.first_cycles
+    return r.frames, c

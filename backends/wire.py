@@ -1,0 +1,214 @@
+"""Frames on the device's streams: feed frames as 64-bit MAC beats, order frames back from
+beats, book rows from the update stream, and where each message sits on the wire.
+
+Plain numpy: the RTL back-end, boards (DMA buffers carry the same records) and the latency
+tools share these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FRAME_GAP", "beats", "frames_of", "gather_frames", "parse_rows", "shallower",
+           "mold_counts", "poll_points", "message_positions", "field_end"]
+
+#: idle cycles between frames on a line (12-byte IFG + 8-byte preamble at 64 bits per cycle)
+FRAME_GAP = 3
+#: bits of one feed beat record: data 64, keep 8, first 1, last 1
+BEAT_BITS = 74
+
+
+def beats(frames: list[bytes], gap: int = FRAME_GAP, gaps: list[int] | None = None) -> bytes:
+    """Harness records for one line: per 64-bit beat a u32 of idle cycles before it, then
+    (data, keep, first, last) LSB first, lane 0 = the frame's first byte."""
+    n = len(frames)
+    if n == 0:
+        return b""
+    lens = np.fromiter((len(f) for f in frames), np.int64, n)
+    nb = (lens + 7) // 8
+    total = int(nb.sum())
+    out = np.zeros((total, 4 + 10), np.uint8)
+    first = np.concatenate([[0], np.cumsum(nb)[:-1]])
+    g = np.full(n, gap, np.uint32) if gaps is None else np.asarray(gaps, np.uint32)
+    out[first, :4] = g.view(np.uint8).reshape(n, 4)
+    padded = np.zeros(total * 8, np.uint8)
+    pos = 0
+    for f, k in zip(frames, nb.tolist()):
+        padded[pos:pos + len(f)] = np.frombuffer(f, np.uint8)
+        pos += 8 * k
+    out[:, 4:12] = padded.reshape(total, 8)
+    last = first + nb - 1
+    keep = np.full(total, 0xFF, np.uint16)
+    tail = lens - 8 * (nb - 1)
+    keep[last] = (1 << tail) - 1
+    out[:, 12] = keep.astype(np.uint8)
+    out[first, 13] |= 1
+    out[last, 13] |= 2
+    return out.tobytes()
+
+
+def frames_of(path: str | Path) -> list[bytes]:
+    """The Ethernet frames of a capture; a BinaryFILE becomes MoldUDP64/UDP frames whose
+    sequence numbers are its record numbers (as the emulator numbers them)."""
+    from ..host import capture, moldudp64
+    from ..host.framing import build_udp_frame
+    fmt = capture.sniff_format(path)
+    if fmt != "binaryfile":
+        fr = capture.read_capture(path)
+        return [fr.frame(i) for i in range(len(fr))]
+    data, offs, lens = capture.read_binaryfile(path)
+    frames, batch, size, seq = [], [], 20, 1
+    for o, n in zip(offs.tolist(), lens.tolist()):
+        if batch and size + 2 + n > 1400:
+            frames.append(build_udp_frame(moldudp64.pack("BINARYFILE", seq, batch)))
+            seq += len(batch)
+            batch, size = [], 20
+        batch.append(data[o:o + n].tobytes())
+        size += 2 + n
+    if batch:
+        frames.append(build_udp_frame(moldudp64.pack("BINARYFILE", seq, batch)))
+    return frames
+
+
+def gather_frames(out: np.ndarray) -> tuple[list[bytes], list[int], list[int]]:
+    """Frames of order-stream records (data, keep, first, last); (frames, first cycles,
+    last cycles). Raises on a malformed beat sequence."""
+    frames, firsts, lasts = [], [], []
+    cur = bytearray()
+    raw = np.ascontiguousarray(out["payload"])
+    for cyc, rec in zip(out["cycle"].tolist(), raw):
+        v = int.from_bytes(bytes(rec), "little")
+        d, keep, first, last = v & ((1 << 64) - 1), (v >> 64) & 0xFF, (v >> 72) & 1, (v >> 73) & 1
+        n = bin(keep).count("1")
+        if keep != (1 << n) - 1 or (not last and n != 8):
+            raise AssertionError(f"cycle {cyc}: keep {keep:#x}")
+        if bool(first) != (len(cur) == 0):
+            raise AssertionError(f"cycle {cyc}: first flag out of place")
+        if first:
+            firsts.append(cyc)
+        cur += d.to_bytes(8, "little")[:n]
+        if last:
+            frames.append(bytes(cur))
+            lasts.append(cyc)
+            cur = bytearray()
+    if cur:
+        raise AssertionError("the last frame has no last beat")
+    return frames, firsts, lasts
+
+
+def parse_rows(out: np.ndarray, depth: int):
+    """(sequence, timestamp, slot, levels[N, depth, 4]) of book-update records
+    (hw/book/layouts.py ``book_update_layout``: sequence 64, timestamp 48, slot 8, then per
+    level ask price, ask size, bid price, bid size, 32 bits each)."""
+    raw = np.ascontiguousarray(out["payload"])
+    n = len(raw)
+    pad = np.zeros((n, (raw.shape[1] + 7) // 8 * 8), np.uint8)
+    pad[:, :raw.shape[1]] = raw
+    seq = pad[:, 0:8].copy().view("<u8")[:, 0]
+    ts = (pad[:, 8:16].copy().view("<u8")[:, 0]) & np.uint64((1 << 48) - 1)
+    slot = pad[:, 14].astype(np.int32)
+    body = np.ascontiguousarray(pad[:, 15:15 + 16 * depth]).view("<u4").reshape(n, depth, 4)
+    return seq, ts, slot, body.astype(np.uint32)
+
+
+def shallower(rows, depth: int):
+    """Rows of a top-``depth`` book from the rows of a deeper one: a change of the first
+    ``depth`` levels is a change of the deeper top too, so keep the rows whose first ``depth``
+    levels differ from the slot's previous row."""
+    seq, ts, slot, lv = rows
+    keep = np.zeros(len(seq), bool)
+    last: dict[int, bytes] = {}
+    for i in range(len(seq)):
+        key = lv[i, :depth].tobytes()
+        s = int(slot[i])
+        if last.get(s) != key:
+            keep[i] = True
+            last[s] = key
+    return seq[keep], ts[keep], slot[keep], lv[keep, :depth]
+
+
+def _udp_payload_start(f: bytes) -> int:
+    """Offset of the UDP payload of an Ethernet [802.1Q] / IPv4 / UDP frame, or -1."""
+    if len(f) < 14:
+        return -1
+    eth = 14
+    et = f[12:14]
+    if et == b"\x81\x00":
+        if len(f) < 18:
+            return -1
+        et, eth = f[16:18], 18
+    if et != b"\x08\x00" or len(f) < eth + 20 or f[eth] >> 4 != 4 or f[eth + 9] != 17:
+        return -1
+    return eth + 4 * (f[eth] & 0xF) + 8
+
+
+def mold_counts(frames: list[bytes]) -> np.ndarray:
+    """The MoldUDP64 message count of each frame as its header states it (0 for heartbeats,
+    end of session and frames that are not IPv4/UDP): the host loop's measure of stream
+    position, the same for every back-end."""
+    out = np.zeros(len(frames), np.int64)
+    for i, f in enumerate(frames):
+        p = _udp_payload_start(f)
+        if p >= 0 and len(f) >= p + 20:
+            n = int.from_bytes(f[p + 18:p + 20], "big")
+            out[i] = 0 if n == 0xFFFF else n
+    return out
+
+
+def poll_points(frames: list[bytes], poll_messages: int) -> list[int]:
+    """Frame indices at which the host loop polls: after the first frame at which the
+    messages announced since the previous poll reach ``poll_messages``, and at the end."""
+    points, acc = [], 0
+    for i, n in enumerate(mold_counts(frames).tolist()):
+        acc += n
+        if acc >= poll_messages:
+            points.append(i + 1)
+            acc = 0
+    if not points or points[-1] != len(frames):
+        points.append(len(frames))
+    return points
+
+
+def field_end(t: int, length: int) -> int:
+    """Offset of the last byte of the field that can fire a trigger, within its message (an
+    add's or replace's price; other messages: their last byte)."""
+    from ..host import itch
+    if chr(t) in "AFU":
+        f = itch.MESSAGES[chr(t)].field("price")
+        return f.offset + f.size - 1
+    return length - 1
+
+
+def message_positions(frames: list[bytes], gaps: list[int] | None = None,
+                      gap: int = FRAME_GAP) -> dict[int, tuple[int, int]]:
+    """Per MoldUDP64 sequence number, where its first complete copy on the line arrives:
+    (cycle of its frame's first beat, cycle of the beat holding its trigger field's last
+    byte), with ``gaps`` idle cycles before each frame (default ``gap``)."""
+    where: dict[int, tuple[int, int]] = {}
+    cyc = 0
+    for k, f in enumerate(frames):
+        cyc += gaps[k] if gaps is not None else gap
+        first_beat = cyc
+        cyc += (len(f) + 7) // 8
+        p = _udp_payload_start(f)
+        if p < 0 or len(f) < p + 20:
+            continue
+        eth = 18 if f[12:14] == b"\x81\x00" else 14
+        if len(f) < eth + int.from_bytes(f[eth + 2:eth + 4], "big"):
+            continue                       # truncated (ip_length): not the delivering copy
+        end = p - 8 + int.from_bytes(f[p - 4:p - 2], "big")
+        seq, n, off = int.from_bytes(f[p + 10:p + 18], "big"), \
+            int.from_bytes(f[p + 18:p + 20], "big"), p + 20
+        for i in range(n if n != 0xFFFF else 0):
+            if off + 2 > end:
+                break
+            ln = int.from_bytes(f[off:off + 2], "big")
+            if ln == 0 or off + 2 + ln > end:
+                break
+            if seq + i not in where:
+                byte = off + 2 + field_end(f[off + 2], ln)
+                where[seq + i] = (first_beat, first_beat + byte // 8)
+            off += 2 + ln
+    return where

@@ -44,9 +44,15 @@ def orders_from_frames(frames: list[bytes], names: list[str], sequence=None) -> 
 def run_device(device, frames: Sequence[bytes], config, *, keep_rows: bool = False,
                strategy=None, progress: Callable[[int], None] | None = None,
                check_ip_checksum: bool = True, track_sequence: bool = True,
-               gaps: Sequence[int] | None = None) -> RunResult:
+               gaps: Sequence[int] | None = None,
+               on_poll: Callable[[Context, object], None] | None = None) -> RunResult:
     """Configure ``device`` from ``config``, stream ``frames`` through it with the strategy
     (``config.strategy.kind``, or ``strategy``) polled between, and read every counter back.
+
+    ``on_poll(ctx, outputs)``: called at every poll point, after the device's outputs since
+    the previous one (:class:`~tickwire.backends.base.Outputs`) reached the book and before
+    the strategy runs (a control plane follows the run there; it may write through
+    ``ctx.driver``, and its writes land before the next frame like the strategy's).
 
     Returns the emulator's :class:`RunResult` shape: the device's order frames (with the
     fields decoded back from the OUCH), its book rows (``keep_rows``), every counter the
@@ -77,6 +83,8 @@ def run_device(device, frames: Sequence[bytes], config, *, keep_rows: bool = Fal
         else:
             book.update(_no_rows(device.depth))
         ctx.position = p
+        if on_poll is not None:
+            on_poll(ctx, out)
         if progress is not None:
             progress(p - done)
         done = p

@@ -37,15 +37,29 @@ def _errors():
 
 
 @contextmanager
-def _progress(total: int, label: str, enabled: bool):
-    """A rich progress bar on stderr for long work (hidden for --json or non-terminals)."""
-    if not enabled or total < 200_000 or not sys.stderr.isatty():
+def _progress(total: int | None, label: str, enabled: bool):
+    """A rich progress bar on stderr for long work (hidden for --json or non-terminals;
+    ``total`` None: a stream of unknown length)."""
+    if not enabled or (total is not None and total < 200_000) or not sys.stderr.isatty():
         yield None
         return
     from rich.progress import Progress
     with Progress(transient=True) as p:
         task = p.add_task(label, total=total)
         yield lambda n: p.advance(task, n)
+
+
+def report_book_loss(counters: dict) -> dict:
+    """The book-loss counters (:data:`tickwire.spec.counters.BOOK_LOSS_COUNTERS`) of a run,
+    with a warning on stderr naming each that is non-zero: a book that lost state is never
+    reported silently."""
+    from ..spec.counters import BOOK_LOSS_COUNTERS
+    loss = {k: int(counters.get(k, 0)) for k in BOOK_LOSS_COUNTERS}
+    moved = [f"{k} {v:,}" for k, v in loss.items() if v]
+    if moved:
+        typer.echo("tickwire: warning: the book lost state, its levels may differ from the "
+                   "market's: " + ", ".join(moved), err=True)
+    return loss
 
 
 def _resolve_backend(backend: str) -> str:
@@ -87,6 +101,7 @@ def run(capture: Optional[Path] = typer.Option(None, "--capture", help="pcap/pca
                                  model_hook=hook)
     s = res.summary()
     s["capture"] = str(path)
+    s["book_loss"] = report_book_loss(res.counters)
     if as_json:
         typer.echo(json.dumps(s))
         return
@@ -183,32 +198,55 @@ def decode(file: Path, fmt: str = typer.Option("jsonl", "--format", help="jsonl 
 def replay(file: Path,
            symbols: str = typer.Option("", help="comma-separated symbols (default: all)"),
            depth: int = typer.Option(5, help="levels per side in the output"),
-           book_out: Optional[Path] = typer.Option(None, "--book-out", help="CSV of top-N rows"),
+           book_out: Optional[Path] = typer.Option(None, "--book-out", help="top-N rows: CSV, "
+                                                   "or Parquet for a .parquet/.pq name"),
+           book_format: Optional[str] = typer.Option(None, "--book-format", help="csv | "
+                                                     "parquet (default: by --book-out's suffix)"),
            backend: str = typer.Option("emu", help="emu | rtl"),
+           config: Optional[Path] = typer.Option(None, "--config", help="TOML config for the "
+                                                 "emulator: capacities, symbols, feed groups"),
            as_json: bool = typer.Option(False, "--json")):
-    """Rebuild books and write one CSV row per top-N change of a tracked symbol."""
-    from .config import Config
-    from .emu.pipeline import load_source, replay as do_replay
-    from .bookcsv import write_book_csv
+    """Rebuild books and write one row per top-N change of a tracked symbol.
+
+    The emulator streams the rows out as it goes (a BinaryFILE is read in chunks too), so a
+    whole day replays in bounded memory."""
+    from contextlib import nullcontext
+    from .bookout import book_format as pick_format, open_book_writer
+    from .config import load_config
+    from .emu.pipeline import replay as do_replay
     names = [s.strip() for s in symbols.split(",") if s.strip()]
     if depth < 1:
         _fail("--depth must be >= 1")
+    if backend not in ("emu", "rtl"):
+        _fail(f"--backend {backend!r}: emu or rtl")
+    if book_format is not None and book_out is None:
+        _fail("--book-format needs --book-out")
+    if config is not None and backend == "rtl":
+        _fail("--config is the emulator's: the gateware's capacities are fixed")
     with _errors():
-        cfg = Config()
-        cfg.capacity.levels = max(cfg.capacity.levels, depth)
-        src = load_source(file)
-        if backend == "rtl":
-            from ..sim.pipeline_rtl import replay_rtl
-            res = replay_rtl(file, names or None, depth)
-        elif backend == "emu":
-            with _progress(len(src.offsets), "replay", not as_json) as prog:
-                res = do_replay(src, names or None, depth, cfg, progress=prog)
-        else:
-            _fail(f"--backend {backend!r}: emu or rtl")
-        if book_out is not None:
-            write_book_csv(book_out, res)
-    s = {"backend": res.backend, "messages": len(src.offsets), "rows": len(res.rows),
-         "symbols": res.symbols, "book_out": str(book_out) if book_out else None}
+        fmt = pick_format(book_out, book_format) if book_out is not None else None
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: no such file")
+        writer = open_book_writer(book_out, depth, fmt) if book_out is not None else None
+        with writer or nullcontext():
+            if backend == "rtl":
+                from ..sim.pipeline_rtl import replay_rtl
+                res = replay_rtl(file, names or None, depth)
+                if writer is not None:
+                    writer.write(res.rows, res.symbols)
+            else:
+                cfg = load_config(config)
+                if config is None:
+                    cfg.capacity.levels = max(cfg.capacity.levels, depth)
+                with _progress(None, "replay", not as_json) as prog:
+                    # rows go to the writer as they come, or are only counted
+                    res = do_replay(file, names or None, depth, cfg, progress=prog, out=writer,
+                                    keep_rows=writer is not None)
+    rows = len(res.rows) if res.rows is not None else int(res.counters.get("book_updates", 0))
+    s = {"backend": res.backend, "messages": int(res.counters.get("messages", 0)), "rows": rows,
+         "symbols": res.symbols, "book_out": str(book_out) if book_out else None,
+         "book_format": fmt, "book_loss": report_book_loss(res.counters),
+         "seconds": {k: round(v, 3) for k, v in res.timings.items()}}
     typer.echo(json.dumps(s) if as_json else
                f"{s['rows']:,} book rows from {s['messages']:,} messages"
                + (f" -> {book_out}" if book_out else ""))

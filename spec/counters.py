@@ -40,7 +40,10 @@ RISK_PARAMS = (
     "symbol_burst", "symbol_refill_ns", "global_burst", "global_refill_ns", "dup_window_ns",
 )
 
-#: Counters that say a book lost state (a best price may be wrong from then on): an order
-#: that could not be stored, a level that was evicted or not stored, a reduction at a price
-#: the book no longer holds, a stock refused a slot.
-BOOK_LOSS_COUNTERS = ("order_table_full", "level_overflow", "level_miss", "symbol_overflow")
+#: Counters that say a book lost state (a best price may be wrong): an order that could not
+#: be stored (bucket full, or its reference already held), a level that was evicted or not
+#: stored, a reduction at a price the book no longer holds, a stock refused a slot, and the
+#: reductions that show the book's orders differ from the feed's (a reference it does not
+#: hold: e.g. added before the capture began; more shares than the order has left).
+BOOK_LOSS_COUNTERS = ("order_table_full", "level_overflow", "level_miss", "symbol_overflow",
+                      "duplicate_ref", "unknown_ref", "overfill")

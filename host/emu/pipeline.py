@@ -71,6 +71,10 @@ class RunResult:
     timings: dict[str, float]
     depth: int
     signal: dict | None = None   # model strategy: slow-path statistics
+    #: device time of each order frame's first byte, and of each input frame's first beat
+    #: (a device run: cycles on the RTL, message index on the emulator)
+    order_times: list | None = None
+    input_times: list | None = None
 
     def summary(self) -> dict:
         c = self.counters
@@ -103,14 +107,16 @@ class _RowSink:
     ``rows()`` hands out views of them, so kept rows are written once and never copied.
 
     With ``out`` (a :class:`~tickwire.host.bookout.BookWriter`) the rows are streamed instead:
-    :meth:`flush` lends them to ``out`` after each call and the next call fills a second set
-    of arrays, while ``out`` writes the first; so no more than two calls' rows are ever held,
-    and none is copied."""
+    ``capacity`` is then the most rows one call emits, and :meth:`flush` lends them to ``out``
+    after each call while the next call fills a second set of arrays; so two calls' rows at
+    most are ever held, and none is copied."""
 
     def __init__(self, depth: int, capacity: int, out=None):
         self.depth, self.n, self.out = depth, 0, out
-        self._alloc(capacity if depth > 0 and out is None else 0)
+        self._alloc(capacity if depth > 0 else 0)
         self._lent = self.arrays()   # streamed: the set ``out`` may still be writing
+        if out is not None:
+            self._alloc(capacity if depth > 0 else 0)
 
     def _alloc(self, cap: int) -> None:
         self.msg, self.seq, self.ts = (np.empty(cap, np.int64), np.empty(cap, np.uint64),
@@ -124,8 +130,7 @@ class _RowSink:
         if self.depth == 0 or self.n + more <= cap:
             return
         old, n, w = (self.msg, self.seq, self.ts, self.slot, self.levels), self.n, self.depth * 4
-        # streamed: room for the largest call only (the arrays are emptied after each)
-        self._alloc(n + more if self.out is not None else max(2 * cap, n + more))
+        self._alloc(max(2 * cap, n + more))
         for dst, src, per in zip((self.msg, self.seq, self.ts, self.slot, self.levels), old,
                                  (1, 1, 1, 1, w)):
             dst[:n * per] = src[:n * per]
@@ -354,7 +359,7 @@ class Emulator:
         chunk = self._chunk_size(chunk)
         if replay_kernel and self.pure_replay():
             data = np.ascontiguousarray(data, np.uint8)
-            sink = _RowSink(self.depth if keep_rows else 0, n, out)
+            sink = _RowSink(self.depth if keep_rows else 0, n if out is None else chunk, out)
             t0 = time.perf_counter()
             self._poll(0)
             for start in range(0, n, chunk):
@@ -495,7 +500,7 @@ class Emulator:
         from .feed import walk_binaryfile_chunk
         from ..capture import open_binaryfile
         kmax = chunk_bytes // 14 + 1  # the shortest record is 2 + 12 bytes
-        sink = _RowSink(self.depth if keep_rows else 0, 4 * kmax, out)
+        sink = _RowSink(self.depth if keep_rows else 0, 4 * kmax if out is None else kmax, out)
         bufs = [(np.empty(chunk_bytes + 65538, np.uint8), np.empty(kmax, np.int64),
                  np.empty(kmax, np.uint64)) for _ in range(2 if read_ahead else 1)]
         skipped = np.zeros(2, np.int64)  # unknown type, bad length

@@ -1,0 +1,184 @@
+"""Where a replay's top-N book rows go as the replay runs: CSV or Parquet, chunk by chunk.
+
+A writer is handed each chunk's rows (:class:`~tickwire.host.emu.pipeline.BookRows` views the
+caller reuses afterwards, so a writer keeps nothing of them) with the symbol names so far;
+what a run holds is then one chunk of rows, however long the day.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+FORMATS = ("csv", "parquet")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class BookWriter:
+    """Base of the row writers. :meth:`write` hands a chunk's rows to a writer thread, which
+    formats and writes them while the replay builds the next chunk: writing overlaps book
+    building and at most two chunks are held (the caller waits only when the previous chunk
+    is still being written). ``background=False`` writes in the caller.
+
+    ``rows``: rows written; ``seconds``: time spent formatting and writing (``cpu_seconds``:
+    the CPU time of it, which a busy machine does not inflate); ``waited``: time the caller
+    spent in :meth:`write`/:meth:`sync` (the copy and any wait for the thread)."""
+
+    def __init__(self, path: str | Path, depth: int, background: bool = True):
+        self.path, self.depth = Path(path), depth
+        self.rows, self.seconds, self.cpu_seconds, self.waited = 0, 0.0, 0.0, 0.0
+        self._pool = ThreadPoolExecutor(1, "book-writer") if background else None
+        self._job = None
+        self._stage: tuple | None = None   # the writer thread's copy of a chunk
+
+    def write(self, rows, symbols: list[str], lend: bool = False) -> None:
+        """Append ``rows`` (slot ``i`` is ``symbols[i]``). They are copied unless ``lend``:
+        the caller then leaves their arrays untouched until its next call returns."""
+        if not len(rows):
+            return
+        if rows.levels.shape[1] != self.depth:
+            raise ValueError(f"rows of depth {rows.levels.shape[1]} for a depth-{self.depth} "
+                             f"book file")
+        t0 = time.perf_counter()
+        self._sync()
+        if self._pool is None:
+            self._timed(rows, list(symbols))
+        else:
+            self._job = self._pool.submit(self._timed, rows if lend else self._copy(rows),
+                                          list(symbols))
+        self.rows += len(rows)
+        self.waited += time.perf_counter() - t0
+
+    def sync(self) -> None:
+        """Wait until every row handed so far is written (re-raising the writer's error)."""
+        t0 = time.perf_counter()
+        self._sync()
+        self.waited += time.perf_counter() - t0
+
+    def close(self) -> None:
+        try:
+            self.sync()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+            t0, c0 = time.perf_counter(), time.thread_time()
+            self._close()
+            self.seconds += time.perf_counter() - t0
+            self.cpu_seconds += time.thread_time() - c0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.close()
+        except Exception:
+            if exc_type is None:   # else the run's own error is the one to see
+                raise
+
+    def _sync(self):
+        job, self._job = self._job, None
+        if job is not None:
+            job.result()
+
+    def _copy(self, rows):
+        from .emu.pipeline import BookRows
+        n = len(rows)
+        if self._stage is None or len(self._stage[0]) < n:
+            self._stage = (np.empty(n, np.uint64), np.empty(n, np.uint64),
+                           np.empty(n, np.int32), np.empty((n, self.depth, 4), np.uint32))
+        seq, ts, slot, lv = (a[:n] for a in self._stage)
+        seq[:], ts[:], slot[:], lv[:] = rows.sequence, rows.timestamp, rows.slot, rows.levels
+        return BookRows(seq, ts, slot, np.zeros(0, np.int64), lv)
+
+    def _timed(self, rows, symbols):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        self._write(rows, symbols)
+        self.seconds += time.perf_counter() - t0
+        self.cpu_seconds += time.thread_time() - c0
+
+    def _write(self, rows, symbols):
+        raise NotImplementedError
+
+    def _close(self):
+        raise NotImplementedError
+
+
+@njit(cache=True, nogil=True)
+def _columns(lv, out):
+    """``out[j, r] = lv[r, j]``: the row-major levels as contiguous columns (a plain loop is
+    several times faster than numpy's strided copy here)."""
+    for r in range(lv.shape[0]):
+        for j in range(lv.shape[1]):
+            out[j, r] = lv[r, j]
+
+
+class ParquetBookWriter(BookWriter):
+    """Top-N rows to a Parquet file, one row group per chunk, with the CSV's columns: sequence
+    and timestamp uint64, symbol string (dictionary-encoded), the levels uint32 (plain pages,
+    snappy: dictionary pages for the levels cost more time than they save)."""
+
+    def __init__(self, path: str | Path, depth: int, compression: str = "snappy",
+                 background: bool = True):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from .bookcsv import header
+        super().__init__(path, depth, background)
+        self._pa = pa
+        cols = header(depth).split(",")
+        types = [pa.uint64(), pa.uint64(), pa.string()] + [pa.uint32()] * (len(cols) - 3)
+        # no nulls: no definition levels to encode
+        self.schema = pa.schema([pa.field(c, t, nullable=False) for c, t in zip(cols, types)])
+        self._w = pq.ParquetWriter(path, self.schema, compression=compression,
+                                   use_dictionary=[cols[2]])
+        self._names: list[str] | None = None
+        self._cols = np.empty((4 * depth, 0), np.uint32)
+
+    def _write(self, rows, symbols):
+        pa = self._pa
+        if symbols != self._names:
+            self._names = list(symbols)
+            self._dict = pa.array(self._names + [""], pa.string())
+        n = len(rows)
+        slot = rows.slot.astype(np.int64)
+        slot[slot < 0] += len(self._dict)   # as the CSV: -1 is the empty name
+        if self._cols.shape[1] < n:
+            self._cols = np.empty((4 * self.depth, n), np.uint32)
+        # one transposed copy, so each level column is contiguous (taken without a copy)
+        lv = self._cols[:, :n]
+        _columns(rows.levels.reshape(n, -1), lv)
+        arrays = [pa.array(rows.sequence), pa.array(rows.timestamp), self._dict.take(slot)]
+        arrays += [pa.array(c) for c in lv]
+        self._w.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+
+    def _close(self):
+        self._w.close()
+
+
+def book_format(path: str | Path, fmt: str | None = None) -> str:
+    """``fmt`` when given, else by the suffix: Parquet for .parquet/.pq, CSV otherwise."""
+    if fmt is None:
+        return "parquet" if Path(path).suffix.lower() in PARQUET_SUFFIXES else "csv"
+    if fmt not in FORMATS:
+        raise ValueError(f"book format {fmt!r}: csv or parquet")
+    return fmt
+
+
+def open_book_writer(path: str | Path, depth: int, fmt: str | None = None) -> BookWriter:
+    """A CSV or Parquet writer for ``path`` (see :func:`book_format`)."""
+    if book_format(path, fmt) == "parquet":
+        return ParquetBookWriter(path, depth)
+    from .bookcsv import CsvBookWriter
+    return CsvBookWriter(path, depth)
+
+
+def read_book_parquet(path: str | Path):
+    """(header list, rows as list of lists of str, as :func:`bookcsv.read_book_csv` gives)."""
+    import pyarrow.parquet as pq
+    t = pq.read_table(path)
+    cols = [t.column(i).to_pylist() for i in range(t.num_columns)]
+    return t.column_names, [[str(v) for v in r] for r in zip(*cols)]

@@ -84,8 +84,11 @@ class Outputs:
     """What a device produced since the last drain."""
     #: order frames as they left (Ethernet, no FCS), in order
     frames: list[bytes] = field(default_factory=list)
-    #: device time of each order frame's first byte (None where the device has no clock)
+    #: device time of each order frame's first byte
     frame_times: list[int] = field(default_factory=list)
+    #: MoldUDP64 sequence of the message that triggered each order, where the device
+    #: reports it (the emulator; the gateware's order frames do not carry it)
+    sequences: list[int] | None = None
     #: top-N book rows: sequence, ITCH timestamp, slot, levels [N, depth, 4] (ask price,
     #: ask size, bid price, bid size)
     rows: tuple = field(default_factory=lambda: empty_rows(1))
@@ -110,6 +113,8 @@ class Device:
         self._driver = None
         self.frames: list[bytes] = []
         self.position = 0          # frames of the loaded input already offered
+        #: device time at which each offered frame of line A began to be taken
+        self.input_times: list[int] = []
 
     # ---------------------------------------------------------------- life cycle
     def open(self) -> "Device":
@@ -154,6 +159,7 @@ class Device:
         self.gaps = list(gaps) if gaps is not None else None
         self.gaps_b = list(gaps_b) if gaps_b is not None else None
         self.position = 0
+        self.input_times = []
 
     def advance(self, to: int | None = None) -> None:
         """Offer frames ``position .. to`` (default: all) and let the device settle; host

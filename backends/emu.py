@@ -19,7 +19,7 @@ import numpy as np
 
 from ..host.config import Config
 from ..host.driver import FakeBus
-from ..spec.capacity import BOOK_FIELDS
+from ..spec.capacity import BOOK_FIELDS, ROW_DEPTH
 from ..spec.counters import COUNTER_NAMES, FEED_COUNTERS, RISK_PARAMS
 from ..spec.regmap import REGMAP, STICKY_SOURCES
 from ..spec.values import int_to_ip
@@ -52,7 +52,7 @@ class EmuDevice(Device):
     kind = "emu"
     time_unit = "messages"
 
-    def __init__(self, config: Config | None = None, depth: int = 10):
+    def __init__(self, config: Config | None = None, depth: int = ROW_DEPTH):
         super().__init__()
         from ..host.emu import core
         from ..host.emu.pipeline import Emulator
@@ -73,6 +73,7 @@ class EmuDevice(Device):
         self._rows: list[tuple] = []
         self._orders: list[bytes] = []
         self._times: list[int] = []
+        self._seqs: list[int] = []
         self._feed_at = -1
         self._feed_counters: dict[str, int] = {}
         self._publish()
@@ -247,6 +248,7 @@ class EmuDevice(Device):
         to = len(self.frames) if to is None else min(int(to), len(self.frames))
         self._apply()
         a, b = int(self._first_msg[self.position]), int(self._first_msg[to])
+        self.input_times += self._first_msg[self.position:to].tolist()
         if b > a:
             self._run(a, b)
         self.position = to
@@ -269,14 +271,15 @@ class EmuDevice(Device):
             self._rows.append((r.sequence, r.timestamp, r.slot, r.levels))
         self._orders += res.orders.frames
         self._times += [a + int(m) for m in res.orders.msg]
+        self._seqs += [int(q) for q in res.orders.sequence]
         self._msg = b
 
     def drain(self) -> Outputs:
         rows = empty_rows(self.depth)
         if self._rows:
             rows = tuple(np.concatenate([r[i] for r in self._rows]) for i in range(4))
-        out = Outputs(self._orders, self._times, rows)
-        self._rows, self._orders, self._times = [], [], []
+        out = Outputs(self._orders, self._times, rows=rows, sequences=self._seqs)
+        self._rows, self._orders, self._times, self._seqs = [], [], [], []
         return out
 
     def now(self) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from ..host.config import Config
 from ..host.driver import BusError, Driver, FakeBus, IdentityError
 from ..sim import fastsim
-from ..spec.capacity import GATEWARE, gateware_capacity
+from ..spec.capacity import GATEWARE, ROW_DEPTH, gateware_capacity
 from ..spec.regmap import REGMAP
 from .base import Device, Outputs, empty_rows
 from .wire import FRAME_GAP, beats, gather_frames, parse_rows, shallower
@@ -35,7 +35,7 @@ __all__ = ["BUILD_DEPTH", "AB_WINDOW", "harness", "RtlDevice", "ScriptBus", "Sna
            "frame_first_messages", "readable_words", "IDENTITY_WORDS"]
 
 #: the gateware's top-N depth (book rows); shallower books are derived from its rows
-BUILD_DEPTH = 10
+BUILD_DEPTH = ROW_DEPTH
 #: cycles a packet that would open a gap waits for the other line (FEED_CONFIG.ab_window)
 AB_WINDOW = 16
 #: addresses of the Identity block (checked against the gateware)
@@ -134,9 +134,11 @@ class RtlDevice(Device):
             self.server.close()
             self.server = None
 
-    def _execute(self, inputs: list[bytes], ops: list[tuple[str, int, int]]) -> list:
+    def _execute(self, inputs: list[bytes], ops: list[tuple[str, int, int]],
+                 first_beats: list[int] | None = None) -> list:
         """One harness run: the posted writes and ``ops`` before the ``inputs`` (line A,
-        line B beat records); returns the operations' read data."""
+        line B beat records); returns the operations' read data. ``first_beats``: record
+        indices of line A's frame starts, whose taken cycles go to ``input_times``."""
         self.open()
         todo = self._pending + ops
         self._pending = []
@@ -145,6 +147,9 @@ class RtlDevice(Device):
                                   idle_cycles=IDLE_CYCLES, settle=SETTLE,
                                   random_ready=self.random_ready)
         o, u, done = outs
+        if first_beats:
+            taken = fastsim.taken_cycles(self.server.dir, 0)
+            self.input_times += taken[first_beats].tolist()
         if len(o):
             self._o.append(o)
         if len(u):
@@ -155,7 +160,8 @@ class RtlDevice(Device):
         to = len(self.frames) if to is None else min(int(to), len(self.frames))
         lo = self.position
         g = self.gaps[lo:to] if self.gaps is not None else None
-        self._execute([beats(self.frames[lo:to], FRAME_GAP, g)], [])
+        part = self.frames[lo:to]
+        self._execute([beats(part, FRAME_GAP, g)], [], frame_beat_index(part))
         self.position = to
 
     def drain(self) -> Outputs:
@@ -165,7 +171,7 @@ class RtlDevice(Device):
         rows = parse_rows(np.concatenate(self._u), self.depth) if self._u else \
             empty_rows(self.depth)
         self._o, self._u = [], []
-        return Outputs(frames, firsts, rows)
+        return Outputs(frames, firsts, rows=rows)
 
     def now(self) -> int:
         self.open()
@@ -375,3 +381,16 @@ def run_orders(frames: list[bytes], config: Config, writes: list[dict] = (), *,
     c = _counters(r)
     c["first_cycles"] = r.first_cycles
     return r.frames, c
+
+
+def replay(path, symbols: list[str] | None, depth: int):
+    """``tickwire replay --backend rtl``: the book rows of the gateware for a capture (a
+    BinaryFILE is packed into MoldUDP64 frames), as the emulator's ``RunResult``."""
+    from ..host.emu.pipeline import BookRows, RunResult
+    from ..host.hostloop import orders_from_frames
+    from .wire import frames_of
+    (seq, ts, slot, lv), counters, names, cycles, secs = run_frames(
+        frames_of(path), symbols=symbols, depth=depth)
+    rows = BookRows(seq, ts, slot, np.full(len(seq), -1, np.int64), lv)
+    return RunResult("rtl", names, counters, rows, orders_from_frames([], names),
+                     np.zeros((0, 9), np.int64), {"rtl": secs}, depth)

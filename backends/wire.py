@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FRAME_GAP", "beats", "frames_of", "gather_frames", "parse_rows", "shallower",
-           "mold_counts", "poll_points", "message_positions", "field_end"]
+           "mold_counts", "poll_points", "message_positions", "trigger_latencies", "field_end"]
 
 #: idle cycles between frames on a line (12-byte IFG + 8-byte preamble at 64 bits per cycle)
 FRAME_GAP = 3
@@ -181,17 +181,11 @@ def field_end(t: int, length: int) -> int:
     return length - 1
 
 
-def message_positions(frames: list[bytes], gaps: list[int] | None = None,
-                      gap: int = FRAME_GAP) -> dict[int, tuple[int, int]]:
-    """Per MoldUDP64 sequence number, where its first complete copy on the line arrives:
-    (cycle of its frame's first beat, cycle of the beat holding its trigger field's last
-    byte), with ``gaps`` idle cycles before each frame (default ``gap``)."""
+def message_positions(frames: list[bytes]) -> dict[int, tuple[int, int]]:
+    """Per MoldUDP64 sequence number, where its first complete copy arrives: (index of its
+    frame, index of the frame's beat that holds the last byte of its trigger field)."""
     where: dict[int, tuple[int, int]] = {}
-    cyc = 0
     for k, f in enumerate(frames):
-        cyc += gaps[k] if gaps is not None else gap
-        first_beat = cyc
-        cyc += (len(f) + 7) // 8
         p = _udp_payload_start(f)
         if p < 0 or len(f) < p + 20:
             continue
@@ -208,7 +202,26 @@ def message_positions(frames: list[bytes], gaps: list[int] | None = None,
             if ln == 0 or off + 2 + ln > end:
                 break
             if seq + i not in where:
-                byte = off + 2 + field_end(f[off + 2], ln)
-                where[seq + i] = (first_beat, first_beat + byte // 8)
+                where[seq + i] = (k, (off + 2 + field_end(f[off + 2], ln)) // 8)
             off += 2 + ln
     return where
+
+
+def trigger_latencies(frames: list[bytes], order_seqs, order_times, input_times
+                      ) -> tuple[list[int], list[int]]:
+    """Per order: device time from the first byte of the frame that carried its triggering
+    message (sequence ``order_seqs[i]``), and from the beat holding the last byte of its
+    trigger field, to the order frame's first byte (``order_times[i]``); ``input_times``:
+    the time each frame's first beat was taken (a frame's beats follow back to back).
+    -1 where the message is not found."""
+    where = message_positions(frames)
+    from_frame, from_field = [], []
+    for s, t in zip(np.asarray(order_seqs).tolist(), np.asarray(order_times).tolist()):
+        if s not in where:
+            from_frame.append(-1)
+            from_field.append(-1)
+            continue
+        k, beat = where[s]
+        from_frame.append(int(t) - int(input_times[k]))
+        from_field.append(int(t) - int(input_times[k]) - beat)
+    return from_frame, from_field

@@ -17,7 +17,6 @@ model_app = typer.Typer(no_args_is_help=True, help="Signal models: train, export
 app.add_typer(hw_app, name="hw")
 app.add_typer(model_app, name="model")
 
-RUN_DEPTH = 5  # book_updates of `run` count changes of the top 5 levels
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample.pcap"
 
 
@@ -63,8 +62,9 @@ def report_book_loss(counters: dict) -> dict:
 
 
 def _resolve_backend(backend: str) -> str:
-    if backend not in ("auto", "emu", "rtl", "pynq", "xrt"):
-        _fail(f"--backend {backend!r}: one of auto, emu, rtl, pynq, xrt")
+    from ..backends import KINDS
+    if backend != "auto" and backend not in KINDS:
+        _fail(f"--backend {backend!r}: one of auto, {', '.join(KINDS)}")
     if backend == "auto":
         from .devices import detect
         return detect()
@@ -75,33 +75,38 @@ def _resolve_backend(backend: str) -> str:
 def run(capture: Optional[Path] = typer.Option(None, "--capture", help="pcap/pcapng/BinaryFILE "
                                                "(default: the bundled sample capture)"),
         config: Optional[Path] = typer.Option(None, "--config", help="TOML config"),
-        backend: str = typer.Option("auto", help="auto | emu | rtl"),
+        backend: str = typer.Option("auto", help="auto | emu | rtl | pynq | xrt"),
+        orders_out: Optional[Path] = typer.Option(None, "--orders-out", help="write the order "
+                                                  "frames the appliance sent to this pcap"),
         as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout")):
-    """Replay a capture through the whole pipeline with the configured strategy and risk."""
+    """Replay a capture through the whole pipeline with the configured strategy and risk.
+
+    The host loop (configuration through the register map, the strategy polled between
+    frames) is the same on every back-end; ``emu`` and ``rtl`` send the same order frames."""
+    from ..backends import open_device
+    from ..backends.base import BackendUnavailable
+    from ..backends.wire import frames_of
     from .config import load_config
-    from .emu.pipeline import load_source, run_source
+    from .hostloop import run_device
     with _errors():
         cfg = load_config(config)
         path = capture or SAMPLE
         be = _resolve_backend(backend)
-        src = load_source(path, cfg.feed.groups)
-        if be == "rtl":
-            if not cfg.symbols:
-                _fail("--backend rtl needs explicit symbols in the config (symbols = [...]): "
-                      "they name the slots of the gateware's book and order egress")
-            from ..sim.appliance_rtl import run_rtl
-            res = run_rtl(path, cfg)
-        else:
-            hook = None
-            if cfg.strategy.kind == "model":
-                from ..models.signal import model_hook
-                hook = model_hook(cfg)
-            with _progress(len(src.offsets), "pipeline", not as_json) as prog:
-                res = run_source(src, cfg, RUN_DEPTH, keep_rows=False, progress=prog,
-                                 model_hook=hook)
+        frames = frames_of(path)
+        try:
+            dev = open_device(be, cfg)
+        except BackendUnavailable as e:
+            _fail(str(e))
+        with dev, _progress(len(frames), "pipeline", not as_json) as prog:
+            res = run_device(dev, frames, cfg, progress=prog)
+        if orders_out is not None:
+            from .capture import write_pcap
+            write_pcap(orders_out, res.orders.frames)
     s = res.summary()
     s["capture"] = str(path)
     s["book_loss"] = report_book_loss(res.counters)
+    if orders_out is not None:
+        s["orders_out"] = str(orders_out)
     if as_json:
         typer.echo(json.dumps(s))
         return
@@ -167,13 +172,23 @@ def gen(symbols: int = typer.Option(8, help="number of symbols"),
 def decode(file: Path, fmt: str = typer.Option("jsonl", "--format", help="jsonl | table"),
            limit: int = typer.Option(0, help="stop after this many messages (0: all)"),
            strict: bool = typer.Option(False, help="apply the pipeline's feed checks: IPv4 "
-                                       "checksums and MoldUDP64 sequence tracking")):
-    """Decode every ITCH message of a capture or BinaryFILE."""
+                                       "checksums and MoldUDP64 sequence tracking"),
+           protocol: str = typer.Option("auto", help="auto | itch | ouch (auto: ouch for a "
+                                        "capture of TCP frames)")):
+    """Decode every ITCH message of a capture or BinaryFILE, or every SoupBinTCP/OUCH 5.0
+    packet of a TCP capture (such as the order frames `run` writes)."""
     from . import itch
+    from .decode import pick_protocol, write_ouch
     from .emu.pipeline import load_source
     if fmt not in ("jsonl", "table"):
         _fail(f"--format {fmt!r}: jsonl or table")
     with _errors():
+        if pick_protocol(file, protocol) == "ouch":
+            drops, errs = write_ouch(file, fmt, limit, strict, sys.stdout)
+            if drops:
+                typer.echo(f"tickwire: {file}: dropped {drops}"
+                           + (f" (first error: {errs[0]})" if errs else ""), err=True)
+            return
         src = load_source(file, track_sequence=strict, check_ip_checksum=strict)
     drops = {k: v for k, v in src.counters.items() if v and k in DROP_KEYS}
     if drops:
@@ -230,7 +245,7 @@ def replay(file: Path,
         writer = open_book_writer(book_out, depth, fmt) if book_out is not None else None
         with writer or nullcontext():
             if backend == "rtl":
-                from ..sim.pipeline_rtl import replay_rtl
+                from ..backends.rtl import replay as replay_rtl
                 res = replay_rtl(file, names or None, depth)
                 if writer is not None:
                     writer.write(res.rows, res.symbols)

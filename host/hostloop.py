@@ -69,6 +69,8 @@ def run_device(device, frames: Sequence[bytes], config, *, keep_rows: bool = Fal
     mgr = StrategyManager(config, strategy)
     mgr.start(ctx)
     order_frames: list[bytes] = []
+    order_times: list[int] = []
+    order_seqs: list[int] | None = []
     rows: list[tuple] = []
     done = 0
     points = poll_points(list(frames), config.strategy.poll_messages) if len(frames) else [0]
@@ -76,6 +78,11 @@ def run_device(device, frames: Sequence[bytes], config, *, keep_rows: bool = Fal
         device.advance(p)
         out = device.drain()
         order_frames += out.frames
+        order_times += out.frame_times
+        if out.sequences is None:
+            order_seqs = None
+        elif order_seqs is not None:
+            order_seqs += out.sequences
         if out.n_rows:
             book.update(out.rows)
             if keep_rows:
@@ -100,8 +107,10 @@ def run_device(device, frames: Sequence[bytes], config, *, keep_rows: bool = Fal
             seq, ts, slot, lv = _no_rows(device.depth)
         res_rows = BookRows(seq, ts, slot, np.full(len(seq), -1, np.int64), lv)
     wlog = np.array(ctx.writes, np.int64).reshape(-1, 9)
-    res = RunResult(device.kind, names, counters, res_rows, orders_from_frames(order_frames, names),
-                    wlog, {device.kind: time.perf_counter() - t0}, device.depth)
+    res = RunResult(device.kind, names, counters, res_rows,
+                    orders_from_frames(order_frames, names, order_seqs), wlog,
+                    {device.kind: time.perf_counter() - t0}, device.depth,
+                    order_times=order_times, input_times=list(device.input_times))
     res.signal = mgr.strategy.stats()
     return res
 

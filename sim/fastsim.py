@@ -163,6 +163,9 @@ def _harness_cpp(h: Harness) -> str:
                   f'  size_t pos{k} = 0, gap{k} = 0; bool have{k} = false;']
     for k, p in enumerate(outs):
         lines.append(f'  FILE* out{k} = fopen(argv[a++], "wb");')
+    for k, p in enumerate(ins):
+        # the cycle each input record was taken (the host's timestamps of what it sent)
+        lines.append(f'  FILE* ack{k} = fopen(argv[a++], "wb");')
     lines += [
         '  unsigned long long max_cycles = strtoull(argv[a++], 0, 10);',
         '  unsigned long long idle_max = strtoull(argv[a++], 0, 10);',
@@ -230,7 +233,8 @@ def _harness_cpp(h: Harness) -> str:
         rec = 4 + p.nbytes
         lines += [
             f'    if (have{k}) {{ if (gap{k} > 0) gap{k}--; '
-            f'else if (fire_in{k}) {{ have{k} = false; pos{k} += {rec}; }} }}',
+            f'else if (fire_in{k}) {{ have{k} = false; pos{k} += {rec}; '
+            f'fwrite(&cyc, 8, 1, ack{k}); }} }}',
         ]
     lines += [
         '    cyc++;',
@@ -242,6 +246,8 @@ def _harness_cpp(h: Harness) -> str:
     ]
     for k in range(len(outs)):
         lines.append(f'  fclose(out{k});')
+    for k in range(len(ins)):
+        lines.append(f'  fclose(ack{k});')
     if h.axil:
         lines.append('  fclose(busf);')
     if h.observe:
@@ -447,6 +453,8 @@ def _prepare(h: Harness, d: Path, inputs: list[bytes], statics, pulses, max_cycl
         args.append(str(d / f"in{k}.bin"))
     for k in range(len(h.outputs)):
         args.append(str(d / f"out{k}.bin"))
+    for k in range(len(h.inputs)):
+        args.append(str(d / f"ack{k}.bin"))
     args += [str(max_cycles), str(idle_cycles), "1" if random_ready else "0"]
     pb = _pulse_bytes(h)
     blob = b"".join(pack_bits([(rec.get(port, 0), w) for port, w in h.pulses])
@@ -467,6 +475,12 @@ def _prepare(h: Harness, d: Path, inputs: list[bytes], statics, pulses, max_cycl
     if h.observe:
         args.append(str(d / "observe.bin"))
     return args
+
+
+def taken_cycles(d: Path, k: int) -> np.ndarray:
+    """Cycle at which each record of input stream ``k`` was taken, in the run whose files
+    are in ``d``."""
+    return np.frombuffer((d / f"ack{k}.bin").read_bytes(), "<u8").copy()
 
 
 def _collect(h: Harness, d: Path, n_ops: int) -> list:

@@ -7,7 +7,7 @@ run "at the gateware's capacities" (:func:`gateware_capacity`) is the RTL's scor
 
 from __future__ import annotations
 
-__all__ = ["GATEWARE", "EMULATOR", "BOOK_FIELDS", "gateware_capacity"]
+__all__ = ["GATEWARE", "EMULATOR", "BOOK_FIELDS", "ROW_DEPTH", "gateware_capacity"]
 
 #: Build parameters of the gateware (hw/appliance.py and the register file report them in
 #: the CAPACITY registers): symbol slots, price levels per slot and side, order-table buckets
@@ -17,6 +17,11 @@ GATEWARE = {"symbols": 64, "levels": 32, "order_buckets": 1 << 12, "order_ways":
 
 #: The emulator's defaults (``[capacity]`` of the TOML config): deep enough for a real day.
 EMULATOR = {"symbols": 64, "levels": 256, "order_buckets": 1 << 20, "order_ways": 4}
+
+#: Levels per side in the gateware's book rows (the book-update stream) and in a run's rows
+#: on every back-end, so their ``book_updates`` counters agree; shallower replays are
+#: derived from these rows.
+ROW_DEPTH = 10
 
 #: The capacities the book builder is built or configured with (a Config's ``capacity``).
 BOOK_FIELDS = ("symbols", "levels", "order_buckets", "order_ways")

@@ -1,8 +1,8 @@
 """Where a replay's top-N book rows go as the replay runs: CSV or Parquet, chunk by chunk.
 
-A writer is handed each chunk's rows (:class:`~tickwire.host.emu.pipeline.BookRows` views the
-caller reuses afterwards, so a writer keeps nothing of them) with the symbol names so far;
-what a run holds is then one chunk of rows, however long the day.
+A writer is handed each chunk's rows (:class:`~tickwire.host.emu.pipeline.BookRows`) with the
+symbol names so far, and writes them on its own thread while the replay goes on: what a run
+holds is then a chunk or two of rows, however long the day.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class BookWriter:
         if rows.levels.shape[1] != self.depth:
             raise ValueError(f"rows of depth {rows.levels.shape[1]} for a depth-{self.depth} "
                              f"book file")
+        if rows.slot.min() < -1 or rows.slot.max() >= len(symbols):   # -1: no name
+            raise ValueError(f"book rows name slots {rows.slot.min()}..{rows.slot.max()}, "
+                             f"with {len(symbols)} symbols known")
         t0 = time.perf_counter()
         self._sync()
         if self._pool is None:

@@ -288,6 +288,49 @@ def bench(file: Optional[Path] = typer.Argument(None, help="capture or BinaryFIL
                        f"(tickwire/itch-book speed ratio {r['ratio']:.2f})")
 
 
+device_app = typer.Typer(no_args_is_help=True, help="Devices: serve one to other machines.")
+app.add_typer(device_app, name="device")
+
+
+@device_app.command("serve")
+def device_serve(backend: str = typer.Option("emu", help="emu | rtl | pynq | xrt"),
+                 host: str = typer.Option("127.0.0.1", help="address to listen on "
+                                          "(default: loopback only)"),
+                 port: int = typer.Option(7350, help="TCP port (0: any free one)"),
+                 token: Optional[str] = typer.Option(None, envvar="TICKWIRE_TOKEN",
+                                                     help="the token clients must say "
+                                                     "(default: $TICKWIRE_TOKEN, else a new "
+                                                     "one, printed)"),
+                 config: Optional[Path] = typer.Option(None, "--config", help="TOML config: "
+                                                       "the emulator's capacities")):
+    """Serve a device's register bus and streams over TCP, one client at a time (a host
+    drives it with tickwire.backends.remote.RemoteDevice)."""
+    import secrets
+    from ..backends import BackendUnavailable, open_device
+    from ..backends.remote import RemoteServer
+    from .config import load_config
+    if backend == "remote":
+        _fail("--backend remote: serve the device where it runs")
+    if not token:
+        token = secrets.token_urlsafe(18)
+        typer.echo(f"tickwire: token {token}", err=True)
+    with _errors():
+        try:
+            dev = open_device(backend, load_config(config) if config else None)
+        except BackendUnavailable as e:
+            _fail(str(e))
+    try:
+        with RemoteServer(dev, host, port, token=token,
+                          log=lambda m: typer.echo(f"tickwire: {m}", err=True)) as srv:
+            typer.echo(f"tickwire: serving {backend} on {srv.address[0]}:{srv.address[1]}",
+                       err=True)
+            srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dev.close()
+
+
 def main() -> None:
     _register_optional()
     app()

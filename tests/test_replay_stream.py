@@ -233,9 +233,9 @@ def test_clean_replay_says_nothing_on_stderr(day_files):
 
 def test_run_warns_on_book_loss(tmp_path):
     tiny = tmp_path / "tiny.toml"
-    tiny.write_text("[capacity]\nlevels = 5\n")   # the depth `run` reports
+    tiny.write_text("[capacity]\norder_buckets = 16\norder_ways = 2\n")
     r = runner.invoke(app, ["run", "--json", "--config", str(tiny), "--backend", "emu"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
-    assert s["book_loss"]["level_overflow"] == s["counters"]["level_overflow"] > 0
-    assert f"level_overflow {s['book_loss']['level_overflow']:,}" in r.stderr
+    assert s["book_loss"]["order_table_full"] == s["counters"]["order_table_full"] > 0
+    assert f"order_table_full {s['book_loss']['order_table_full']:,}" in r.stderr

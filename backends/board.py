@@ -24,6 +24,8 @@ from .base import BackendUnavailable, Device
 
 __all__ = ["PynqDevice", "XrtDevice", "probe_pynq", "probe_xrt", "FPGA_MANAGER"]
 
+#: how a package is looked for (tests put a stand-in here)
+_find_spec = importlib.util.find_spec
 #: where Linux lists the FPGA managers of a Zynq (one ``fpgaN`` entry per manager)
 FPGA_MANAGER = Path("/sys/class/fpga_manager")
 
@@ -34,7 +36,7 @@ def probe_pynq(fpga_manager: Path = FPGA_MANAGER) -> str | None:
     missing = []
     if not mgrs:
         missing.append(f"no FPGA manager under {fpga_manager}")
-    if importlib.util.find_spec("pynq") is None:
+    if _find_spec("pynq") is None:
         missing.append("the pynq package is not installed")
     if not missing:
         return None

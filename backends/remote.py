@@ -206,6 +206,8 @@ class RemoteServer:
         self._stop = threading.Event()
         self._client: socket.socket | None = None
         self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------ life cycle
@@ -240,6 +242,11 @@ class RemoteServer:
             if t is not threading.current_thread():
                 t.join(timeout=30)
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no client is being served (a client that closed has been seen to);
+        False if ``timeout`` passed first."""
+        return self._idle.wait(timeout)
+
     def __enter__(self):
         return self
 
@@ -268,6 +275,7 @@ class RemoteServer:
             finally:
                 with self._lock:
                     self._client = None
+                    self._idle.set()
 
     def _refuse(self, conn: socket.socket, who: str, why: str) -> bool:
         self.log(f"{who}: refused ({why})")
@@ -296,6 +304,7 @@ class RemoteServer:
                 busy = True
             else:
                 busy, self._client = False, conn
+                self._idle.clear()
         if busy:
             return self._refuse(conn, who, "busy: the device is serving another client")
         d = self.device

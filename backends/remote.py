@@ -258,6 +258,8 @@ class RemoteServer:
         who = f"{peer[0]}:{peer[1]}"
         with conn:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # a client whose machine vanished must not hold the device for ever
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             conn.settimeout(HELLO_TIMEOUT)
             try:
                 ok = self._hello(conn, who)

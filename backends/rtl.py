@@ -264,6 +264,9 @@ class ApplianceRun:
     cycles: int
     sim_seconds: float
     rows: tuple = field(default_factory=lambda: empty_rows(BUILD_DEPTH))
+    row_cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    #: cycle each beat of line A was taken
+    beat_cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
 
 
 def frame_beat_index(frames: list[bytes]) -> list[int]:
@@ -300,9 +303,10 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
     h = harness(symbols=symbols)
     fastsim.build(h)   # cached; a (re)build is not part of the simulation time
     t0 = time.perf_counter()
+    taken: list = []
     outs, cycles = fastsim.run(h, [beats(frames, gap, gaps_a), beats(line_b or [], gap, gaps_b)],
                                idle_cycles=IDLE_CYCLES, random_ready=random_ready,
-                               bus_ops=ops, settle=settle)
+                               bus_ops=ops, settle=settle, taken=taken)
     secs = time.perf_counter() - t0
     o, u, done = outs
     bus.check(done[:len(bus.ops)])
@@ -313,7 +317,7 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
         words[addr] = value
     got, firsts, _ = gather_frames(o)
     return ApplianceRun(got, firsts, Driver(SnapshotBus(words)), cycles, secs,
-                        parse_rows(u, BUILD_DEPTH))
+                        parse_rows(u, BUILD_DEPTH), u["cycle"].copy(), taken[0])
 
 
 def _counters(r: ApplianceRun) -> dict:
@@ -348,7 +352,11 @@ def run_frames(line_a: list[bytes], line_b: list[bytes] | None = None, *,
     r = run_appliance(line_a, host, random_ready=random_ready, line_b=line_b, gaps_a=gaps_a,
                       gaps_b=gaps_b)
     rows = r.rows if depth == BUILD_DEPTH else shallower(r.rows, depth)
-    return rows, _counters(r), r.drv.symbols(), r.cycles, r.sim_seconds
+    c = _counters(r)
+    # the stream's own cycles: first beat of line A taken -> last book row out
+    c["stream_cycles"] = (int(r.row_cycles[-1]) - int(r.beat_cycles[0]) + 1
+                          if len(r.row_cycles) and len(r.beat_cycles) else 0)
+    return rows, c, r.drv.symbols(), r.cycles, r.sim_seconds
 
 
 def run_orders(frames: list[bytes], config: Config, writes: list[dict] = (), *,

@@ -320,7 +320,13 @@ def _bus_drive(h: Harness) -> list[str]:
         f'memcpy(&op_addr, &bops[opi * {_BUS_REC} + 12], 4); '
         f'memcpy(&op_data, &bops[opi * {_BUS_REC} + 16], 4); }}',
         '    bool bus_pending = opi < nops;',
-        '    bool bus_block = bus_pending && op_at <= consumed0 && !have0;',
+        # an op due after the last record of stream 0 also waits for the other streams
+        '    bool inputs_done = ' + ' && '.join(
+            f'(!have{k} && pos{k} + {4 + p.nbytes} > in{k}.size())'
+            for k, p in enumerate(h.inputs)) + ';',
+        f'    bool at_end = op_at >= in0.size() / {rec0};',
+        '    bool bus_block = bus_pending && op_at <= consumed0 && !have0 '
+        '&& (!at_end || inputs_done);',
         '    bool bus_go = false;',
         '    if (bus_block) {',
         '      if (settled_at != op_at) { settled_at = op_at; settle_left = settle; }',
@@ -505,8 +511,8 @@ def _collect(h: Harness, d: Path, n_ops: int) -> list:
 def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, *,
         pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40, idle_cycles: int = 64,
         random_ready: bool = False, workdir: Path | None = None,
-        bus_ops: list[tuple[int, str, int, int]] = (), settle: int = 4096
-        ) -> tuple[list[np.ndarray], int]:
+        bus_ops: list[tuple[int, str, int, int]] = (), settle: int = 4096,
+        taken: list | None = None) -> tuple[list[np.ndarray], int]:
     """Run the harness; returns (outputs, cycles simulated): ``outputs`` starts with a dict of
     the ``observe`` ports' final values when there are any, then per output stream a
     structured array (cycle, payload bytes), then (harnesses with ``axil``) the completed bus
@@ -514,7 +520,8 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
 
     ``bus_ops`` (harnesses with ``axil``): (at, "r"|"w", addr, data) in order; an op runs once
     ``at`` records of input stream 0 have been presented (``at`` past the end: after the
-    last), the inputs pausing ``settle`` cycles before the first op of each ``at``."""
+    last), the inputs pausing ``settle`` cycles before the first op of each ``at``.
+    ``taken``: a list that receives, per input stream, the cycle each record was taken."""
     exe = build(h)
     import tempfile
     with tempfile.TemporaryDirectory(dir=workdir) as d:
@@ -524,6 +531,8 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
         r = subprocess.run([str(exe)] + args, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"{h.name} harness failed: {r.stderr[-1000:]}")
+        if taken is not None:
+            taken += [taken_cycles(d, k) for k in range(len(h.inputs))]
         return _collect(h, d, len(bus_ops)), int(r.stdout.strip() or 0)
 
 

@@ -56,11 +56,11 @@ def run_egress(orders, *, tmpl=TMPL, capacity="P", ready_prob=1.0, gaps=None, se
         ctx.set(dut.lat_enable, 1)
         ctx.set(dut.lat_bin_shift, bin_shift)
         for slot, name in NAMES.items():
-            ctx.set(dut.name_we, 1)
-            ctx.set(dut.name_slot, slot)
-            ctx.set(dut.name_data, int.from_bytes(name.ljust(8, b" "), "big"))
+            ctx.set(dut.names.w.we, 1)
+            ctx.set(dut.names.w.index, slot)
+            ctx.set(dut.names.w.row, int.from_bytes(name.ljust(8, b" "), "big"))
             await ctx.tick()
-        ctx.set(dut.name_we, 0)
+        ctx.set(dut.names.w.we, 0)
         ctx.set(dut.clear, 1)
         await ctx.tick()
         ctx.set(dut.clear, 0)
@@ -83,13 +83,14 @@ def run_egress(orders, *, tmpl=TMPL, capacity="P", ready_prob=1.0, gaps=None, se
         for _ in range(5):
             await ctx.tick()
         state["done"] = True
-        out["counters"] = {k: ctx.get(getattr(dut, k)) for k in
-                           ("frames_sent", "drops", "fast_orders", "next_seq", "next_ip_id",
-                            "lat_count", "lat_sum", "lat_min", "lat_max", "lat_last")}
+        out["counters"] = {k: ctx.get(getattr(dut.counters, k))
+                           for k in ("frames_sent", "drops", "fast_orders")}
+        out["counters"].update({k: ctx.get(getattr(dut, k)) for k in (
+            "next_seq", "next_ip_id", "lat_count", "lat_sum", "lat_min", "lat_max", "lat_last")})
         hist = []
         for b in range(bins):
-            ctx.set(dut.lat_rd_index, b)
-            hist.append(ctx.get(dut.lat_rd_count))
+            ctx.set(dut.lat_hist.r.addr, b)
+            hist.append(ctx.get(dut.lat_hist.r.data))
         out["hist"] = hist
 
     async def clock(ctx):

@@ -39,11 +39,11 @@ def run_risk(cands, *, params=None, limits=None, symbols=8, gap=1, actions=None,
     async def tb(ctx):
         ctx.set(dut.params, p)
         for s in range(symbols):
-            ctx.set(dut.sl_we, 1)
-            ctx.set(dut.sl_slot, s)
-            ctx.set(dut.sl_data, (limits or {}).get(s, OPEN))
+            ctx.set(dut.limits.w.we, 1)
+            ctx.set(dut.limits.w.index, s)
+            ctx.set(dut.limits.w.row, (limits or {}).get(s, OPEN))
             await ctx.tick()
-        ctx.set(dut.sl_we, 0)
+        ctx.set(dut.limits.w.we, 0)
         ctx.set(dut.clear, 1)
         await ctx.tick()
         ctx.set(dut.clear, 0)
@@ -61,12 +61,12 @@ def run_risk(cands, *, params=None, limits=None, symbols=8, gap=1, actions=None,
         for _ in range(4):
             await ctx.tick()
         for name in ("orders_sent", "risk_rejects") + tuple("reject_" + r for r in RISK_REASONS):
-            out["c"][name] = ctx.get(getattr(dut, name))
+            out["c"][name] = ctx.get(getattr(dut.counters, name))
         out["status"] = {k: ctx.get(getattr(dut, k))
                          for k in ("tripped", "gross", "user_ref", "kill_active")}
         for s in positions or ():
-            ctx.set(dut.pos_raddr, s)
-            out["pos"][s] = ctx.get(dut.pos_rdata)
+            ctx.set(dut.positions.r.addr, s)
+            out["pos"][s] = ctx.get(dut.positions.r.data)
 
     async def mon(ctx):
         async for _, _, dv, d, ov, o in ctx.tick().sample(dut.d.valid, dut.d.payload,
@@ -278,11 +278,11 @@ def test_position_limits_signed_and_back_to_back():
 
 def test_host_position_write_and_clear():
     async def set_pos(ctx, dut):
-        ctx.set(dut.pos_we, 1)
-        ctx.set(dut.pos_slot, 0)
-        ctx.set(dut.pos_value, -40)
+        ctx.set(dut.positions.w.we, 1)
+        ctx.set(dut.positions.w.index, 0)
+        ctx.set(dut.positions.w.row, -40)
         await ctx.tick()
-        ctx.set(dut.pos_we, 0)
+        ctx.set(dut.positions.w.we, 0)
 
     lim = {0: dict(OPEN, max_long=100, max_short=100)}
     cs = [cand(quantity=100), cand(quantity=60, ts=1), cand(quantity=60, ts=2)]

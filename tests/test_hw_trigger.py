@@ -56,17 +56,17 @@ def run_trigger(ops, *, symbols=8, enable=1, fast_enable=1):
         for op in ops:
             kind = op[0]
             if kind == "write":
-                ctx.set(dut.tw_we, 1)
-                ctx.set(dut.tw_slot, op[1])
-                ctx.set(dut.tw_row, op[2])
+                ctx.set(dut.triggers.w.we, 1)
+                ctx.set(dut.triggers.w.index, op[1])
+                ctx.set(dut.triggers.w.row, op[2])
                 await ctx.tick()
-                ctx.set(dut.tw_we, 0)
+                ctx.set(dut.triggers.w.we, 0)
             elif kind == "ref":
-                ctx.set(dut.ref_we, 1)
-                ctx.set(dut.ref_slot, op[1])
-                ctx.set(dut.ref_price, op[2])
+                ctx.set(dut.refs.w.we, 1)
+                ctx.set(dut.refs.w.index, op[1])
+                ctx.set(dut.refs.w.row, op[2])
                 await ctx.tick()
-                ctx.set(dut.ref_we, 0)
+                ctx.set(dut.refs.w.we, 0)
             elif kind == "idle":
                 for _ in range(op[1]):
                     await ctx.tick()
@@ -99,7 +99,7 @@ def run_trigger(ops, *, symbols=8, enable=1, fast_enable=1):
                 raise AssertionError(op)
         for _ in range(4):
             await ctx.tick()
-        out["counters"] = {k: ctx.get(getattr(dut, k))
+        out["counters"] = {k: ctx.get(getattr(dut.counters, k))
                            for k in ("triggers_fired", "fast_taken", "fast_mismatch")}
 
     async def mon(ctx):

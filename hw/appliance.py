@@ -35,44 +35,55 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .book.layouts import book_update_layout
+from .egress.layouts import SessionTemplate
 from .feed.layouts import AxiStreamSignature
-from .pipeline import COUNTERS, FEED_HW_PORTS, OrderBeat, TickToTrade
+from .pipeline import OrderBeat, TickToTrade
 from .regmap.axil import AXI4LiteSignature, RegisterFile
-from tickwire.spec.regmap import REGMAP, STICKY_SOURCES
+from tickwire.spec.regmap import REGMAP, RISK_PARAM_FIELDS, STICKY_SOURCES
+from .risk.layouts import RiskParams
 from .trigger.common import check_int
 
-__all__ = ["Appliance", "STICKY_SOURCES"]
+__all__ = ["Appliance", "STICKY_SOURCES", "TEMPLATE_FIELDS", "unconnected_ports"]
 
 
-#: Global risk parameters: RiskParams field -> register file port.
-_RISK_PORTS = {
-    "kill_after_rejects": "risk_kill_after_rejects", "max_order_qty": "risk_max_order_qty",
-    "max_notional": "risk_max_notional", "collar_bps": "risk_collar_bps",
-    "max_gross": "risk_max_gross", "symbol_burst": "risk_symbol_burst",
-    "symbol_refill_ns": "risk_symbol_refill_ns", "global_burst": "risk_global_burst",
-    "global_refill_ns": "risk_global_refill_ns", "dup_window_ns": "risk_dup_window_ns",
-    "first_user_ref": "orders_first_user_ref",
+#: Where each RiskParams field lives in the map: (register, field) (the emulator's risk
+#: parameters as the map places them, and the first OUCH user reference).
+PARAM_FIELDS = dict(RISK_PARAM_FIELDS, first_user_ref=("ORDERS_FIRST_USER_REF",
+                                                       "first_user_ref"))
+
+#: Where each SessionTemplate field lives in the map: (register, field).
+TEMPLATE_FIELDS = {
+    "dst_mac": ("SESSION_DST_MAC", "mac"), "src_mac": ("SESSION_SRC_MAC", "mac"),
+    "vlan_en": ("SESSION_VLAN", "enable"), "vlan": ("SESSION_VLAN", "vid"),
+    "src_ip": ("SESSION_SRC_IP", "ip"), "dst_ip": ("SESSION_DST_IP", "ip"),
+    "src_port": ("SESSION_PORTS", "src_port"), "dst_port": ("SESSION_PORTS", "dst_port"),
+    "seq": ("SESSION_SEQ", "seq"), "ack": ("SESSION_ACK", "ack"),
+    "window": ("SESSION_WINDOW", "window"), "ttl": ("SESSION_TTL", "ttl"),
+    "ip_id": ("SESSION_IP_ID", "ip_id"),
 }
 
-#: Session template field -> register file port.
-_TMPL_PORTS = {
-    "dst_mac": "session_dst_mac", "src_mac": "session_src_mac",
-    "vlan_en": "session_vlan_enable", "vlan": "session_vlan_vid",
-    "src_ip": "session_src_ip", "dst_ip": "session_dst_ip",
-    "src_port": "session_ports_src_port", "dst_port": "session_ports_dst_port",
-    "seq": "session_seq", "ack": "session_ack", "window": "session_window",
-    "ttl": "session_ttl", "ip_id": "session_ip_id",
-}
 
-#: Register file input <- pipeline output (same name unless given).
-_STATUS_IN = {
-    "status_kill_active": "kill_active", "status_kill_tripped": "tripped",
-    "status_busy": "busy", "risk_gross": "gross", "session_seq_next": "next_seq",
-    "session_ip_id_next": "next_ip_id", "orders_next_user_ref": "user_ref",
-    "feed_expected": "expected", "lat_count": "lat_count", "lat_sum": "lat_sum",
-    "lat_min": "lat_min", "lat_max": "lat_max", "lat_last": "lat_last",
-    "overflow": "overflow",
-}
+class _Wired:
+    """The register file's ports as the appliance takes them, remembering which it took
+    (:func:`unconnected_ports` lists the others)."""
+
+    def __init__(self, rf: RegisterFile):
+        self._rf, self.used = rf, set()
+
+    def __getattr__(self, port):
+        self.used.add(port)
+        return getattr(self._rf, port)
+
+    def field(self, register: str, field: str):
+        return getattr(self, REGMAP.register(register).field(field).port)
+
+
+def _write(m, dst, src) -> None:
+    """A table write of the register file (``src``) into the pipeline (``dst``): the same
+    row fields, the index zero-extended to the pipeline's slot width."""
+    if data.Layout.cast(dst.row.shape()) != data.Layout.cast(src.row.shape()):
+        raise ValueError(f"table rows differ: {dst.row.shape()!r} vs {src.row.shape()!r}")
+    m.d.comb += [dst.we.eq(src.we), dst.index.eq(src.index), dst.row.eq(src.row)]
 
 
 class Appliance(wiring.Component):
@@ -102,6 +113,7 @@ class Appliance(wiring.Component):
                          order_ways=order_ways, groups=groups, hist_bins=hist_bins)
         self.depth = depth
         self.symbols = symbols
+        self.wired: set[str] = set()
         super().__init__({
             "axi": In(AXI4LiteSignature(REGMAP.addr_width)),
             "rx_a": In(AxiStreamSignature(64)),
@@ -116,8 +128,9 @@ class Appliance(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.regs = rf = RegisterFile(REGMAP, **self._cap)
+        m.submodules.regs = regs = RegisterFile(REGMAP, **self._cap)
         m.submodules.pipe = p = TickToTrade(**self._pipe_kw)
+        rf = _Wired(regs)
 
         wiring.connect(m, wiring.flipped(self.rx_a), p.rx_a)
         wiring.connect(m, wiring.flipped(self.rx_b), p.rx_b)
@@ -125,92 +138,85 @@ class Appliance(wiring.Component):
         wiring.connect(m, p.updates, wiring.flipped(self.updates))
 
         # ---- control port: writes wait while the order path clears its tables --------
-        hold = p.busy
-        for name in ("awaddr", "awprot", "wdata", "wstrb", "bready", "araddr", "arprot",
-                     "arvalid", "rready"):
-            m.d.comb += getattr(rf.axi, name).eq(getattr(self.axi, name))
-        for name in ("bresp", "bvalid", "arready", "rdata", "rresp", "rvalid"):
-            m.d.comb += getattr(self.axi, name).eq(getattr(rf.axi, name))
+        hold = p.status.busy
+        axi = rf.axi
+        wiring.connect(m, wiring.flipped(self.axi), axi)
+        # ... except for the write handshakes, which the hold gates (driven below instead)
         m.d.comb += [
-            rf.axi.awvalid.eq(self.axi.awvalid & ~hold),
-            rf.axi.wvalid.eq(self.axi.wvalid & ~hold),
-            self.axi.awready.eq(rf.axi.awready & ~hold),
-            self.axi.wready.eq(rf.axi.wready & ~hold),
+            axi.awvalid.eq(self.axi.awvalid & ~hold),
+            axi.wvalid.eq(self.axi.wvalid & ~hold),
+            self.axi.awready.eq(axi.awready & ~hold),
+            self.axi.wready.eq(axi.wready & ~hold),
         ]
 
         # ---- configuration: register file -> pipeline ---------------------------------
+        o, fc = p.orders, p.feed
         m.d.comb += [
-            p.enable.eq(rf.control_enable), p.auto.eq(rf.control_auto),
-            p.fast_enable.eq(rf.control_cut_through),
-            p.clear.eq(rf.control_soft_reset),
-            p.check_ip_checksum.eq(rf.feed_config_check_ip_checksum),
-            p.track_sequence.eq(rf.feed_config_track_sequence),
-            p.ab_window.eq(rf.feed_config_ab_window),
-            p.params.kill.eq(rf.control_kill),
-            p.gross_value.eq(rf.risk_gross_set), p.gross_we.eq(rf.risk_load_gross),
-            p.trip_clear.eq(rf.risk_trip_clear),
-            p.capacity.eq(rf.orders_capacity),
-            p.session_load.eq(rf.session_load), p.user_ref_load.eq(rf.session_load),
-            p.lat_enable.eq(rf.lat_config_enable), p.lat_bin_shift.eq(rf.lat_config_bin_shift),
-            p.lat_clear.eq(rf.lat_config_clear),
+            fc.groups.eq(rf.feed_groups),
+            fc.check_ip_checksum.eq(rf.feed_config_check_ip_checksum),
+            fc.track_sequence.eq(rf.feed_config_track_sequence),
+            fc.ab_window.eq(rf.feed_config_ab_window),
+            p.auto.eq(rf.control_auto),
+            o.enable.eq(rf.control_enable), o.fast_enable.eq(rf.control_cut_through),
+            o.clear.eq(rf.control_soft_reset),
+            o.gross_value.eq(rf.risk_gross_set), o.gross_we.eq(rf.risk_load_gross),
+            o.trip_clear.eq(rf.risk_trip_clear),
+            o.capacity.eq(rf.orders_capacity),
+            o.session_load.eq(rf.session_load), o.user_ref_load.eq(rf.session_load),
+            o.lat_enable.eq(rf.lat_config_enable), o.lat_bin_shift.eq(rf.lat_config_bin_shift),
+            o.lat_clear.eq(rf.lat_config_clear),
         ]
-        for fld, port in _RISK_PORTS.items():
-            m.d.comb += getattr(p.params, fld).eq(getattr(rf, port))
-        for fld, port in _TMPL_PORTS.items():
-            m.d.comb += getattr(p.tmpl, fld).eq(getattr(rf, port))
-        for j in range(self._cap["groups"]):
-            for fld in ("valid", "ip", "port"):
-                m.d.comb += getattr(p.groups[j], fld).eq(getattr(rf.feed_groups[j], fld))
+        m.d.comb += [o.params[k].eq(rf.field(*PARAM_FIELDS[k])) for k, _ in RiskParams.as_shape()]
+        m.d.comb += [o.tmpl[k].eq(rf.field(*TEMPLATE_FIELDS[k])) for k, _ in SessionTemplate.as_shape()]
 
-        # tables
-        sym, trg, rsk, pos, hist = rf.symbols, rf.triggers, rf.risk_slots, rf.positions, \
-            rf.lat_hist
+        # ---- tables --------------------------------------------------------------------
+        wiring.connect(m, rf.symbols, p.symbols)
+        _write(m, p.triggers.w, rf.triggers.w)
+        # a RISK_SLOTS row: the risk limits and the collar reference, in the same cycle
+        rs, lim, ref = rf.risk_slots.w, p.limits.w, p.refs.w
         m.d.comb += [
-            p.sym_we.eq(sym.we), p.sym_slot.eq(sym.index), p.sym_name.eq(sym.name),
-            p.sym_valid.eq(sym.valid),
-            p.sym_raddr.eq(sym.raddr), sym.r_name.eq(p.sym_rname), sym.r_valid.eq(p.sym_rvalid),
-            p.tw_we.eq(trg.we), p.tw_slot.eq(trg.index),
-            p.tw_row.buy_price.eq(trg.buy_price), p.tw_row.sell_price.eq(trg.sell_price),
-            p.tw_row.quantity.eq(trg.quantity), p.tw_row.enable_buy.eq(trg.enable_buy),
-            p.tw_row.enable_sell.eq(trg.enable_sell), p.tw_row.rearm.eq(trg.rearm),
-            p.sl_we.eq(rsk.we), p.sl_slot.eq(rsk.index),
-            p.sl_data.enable.eq(rsk.enable), p.sl_data.max_long.eq(rsk.max_long),
-            p.sl_data.max_short.eq(rsk.max_short),
-            p.ref_we.eq(rsk.we), p.ref_slot.eq(rsk.index), p.ref_price.eq(rsk.ref_price),
-            p.pos_we.eq(pos.we), p.pos_slot.eq(pos.index), p.pos_value.eq(pos.position),
-            p.pos_raddr.eq(pos.raddr), pos.r_position.eq(p.pos_rdata),
-            p.lat_rd_index.eq(hist.raddr), hist.r_count.eq(p.lat_rd_count),
+            lim.we.eq(rs.we), lim.index.eq(rs.index), lim.row.enable.eq(rs.row.enable),
+            lim.row.max_long.eq(rs.row.max_long), lim.row.max_short.eq(rs.row.max_short),
+            ref.we.eq(rs.we), ref.index.eq(rs.index), ref.row.eq(rs.row.ref_price),
+        ]
+        pos, hist = rf.positions, rf.lat_hist
+        m.d.comb += [
+            p.positions.w.we.eq(pos.w.we), p.positions.w.index.eq(pos.w.index),
+            p.positions.w.row.eq(pos.w.row.position),
+            p.positions.r.addr.eq(pos.r.addr), pos.r.data.position.eq(p.positions.r.data),
+            p.lat_hist.r.addr.eq(hist.r.addr), hist.r.data.count.eq(p.lat_hist.r.data),
         ]
 
         # ---- status and counters: pipeline -> register file ---------------------------
-        for port, src in _STATUS_IN.items():
-            m.d.comb += getattr(rf, port).eq(getattr(p, src))
-        m.d.comb += [rf.feed_session_lo.eq(p.session[:64]),
-                     rf.feed_session_hi.eq(p.session[64:])]
-        for name in tuple(COUNTERS) + FEED_HW_PORTS:
-            if hasattr(rf, name):
-                m.d.comb += getattr(rf, name).eq(getattr(p, name))
+        st = p.status
+        m.d.comb += [
+            rf.status_kill_active.eq(st.kill_active), rf.status_kill_tripped.eq(st.tripped),
+            rf.status_busy.eq(st.busy), rf.risk_gross.eq(st.gross),
+            rf.session_seq_next.eq(st.next_seq), rf.session_ip_id_next.eq(st.next_ip_id),
+            rf.orders_next_user_ref.eq(st.user_ref),
+            rf.lat_count.eq(st.lat_count), rf.lat_sum.eq(st.lat_sum),
+            rf.lat_min.eq(st.lat_min), rf.lat_max.eq(st.lat_max), rf.lat_last.eq(st.lat_last),
+            rf.feed_expected.eq(p.expected),
+            rf.feed_session_lo.eq(p.session[:64]), rf.feed_session_hi.eq(p.session[64:]),
+        ]
+        # counters: the register of each counter is the port of the counter's name
+        m.d.comb += [getattr(rf, name).eq(value) for name, value in
+                     ((path[0], v) for path, _, v in p.counters.signature.flatten(p.counters))]
         for port, src in STICKY_SOURCES.items():
-            prev = Signal.like(getattr(p, src), name=f"{src}_prev")
-            m.d.sync += prev.eq(getattr(p, src))
-            m.d.comb += getattr(rf, port).eq(getattr(p, src) != prev)
+            cnt = getattr(p.counters, src)
+            prev = Signal.like(cnt, name=f"{src}_prev")
+            m.d.sync += prev.eq(cnt)
+            m.d.comb += getattr(rf, port).eq(cnt != prev)
+        self.wired = rf.used
         return m
 
 
 def unconnected_ports() -> list[str]:
     """Register file ports the appliance leaves at their defaults (a test keeps it empty)."""
-    rf = RegisterFile(REGMAP)
-    rf._MustUse__silence = True          # built for its signature only
-    pipe_counters = set(COUNTERS) | set(FEED_HW_PORTS)
-    glue = (set(_RISK_PORTS.values()) | set(_TMPL_PORTS.values()) | set(_STATUS_IN)
-            | set(STICKY_SOURCES) | {
-                "control_enable", "control_auto", "control_soft_reset", "control_kill",
-                "control_cut_through",
-                "feed_config_check_ip_checksum", "feed_config_track_sequence",
-                "feed_config_ab_window", "risk_gross_set", "risk_load_gross",
-                "risk_trip_clear", "orders_capacity", "session_load", "lat_config_enable",
-                "lat_config_bin_shift", "lat_config_clear", "feed_session_lo",
-                "feed_session_hi", "feed_groups", "symbols", "triggers", "risk_slots",
-                "positions", "lat_hist", "axi"})
-    return sorted(n for n in rf.signature.members
-                  if n not in glue and n not in pipe_counters)
+    app = Appliance()
+    app._MustUse__silence = True             # elaborated for its wiring only
+    m = app.elaborate(None)
+    m._MustUse__silence = True
+    for sub in (m.submodules.regs, m.submodules.pipe):
+        sub._MustUse__silence = True
+    return sorted(set(m.submodules.regs.signature.members) - app.wired)

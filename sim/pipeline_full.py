@@ -4,11 +4,15 @@ Frames are streamed on line A through :class:`tickwire.hw.pipeline.TickToTrade` 
 generated C++ harness of :mod:`tickwire.sim.fastsim`. The host's set-up is applied as
 ``pulses`` (one write per cycle right after reset, before the first beat):
 
-1. per slot: the risk limits (``sl_*``: enable, max_long, max_short) and, for the configured
-   symbols, the symbol write (book symbol table + egress name table);
-2. ``clear`` of the order path (loads user_ref := first_user_ref and the session's seq/ip_id,
-   fills the throttle buckets), then idle cycles while it sweeps (``busy``);
-3. the trigger writes (``tw_*``, and ``ref_*`` where ``ref_price >= 0``).
+1. per slot: the risk limits (``limits.w``: enable, max_long, max_short) and, for the
+   configured symbols, the symbol write (``symbols.w``: book symbol table + egress names);
+2. ``orders.clear`` of the order path (loads user_ref := first_user_ref and the session's
+   seq/ip_id, fills the throttle buckets), then idle cycles while it sweeps (``busy``);
+3. the trigger writes (``triggers.w``, and ``refs.w`` where ``ref_price >= 0``).
+
+Ports are named as Verilog flattens the pipeline's groups (``orders__params``,
+``triggers__w__row``...); the observed status and counters are returned under their member
+names (``lat_min``, ``orders_sent``...).
 
 Risk parameters, session template and OUCH capacity are static ports. The emulator run that
 matches is one whose trigger writes are all before message 0 (``write_trigger(0, ...)``).
@@ -42,8 +46,9 @@ _WRITE_KEYS = WRITE_COLUMNS[1:]  # the emulator's host-write log, less the messa
 
 def _observed():
     from ..hw.pipeline import COUNTERS
-    return list(COUNTERS) + ["overflow", "lat_count", "lat_sum", "lat_min", "lat_max",
-                             "next_seq", "next_ip_id", "user_ref", "tripped", "fast_offered"]
+    return ["counters__" + k for k in list(COUNTERS) + ["overflow"]] + [
+        "status__" + k for k in ("lat_count", "lat_sum", "lat_min", "lat_max", "next_seq",
+                                 "next_ip_id", "user_ref", "tripped")] + ["fast_offered"]
 
 
 @lru_cache(maxsize=2)
@@ -52,7 +57,7 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = SYMBOLS) -> fastsim.Harness
     from amaranth.lib import data
 
     from ..hw.egress.layouts import SessionTemplate
-    from ..hw.pipeline import OrderBeat, TickToTrade
+    from ..hw.pipeline import OrderBeat, SymbolRow, TickToTrade
     from ..hw.report import component_ports
     from ..hw.risk.layouts import RiskParams, SlotLimits
     from ..hw.trigger.layouts import TriggerRow
@@ -73,14 +78,17 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = SYMBOLS) -> fastsim.Harness
                 fastsim.StreamPort("rx_b", 74, has_ready=False, fields=rx)],
         outputs=[fastsim.StreamPort("o", w(OrderBeat))],
         drains=["updates"],
-        statics={"check_ip_checksum": 1, "track_sequence": 1, "auto": 1, "ab_window": 16,
-                 "enable": 1, "fast_enable": 1, "lat_enable": 1, "lat_bin_shift": 5,
-                 "capacity": 8,
-                 "params": w(RiskParams), "tmpl": w(SessionTemplate)},
-        pulses=[("sym_we", 1), ("sym_slot", slot_bits), ("sym_name", 64), ("sym_valid", 1),
-                ("sl_we", 1), ("sl_slot", 8), ("sl_data", w(SlotLimits)), ("clear", 1),
-                ("tw_we", 1), ("tw_slot", 8), ("tw_row", w(TriggerRow)),
-                ("ref_we", 1), ("ref_slot", 8), ("ref_price", 32)],
+        statics={"feed__check_ip_checksum": 1, "feed__track_sequence": 1, "auto": 1,
+                 "feed__ab_window": 16, "orders__enable": 1, "orders__fast_enable": 1,
+                 "orders__lat_enable": 1, "orders__lat_bin_shift": 5, "orders__capacity": 8,
+                 "orders__params": w(RiskParams), "orders__tmpl": w(SessionTemplate)},
+        pulses=[("symbols__w__we", 1), ("symbols__w__index", slot_bits),
+                ("symbols__w__row", w(SymbolRow)),
+                ("limits__w__we", 1), ("limits__w__index", 8), ("limits__w__row", w(SlotLimits)),
+                ("orders__clear", 1),
+                ("triggers__w__we", 1), ("triggers__w__index", 8),
+                ("triggers__w__row", w(TriggerRow)),
+                ("refs__w__we", 1), ("refs__w__index", 8), ("refs__w__row", 32)],
         observe=_observed(),
         key=fastsim.source_key("tick2trade", depth, symbols))
 
@@ -118,10 +126,12 @@ def dut_statics(cfg: Config, fast: bool = True) -> dict:
         "ack": s.ack & 0xFFFF_FFFF, "window": s.window, "ttl": s.ttl,
         "ip_id": s.ip_id & 0xFFFF,
     }
-    return {"check_ip_checksum": 1, "track_sequence": 1, "auto": 0, "ab_window": AB_WINDOW,
-            "enable": 1, "fast_enable": int(fast), "lat_enable": 1, "lat_bin_shift": 0,
-            "capacity": ord(cfg.orders.capacity), "params": _pack(RiskParams, params),
-            "tmpl": _pack(SessionTemplate, tmpl)}
+    return {"feed__check_ip_checksum": 1, "feed__track_sequence": 1, "auto": 0,
+            "feed__ab_window": AB_WINDOW, "orders__enable": 1, "orders__fast_enable": int(fast),
+            "orders__lat_enable": 1, "orders__lat_bin_shift": 0,
+            "orders__capacity": ord(cfg.orders.capacity),
+            "orders__params": _pack(RiskParams, params),
+            "orders__tmpl": _pack(SessionTemplate, tmpl)}
 
 
 def slot_limits(cfg: Config, limits: dict | None = None, symbols: int = SYMBOLS) -> list:
@@ -140,6 +150,7 @@ def slot_limits(cfg: Config, limits: dict | None = None, symbols: int = SYMBOLS)
 def setup_pulses(cfg: Config, writes: list[dict], limits: dict | None = None,
                  symbols: int = SYMBOLS) -> list[dict]:
     """The host writes (one record per cycle): limits + symbols, clear, trigger writes."""
+    from ..hw.pipeline import SymbolRow
     from ..hw.risk.layouts import SlotLimits
     from ..hw.trigger.layouts import TriggerRow
     names = list(cfg.symbols)
@@ -147,21 +158,24 @@ def setup_pulses(cfg: Config, writes: list[dict], limits: dict | None = None,
         raise ValueError(f"{len(names)} symbols: the gateware has {symbols} slots")
     out = []
     for s, (en, ml, ms) in enumerate(slot_limits(cfg, limits, symbols)):
-        rec = {"sl_we": 1, "sl_slot": s,
-               "sl_data": _pack(SlotLimits, {"enable": en, "max_long": ml, "max_short": ms})}
+        rec = {"limits__w__we": 1, "limits__w__index": s, "limits__w__row": _pack(
+            SlotLimits, {"enable": en, "max_long": ml, "max_short": ms})}
         if s < len(names):
-            rec.update(sym_we=1, sym_slot=s, sym_name=pack_symbol(names[s]), sym_valid=1)
+            rec.update(symbols__w__we=1, symbols__w__index=s, symbols__w__row=_pack(
+                SymbolRow, {"name": pack_symbol(names[s]), "valid": 1}))
         out.append(rec)
-    out += [{}] * 4 + [{"clear": 1}] + [{}] * CLEAR_WAIT
+    out += [{}] * 4 + [{"orders__clear": 1}] + [{}] * CLEAR_WAIT
     for wr in writes:
         if wr.get("msg", 0) != 0:
             raise ValueError("run_rtl_orders applies trigger writes before the stream only "
                              f"(msg 0), not {wr}")
         row = {k: int(wr[k]) for k in ("buy_price", "sell_price", "quantity", "enable_buy",
                                        "enable_sell", "rearm")}
-        rec = {"tw_we": 1, "tw_slot": int(wr["slot"]), "tw_row": _pack(TriggerRow, row)}
+        rec = {"triggers__w__we": 1, "triggers__w__index": int(wr["slot"]),
+               "triggers__w__row": _pack(TriggerRow, row)}
         if int(wr["ref_price"]) >= 0:
-            rec.update(ref_we=1, ref_slot=int(wr["slot"]), ref_price=int(wr["ref_price"]))
+            rec.update(refs__w__we=1, refs__w__index=int(wr["slot"]),
+                       refs__w__row=int(wr["ref_price"]))
         out.append(rec)
     return out + [{}] * 4
 
@@ -282,7 +296,7 @@ def run_rtl_orders(frames: list[bytes], config: Config, writes: list[dict], *,
         raise ValueError("the RTL order path needs explicit symbols (config.symbols): they "
                          "name the slots of the book and of the egress")
     h = harness()
-    statics = dict(dut_statics(config, fast), ab_window=ab_window)
+    statics = dict(dut_statics(config, fast), feed__ab_window=ab_window)
     pulses = setup_pulses(config, writes, limits)
     fastsim.build(h)   # cached; a (re)build is not part of the simulation time
     t0 = time.perf_counter()
@@ -291,7 +305,7 @@ def run_rtl_orders(frames: list[bytes], config: Config, writes: list[dict], *,
                                statics, pulses=pulses, idle_cycles=512,
                                random_ready=random_ready)
     secs = time.perf_counter() - t0
-    counters, o = outs[0], outs[1]
+    counters, o = {k.split("__")[-1]: v for k, v in outs[0].items()}, outs[1]
     got, firsts, _ = gather_frames(o)
     counters = dict(counters, cycles=cycles, sim_seconds=secs, first_cycles=firsts)
     return got, counters

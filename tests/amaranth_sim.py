@@ -20,14 +20,15 @@ def simulate(dut, *testbenches, background=(), processes=()) -> None:
     sim.run()
 
 
-async def write_table(ctx, we, addr, data, entries) -> None:
-    """Write ``entries`` ({address: value}) through a write port, one entry a cycle."""
+async def write_table(ctx, port, entries) -> None:
+    """Write ``entries`` ({index: row}) through a table's write port (``hw/ports.py``
+    ``TableWrite``: we, index, row), one entry a cycle."""
     for a, v in entries.items():
-        ctx.set(we, 1)
-        ctx.set(addr, a)
-        ctx.set(data, v)
+        ctx.set(port.we, 1)
+        ctx.set(port.index, a)
+        ctx.set(port.row, v)
         await ctx.tick()
-    ctx.set(we, 0)
+    ctx.set(port.we, 0)
 
 
 async def clear(ctx, dut) -> None:

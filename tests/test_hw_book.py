@@ -178,14 +178,14 @@ def row(seq, slot, *levels):
 # ------------------------------------------------------------------------- parameters
 
 @pytest.mark.parametrize("kw, exc, text", [
-    (dict(symbols=0), ValueError, "symbols must be in 1..256, not 0"),
-    (dict(symbols=300), ValueError, "symbols must be in 1..256"),
-    (dict(order_buckets=1000), ValueError, "order_buckets must be a power of two, not 1000"),
-    (dict(order_ways=0), ValueError, "order_ways must be in 1..16"),
-    (dict(order_ways=3), ValueError, "order_ways must be a power of two, not 3"),
+    (dict(symbols=0), ValueError, "symbols=0: must be in 1..256"),
+    (dict(symbols=300), ValueError, "symbols=300: must be in 1..256"),
+    (dict(order_buckets=1000), ValueError, "order_buckets=1000: must be a power of two"),
+    (dict(order_ways=0), ValueError, "order_ways=0: must be in 1..16"),
+    (dict(order_ways=3), ValueError, "order_ways=3: must be a power of two"),
     (dict(levels=4, depth=5), ValueError, "depth (5) must not exceed levels (4)"),
-    (dict(depth=0), ValueError, "depth must be >= 1, not 0"),
-    (dict(locates=100), ValueError, "locates must be a power of two, not 100"),
+    (dict(depth=0), ValueError, "depth=0: must be >= 1"),
+    (dict(locates=100), ValueError, "locates=100: must be a power of two"),
     (dict(levels=3.0), TypeError, "levels must be an integer, not 3.0"),
 ])
 def test_parameter_errors(kw, exc, text):

@@ -213,7 +213,7 @@ def test_levels_random_back_to_back(seed):
 def test_levels_parameter_errors():
     with pytest.raises(ValueError, match=r"depth \(5\) must not exceed levels \(4\)"):
         LevelEngine(levels=4, depth=5)
-    with pytest.raises(ValueError, match="symbols must be in 1..256, not 0"):
+    with pytest.raises(ValueError, match="symbols=0: must be in 1..256"):
         LevelEngine(symbols=0)
 
 
@@ -375,7 +375,7 @@ def test_orders_random(seed):
 
 
 def test_orders_parameter_errors():
-    with pytest.raises(ValueError, match="order_ways must be a power of two, not 3"):
+    with pytest.raises(ValueError, match="order_ways=3: must be a power of two"):
         OrderTable(order_ways=3)
-    with pytest.raises(ValueError, match="order_buckets must be a power of two, not 12"):
+    with pytest.raises(ValueError, match="order_buckets=12: must be a power of two"):
         OrderTable(order_buckets=12)

@@ -55,7 +55,7 @@ def run_egress(orders, *, tmpl=TMPL, capacity="P", ready_prob=1.0, gaps=None, se
         ctx.set(dut.capacity, ord(capacity))
         ctx.set(dut.lat_enable, 1)
         ctx.set(dut.lat_bin_shift, bin_shift)
-        await write_table(ctx, dut.name_we, dut.name_slot, dut.name_data,
+        await write_table(ctx, dut.names.w,
                           {slot: int.from_bytes(name.ljust(8, b" "), "big")
                            for slot, name in NAMES.items()})
         await clear(ctx, dut)
@@ -76,13 +76,14 @@ def run_egress(orders, *, tmpl=TMPL, capacity="P", ready_prob=1.0, gaps=None, se
         for _ in range(5):
             await ctx.tick()
         state["done"] = True
-        out["counters"] = {k: ctx.get(getattr(dut, k)) for k in
-                           ("frames_sent", "drops", "fast_orders", "next_seq", "next_ip_id",
-                            "lat_count", "lat_sum", "lat_min", "lat_max", "lat_last")}
+        out["counters"] = {k: ctx.get(getattr(dut.counters, k))
+                           for k in ("frames_sent", "drops", "fast_orders")}
+        out["counters"].update({k: ctx.get(getattr(dut, k)) for k in (
+            "next_seq", "next_ip_id", "lat_count", "lat_sum", "lat_min", "lat_max", "lat_last")})
         hist = []
         for b in range(bins):
-            ctx.set(dut.lat_rd_index, b)
-            hist.append(ctx.get(dut.lat_rd_count))
+            ctx.set(dut.lat_hist.r.addr, b)
+            hist.append(ctx.get(dut.lat_hist.r.data))
         out["hist"] = hist
 
     async def clock(ctx):

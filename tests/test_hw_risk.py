@@ -39,7 +39,7 @@ def run_risk(cands, *, params=None, limits=None, symbols=8, gap=1, actions=None,
 
     async def tb(ctx):
         ctx.set(dut.params, p)
-        await write_table(ctx, dut.sl_we, dut.sl_slot, dut.sl_data,
+        await write_table(ctx, dut.limits.w,
                           {s: (limits or {}).get(s, OPEN) for s in range(symbols)})
         await clear(ctx, dut)
         for i, c in enumerate(cands):
@@ -54,12 +54,12 @@ def run_risk(cands, *, params=None, limits=None, symbols=8, gap=1, actions=None,
         for _ in range(4):
             await ctx.tick()
         for name in ("orders_sent", "risk_rejects") + tuple("reject_" + r for r in RISK_REASONS):
-            out["c"][name] = ctx.get(getattr(dut, name))
+            out["c"][name] = ctx.get(getattr(dut.counters, name))
         out["status"] = {k: ctx.get(getattr(dut, k))
                          for k in ("tripped", "gross", "user_ref", "kill_active")}
         for s in positions or ():
-            ctx.set(dut.pos_raddr, s)
-            out["pos"][s] = ctx.get(dut.pos_rdata)
+            ctx.set(dut.positions.r.addr, s)
+            out["pos"][s] = ctx.get(dut.positions.r.data)
 
     async def mon(ctx):
         async for _, _, dv, d, ov, o in ctx.tick().sample(dut.d.valid, dut.d.payload,
@@ -255,7 +255,7 @@ def test_position_limits_signed_and_back_to_back():
 
 def test_host_position_write_and_clear():
     async def set_pos(ctx, dut):
-        await write_table(ctx, dut.pos_we, dut.pos_slot, dut.pos_value, {0: -40})
+        await write_table(ctx, dut.positions.w, {0: -40})
 
     lim = {0: dict(OPEN, max_long=100, max_short=100)}
     cs = [cand(quantity=100), cand(quantity=60, ts=1), cand(quantity=60, ts=2)]

@@ -52,9 +52,9 @@ def run_trigger(ops, *, symbols=8, enable=1, fast_enable=1):
         for op in ops:
             kind = op[0]
             if kind == "write":
-                await write_table(ctx, dut.tw_we, dut.tw_slot, dut.tw_row, {op[1]: op[2]})
+                await write_table(ctx, dut.triggers.w, {op[1]: op[2]})
             elif kind == "ref":
-                await write_table(ctx, dut.ref_we, dut.ref_slot, dut.ref_price, {op[1]: op[2]})
+                await write_table(ctx, dut.refs.w, {op[1]: op[2]})
             elif kind == "idle":
                 for _ in range(op[1]):
                     await ctx.tick()
@@ -87,7 +87,7 @@ def run_trigger(ops, *, symbols=8, enable=1, fast_enable=1):
                 raise AssertionError(op)
         for _ in range(4):
             await ctx.tick()
-        out["counters"] = {k: ctx.get(getattr(dut, k))
+        out["counters"] = {k: ctx.get(getattr(dut.counters, k))
                            for k in ("triggers_fired", "fast_taken", "fast_mismatch")}
 
     async def mon(ctx):

@@ -34,11 +34,13 @@ def test_ports_follow_the_description():
             if f.hw == "port":
                 want = "out" if f.access in ("rw", "wo") else "in"
                 assert ports[f.port] == want, f.port
-    assert ports["triggers.we"] == "out" and ports["positions.r_position"] == "in"
-    assert ports["feed_groups"] == "out" and ports["lat_hist.raddr"] == "out"
-    assert "lat_hist.we" not in ports                     # read-only table: no write port
+    assert ports["triggers.w.we"] == "out" and ports["positions.r.data"] == "in"
+    assert ports["feed_groups"] == "out" and ports["lat_hist.r.addr"] == "out"
+    assert "lat_hist.w.we" not in ports                   # read-only table: no write port
     assert rf.feed_groups.shape().length == CAP["groups"]
-    assert len(rf.triggers.index) == 3                    # 8 slots
+    assert len(rf.triggers.w.index) == 3                  # 8 slots
+    assert list(dict(rf.triggers.w.row.shape())) == [     # the row: the rw fields, in order
+        f.name for f in REGMAP.table("TRIGGERS").fields]
     with pytest.raises(ValueError, match="symbols=300"):
         RegisterFile(symbols=300)
 
@@ -210,11 +212,11 @@ def test_table_rows_commit_on_last_word():
         await h.write(p.address(3, 1), 0xFFFFFFFF)
         ev = h.events()
         assert ev == [("table", "positions", 3, {"position": (-200) & (1 << 64) - 1})]
-        await h.set("positions.r_position", 0x00000001_00000002)
+        await h.set("positions.r.data", 0x00000001_00000002)
         assert await h.read(p.address(3, 0)) == (2, OKAY)
-        await h.set("positions.r_position", 0)
+        await h.set("positions.r.data", 0)
         assert await h.read(p.address(3, 1)) == (1, OKAY)          # captured row
-        assert await h.get("positions.raddr") == 3
+        assert await h.get("positions.r.addr") == 3
     run(body)
 
 

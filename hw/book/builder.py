@@ -42,7 +42,8 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..layouts import DecodedMessage
-from .common import MsgMeta, check_int, lowest_onehot, onehot_select, order_op_layout
+from ..trigger.common import check_bool, check_int, checked_init
+from .common import MsgMeta, lowest_onehot, onehot_select, order_op_layout
 from .hash import order_bucket
 from .layouts import BookEvent, OpKind, SlotState, book_update_layout
 from .levels import LevelEngine
@@ -108,28 +109,23 @@ class BookBuilder(wiring.Component):
 
     LATENCY = 13
 
+    @checked_init
     def __init__(self, *, symbols: int = 64, order_buckets: int = 1 << 12, order_ways: int = 4,
                  levels: int = 32, depth: int = 10, locates: int = 1 << 16,
                  in_fifo_depth: int = 4, out_fifo_depth: int = 4, events: bool = False,
                  stamp: bool = False):
-        try:
-            check_int("symbols", symbols, 1, 256)
-            check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
-            check_int("order_ways", order_ways, 1, 16, pow2=True)
-            check_int("levels", levels, 1, 1024)
-            check_int("depth", depth, 1)
-            if depth > levels:
-                raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
-            check_int("locates", locates, 1, 1 << 16, pow2=True)
-            check_int("in_fifo_depth", in_fifo_depth, 1, 64)
-            check_int("out_fifo_depth", out_fifo_depth, 1, 64)
-            if not isinstance(events, bool):
-                raise TypeError(f"events must be True or False, not {events!r}")
-            if not isinstance(stamp, bool):
-                raise TypeError(f"stamp must be True or False, not {stamp!r}")
-        except (TypeError, ValueError):
-            self._MustUse__silence = True   # no UnusedElaboratable warning
-            raise
+        check_int("symbols", symbols, 1, 256)
+        check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
+        check_int("order_ways", order_ways, 1, 16, pow2=True)
+        check_int("levels", levels, 1, 1024)
+        check_int("depth", depth, 1)
+        if depth > levels:
+            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+        check_int("locates", locates, 1, 1 << 16, pow2=True)
+        check_int("in_fifo_depth", in_fifo_depth, 1, 64)
+        check_int("out_fifo_depth", out_fifo_depth, 1, 64)
+        check_bool("events", events)
+        check_bool("stamp", stamp)
         self.symbols = symbols
         self.order_buckets = order_buckets
         self.order_ways = order_ways

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Value, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BankedMemory", "tree_or", "MsgMeta", "check_int", "lowest_onehot", "onehot_select", "any_of",
+__all__ = ["BankedMemory", "tree_or", "MsgMeta", "lowest_onehot", "onehot_select", "any_of",
            "level_op_layout", "order_op_layout"]
 
 
@@ -55,17 +55,6 @@ def order_op_layout(slot_bits: int, bucket_bits: int) -> data.StructLayout:
         "u1": 1,
         "meta": MsgMeta,
     })
-
-
-def check_int(name, value, lo, hi=None, pow2=False):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {rng}, not {value}")
-    if pow2 and value & (value - 1):
-        raise ValueError(f"{name} must be a power of two, not {value}")
-    return value
 
 
 def any_of(bits):

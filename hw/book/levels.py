@@ -21,7 +21,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import BankedMemory, check_int, level_op_layout
+from ..trigger.common import check_int, checked_init
+from .common import BankedMemory, level_op_layout
 from .layouts import COUNT_BITS, OpKind, side_layout, slot_levels_layout
 
 __all__ = ["LevelEngine", "level_result_layout"]
@@ -57,16 +58,13 @@ class LevelEngine(wiring.Component):
     change at sorted position < N).
     """
 
+    @checked_init
     def __init__(self, *, symbols: int = 64, levels: int = 32, depth: int = 10):
-        try:
-            check_int("symbols", symbols, 1, 256)
-            check_int("levels", levels, 1, 1024)
-            check_int("depth", depth, 1)
-            if depth > levels:
-                raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
-        except (TypeError, ValueError):
-            self._MustUse__silence = True   # no UnusedElaboratable warning
-            raise
+        check_int("symbols", symbols, 1, 256)
+        check_int("levels", levels, 1, 1024)
+        check_int("depth", depth, 1)
+        if depth > levels:
+            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
         self.symbols = symbols
         self.levels = levels
         self.depth = depth

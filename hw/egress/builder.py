@@ -25,6 +25,7 @@ from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..risk.layouts import DIGITS, AcceptedOrder
+from ..ports import CounterGroup, TablePort
 from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, ones_fold
 from .frame import (SOUP_LEN, frame_sources, ip_header_sources, pseudo_header_sources,
                     tcp_segment_sources)
@@ -55,18 +56,18 @@ class OrderEgress(wiring.Component):
         tmpl           In(SessionTemplate)  static while frames are built
         capacity       In(8)  OUCH capacity character
         session_load   strobe: next frame uses ``tmpl.seq`` / ``tmpl.ip_id``
-        name_we, name_slot, name_data   slot's symbol (8 ASCII bytes, first character most
+        names          In(TablePort(SLOT_BITS, 64))  ``w``: a slot's symbol (8 ASCII bytes, first character most
                        significant, space padded) — host writes and the book builder's
                        auto-learned names
         now            In(32) cycle counter; latency = cycle of beat 0's transfer − the order's
                        ``stamp``
-        lat_enable, lat_bin_shift, lat_rd_index -> lat_rd_count, lat_count, lat_sum,
+        lat_enable, lat_bin_shift, lat_hist.r (bin -> count), lat_count, lat_sum,
         lat_min, lat_max, lat_last      the latency histogram (:class:`LatencyHistogram`)
         clear          strobe: drop queued orders and a frame in progress, counters and
                        histograms to 0, session_load; ``busy`` while the histograms clear
         lat_clear      strobe: the latency histogram and its statistics only
         next_seq, next_ip_id   the values the next frame will carry
-        frames_sent, drops, fast_orders   counters (fast_orders: frames of cut-through orders)
+        counters       frames_sent, drops, fast_orders (fast_orders: cut-through orders)
     """
 
     #: order on ``i`` -> beat 0 valid, same cycle (builder idle, FIFO empty)
@@ -84,23 +85,22 @@ class OrderEgress(wiring.Component):
         self.fifo_depth = fifo_depth
         self.hist_bins = hist_bins
         self.counter_width = counter_width
-        ports = {
+        super().__init__({
             "i": In(stream.Signature(AcceptedOrder, always_ready=True)),
             "o": Out(OrderStreamSignature()),
             "tmpl": In(SessionTemplate),
             "capacity": In(8),
             "session_load": In(1),
-            "name_we": In(1), "name_slot": In(SLOT_BITS), "name_data": In(64),
+            "names": In(TablePort(SLOT_BITS, 64)),
             "now": In(32),
-            "lat_enable": In(1), "lat_bin_shift": In(5), "lat_rd_index": In(range(hist_bins)),
-            "lat_rd_count": Out(counter_width), "lat_count": Out(64), "lat_sum": Out(64),
+            "lat_enable": In(1), "lat_bin_shift": In(5),
+            "lat_hist": In(TablePort(range(hist_bins), counter_width, write=False, read=True)),
+            "lat_count": Out(64), "lat_sum": Out(64),
             "lat_min": Out(32), "lat_max": Out(32), "lat_last": Out(32),
             "clear": In(1), "lat_clear": In(1), "busy": Out(1),
             "next_seq": Out(32), "next_ip_id": Out(16),
-        }
-        for name in COUNTERS:
-            ports[name] = Out(counter_width)
-        super().__init__(ports)
+            "counters": Out(CounterGroup(COUNTERS, counter_width)),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -115,8 +115,8 @@ class OrderEgress(wiring.Component):
                                                    init=[int.from_bytes(b" " * 8, "big")] * S)
         name_r = names.read_port(domain="comb")
         name_w = names.write_port()
-        m.d.comb += [name_w.addr.eq(self.name_slot), name_w.data.eq(self.name_data),
-                     name_w.en.eq(self.name_we & (self.name_slot < S))]
+        m.d.comb += [name_w.addr.eq(self.names.w.index), name_w.data.eq(self.names.w.row),
+                     name_w.en.eq(self.names.w.we & (self.names.w.index < S))]
 
         active = Signal()
         beat = Signal(range(16))
@@ -141,7 +141,7 @@ class OrderEgress(wiring.Component):
             name_r.addr.eq(src.slot),
         ]
         with m.If(self.i.valid & ~bypass & ~q.w_rdy & ~self.clear):
-            m.d.sync += self.drops.eq(self.drops + 1)
+            m.d.sync += self.counters.drops.eq(self.counters.drops + 1)
 
         # ------------------------------------------------------------ checksums
         def tval(field, i):
@@ -287,7 +287,7 @@ class OrderEgress(wiring.Component):
         with m.Elif(active & o.ready):
             m.d.sync += beat.eq(beat + 1)
             with m.If(last):
-                m.d.sync += [active.eq(0), self.frames_sent.eq(self.frames_sent + 1)]
+                m.d.sync += [active.eq(0), self.counters.frames_sent.eq(self.counters.frames_sent + 1)]
 
         # ------------------------------------------------------------ latency
         m.submodules.hist = hist = LatencyHistogram(bins=self.hist_bins,
@@ -298,17 +298,17 @@ class OrderEgress(wiring.Component):
             hist.sample.eq(first_xfer),
             hist.latency.eq((self.now - stamp)[:32]),
             hist.enable.eq(self.lat_enable), hist.bin_shift.eq(self.lat_bin_shift),
-            hist.rd_index.eq(self.lat_rd_index), self.lat_rd_count.eq(hist.rd_count),
+            hist.rd_index.eq(self.lat_hist.r.addr), self.lat_hist.r.data.eq(hist.rd_count),
             self.lat_count.eq(hist.count), self.lat_sum.eq(hist.sum),
             self.lat_min.eq(hist.min), self.lat_max.eq(hist.max), self.lat_last.eq(hist.last),
             hist.clear.eq(self.clear | self.lat_clear), self.busy.eq(hist.busy),
         ]
         with m.If(first_xfer & Mux(active, cur.fast, src.fast)):
-            m.d.sync += self.fast_orders.eq(self.fast_orders + 1)
+            m.d.sync += self.counters.fast_orders.eq(self.counters.fast_orders + 1)
 
         with m.If(self.clear):
-            m.d.sync += [active.eq(0), self.frames_sent.eq(0), self.drops.eq(0),
-                         self.fast_orders.eq(0)]
+            m.d.sync += [active.eq(0), self.counters.frames_sent.eq(0), self.counters.drops.eq(0),
+                         self.counters.fast_orders.eq(0)]
         with m.If(self.clear | self.session_load):
             m.d.sync += [seq_ctr.eq(t.seq), id_ctr.eq(t.ip_id)]
         return m

@@ -34,6 +34,7 @@ from amaranth.lib.wiring import In, Out
 from tickwire.host import itch
 
 from ..layouts import DecodedMessage
+from ..trigger.common import check_int
 from .layouts import MoldBeat, PacketDone
 
 __all__ = ["ItchDecoder", "EMITTED_TYPES", "EVENT_TYPES", "FIELD_MAP", "EarlyLayout",
@@ -196,11 +197,8 @@ class ItchDecoder(wiring.Component):
     """
 
     def __init__(self, *, fifo_depth: int = 256, counter_width: int = 32):
-        if not isinstance(fifo_depth, int) or fifo_depth < 16 or fifo_depth & (fifo_depth - 1):
-            raise ValueError(f"fifo_depth must be a power of two >= 16, not {fifo_depth!r}")
-        if not isinstance(counter_width, int) or not 8 <= counter_width <= 64:
-            raise ValueError(f"counter_width must be an integer in 8..64, not "
-                             f"{counter_width!r}")
+        check_int("fifo_depth", fifo_depth, 16, pow2=True)
+        check_int("counter_width", counter_width, 8, 64)
         self._depth = fifo_depth
         self._cw = counter_width
         members = {

@@ -25,6 +25,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..trigger.common import check_int
 from .layouts import (AxiStreamSignature, FRAME_REASONS, FRAME_STATUS_PASS, GroupEntry,
                       PayloadBeat)
 
@@ -72,11 +73,8 @@ class FrameParser(wiring.Component):
     def __init__(self, *, width: int = 64, groups: int = 4, counter_width: int = 32):
         if width != 64:
             raise ValueError(f"FrameParser supports width=64 only, not {width!r}")
-        if not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"groups must be a positive integer, not {groups!r}")
-        if not isinstance(counter_width, int) or not 8 <= counter_width <= 64:
-            raise ValueError(f"counter_width must be an integer in 8..64, not "
-                             f"{counter_width!r}")
+        check_int("groups", groups, 1)
+        check_int("counter_width", counter_width, 8, 64)
         self._width = width
         self._groups = groups
         self._cw = counter_width

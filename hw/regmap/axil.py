@@ -22,10 +22,11 @@ Ports (see :meth:`RegisterFile.port_names` and docs/registers.md):
 * one port per field with ``hw="port"``, named ``Field.port``: ``rw`` -> Out (the register,
   reset value as init), ``wo`` -> Out (pulse), ``ro`` -> In, ``w1c`` -> In (set pulse);
 * ``array`` tables: ``Out(ArrayLayout(StructLayout(fields), entries))`` named ``Table.port``;
-* ``memory``/``port`` tables: ``Out(Signature)`` named ``Table.port`` with ``we``, ``index``
-  and one member per ``rw`` field (registered, valid while ``we``), and for ``port`` tables
-  ``raddr`` (Out) and ``r_<field>`` (In): the entry at ``raddr``, combinationally or one cycle
-  later (``raddr`` is held for two cycles and ``r_*`` sampled at the end of the second).
+* ``memory``/``port`` tables: ``Out(TablePort)`` (:mod:`tickwire.hw.ports`) named
+  ``Table.port``: ``w.we``, ``w.index``, ``w.row`` (a struct of the ``rw`` fields, registered,
+  valid while ``we``), and for ``port`` tables ``r.addr`` (Out) and ``r.data`` (In, a struct
+  of every field): the entry at ``r.addr``, combinationally or one cycle later (``r.addr``
+  is held for two cycles and ``r.data`` sampled at the end of the second).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.regmap import REGMAP, Field, Register, RegisterMap, Table
+
+from ..ports import TablePort
 
 __all__ = ["AXI4LiteSignature", "RegisterFile", "OKAY", "SLVERR"]
 
@@ -75,25 +78,20 @@ def _index_width(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
-def table_signature(t: Table, entries: int) -> wiring.Signature:
-    """Port group of a ``memory``/``port`` table (from the register file's side)."""
-    iw = _index_width(entries)
-    members = {}
-    if t.writable:
-        members["we"] = Out(1)
-        members["index"] = Out(iw)
-        for f in t.fields:
-            if f.access == "rw":
-                members[f.name] = Out(_shape(f))
-    if t.kind == "port":
-        members["raddr"] = Out(iw)
-        for f in t.fields:
-            members["r_" + f.name] = In(_shape(f))
-    return wiring.Signature(members)
+def table_row(t: Table, kinds=("rw", "ro")) -> data.StructLayout:
+    """A row of ``t`` as a struct of its fields of the given access kinds, in declared order
+    (packed, not at the register offsets)."""
+    return data.StructLayout({f.name: _shape(f) for f in t.fields if f.access in kinds})
+
+
+def table_signature(t: Table, entries: int) -> TablePort:
+    """Port of a ``memory``/``port`` table (from the register file's side)."""
+    return TablePort(_index_width(entries), table_row(t, ("rw",)), write=t.writable,
+                     read=t.kind == "port", read_row=table_row(t))
 
 
 def array_layout(t: Table, entries: int) -> data.ArrayLayout:
-    return data.ArrayLayout(data.StructLayout({f.name: _shape(f) for f in t.fields}), entries)
+    return data.ArrayLayout(table_row(t), entries)
 
 
 def _or(*values):
@@ -250,7 +248,7 @@ class RegisterFile(wiring.Component):
                 info["wp"] = mem.write_port()
                 info["rp"] = mem.read_port(transparent_for=())
             if t.kind != "array" and t.writable:
-                m.d.sync += port.we.eq(0)
+                m.d.sync += port.w.we.eq(0)
             info["port"] = port
             tinfo[t.name] = info
 
@@ -271,7 +269,7 @@ class RegisterFile(wiring.Component):
                                 m.d.comb += sel.eq(arr[i][f.name])
                     src[f.name] = sel
             else:
-                src = {f.name: getattr(info["port"], "r_" + f.name) for f in t.fields}
+                src = {f.name: info["port"].r.data[f.name] for f in t.fields}
             for f in sorted(t.fields, key=lambda f: f.offset):
                 if f.offset > pos:
                     parts.append(Const(0, f.offset - pos))
@@ -401,7 +399,7 @@ class RegisterFile(wiring.Component):
             if t.kind == "memory":
                 m.d.comb += info["rp"].addr.eq(slot)
             elif t.kind == "port":
-                m.d.comb += info["port"].raddr.eq(slot)
+                m.d.comb += info["port"].r.addr.eq(slot)
             hit = Signal(name=f"r_{t.port}")
             m.d.comb += hit.eq((ar_addr[tb:] == (t.base >> tb)) & (slot < info["n"])
                                & (word < t.words))
@@ -452,8 +450,7 @@ class RegisterFile(wiring.Component):
                 if t.kind == "memory":
                     wp = info["wp"]
                     m.d.comb += [wp.addr.eq(slot), wp.data.eq(row), wp.en.eq(1)]
-                m.d.sync += [port.we.eq(1), port.index.eq(slot)]
+                m.d.sync += [port.w.we.eq(1), port.w.index.eq(slot)]
                 for f in t.fields:
                     if f.access == "rw":
-                        m.d.sync += getattr(port, f.name).eq(
-                            row[f.offset:f.offset + f.width])
+                        m.d.sync += port.w.row[f.name].eq(row[f.offset:f.offset + f.width])

@@ -64,13 +64,13 @@ def _table_ports(t: Table, n_default: int) -> str:
                 f"every entry at once.")
     parts = []
     if t.writable:
-        rw = ", ".join(f"`{t.port}.{f.name}`" for f in t.fields if f.access == "rw")
-        parts.append(f"write port (out): `{t.port}.we` (one-cycle pulse per committed row), "
-                     f"`{t.port}.index`, {rw}")
+        rw = ", ".join(f.name for f in t.fields if f.access == "rw")
+        parts.append(f"write port (out): `{t.port}.w.we` (one-cycle pulse per committed row), "
+                     f"`{t.port}.w.index`, `{t.port}.w.row` (struct: {rw})")
     if t.kind == "port":
-        rd = ", ".join(f"`{t.port}.r_{f.name}`" for f in t.fields)
-        parts.append(f"read port: `{t.port}.raddr` (out) and {rd} (in), the entry `raddr` "
-                     "selected one cycle before")
+        rd = ", ".join(f.name for f in t.fields)
+        parts.append(f"read port: `{t.port}.r.addr` (out) and `{t.port}.r.data` (in, struct: "
+                     f"{rd}), the entry `r.addr` selected one cycle before")
     if t.kind == "memory":
         parts.append("read-back from a shadow memory in the register file")
     return "Ports: " + "; ".join(parts) + "."

@@ -44,7 +44,9 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero
+from ..trigger.common import (MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero,
+                              sweep)
+from ..ports import CounterGroup, TablePort
 from ..trigger.layouts import ORDER_BUY, Candidate
 from .layouts import (DIGITS, RISK_REASONS, AcceptedOrder, Decision, RiskParams, SlotLimits)
 from .userref import UserRefCounter
@@ -92,11 +94,11 @@ class PreTradeRisk(wiring.Component):
         i              In(stream.Signature(Candidate, always_ready=True))
         params         In(RiskParams)  global limits (static while orders flow; the bucket
                        constants follow a change two cycles later)
-        sl_we, sl_slot, sl_data (SlotLimits)   host write of a slot's enable / limits
-                       (power-on: ``limits_init``, default :attr:`LIMITS_INIT`)
-        pos_we, pos_slot, pos_value            host write of a slot's position (applied
-                       one cycle late when the stage updates a position in that cycle)
-        pos_raddr -> pos_rdata                 host read of a position (combinational)
+        limits         In(TablePort(SLOT_BITS, SlotLimits))  host write of a slot's enable /
+                       limits (power-on: ``limits_init``, default :attr:`LIMITS_INIT`)
+        positions      In(TablePort(SLOT_BITS, signed(64), read=True))  ``w``: host write of a
+                       slot's position (applied one cycle late when the stage updates a
+                       position in that cycle); ``r``: host read (combinational)
         gross_we, gross_value                  host write of the gross exposure
         clear          strobe: positions, gross, buckets (full), duplicate records, the
                        auto-kill trip, the counters cleared; user_ref := first_user_ref.
@@ -108,7 +110,7 @@ class PreTradeRisk(wiring.Component):
         d              Out(stream.Signature(Decision, always_ready=True))  every decision
         kill_active    the kill switch is in effect (``params.kill`` or tripped)
         tripped, gross, user_ref   status (user_ref: the next order's)
-        orders_sent, risk_rejects, reject_<reason>   counters
+        counters       orders_sent, risk_rejects, reject_<reason>
     """
 
     LATENCY = 2
@@ -135,21 +137,18 @@ class PreTradeRisk(wiring.Component):
         for k in ("max_long", "max_short"):
             check_int(f"limits_init[{k!r}]", init[k], -(1 << 63), (1 << 63) - 1)
         self.limits_init = init
-        ports = {
+        super().__init__({
             "i": In(stream.Signature(Candidate, always_ready=True)),
             "params": In(RiskParams),
-            "sl_we": In(1), "sl_slot": In(SLOT_BITS), "sl_data": In(SlotLimits),
-            "pos_we": In(1), "pos_slot": In(SLOT_BITS), "pos_value": In(signed(64)),
-            "pos_raddr": In(SLOT_BITS), "pos_rdata": Out(signed(64)),
+            "limits": In(TablePort(SLOT_BITS, SlotLimits)),
+            "positions": In(TablePort(SLOT_BITS, signed(64), read=True)),
             "gross_we": In(1), "gross_value": In(64),
             "clear": In(1), "trip_clear": In(1), "user_ref_load": In(1), "busy": Out(1),
             "o": Out(stream.Signature(AcceptedOrder, always_ready=True)),
             "d": Out(stream.Signature(Decision, always_ready=True)),
             "kill_active": Out(1), "tripped": Out(1), "gross": Out(64), "user_ref": Out(32),
-        }
-        for name in COUNTERS:
-            ports[name] = Out(counter_width)
-        super().__init__(ports)
+            "counters": Out(CounterGroup(COUNTERS, counter_width)),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -167,7 +166,8 @@ class PreTradeRisk(wiring.Component):
         lim_r, pos_r, sbk_r, dup_r = (x.read_port(domain="comb") for x in (limits, pos, sbk, dup))
         pos_hr = pos.read_port(domain="comb")
         lim_w, pos_w, sbk_w, dup_w = (x.write_port() for x in (limits, pos, sbk, dup))
-        m.d.comb += [pos_hr.addr.eq(self.pos_raddr), self.pos_rdata.eq(pos_hr.data)]
+        m.d.comb += [pos_hr.addr.eq(self.positions.r.addr),
+                     self.positions.r.data.eq(pos_hr.data)]
 
         # bucket constants: (burst − 1) × refill_ns and burst >= 1. Stage B uses them two
         # register stages after ``params`` (``*_cmr``, ``*_cap_ok``); stage A, which
@@ -189,14 +189,7 @@ class PreTradeRisk(wiring.Component):
         (sym_cmr_next, _, sym_ok), (glb_cmr_next, glb_cmr, glb_ok) = consts
 
         # ------------------------------------------------------------ clear sweep
-        sweeping = Signal()
-        sweep_slot = Signal(range(S))
-        with m.If(sweeping):
-            with m.If(sweep_slot == S - 1):
-                m.d.sync += sweeping.eq(0)
-            m.d.sync += sweep_slot.eq(sweep_slot + 1)
-        with m.Elif(self.clear):
-            m.d.sync += [sweeping.eq(1), sweep_slot.eq(0)]
+        sweeping, sweep_slot = sweep(m, self.clear, S)
         m.d.comb += [uref.load.eq((self.clear & ~sweeping) | self.user_ref_load),
                      self.busy.eq(sweeping | uref.busy)]
 
@@ -407,24 +400,24 @@ class PreTradeRisk(wiring.Component):
         pend = Signal()
         pend_slot = Signal(SLOT_BITS)
         pend_value = Signal(signed(64))
-        host_pos = self.pos_we & (self.pos_slot < S)
+        host_pos = self.positions.w.we & (self.positions.w.index < S)
         with m.If(accept):
             m.d.comb += [pos_w.addr.eq(s), pos_w.en.eq(1),
                          pos_w.data.eq(Mux(buy, position + a.quantity, position - a.quantity))]
             with m.If(host_pos):
-                m.d.sync += [pend.eq(1), pend_slot.eq(self.pos_slot),
-                             pend_value.eq(self.pos_value)]
+                m.d.sync += [pend.eq(1), pend_slot.eq(self.positions.w.index),
+                             pend_value.eq(self.positions.w.row)]
         with m.Elif(sweeping):
             m.d.comb += [pos_w.addr.eq(sweep_slot), pos_w.en.eq(1), pos_w.data.eq(0)]
         with m.Elif(pend):
             m.d.comb += [pos_w.addr.eq(pend_slot), pos_w.en.eq(1), pos_w.data.eq(pend_value)]
             m.d.sync += pend.eq(host_pos)
-            m.d.sync += [pend_slot.eq(self.pos_slot), pend_value.eq(self.pos_value)]
+            m.d.sync += [pend_slot.eq(self.positions.w.index), pend_value.eq(self.positions.w.row)]
         with m.Elif(host_pos):
-            m.d.comb += [pos_w.addr.eq(self.pos_slot), pos_w.en.eq(1),
-                         pos_w.data.eq(self.pos_value)]
-        m.d.comb += [lim_w.addr.eq(self.sl_slot), lim_w.data.eq(self.sl_data),
-                     lim_w.en.eq(self.sl_we & (self.sl_slot < S))]
+            m.d.comb += [pos_w.addr.eq(self.positions.w.index), pos_w.en.eq(1),
+                         pos_w.data.eq(self.positions.w.row)]
+        m.d.comb += [lim_w.addr.eq(self.limits.w.index), lim_w.data.eq(self.limits.w.row),
+                     lim_w.en.eq(self.limits.w.we & (self.limits.w.index < S))]
 
         # position check, stage A. The position of the candidate's slot in stage B is the
         # value read now unless this cycle writes it: stage B's update for the order before
@@ -435,8 +428,8 @@ class PreTradeRisk(wiring.Component):
         lim_ra = limits.read_port(domain="comb")
         m.d.comb += [pos_ra.addr.eq(c.slot), lim_ra.addr.eq(c.slot)]
         lim_hit = lim_w.en & (lim_w.addr == c.slot)
-        max_long = Mux(lim_hit, self.sl_data.max_long, lim_ra.data.max_long)
-        max_short = Mux(lim_hit, self.sl_data.max_short, lim_ra.data.max_short)
+        max_long = Mux(lim_hit, self.limits.w.row.max_long, lim_ra.data.max_long)
+        max_short = Mux(lim_hit, self.limits.w.row.max_short, lim_ra.data.max_short)
         buy_c = c.side == ORDER_BUY
         qc, qa = c.quantity, a.quantity
         pos_now = pos_ra.data
@@ -445,8 +438,8 @@ class PreTradeRisk(wiring.Component):
             return Mux(buy_c, value + qc > max_long, value + max_short < qc)
 
         nw_en = sweeping | pend | host_pos
-        nw_addr = Mux(sweeping, sweep_slot, Mux(pend, pend_slot, self.pos_slot))
-        nw_data = Mux(sweeping, 0, Mux(pend, pend_value, self.pos_value))
+        nw_addr = Mux(sweeping, sweep_slot, Mux(pend, pend_slot, self.positions.w.index))
+        nw_data = Mux(sweeping, 0, Mux(pend, pend_value, self.positions.w.row))
         # after an update by d = ±qa: buy: now + d + qc > max_long; sell: now + d + max_short
         # < qc, i.e. now + max_short < qc - d
         q_plus = Mux(buy, qc + qa, qc - qa)      # qc + d
@@ -462,12 +455,12 @@ class PreTradeRisk(wiring.Component):
 
         # counters and the auto-kill trip
         with m.If(accept):
-            m.d.sync += self.orders_sent.eq(self.orders_sent + 1)
+            m.d.sync += self.counters.orders_sent.eq(self.counters.orders_sent + 1)
         with m.If(reject):
-            m.d.sync += [self.risk_rejects.eq(self.risk_rejects + 1),
+            m.d.sync += [self.counters.risk_rejects.eq(self.counters.risk_rejects + 1),
                          total_rejects.eq(total_rejects + 1)]
             for k, r in enumerate(RISK_REASONS):
-                cnt = getattr(self, "reject_" + r)
+                cnt = getattr(self.counters, "reject_" + r)
                 with m.If(first[k]):
                     m.d.sync += cnt.eq(cnt + 1)
             with m.If((p.kill_after_rejects != 0)
@@ -480,5 +473,5 @@ class PreTradeRisk(wiring.Component):
                          g_lc.eq(glb_cmr_next),
                          pend.eq(0), a_valid.eq(0), self.o.valid.eq(0), self.d.valid.eq(0)]
             for name in COUNTERS:
-                m.d.sync += getattr(self, name).eq(0)
+                m.d.sync += getattr(self.counters, name).eq(0)
         return m

@@ -1,8 +1,8 @@
 """Small helpers shared by the trigger, risk and egress gateware (hw/trigger, hw/risk, hw/egress)."""
 
-from amaranth.hdl import Cat, Value
+from amaranth.hdl import Cat, Signal, Value
 
-__all__ = ["check_int", "check_bool", "checked_init", "ones_fold", "nonzero", "SLOT_BITS",
+__all__ = ["check_int", "check_bool", "checked_init", "ones_fold", "nonzero", "sweep", "SLOT_BITS",
            "MAX_SLOTS"]
 
 #: Width of the slot field in every payload of the order path (as the book's ``slot: 8``).
@@ -45,6 +45,20 @@ def nonzero(v: Value) -> Value:
     while len(bits) > 1:
         bits = [Cat(*bits[i:i + 6]).any() for i in range(0, len(bits), 6)]
     return bits[0]
+
+
+def sweep(m, start, n: int):
+    """A clear sweep over ``n`` entries: ``(sweeping, slot)``; a ``start`` strobe while idle
+    starts it at slot 0, it steps one slot a cycle and ends after slot ``n - 1``."""
+    sweeping = Signal()
+    slot = Signal(range(n))
+    with m.If(sweeping):
+        with m.If(slot == n - 1):
+            m.d.sync += sweeping.eq(0)
+        m.d.sync += slot.eq(slot + 1)
+    with m.Elif(start):
+        m.d.sync += [sweeping.eq(1), slot.eq(0)]
+    return sweeping, slot
 
 
 def checked_init(init):

@@ -25,9 +25,9 @@ Two inputs, one evaluation per cycle:
   evaluation is already done); its ``sequence`` is checked (``fast_mismatch`` counts a
   violation of the producer contract).
 
-Host writes (``tw_*``) replace a slot's row and re-arm both sides in the cycle they are
+Host writes (``triggers.w``) replace a slot's row and re-arm both sides in the cycle they are
 presented; an evaluation in the same cycle still sees the old row (the write lands after it).
-``ref_*`` writes a slot's collar reference price (no re-arm), carried with each candidate to
+``refs.w`` writes a slot's collar reference price (no re-arm), carried with each candidate to
 pre-trade risk (the emulator's trigger write with ``ref_price >= 0`` is both writes in one
 cycle). ``enable`` 0: events are consumed and the shadows kept, nothing is evaluated (no
 candidate, no arming change), as in a trading state other than T.
@@ -49,7 +49,8 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero
+from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero, sweep
+from ..ports import CounterGroup, TablePort
 from .layouts import (BOOK_ASK, BOOK_BID, ORDER_BUY, ORDER_SELL, STATE_TRADING, BookEvent,
                       Candidate, FastAdd, Quote, TriggerRow)
 
@@ -79,13 +80,13 @@ class TriggerEngine(wiring.Component):
         enable         In(1)   order path enable (0: evaluate nothing)
         fast_enable    In(1)
         now            In(32)  free-running cycle counter (stamps candidates)
-        tw_we, tw_slot, tw_row (TriggerRow)     host write of a slot's row (re-arms)
-        ref_we, ref_slot, ref_price             host write of a slot's reference price
+        triggers       In(TablePort(SLOT_BITS, TriggerRow))  host write of a slot's row (re-arms)
+        refs           In(TablePort(SLOT_BITS, 32))  host write of a slot's reference price
         clear          In(1)   strobe: clear every row (disabled, ref 0), arm every side, set
                                every shadow to empty/trading, clear the counters; ``busy``
                                while it runs (``symbols`` cycles), the inputs are ignored then
         o              Out(stream.Signature(Candidate, always_ready=True))
-        triggers_fired, fast_taken, fast_mismatch   counters
+        counters       triggers_fired, fast_taken, fast_mismatch
     """
 
     LATENCY = 1
@@ -104,18 +105,13 @@ class TriggerEngine(wiring.Component):
             "enable": In(1),
             "fast_enable": In(1),
             "now": In(32),
-            "tw_we": In(1),
-            "tw_slot": In(SLOT_BITS),
-            "tw_row": In(TriggerRow),
-            "ref_we": In(1),
-            "ref_slot": In(SLOT_BITS),
-            "ref_price": In(32),
+            "triggers": In(TablePort(SLOT_BITS, TriggerRow)),
+            "refs": In(TablePort(SLOT_BITS, 32)),
             "clear": In(1),
             "busy": Out(1),
             "o": Out(stream.Signature(Candidate, always_ready=True)),
+            "counters": Out(CounterGroup(COUNTERS, counter_width)),
         }
-        for name in COUNTERS:
-            ports[name] = Out(counter_width)
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -145,15 +141,8 @@ class TriggerEngine(wiring.Component):
         tg_w = toggles.write_port(granularity=1)
 
         # ------------------------------------------------------------ clear sweep
-        sweeping = Signal()
-        sweep_slot = Signal(range(S))
+        sweeping, sweep_slot = sweep(m, self.clear, S)
         m.d.comb += self.busy.eq(sweeping)
-        with m.If(sweeping):
-            with m.If(sweep_slot == S - 1):
-                m.d.sync += sweeping.eq(0)
-            m.d.sync += sweep_slot.eq(sweep_slot + 1)
-        with m.Elif(self.clear):
-            m.d.sync += [sweeping.eq(1), sweep_slot.eq(0)]
 
         # ------------------------------------------------------------ input selection
         second = Signal(Candidate)
@@ -262,11 +251,11 @@ class TriggerEngine(wiring.Component):
 
         # armed bits: an evaluation toggles E where the bit changes; a host write re-arms
         # (H := ~E, wins over an evaluation of its slot in the same cycle); the sweep clears
-        host_we = self.tw_we & (self.tw_slot < S) & ~sweeping
-        hit_f = host_we & (self.tw_slot == f.slot)
-        hit_e = host_we & (self.tw_slot == ev.slot)
+        host_we = self.triggers.w.we & (self.triggers.w.index < S) & ~sweeping
+        hit_f = host_we & (self.triggers.w.index == f.slot)
+        hit_e = host_we & (self.triggers.w.index == ev.slot)
         m.d.comb += [
-            tg_h.addr.eq(self.tw_slot),
+            tg_h.addr.eq(self.triggers.w.index),
             tg_w.addr.eq(Mux(sweeping, sweep_slot, pick(f.slot, ev.slot))),
             tg_w.data.eq(Mux(sweeping, 0, ~pick(tg_f.data, tg_e.data))),
             tg_w.en[0].eq(sweeping | (chg_fb & ~hit_f) | (chg_eb & ~hit_e)),
@@ -279,20 +268,20 @@ class TriggerEngine(wiring.Component):
         with m.Elif(ev_take & ev.evaluate & skip_pending):
             m.d.sync += skip_pending.eq(0)
             with m.If(nonzero(ev.sequence ^ skip_seq)):
-                m.d.sync += self.fast_mismatch.eq(self.fast_mismatch + 1)
-        m.d.sync += self.triggers_fired.eq(self.triggers_fired + fire_b + fire_s)
+                m.d.sync += self.counters.fast_mismatch.eq(self.counters.fast_mismatch + 1)
+        m.d.sync += self.counters.triggers_fired.eq(self.counters.triggers_fired + fire_b + fire_s)
         with m.If(fast_take):
-            m.d.sync += self.fast_taken.eq(self.fast_taken + 1)
+            m.d.sync += self.counters.fast_taken.eq(self.counters.fast_taken + 1)
 
         # memory writes
         m.d.comb += [
-            rows_w.addr.eq(Mux(sweeping, sweep_slot, self.tw_slot)),
-            rows_w.data.row.eq(Mux(sweeping, 0, self.tw_row)),
+            rows_w.addr.eq(Mux(sweeping, sweep_slot, self.triggers.w.index)),
+            rows_w.data.row.eq(Mux(sweeping, 0, self.triggers.w.row)),
             rows_w.data.h.eq(Mux(sweeping, 0b11, ~tg_h.data)),
             rows_w.en.eq(sweeping | host_we),
-            refs_w.addr.eq(Mux(sweeping, sweep_slot, self.ref_slot)),
-            refs_w.data.eq(Mux(sweeping, 0, self.ref_price)),
-            refs_w.en.eq(sweeping | (self.ref_we & (self.ref_slot < S))),
+            refs_w.addr.eq(Mux(sweeping, sweep_slot, self.refs.w.index)),
+            refs_w.data.eq(Mux(sweeping, 0, self.refs.w.row)),
+            refs_w.en.eq(sweeping | (self.refs.w.we & (self.refs.w.index < S))),
             sh_w.addr.eq(Mux(sweeping, sweep_slot, ev.slot)),
             sh_w.en.eq(sweeping | (ev_take & in_range_e)),
         ]
@@ -308,6 +297,6 @@ class TriggerEngine(wiring.Component):
         with m.If(self.clear & ~sweeping):
             m.d.sync += [
                 skip_pending.eq(0), second_valid.eq(0), self.o.valid.eq(0),
-                self.triggers_fired.eq(0), self.fast_taken.eq(0), self.fast_mismatch.eq(0),
+                self.counters.triggers_fired.eq(0), self.counters.fast_taken.eq(0), self.counters.fast_mismatch.eq(0),
             ]
         return m

@@ -1,8 +1,10 @@
 """The order path: trigger engine -> pre-trade risk -> order egress, with the cycle counter.
 
-One component for integration and for the cocotb bench (sim/trigger_risk). Every
-configuration port of the three blocks is a port here under the same name; the candidate,
-decision and accepted-order streams are exposed as monitoring taps.
+One component for integration and for the cocotb bench (sim/trigger_risk). The host tables
+are the blocks' own :class:`~tickwire.hw.ports.TablePort` members, connected through; the
+scalar configuration is one :class:`OrderConfig` group, the status one :class:`OrderStatus`
+group, the counters one :class:`~tickwire.hw.ports.CounterGroup`; the candidate, decision and
+accepted-order streams are exposed as monitoring taps.
 
 Latency (cycle 0 = the BookEvent is accepted on ``ev``, or the cut-through strobe on
 ``fast`` is taken; the first frame byte is valid on ``o`` in cycle 3 when the egress is idle):
@@ -21,6 +23,7 @@ from ..egress.builder import COUNTERS as EGRESS_COUNTERS
 from ..egress.builder import OrderEgress
 from ..egress.latency import CycleCounter
 from ..egress.layouts import OrderStreamSignature, SessionTemplate
+from ..ports import CounterGroup, TablePort
 from ..risk.check import COUNTERS as RISK_COUNTERS
 from ..risk.check import PreTradeRisk
 from ..risk.layouts import AcceptedOrder, Decision, RiskParams, SlotLimits
@@ -29,13 +32,75 @@ from .engine import COUNTERS as TRIGGER_COUNTERS
 from .engine import TriggerEngine
 from .layouts import BookEvent, Candidate, FastAdd, TriggerRow
 
-__all__ = ["OrderPath", "COUNTERS"]
+__all__ = ["OrderPath", "OrderConfig", "OrderStatus", "COUNTERS", "tables", "forward"]
 
 COUNTERS = TRIGGER_COUNTERS + RISK_COUNTERS + EGRESS_COUNTERS
 
 
+class OrderConfig(wiring.Signature):
+    """Host configuration of the order path (from the host's side; see the blocks):
+
+    enable, fast_enable          trigger engine enables
+    params, trip_clear, user_ref_load, gross_we/gross_value   pre-trade risk
+    tmpl, capacity, session_load, lat_enable, lat_bin_shift, lat_clear   order egress
+    clear                        strobe: clear all three blocks"""
+
+    def __init__(self):
+        super().__init__({
+            "enable": Out(1), "fast_enable": Out(1), "params": Out(RiskParams),
+            "trip_clear": Out(1), "user_ref_load": Out(1),
+            "gross_we": Out(1), "gross_value": Out(64),
+            "tmpl": Out(SessionTemplate), "capacity": Out(8), "session_load": Out(1),
+            "lat_enable": Out(1), "lat_bin_shift": Out(5), "lat_clear": Out(1),
+            "clear": Out(1),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, OrderConfig)
+
+
+class OrderStatus(wiring.Signature):
+    """Status of the order path (from its side): the cycle counter ``now``, ``busy`` (a
+    clear sweeps), the risk state, the egress's next sequence/IP id and latency summary."""
+
+    def __init__(self):
+        super().__init__({
+            "now": Out(32), "busy": Out(1), "kill_active": Out(1), "tripped": Out(1),
+            "gross": Out(64), "user_ref": Out(32), "next_seq": Out(32), "next_ip_id": Out(16),
+            "lat_count": Out(64), "lat_sum": Out(64), "lat_min": Out(32), "lat_max": Out(32),
+            "lat_last": Out(32),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, OrderStatus)
+
+
+def tables(hist_bins: int = 33, counter_width: int = 32) -> dict:
+    """The host tables of the order path, as ``In`` members: ``triggers``, ``refs`` (trigger
+    engine), ``limits``, ``positions`` (risk), ``names``, ``lat_hist`` (egress)."""
+    return {
+        "triggers": In(TablePort(SLOT_BITS, TriggerRow)),
+        "refs": In(TablePort(SLOT_BITS, 32)),
+        "limits": In(TablePort(SLOT_BITS, SlotLimits)),
+        "positions": In(TablePort(SLOT_BITS, signed(64), read=True)),
+        "names": In(TablePort(SLOT_BITS, 64)),
+        "lat_hist": In(TablePort(range(hist_bins), counter_width, write=False, read=True)),
+    }
+
+
+def forward(m, dst, src, names) -> None:
+    """``dst.<name> := src.<name>`` for each of ``names`` (a block's counters into a group)."""
+    for name in names:
+        m.d.comb += getattr(dst, name).eq(getattr(src, name))
+
+
 class OrderPath(wiring.Component):
     """Trigger + risk + egress (see the blocks for the port semantics).
+
+    Members: ``ev``, ``fast``, ``quiet`` (trigger inputs), ``config`` (In(OrderConfig)),
+    the tables ``triggers``, ``refs`` (trigger engine), ``limits``, ``positions`` (risk),
+    ``names``, ``lat_hist`` (egress), ``o`` (order frames), the taps ``cand``, ``dec``,
+    ``acc``, ``status`` (Out(OrderStatus)), ``counters`` (Out(CounterGroup(COUNTERS))).
 
     Parameters: ``symbols`` (1..256, default 64), ``fifo_depth`` (egress, default 16),
     ``hist_bins`` (default 33), ``counter_width`` (default 32), ``limits_init`` (risk).
@@ -52,35 +117,19 @@ class OrderPath(wiring.Component):
         self.fifo_depth = fifo_depth
         self.hist_bins = hist_bins
         self.counter_width = counter_width
-        ports = {
+        super().__init__({
             "ev": In(stream.Signature(BookEvent)),
             "fast": In(stream.Signature(FastAdd, always_ready=True)),
-            "quiet": In(1), "enable": In(1), "fast_enable": In(1),
-            "tw_we": In(1), "tw_slot": In(SLOT_BITS), "tw_row": In(TriggerRow),
-            "ref_we": In(1), "ref_slot": In(SLOT_BITS), "ref_price": In(32),
-            "params": In(RiskParams),
-            "sl_we": In(1), "sl_slot": In(SLOT_BITS), "sl_data": In(SlotLimits),
-            "pos_we": In(1), "pos_slot": In(SLOT_BITS), "pos_value": In(signed(64)),
-            "pos_raddr": In(SLOT_BITS), "pos_rdata": Out(signed(64)),
-            "gross_we": In(1), "gross_value": In(64),
-            "trip_clear": In(1), "user_ref_load": In(1),
-            "tmpl": In(SessionTemplate), "capacity": In(8), "session_load": In(1),
-            "name_we": In(1), "name_slot": In(SLOT_BITS), "name_data": In(64),
-            "lat_enable": In(1), "lat_bin_shift": In(5), "lat_rd_index": In(range(hist_bins)),
-            "lat_rd_count": Out(counter_width), "lat_count": Out(64), "lat_sum": Out(64),
-            "lat_min": Out(32), "lat_max": Out(32), "lat_last": Out(32),
-            "clear": In(1), "lat_clear": In(1), "busy": Out(1),
+            "quiet": In(1),
+            "config": In(OrderConfig()),
+            **tables(hist_bins, counter_width),
             "o": Out(OrderStreamSignature()),
             "cand": Out(stream.Signature(Candidate, always_ready=True)),
             "dec": Out(stream.Signature(Decision, always_ready=True)),
             "acc": Out(stream.Signature(AcceptedOrder, always_ready=True)),
-            "now": Out(32), "kill_active": Out(1), "tripped": Out(1), "gross": Out(64),
-            "user_ref": Out(32),
-            "next_seq": Out(32), "next_ip_id": Out(16),
-        }
-        for name in COUNTERS:
-            ports[name] = Out(counter_width)
-        super().__init__(ports)
+            "status": Out(OrderStatus()),
+            "counters": Out(CounterGroup(COUNTERS, counter_width)),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -98,33 +147,36 @@ class OrderPath(wiring.Component):
         wiring.connect(m, trig.o, risk.i)
         wiring.connect(m, risk.o, egr.i)
         wiring.connect(m, wiring.flipped(self.o), egr.o)
+        for blk, tables in ((trig, ("triggers", "refs")), (risk, ("limits", "positions")),
+                            (egr, ("names", "lat_hist"))):
+            for t in tables:
+                wiring.connect(m, wiring.flipped(getattr(self, t)), getattr(blk, t))
+        cfg, st = self.config, self.status
         m.d.comb += [
-            self.now.eq(clk.now), trig.now.eq(clk.now), egr.now.eq(clk.now),
+            trig.now.eq(clk.now), egr.now.eq(clk.now),
             self.cand.valid.eq(trig.o.valid), self.cand.payload.eq(trig.o.payload),
             self.dec.valid.eq(risk.d.valid), self.dec.payload.eq(risk.d.payload),
             self.acc.valid.eq(risk.o.valid), self.acc.payload.eq(risk.o.payload),
-            trig.clear.eq(self.clear), risk.clear.eq(self.clear), egr.clear.eq(self.clear),
-            self.busy.eq(trig.busy | risk.busy | egr.busy),
+            # configuration
+            trig.quiet.eq(self.quiet), trig.enable.eq(cfg.enable),
+            trig.fast_enable.eq(cfg.fast_enable),
+            risk.params.eq(cfg.params), risk.trip_clear.eq(cfg.trip_clear),
+            risk.user_ref_load.eq(cfg.user_ref_load), risk.gross_we.eq(cfg.gross_we),
+            risk.gross_value.eq(cfg.gross_value),
+            egr.tmpl.eq(cfg.tmpl), egr.capacity.eq(cfg.capacity),
+            egr.session_load.eq(cfg.session_load), egr.lat_enable.eq(cfg.lat_enable),
+            egr.lat_bin_shift.eq(cfg.lat_bin_shift), egr.lat_clear.eq(cfg.lat_clear),
+            trig.clear.eq(cfg.clear), risk.clear.eq(cfg.clear), egr.clear.eq(cfg.clear),
+            # status
+            st.now.eq(clk.now), st.busy.eq(trig.busy | risk.busy | egr.busy),
+            st.kill_active.eq(risk.kill_active), st.tripped.eq(risk.tripped),
+            st.gross.eq(risk.gross), st.user_ref.eq(risk.user_ref),
+            st.next_seq.eq(egr.next_seq), st.next_ip_id.eq(egr.next_ip_id),
+            st.lat_count.eq(egr.lat_count), st.lat_sum.eq(egr.lat_sum),
+            st.lat_min.eq(egr.lat_min), st.lat_max.eq(egr.lat_max),
+            st.lat_last.eq(egr.lat_last),
         ]
-        for name in ("quiet", "enable", "fast_enable", "tw_we", "tw_slot", "tw_row", "ref_we",
-                     "ref_slot", "ref_price"):
-            m.d.comb += getattr(trig, name).eq(getattr(self, name))
-        for name in ("params", "sl_we", "sl_slot", "sl_data", "pos_we", "pos_slot", "pos_value",
-                     "pos_raddr", "gross_we", "gross_value", "trip_clear", "user_ref_load"):
-            m.d.comb += getattr(risk, name).eq(getattr(self, name))
-        for name in ("tmpl", "capacity", "session_load", "name_we", "name_slot", "name_data",
-                     "lat_enable", "lat_bin_shift", "lat_rd_index", "lat_clear"):
-            m.d.comb += getattr(egr, name).eq(getattr(self, name))
-        m.d.comb += [self.pos_rdata.eq(risk.pos_rdata), self.tripped.eq(risk.tripped),
-                     self.kill_active.eq(risk.kill_active),
-                     self.gross.eq(risk.gross), self.user_ref.eq(risk.user_ref),
-                     self.next_seq.eq(egr.next_seq), self.next_ip_id.eq(egr.next_ip_id)]
-        for name in ("lat_rd_count", "lat_count", "lat_sum", "lat_min", "lat_max", "lat_last"):
-            m.d.comb += getattr(self, name).eq(getattr(egr, name))
-        for name in TRIGGER_COUNTERS:
-            m.d.comb += getattr(self, name).eq(getattr(trig, name))
-        for name in RISK_COUNTERS:
-            m.d.comb += getattr(self, name).eq(getattr(risk, name))
-        for name in EGRESS_COUNTERS:
-            m.d.comb += getattr(self, name).eq(getattr(egr, name))
+        forward(m, self.counters, trig.counters, TRIGGER_COUNTERS)
+        forward(m, self.counters, risk.counters, RISK_COUNTERS)
+        forward(m, self.counters, egr.counters, EGRESS_COUNTERS)
         return m

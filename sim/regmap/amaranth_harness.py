@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from tickwire.hw.regmap.axil import RegisterFile
@@ -45,17 +46,18 @@ class AmaranthHarness:
                     self._events.append(("pulse", p, v))
             for t in self._tables:
                 port = getattr(self.dut, t.port)
-                if ctx.get(port.we):
-                    fields = {f.name: ctx.get(getattr(port, f.name)) & ((1 << f.width) - 1)
-                              for f in t.fields if f.access == "rw"}
-                    self._events.append(("table", t.port, ctx.get(port.index), fields))
+                if ctx.get(port.w.we):
+                    row = ctx.get(port.w.row.as_value())
+                    fields = {n: (row >> f.offset) & ((1 << f.width) - 1)
+                              for n, f in port.w.row.shape()}
+                    self._events.append(("table", t.port, ctx.get(port.w.index), fields))
 
     def events(self) -> list:
         ev, self._events = self._events, []
         return ev
 
     async def set(self, port: str, value: int) -> None:
-        self.ctx.set(self.sig(port), value)
+        self.ctx.set(Value.cast(self.sig(port)), value)     # a struct port: its raw bits
 
     async def pulse(self, port: str) -> None:
         s = self.sig(port)

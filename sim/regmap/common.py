@@ -9,7 +9,7 @@ A harness provides (all coroutines but ``outputs`` names)::
 
     await h.read(addr) -> (data, resp)
     await h.write(addr, data, strobe) -> resp
-    await h.set(port, value)         # an input port (dotted name: "frames", "positions.r_position")
+    await h.set(port, value)         # an input port (dotted name: "frames", "positions.r.data")
     await h.pulse(port)              # one-cycle pulse on a w1c set input
     await h.get(port) -> int         # an output port, raw bits (unsigned)
     h.events() -> list               # ("pulse", port, value) / ("table", port, index, fields)
@@ -23,9 +23,19 @@ import random
 from tickwire.host.driver import BusError, FakeBus
 from tickwire.spec.regmap import REGMAP, RegisterMap
 
-__all__ = ["ModelChecker", "BusAdapter", "OKAY", "SLVERR"]
+__all__ = ["ModelChecker", "BusAdapter", "OKAY", "SLVERR", "pack_row"]
 
 OKAY, SLVERR = 0, 2
+
+
+def pack_row(t, values: dict) -> int:
+    """A port table's ``r.data`` value: its fields packed in declared order (the struct of
+    :func:`tickwire.hw.regmap.axil.table_row`)."""
+    x, pos = 0, 0
+    for f in t.fields:
+        x |= _raw(values.get(f.name, 0), f.width) << pos
+        pos += f.width
+    return x
 
 
 def _raw(v: int, width: int) -> int:
@@ -63,7 +73,7 @@ class ModelChecker:
         await self.h.pulse(port)
 
     async def _present_port_row(self, addr: int) -> None:
-        """Drive the ``r_*`` inputs of a port table from the model's row of ``addr``."""
+        """Drive the ``r.data`` input of a port table from the model's row of ``addr``."""
         hit = self.rm.decode(addr & ~3)
         if hit is None or hit[0] != "table" or hit[1].kind != "port":
             return
@@ -71,8 +81,8 @@ class ModelChecker:
         if index >= self.cap[t.size]:
             return
         row = self.model.entries[t.name][index]
-        for f in t.fields:
-            await self.h.set(f"{t.port}.r_{f.name}", (row >> f.offset) & ((1 << f.width) - 1))
+        await self.h.set(f"{t.port}.r.data", pack_row(t, {
+            f.name: (row >> f.offset) & ((1 << f.width) - 1) for f in t.fields}))
 
     async def read(self, addr: int) -> int:
         await self._present_port_row(addr)

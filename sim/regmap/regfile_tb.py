@@ -27,7 +27,7 @@ from tickwire.spec.regmap import (COUNTER_NAMES, FEED_COUNTERS, REGMAP, Block, F
                                             Register, RegisterMap)
 from tickwire.sim.runner import TB
 
-from .common import BusAdapter, ModelChecker
+from .common import BusAdapter, ModelChecker, pack_row
 
 CONTIGUOUS_STROBES = (0x1, 0x2, 0x4, 0x8, 0x3, 0x6, 0xC, 0x7, 0xE, 0xF, 0xF, 0xF)
 
@@ -74,16 +74,15 @@ class CocotbHarness:
                 if v:
                     self._events.append(("pulse", p, v))
             for t in self._tables:
-                if self.tb[f"{t.port}.we"].value:
-                    idx = self.tb[f"{t.port}.index"].value
-                    fields = {f.name: self.tb[f"{t.port}.{f.name}"].value for f in t.fields
-                              if f.access == "rw"}
+                if self.tb[f"{t.port}.w.we"].value:
+                    idx = self.tb[f"{t.port}.w.index"].value
+                    fields = self.tb[f"{t.port}.w.row"].get()
                     self._events.append(("table", t.port, idx, fields))
                     if t.kind == "port":
                         self.consumer.setdefault(t.port, {}).setdefault(idx, {}).update(fields)
 
     async def serve(self):
-        """Consumer model of the port tables: answer ``raddr`` from the rows written (and
+        """Consumer model of the port tables: answer ``r.addr`` from the rows written (and
         from ``consumer`` entries the test sets)."""
         clk = self.tb.dut.clk
         tables = [t for t in REGMAP.tables.values() if t.kind == "port"]
@@ -92,12 +91,10 @@ class CocotbHarness:
             await RisingEdge(clk)
             for t in tables:            # the entry addressed in the cycle before
                 row = self.consumer.get(t.port, {}).get(addr[t.port], {})
-                for f in t.fields:
-                    self.tb[f"{t.port}.r_{f.name}"].set(row.get(f.name, 0) &
-                                                        ((1 << f.width) - 1))
+                self.tb[f"{t.port}.r.data"].set(pack_row(t, row))
             await ReadOnly()
             for t in tables:
-                addr[t.port] = self.tb[f"{t.port}.raddr"].value
+                addr[t.port] = self.tb[f"{t.port}.r.addr"].value
 
     def events(self) -> list:
         ev, self._events = self._events, []

@@ -41,8 +41,9 @@ def _layouts():
     from tickwire.hw.risk.layouts import AcceptedOrder, Decision, RiskParams, SlotLimits
     from tickwire.hw.trigger.layouts import BookEvent, Candidate, FastAdd, TriggerRow
     return {n: data.Layout.cast(c) for n, c in (
-        ("ev.payload", BookEvent), ("fast.payload", FastAdd), ("tw_row", TriggerRow),
-        ("params", RiskParams), ("sl_data", SlotLimits), ("tmpl", SessionTemplate),
+        ("ev.payload", BookEvent), ("fast.payload", FastAdd), ("triggers.w.row", TriggerRow),
+        ("config.params", RiskParams), ("limits.w.row", SlotLimits),
+        ("config.tmpl", SessionTemplate),
         ("cand.payload", Candidate), ("dec.payload", Decision),
         ("acc.payload", AcceptedOrder))}
 
@@ -159,45 +160,45 @@ class PathTB(TB):
         self[name].set(0)
 
     async def configure(self, cfg):
-        self["params"].set(pack("params", cfg["params"]))
-        self["tmpl"].set(pack("tmpl", cfg["tmpl"]))
-        self["capacity"].set(cfg["capacity"])
-        self["enable"].set(1)
-        self["fast_enable"].set(1)
-        self["lat_enable"].set(1)
-        self["lat_bin_shift"].set(0)
+        self["config.params"].set(pack("config.params", cfg["params"]))
+        self["config.tmpl"].set(pack("config.tmpl", cfg["tmpl"]))
+        self["config.capacity"].set(cfg["capacity"])
+        self["config.enable"].set(1)
+        self["config.fast_enable"].set(1)
+        self["config.lat_enable"].set(1)
+        self["config.lat_bin_shift"].set(0)
         await self.tick()
         for s, lim in enumerate(cfg["slots"]):
-            self["sl_we"].set(1)
-            self["sl_slot"].set(s)
-            self["sl_data"].set(pack("sl_data", lim))
-            self["name_we"].set(1)
-            self["name_slot"].set(s)
-            self["name_data"].set(cfg["names"].get(s, int.from_bytes(b" " * 8, "big")))
+            self["limits.w.we"].set(1)
+            self["limits.w.index"].set(s)
+            self["limits.w.row"].set(pack("limits.w.row", lim))
+            self["names.w.we"].set(1)
+            self["names.w.index"].set(s)
+            self["names.w.row"].set(cfg["names"].get(s, int.from_bytes(b" " * 8, "big")))
             await self.tick()
-        self["sl_we"].set(0)
-        self["name_we"].set(0)
+        self["limits.w.we"].set(0)
+        self["names.w.we"].set(0)
         await self.tick(3)  # the bucket capacities follow the parameters two cycles later
-        await self.pulse("clear")
+        await self.pulse("config.clear")
         while True:
             await ReadOnly()
-            busy = self["busy"].value
+            busy = self["status.busy"].value
             await self.tick()
             if not busy:
                 break
 
     async def write(self, w):
-        self["tw_we"].set(1)
-        self["tw_slot"].set(w["slot"])
-        self["tw_row"].set(pack("tw_row", {k: w[k] for k in (
+        self["triggers.w.we"].set(1)
+        self["triggers.w.index"].set(w["slot"])
+        self["triggers.w.row"].set(pack("triggers.w.row", {k: w[k] for k in (
             "buy_price", "sell_price", "quantity", "enable_buy", "enable_sell", "rearm")}))
         if w["ref_price"] >= 0:
-            self["ref_we"].set(1)
-            self["ref_slot"].set(w["slot"])
-            self["ref_price"].set(w["ref_price"])
+            self["refs.w.we"].set(1)
+            self["refs.w.index"].set(w["slot"])
+            self["refs.w.row"].set(w["ref_price"])
         await self.tick()
-        self["tw_we"].set(0)
-        self["ref_we"].set(0)
+        self["triggers.w.we"].set(0)
+        self["refs.w.we"].set(0)
 
     async def fast(self, f, quiet):
         self["fast.payload"].set(pack("fast.payload", dict(f, stamp=0, stamp_valid=0)))
@@ -293,7 +294,7 @@ async def run_scenario(tb: PathTB, sc: dict, log):
     assert got == want_o, f"{tag}: accepted orders differ"
     assert all(a["digits"] == to_bcd(a["user_ref"]) for a in accs)
     # frames
-    assert tb["drops"].value == 0, f"{tag}: {tb['drops'].value} orders dropped"
+    assert tb["counters.drops"].value == 0, f"{tag}: {tb['counters.drops'].value} dropped"
     frames = tb.out.frames[f0:]
     assert not tb.out.errors, tb.out.errors[:5]
     for i, (a, b) in enumerate(zip(frames, exp["frames"])):
@@ -313,13 +314,13 @@ async def run_scenario(tb: PathTB, sc: dict, log):
         del pkt[IP].chksum, pkt[TCP].chksum
         assert bytes(Ether(bytes(pkt))) == f, f"{tag}: frame {i}: scapy checksums differ"
     # counters
-    got_c = {k: tb[k].value for k in COUNTERS}
+    got_c = {k: tb["counters." + k].value for k in COUNTERS}
     assert got_c == exp["counters"], f"{tag}: counters {got_c} emulator {exp['counters']}"
     for k in ("drops", "fast_mismatch"):
-        assert tb[k].value == 0, f"{tag}: {k} = {tb[k].value}"
-    assert tb["frames_sent"].value == len(frames)
+        assert tb["counters." + k].value == 0, f"{tag}: {k} = {tb['counters.' + k].value}"
+    assert tb["counters.frames_sent"].value == len(frames)
     # latency: the bench's own measurement against the histogram
-    offset = (tb["now"].value - tb.cycle) & 0xFFFF_FFFF
+    offset = (tb["status.now"].value - tb.cycle) & 0xFFFF_FFFF
     lats = []
     exact = 0  # orders that found the egress idle: checked at exactly LATENCY cycles
     cand_keys = {(c["sequence"], c["side"]) for c in cands}
@@ -362,18 +363,18 @@ async def scenarios(dut):
         await tb.tick()
         hist = []
         for b in range(33):
-            tb["lat_rd_index"].set(b)
+            tb["lat_hist.r.addr"].set(b)
             await ReadOnly()
-            hist.append(tb["lat_rd_count"].value)
+            hist.append(tb["lat_hist.r.data"].value)
             await tb.tick()
         want = [0] * 33
         for lat in r["lats"]:
             want[min(lat, 32)] += 1
         assert hist == want, f"scenario {sc['seed']}: histogram {hist} bench {want}"
-        assert tb["lat_count"].value == len(r["lats"])
+        assert tb["status.lat_count"].value == len(r["lats"])
         if r["lats"]:
-            assert tb["lat_min"].value == min(r["lats"])
-            assert tb["lat_max"].value == max(r["lats"])
+            assert tb["status.lat_min"].value == min(r["lats"])
+            assert tb["status.lat_max"].value == max(r["lats"])
         total["lats"] += r["lats"]
         dut._log.info(f"scenario {sc['seed']}: {r['cands']} candidates, {r['orders']} orders "
                       f"({r['fast']} cut-through), ready {sc.get('ready_prob', 1.0)}")

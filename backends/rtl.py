@@ -31,7 +31,8 @@ from .base import Device, Outputs, empty_rows
 from .wire import FRAME_GAP, beats, gather_frames, parse_rows, shallower
 
 __all__ = ["BUILD_DEPTH", "AB_WINDOW", "harness", "RtlDevice", "ScriptBus", "SnapshotBus",
-           "ApplianceRun", "run_appliance", "run_frames", "run_orders", "rtl_config",
+           "ApplianceRun", "run_appliance", "run_frames", "run_orders", "order_setup",
+           "rtl_config",
            "frame_first_messages", "readable_words", "IDENTITY_WORDS"]
 
 #: the gateware's top-N depth (book rows); shallower books are derived from its rows
@@ -359,20 +360,15 @@ def run_frames(line_a: list[bytes], line_b: list[bytes] | None = None, *,
     return rows, c, r.drv.symbols(), r.cycles, r.sim_seconds
 
 
-def run_orders(frames: list[bytes], config: Config, writes: list[dict] = (), *,
-               limits: dict | None = None, random_ready: bool = False, gap: int = FRAME_GAP,
-               fast: bool = True, line_b: list[bytes] | None = None,
-               gaps_a: list[int] | None = None, gaps_b: list[int] | None = None,
-               ab_window: int = AB_WINDOW):
-    """Frames through the whole appliance with ``config`` applied by the host driver, then
-    ``writes`` (trigger rows as ``Emulator.write_trigger`` keyword arguments, all before the
-    first frame) and ``limits`` (slot -> (max_long, max_short)); ``fast``: the cut-through
-    trigger path (CONTROL.cut_through). Returns (order frames, counters with
-    ``first_cycles``)."""
-    cfg = rtl_config(config)
-
-    def host(drv, bus):
-        drv.apply_config(cfg, enable=False)
+def order_setup(config: Config, writes=(), limits: dict | None = None, *, fast: bool = True,
+                ab_window: int = AB_WINDOW):
+    """The host's set-up of an order run, as a function of a driver: ``config`` applied,
+    FEED_CONFIG.ab_window, CONTROL.cut_through = ``fast``, per-slot ``limits`` (slot ->
+    (max_long, max_short)), then ``writes`` (trigger rows as ``Emulator.write_trigger``
+    keyword arguments), then the order path enabled. The same calls configure every
+    back-end (the emulator scoreboard of a test too)."""
+    def host(drv, bus=None):
+        drv.apply_config(config, enable=False)
         drv.write("FEED_CONFIG", ab_window=ab_window)
         drv.write("CONTROL", cut_through=int(fast))
         for s, (ml, ms) in (limits or {}).items():
@@ -383,11 +379,25 @@ def run_orders(frames: list[bytes], config: Config, writes: list[dict] = (), *,
                             bool(w["enable_sell"]), int(w["rearm"]),
                             int(w.get("ref_price", -1)))
         drv.set_enable(True)
+    return host
 
-    r = run_appliance(frames, host, random_ready=random_ready, gap=gap, line_b=line_b,
-                      gaps_a=gaps_a, gaps_b=gaps_b)
+
+def run_orders(frames: list[bytes], config: Config, writes=(), *,
+               limits: dict | None = None, random_ready: bool = False, gap: int = FRAME_GAP,
+               fast: bool = True, line_b: list[bytes] | None = None,
+               gaps_a: list[int] | None = None, gaps_b: list[int] | None = None,
+               ab_window: int = AB_WINDOW):
+    """Frames through the whole appliance set up by :func:`order_setup` (the gateware's
+    capacities). Returns (order frames, counters plus ``first_cycles``, the cycle of each
+    order frame's first beat, and ``frame_cycles``, the cycle each frame of line A began to
+    be taken)."""
+    cfg = rtl_config(config)
+    r = run_appliance(frames, order_setup(cfg, writes, limits, fast=fast, ab_window=ab_window),
+                      random_ready=random_ready, gap=gap, line_b=line_b, gaps_a=gaps_a,
+                      gaps_b=gaps_b)
     c = _counters(r)
     c["first_cycles"] = r.first_cycles
+    c["frame_cycles"] = r.beat_cycles[frame_beat_index(frames)].tolist() if frames else []
     return r.frames, c
 
 

@@ -175,14 +175,18 @@ class ModelStrategy(Strategy):
     """The signal model (:class:`tickwire.models.signal.SignalEngine`) on every book row of
     the poll; its trigger prices are written with the mid as the collar reference."""
 
-    backend = "auto"
     edge_ticks = 1.0
+
+    def __init__(self, config, model=None, backend: str = "auto"):
+        super().__init__(config)
+        self.model, self.backend = model, backend   # model: default strategy.model's
 
     def start(self, ctx: Context) -> None:
         from ..models.signal import NO_BUY, NO_SELL, SignalEngine, load_strategy_model
         self._no = (NO_BUY, NO_SELL)
         self._ctx = ctx
-        self.engine = SignalEngine(load_strategy_model(self.config), self._write,
+        model = self.model if self.model is not None else load_strategy_model(self.config)
+        self.engine = SignalEngine(model, self._write,
                                    backend=self.backend, n_slots=len(ctx.book.levels),
                                    depth=ctx.book.depth, edge_ticks=self.edge_ticks,
                                    quantity=self.config.strategy.quantity)

@@ -79,7 +79,7 @@ TABLE_KINDS = ("array", "memory", "port")
 MAP_ID = int.from_bytes(b"TWIR", "big")
 #: Map version (major, minor), typed by hand: bump minor for additions, major for changes.
 #: MAP_HASH catches whatever a forgotten bump would miss.
-MAP_VERSION = (2, 0)
+MAP_VERSION = (2, 1)
 
 
 
@@ -544,7 +544,8 @@ LINE_COUNTERS = tuple(f"{line}_{n}" for line in "ab" for n in FRAME_REASONS + ("
 FEED_HW_COUNTERS = ("overflow", "ignored_types") + LINE_COUNTERS
 #: Order-path counters the emulator does not have (the COUNTERS of hw/trigger/engine.py and
 #: hw/egress/builder.py beyond the emulator's names; tests/test_regmap_description.py checks).
-ORDER_HW_COUNTERS = ("fast_taken", "fast_mismatch", "frames_sent", "drops", "fast_orders")
+ORDER_HW_COUNTERS = ("fast_offered", "fast_taken", "fast_mismatch", "frames_sent", "drops",
+                     "fast_orders")
 
 _FEED_COUNTER_DOC = {
     "frames": "frames received (both lines)",
@@ -579,6 +580,8 @@ _BOOK_COUNTER_DOC = {
     "triggers_fired": "candidate orders from the trigger engine",
     "orders_sent": "orders that passed pre-trade risk and left",
     "risk_rejects": "candidate orders rejected by pre-trade risk (all reasons)",
+    "fast_offered": "cut-through strobes presented to the trigger engine, taken or not "
+                    "(hardware only)",
     "fast_taken": "cut-through trigger evaluations taken (hardware only)",
     "fast_mismatch": "cut-through evaluations the committed message contradicted "
                      "(hardware only)",

@@ -45,7 +45,7 @@ def host_steps(cfg, limits, plan):
 
 
 def host_program(cfg, limits, plan):
-    """:func:`host_steps` for :func:`tickwire.sim.appliance_rtl.run_appliance`."""
+    """:func:`host_steps` for :func:`tickwire.backends.rtl.run_appliance`."""
     steps = host_steps(cfg, limits, plan)
 
     def host(drv, bus):
@@ -59,8 +59,7 @@ def emulate(frames, cfg, limits, plan, depth):
     from tickwire.host.capture import Frames
     from tickwire.host.emu import feed
     from tickwire.host.emu.pipeline import Emulator
-    from tickwire.sim.pipeline_rtl import rtl_config
-    from tickwire.sim.appliance_rtl import frame_first_messages
+    from tickwire.backends.rtl import frame_first_messages, rtl_config
     first = frame_first_messages(frames)
     data = np.frombuffer(b"".join(frames), np.uint8).copy()
     lens = np.array([len(f) for f in frames], np.int64)

@@ -1,5 +1,7 @@
 """Small builders for emulator tests: ITCH messages for one or two symbols."""
 
+import numpy as np
+
 from tickwire.host import itch
 from tickwire.host.config import Config
 from tickwire.host.emu.pipeline import Emulator, messages_buffer
@@ -58,3 +60,25 @@ def run(day, cfg, depth=5, writes=()):
         emu.write_trigger(**w)
     data, offs, seqs = messages_buffer(day.msgs)
     return emu, emu.run(data, offs, seqs)
+
+
+def emulate_orders(frames, config, writes=(), *, limits=None, fast=True, ab_window=16):
+    """The emulator scoreboard of an RTL order run: the emulator device set up by the same
+    driver calls (:func:`tickwire.backends.rtl.order_setup`) at the gateware's capacities,
+    all ``frames`` offered. Returns a RunResult (orders with their triggering sequences)."""
+    import copy
+
+    from tickwire.backends.emu import EmuDevice
+    from tickwire.backends.rtl import order_setup, rtl_config
+    from tickwire.host.emu.pipeline import RunResult
+    from tickwire.host.hostloop import orders_from_frames
+    cfg = rtl_config(copy.deepcopy(config))
+    dev = EmuDevice(cfg)
+    order_setup(cfg, writes, limits, fast=fast, ab_window=ab_window)(dev.driver)
+    dev.load(frames)
+    dev.advance()
+    out = dev.drain()
+    names = dev.driver.symbols()
+    return RunResult("emu", names, dev.counters(), None,
+                     orders_from_frames(out.frames, names, out.sequences),
+                     np.zeros((0, 9), np.int64), {}, 0)

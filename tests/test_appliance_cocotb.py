@@ -19,14 +19,15 @@ FRAMES = 700
 @pytest.fixture(scope="module")
 def design():
     from tickwire.hw.appliance import Appliance
-    from tickwire.sim.pipeline_rtl import BUILD_DEPTH
+    from tickwire.backends.rtl import BUILD_DEPTH
     from tickwire.sim.runner import build
     return build(Appliance(depth=BUILD_DEPTH), "appliance")
 
 
 @pytest.mark.parametrize("seed,permissive,ready", [(51, True, 0.6), (58, False, 1.0)])
 def test_appliance_end_to_end(design, tmp_path, seed, permissive, ready):
-    from tickwire.sim.pipeline_rtl import BUILD_DEPTH, FRAME_GAP
+    from tickwire.backends.rtl import BUILD_DEPTH
+    from tickwire.backends.wire import FRAME_GAP
     from tickwire.sim.runner import run
     frames = sample_frames()[:FRAMES]
     names = SAMPLE_NAMES[:6]

@@ -1,33 +1,67 @@
-"""`tickwire run --backend rtl` works like `--backend emu`; `tickwire latency` measures it."""
+"""`tickwire run --backend rtl` is `--backend emu` on the gateware: the same host loop and
+strategy (default band, model), byte-identical order frames and every emulator counter equal;
+`tickwire latency` measures it."""
 
 import json
 
 import pytest
 from typer.testing import CliRunner
 
+from tickwire.host import gen
+from tickwire.host.capture import read_capture
 from tickwire.host.cli import _register_optional, app
-from tickwire.host.latency_cli import DEFAULT_CONFIG
+from tickwire.host.latency_cli import CLOCK_MHZ
 
-pytest.importorskip("tickwire.sim.pipeline_full")
 pytestmark = pytest.mark.rtl
 _register_optional()
 
 
-def test_run_rtl_equals_emu():
-    r = CliRunner()
-    emu = json.loads(r.invoke(app, ["run", "--json", "--config", str(DEFAULT_CONFIG),
-                                    "--backend", "emu"]).stdout)
-    out = r.invoke(app, ["run", "--json", "--config", str(DEFAULT_CONFIG), "--backend", "rtl"])
-    assert out.exit_code == 0, out.output
-    rtl = json.loads(out.stdout)
-    assert rtl["backend"] == "rtl" and emu["orders"] > 20
-    for k in ("messages", "packets", "gaps", "orders", "triggers_fired", "risk_rejects"):
-        assert rtl[k] == emu[k], k
+@pytest.fixture(scope="module")
+def day16(tmp_path_factory):
+    d = tmp_path_factory.mktemp("day16")
+    day = gen.generate_day(symbols=16, messages=20_000, seed=16)
+    path = d / "day16.pcap"
+    gen.write_capture(day, path)
+    return path
 
 
-def test_run_rtl_needs_symbols():
-    out = CliRunner().invoke(app, ["run", "--backend", "rtl"])
-    assert out.exit_code == 2 and "symbols" in out.output
+def run(tmp_path, backend, capture=None, config=None):
+    out = tmp_path / f"orders-{backend}.pcap"
+    args = ["run", "--json", "--backend", backend, "--orders-out", str(out)]
+    args += ["--capture", str(capture)] if capture else []
+    args += ["--config", str(config)] if config else []
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    fr = read_capture(out)
+    return json.loads(r.stdout), [fr.frame(i) for i in range(len(fr))]
+
+
+def assert_same(tmp_path, capture=None, config=None, min_orders=20):
+    emu, emu_frames = run(tmp_path, "emu", capture, config)
+    rtl, rtl_frames = run(tmp_path, "rtl", capture, config)
+    assert rtl["backend"] == "rtl" and emu["backend"] == "emu"
+    assert emu["orders"] >= min_orders and emu["trigger_writes"] > 0
+    assert rtl_frames == emu_frames and len(emu_frames) == emu["orders"]
+    diff = {k: (rtl["counters"].get(k), v) for k, v in emu["counters"].items()
+            if rtl["counters"].get(k) != v}
+    assert diff == {}
+    assert rtl["trigger_writes"] == emu["trigger_writes"]
+
+
+def test_default_band_strategy_sample(tmp_path):
+    """No --config: every symbol learned (auto mode), the band strategy."""
+    assert_same(tmp_path)
+
+
+def test_default_band_strategy_generated_16_symbols(tmp_path, day16):
+    assert_same(tmp_path, day16)
+
+
+def test_model_strategy(tmp_path, day16):
+    cfg = tmp_path / "model.toml"
+    cfg.write_text('[strategy]\nkind = "model"\n')
+    assert_same(tmp_path, config=cfg)
+    assert_same(tmp_path, day16, cfg, min_orders=1)
 
 
 def test_latency_json():
@@ -38,5 +72,9 @@ def test_latency_json():
     f, t = r["from_frame_first_byte"]["cycles"], r["from_trigger_field"]["cycles"]
     assert 0 < t["min"] <= t["p50"] <= t["p99"] <= t["max"]
     assert f["min"] >= t["min"] and f["p50"] >= t["p50"]
-    assert r["from_trigger_field"]["ns"]["min"] == pytest.approx(t["min"] * 1000 / 322.265625,
+    # the trigger field ends inside the frame: the frame's first byte comes earlier
+    assert f["max"] >= t["max"]
+    assert r["from_trigger_field"]["ns"]["min"] == pytest.approx(t["min"] * 1000 / CLOCK_MHZ,
                                                                  abs=0.1)
+    # the cut-through orders: 3 cycles after the decoder's strobe
+    assert r["cut_through"]["fast_orders"] > 0

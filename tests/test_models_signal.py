@@ -125,70 +125,79 @@ def test_engine_batches_match_single_updates():
 # the emulator's strategy hook
 
 
-class FakeState:
-    def __init__(self, books):
-        self.books = books
-        self.n_names = np.array([len(books)])
+class FakeCtx:
+    """The strategy context of host/strategies.py without a device: a book fed rows, and
+    the trigger writes recorded."""
 
-    def top(self, depth):
-        return self.books[:, :depth]
-
-
-class FakeEmu:
-    def __init__(self, books):
-        self.state = FakeState(books)
+    def __init__(self, slots=4, depth=10):
+        from tickwire.host.strategies import BookView
+        self.book = BookView(slots, depth)
         self.writes = []
 
-    def write_trigger(self, msg, slot, buy, sell, qty, enable_buy=True, enable_sell=True,
-                      rearm=None, ref_price=-1):
-        self.writes.append((msg, slot, buy, sell, qty, enable_buy, enable_sell, ref_price))
+    def set_trigger(self, slot, buy, sell, qty, enable_buy=True, enable_sell=True,
+                    rearm=None, ref_price=-1):
+        self.writes.append((slot, buy, sell, qty, enable_buy, enable_sell, ref_price))
+
+    def feed(self, slots, levels):
+        n = len(slots)
+        self.book.update((np.zeros(n, np.uint64), np.zeros(n, np.uint64),
+                          np.asarray(slots), np.asarray(levels)))
 
 
-def test_model_hook_polls_changed_books():
-    from tickwire.models.signal import ModelHook
+def model_strategy(ctx, quantity=100):
+    from tickwire.host.config import Config
+    from tickwire.host.strategies import ModelStrategy
+    cfg = Config()
+    cfg.strategy.kind = "model"
+    cfg.strategy.quantity = quantity
+    m = ModelStrategy(cfg, model=random_mlp(seed=2), backend="numpy")
+    m.start(ctx)
+    return m
 
-    books = np.zeros((3, 10, 4), np.int64)
+
+def test_model_strategy_prices_two_sided_books():
+    ctx = FakeCtx()
+    m = model_strategy(ctx, quantity=10)
+    books = np.zeros((2, 10, 4), np.int64)
     books[0, 0] = (1_000_300, 100, 1_000_000, 100)
     books[1, 0] = (2_000_300, 100, 0, 0)  # one-sided: stays disabled, nothing written
-    emu = FakeEmu(books)
-    hook = ModelHook(random_mlp(seed=2), n_slots=4, quantity=10, backend="numpy")
-    hook(emu, 0)
-    assert [w[:2] for w in emu.writes] == [(0, 0)]
-    msg, slot, buy, sell, qty, eb, es, ref = emu.writes[0]
+    ctx.feed([0, 1], books)
+    m.poll(ctx)
+    assert [w[0] for w in ctx.writes] == [0]
+    slot, buy, sell, qty, eb, es, ref = ctx.writes[0]
     assert qty == 10 and eb and es and ref == 1_000_150 and buy < ref < sell
-    hook(emu, 256)  # nothing changed: no model call, no write
-    assert len(emu.writes) == 1 and hook.engine.updates == 2
-    books[0, 0] = (1_000_300, 100, 0, 0)  # slot 0 loses its bid: disabled at msg 512
-    hook(emu, 512)
-    assert emu.writes[-1] == (512, 0, NO_BUY, NO_SELL, 10, False, False, -1)
+    ctx.feed([], np.zeros((0, 10, 4), np.int64))   # no rows: no model call, no write
+    m.poll(ctx)
+    assert len(ctx.writes) == 1 and m.engine.updates == 2
+    one = np.zeros((1, 10, 4), np.int64)
+    one[0, 0] = (1_000_300, 100, 0, 0)              # slot 0 loses its bid: disabled
+    ctx.feed([0], one)
+    m.poll(ctx)
+    assert ctx.writes[-1] == (0, NO_BUY, NO_SELL, 10, False, False, -1)
 
 
-def test_model_hook_on_the_emulator():
-    pipeline = pytest.importorskip("tickwire.host.emu.pipeline")
+def test_model_strategy_on_the_emulator_device():
+    from tickwire.backends.emu import EmuDevice
+    from tickwire.backends.wire import frames_of
+    from tickwire.host.cli import SAMPLE
     from tickwire.host.config import Config
-    from tickwire.models.signal import model_hook
-
-    sample = pipeline.Path(pipeline.__file__).resolve().parents[1] / "data" / "sample.pcap"
-    if not sample.exists():
-        pytest.skip("bundled sample capture absent")
+    from tickwire.host.hostloop import run_device
+    from tickwire.host.strategies import ModelStrategy
     cfg = Config()
     cfg.strategy.kind = "model"
     cfg.strategy.poll_messages = 512
-    hook = model_hook(cfg, backend="numpy")
-    res = pipeline.run_source(pipeline.load_source(sample, cfg.feed.groups), cfg, 5,
-                              keep_rows=False, model_hook=hook)
-    st_ = hook.engine.stats()
-    assert st_["trigger_writes"] == len(res.writes) > 0
+    res = run_device(EmuDevice(cfg), frames_of(SAMPLE), cfg,
+                     strategy=ModelStrategy(cfg, backend="numpy"))
+    assert res.signal["trigger_writes"] == len(res.writes) > 0
     w = res.writes
     assert (w[:, 2] % TICK == 0).all() and (w[:, 3] > w[:, 2]).all()
+    assert len(res.orders) > 0
 
 
-def test_model_hook_with_rows():
-    from tickwire.models.signal import ModelHook
-
+def test_model_strategy_with_shallow_rows():
     rows = synthetic_rows(300, 3, depth=5, seed=4)  # shallower than the model's 10 levels
-    emu = FakeEmu(np.zeros((3, 10, 4), np.int64))
-    hook = ModelHook(random_mlp(seed=2), n_slots=4, backend="numpy")
-    hook(emu, 300, rows=rows)
-    assert hook.engine.updates == 300 and len(emu.writes) == 3  # one batch: newest per slot
-    assert all(w[0] == 300 for w in emu.writes)
+    ctx = FakeCtx()
+    m = model_strategy(ctx)
+    ctx.feed(rows.slot, rows.levels)
+    m.poll(ctx)
+    assert m.engine.updates == 300 and len(ctx.writes) == 3  # one batch: newest per slot

@@ -26,7 +26,7 @@ from tickwire.host.config import Config
 from tickwire.host.emu import core
 from tickwire.host.emu.pipeline import Emulator, messages_buffer
 from tickwire.host.framing import build_udp_frame, parse_tcp_frame
-from tickwire.sim import appliance_rtl as rtl   # the RTL back-end: its one import
+from tickwire.backends import rtl   # the RTL back-end: its one import
 
 TICK = 100
 T0 = 34_200_000_000_000

@@ -1,11 +1,11 @@
-"""The cut-through trigger path of the whole pipeline (hw/trigger/cutthrough.py in
-hw/pipeline.py TickToTrade, ``fast_enable``): the ITCH decoder's early view fires adds in the
+"""The cut-through trigger path of the whole pipeline (hw/trigger/cutthrough.py in the
+appliance, CONTROL.cut_through): the ITCH decoder's early view fires adds in the
 trigger engine before they reach the book, and the order frames stay byte-identical to the
 emulator's -- also when the feed is impaired (truncated frames, also truncated only after the
 last message; duplicates, stale-session packets, gaps, A/B lines), with adversarial content in
 the frames the emulator drops. Latency: cycles from the last byte of the triggering field on
-line A to the order frame's first beat (``pipeline_full.field_latencies``, as ``tickwire
-latency``)."""
+line A to the order frame's first beat (``tickwire.backends.wire.trigger_latencies``, as
+``tickwire latency``)."""
 
 import copy
 import random
@@ -18,12 +18,13 @@ from tickwire.host import gen, itch, moldudp64
 from tickwire.host.config import Config
 from tickwire.host.framing import build_udp_frame
 
-pipeline_full = pytest.importorskip("tickwire.sim.pipeline_full")
-model = pytest.importorskip("tickwire.sim.trigger_risk.model")
+from tickwire.backends import rtl
+from tickwire.backends.wire import trigger_latencies
+from tickwire.hw.trigger.path import OrderPath
+from tickwire.sim.trigger_risk import model
 
-from tickwire.hw.trigger.path import OrderPath  # noqa: E402
-
-from test_rtl_orders import SAMPLE_NAMES, case, compare, mids, sample_frames  # noqa: E402
+from emu_helpers import emulate_orders
+from test_rtl_orders import SAMPLE_NAMES, case, compare, mids, sample_frames
 
 pytestmark = pytest.mark.rtl
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.rtl
 @pytest.fixture(scope="module")
 def built():
     from tickwire.sim import fastsim
-    return fastsim.build(pipeline_full.harness())
+    return fastsim.build(rtl.harness())
 
 
 def test_sample_fast_on_off_same_orders(built):
@@ -42,8 +43,9 @@ def test_sample_fast_on_off_same_orders(built):
     from tickwire.host.config import load_config
     from tickwire.host.latency_cli import DEFAULT_CONFIG
     frames = sample_frames()
-    cfg0 = pipeline_full.rtl_config(load_config(DEFAULT_CONFIG))
-    cases = [(cfg0, pipeline_full.startup_writes(cfg0), None)]
+    cfg0 = rtl.rtl_config(load_config(DEFAULT_CONFIG))
+    assert cfg0.strategy.kind == "static" and cfg0.symbols   # apply_config writes its rows
+    cases = [(cfg0, [], None)]
     mid = mids(frames, SAMPLE_NAMES)
     cases += [case(seed, SAMPLE_NAMES, mid, permissive=perm)
               for seed, perm in ((21, True), (22, False))]
@@ -57,10 +59,10 @@ def test_sample_fast_on_off_same_orders(built):
         if c_on["fast_orders"]:
             # the strobe -> first byte of the order: the order path's 3 cycles
             assert c_on["lat_min"] == OrderPath.LATENCY
-            lat_on = pipeline_full.field_latencies(frames, emu.orders.sequence,
-                                                   c_on["first_cycles"])
-            lat_off = pipeline_full.field_latencies(frames, emu.orders.sequence,
-                                                    c_off["first_cycles"])
+            _, lat_on = trigger_latencies(frames, emu.orders.sequence, c_on["first_cycles"],
+                                          c_on["frame_cycles"])
+            _, lat_off = trigger_latencies(frames, emu.orders.sequence, c_off["first_cycles"],
+                                           c_off["frame_cycles"])
             assert min(lat_off) > 0 and min(lat_on) > 0
             # some cut-through order beats the slow path's fastest one
             assert min(lat_on) < min(lat_off)
@@ -206,6 +208,20 @@ def impaired_feed(seed, rounds=400):
     return fd.frames
 
 
+def delivered_sequences(frames) -> set[int]:
+    """Sequence numbers of the messages accepted frames delivered (the emulator's feed)."""
+    from tickwire.host.capture import Frames
+    from tickwire.host.emu import feed
+    data = np.frombuffer(b"".join(frames), np.uint8).copy()
+    lens = np.array([len(f) for f in frames], np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    idx = feed.index_frames(Frames(data, offs, lens, np.arange(len(frames), dtype=np.int64), 1))
+    status = idx.frame_status[idx.frame_index]
+    ok = [feed.FRAME_STATUS.index(k) for k in ("accepted", "mold_overrun")]
+    assert np.isin(status, ok).all()    # (an overrun packet keeps the messages it framed)
+    return set(idx.sequences.tolist())
+
+
 @pytest.mark.parametrize("seed", [41, 42])
 def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
     """Frames the rules drop (truncated -- also only inside an IPv4 trailer, after a complete
@@ -222,6 +238,10 @@ def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
     assert ec["ip_length"] > 20 and ec["dup_packets"] > 10 and ec["stale_session"] > 0
     assert ec["gaps"] > 5
     assert len(got) > 50 and c["fast_taken"] > 20 and c["fast_orders"] > 20
+    # every order (the RTL's frames are the emulator's) was triggered by a message that an
+    # accepted frame delivered: none came from a frame the rules dropped
+    assert set(emu.orders.sequence.tolist()) <= delivered_sequences(frames)
+    assert len(set(emu.orders.sequence.tolist())) > 50
     # the slow path alone gives the same frames
     off, c_off, _ = compare(frames, cfg, writes, None, gaps_a=gaps, fast=False)
     assert off == got
@@ -248,11 +268,11 @@ def test_ab_lines_with_drops_fast(built):
                 merged.append(f)     # arrival order: A's copy, then B's
     mid = mids(frames, SAMPLE_NAMES)
     cfg, writes, limits = case(51, SAMPLE_NAMES, mid, permissive=True)
-    got, c = pipeline_full.run_rtl_orders(a, copy.deepcopy(cfg), writes, limits=limits,
-                                          line_b=b, gaps_a=ga, gaps_b=gb, ab_window=64)
-    emu = pipeline_full.emulate_orders(merged, copy.deepcopy(cfg), writes, limits=limits)
+    got, c = rtl.run_orders(a, copy.deepcopy(cfg), writes, limits=limits, line_b=b,
+                            gaps_a=ga, gaps_b=gb, ab_window=64)
+    emu = emulate_orders(merged, copy.deepcopy(cfg), writes, limits=limits, ab_window=64)
     assert got == emu.orders.frames and len(got) > 0
-    for k in ("messages", "packets", "dup_packets", "gaps", "triggers_fired"):
-        assert c[k] == emu.counters[k], k
+    diff = {k: (c[k], v) for k, v in emu.counters.items() if c[k] != v}
+    assert diff == {}, diff
     assert c["dup_packets"] > 1000 and c["overflow"] == 0
     assert c["fast_mismatch"] == 0 and c["fast_taken"] > 0

@@ -1,8 +1,7 @@
-"""Tick to trade in RTL: Ethernet frames on line A -> feed -> book -> trigger -> risk -> order
-egress (hw/pipeline.py TickToTrade through the fast Verilator harness, cut-through trigger
-path on), order frames byte-identical to the emulator's ``res.orders.frames`` and the same
-trigger/risk counters. tests/test_rtl_cut_through.py: the cut-through path on and off,
-impaired feeds."""
+"""Tick to trade in RTL: Ethernet frames on line A -> the appliance (feed -> book -> trigger ->
+risk -> order egress, set up through its register map; the fast Verilator harness, cut-through
+trigger path on), order frames byte-identical to the emulator's and every counter equal.
+tests/test_rtl_cut_through.py: the cut-through path on and off, impaired feeds."""
 
 import random
 
@@ -12,32 +11,32 @@ import pytest
 from tickwire.host import gen
 from tickwire.host.config import Config
 from tickwire.host.framing import build_udp_frame, parse_tcp_frame
+from tickwire.backends import rtl
+from tickwire.backends.wire import frames_of, trigger_latencies
+from tickwire.sim.trigger_risk import model
 
-pipeline_full = pytest.importorskip("tickwire.sim.pipeline_full")
-model = pytest.importorskip("tickwire.sim.trigger_risk.model")
+from emu_helpers import emulate_orders
 
 pytestmark = pytest.mark.rtl
 
-TICK = 100
-CHECKED = ("triggers_fired", "orders_sent", "risk_rejects", "reject_kill",
-           "reject_symbol_disabled", "reject_max_qty", "reject_max_notional",
-           "reject_price_collar", "reject_position", "reject_gross_exposure",
-           "reject_throttle_symbol", "reject_throttle_global", "reject_duplicate",
-           "messages", "packets", "book_messages", "unknown_ref",
-           "duplicate_ref")
+from tickwire.spec.values import TICK  # noqa: E402
+from tickwire.spec.counters import COUNTER_NAMES, FEED_COUNTERS  # noqa: E402
+
+#: every counter the emulator has
+CHECKED = FEED_COUNTERS + COUNTER_NAMES
 
 
 @pytest.fixture(scope="module")
 def built():
     from tickwire.sim import fastsim
-    return fastsim.build(pipeline_full.harness())
+    return fastsim.build(rtl.harness())
 
 
 def sample_frames():
     from pathlib import Path
     import tickwire.host
     path = Path(tickwire.host.__file__).parent / "data" / "sample.pcap"
-    return pipeline_full.frames_of(path)
+    return frames_of(path)
 
 
 def day_frames(seed):
@@ -50,7 +49,7 @@ def mids(frames, names):
     from tickwire.host.emu.pipeline import Emulator
     from tickwire.host.capture import Frames
     from tickwire.host.emu import feed
-    from tickwire.sim.pipeline_rtl import rtl_config
+    from tickwire.backends.rtl import rtl_config
     data = np.frombuffer(b"".join(frames), np.uint8).copy()
     lens = np.array([len(f) for f in frames], np.int64)
     offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
@@ -102,9 +101,9 @@ def check_frames(frames):
 def compare(frames, cfg, writes, limits, **kw):
     """RTL (cut-through trigger path on unless ``fast=False``) against the emulator."""
     import copy
-    got, c = pipeline_full.run_rtl_orders(frames, copy.deepcopy(cfg), writes, limits=limits,
-                                          **kw)
-    emu = pipeline_full.emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
+    got, c = rtl.run_orders(frames, copy.deepcopy(cfg), writes, limits=limits, **kw)
+    emu = emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits,
+                         fast=kw.get("fast", True))
     want = emu.orders.frames
     for i, (a, b) in enumerate(zip(got, want)):
         assert a == b, f"frame {i}:\n rtl {a.hex()}\n emu {b.hex()}"
@@ -123,6 +122,12 @@ def compare(frames, cfg, writes, limits, **kw):
     if got:
         assert c["lat_count"] == len(got) and c["lat_min"] >= 3
     return got, c, emu
+
+
+def _frame_of(frames, seqs):
+    from tickwire.backends.wire import message_positions
+    where = message_positions(frames)
+    return [where[int(s)][0] for s in seqs]
 
 
 SAMPLE_NAMES = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD"]
@@ -147,7 +152,11 @@ def test_sample_capture_orders_match_emulator(built):
             from tickwire.hw.trigger.path import OrderPath
             if c["fast_orders"] == 0:
                 assert c["lat_min"] >= BookBuilder.LATENCY + OrderPath.LATENCY
-            wire = pipeline_full.wire_latencies(frames, emu.orders.sequence, c["first_cycles"])
+            # from the feed frame's last beat
+            from_frame, _ = trigger_latencies(frames, emu.orders.sequence, c["first_cycles"],
+                                              c["frame_cycles"])
+            wire = [t - ((len(frames[k]) + 7) // 8 - 1) for t, k in
+                    zip(from_frame, _frame_of(frames, emu.orders.sequence))]
             assert min(wire) > c["lat_min"]
         for k in CHECKED:
             total[k] += c[k]
@@ -178,8 +187,8 @@ def test_band_of_symbols_and_random_ready(built):
     names = SAMPLE_NAMES[:5]
     mid = mids(frames, names)
     cfg, writes, limits = case(5, names, mid, permissive=True)
-    got, c = pipeline_full.run_rtl_orders(frames, copy.deepcopy(cfg), writes, limits=limits,
-                                          random_ready=True)
-    emu = pipeline_full.emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
+    got, c = rtl.run_orders(frames, copy.deepcopy(cfg), writes, limits=limits,
+                            random_ready=True)
+    emu = emulate_orders(frames, copy.deepcopy(cfg), writes, limits=limits)
     assert got == emu.orders.frames and len(got) > 0
     assert all(s < 5 for s in emu.orders.slot.tolist())

@@ -1,33 +1,18 @@
-"""Device back-ends: which pipeline runs the job (a board, the RTL simulation, or the emulator)."""
+"""Which back-end ``--backend auto`` picks: a board when one is usable here, else the emulator."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
-__all__ = ["detect", "BACKENDS"]
-
-BACKENDS = ("emu", "rtl", "pynq", "xrt")
+__all__ = ["detect"]
 
 
 def detect() -> str:
-    """The best back-end present: a PYNQ (Zynq) board, an Alveo card through XRT, else ``emu``.
-
-    A board counts only when its driver stack is importable *and* a device is visible
-    (``/dev/xclmgmt*``/``/dev/dri/renderD*`` for XRT, ``/dev/uio*`` with PYNQ); the RTL
-    simulation is never picked automatically (it is slow) — ask for ``--backend rtl``.
-    """
-    if importlib.util.find_spec("pynq") is not None and any(
-            n.startswith("uio") for n in _dev()):
+    """``pynq`` when a PYNQ board is usable (an FPGA manager and the pynq package), ``xrt``
+    when XRT enumerates a device, else ``emu``. The probes are the board back-ends' own
+    (:mod:`tickwire.backends.board`); the RTL simulation is never picked automatically (it is
+    slow): ask for ``--backend rtl``."""
+    from ..backends.board import probe_pynq, probe_xrt
+    if probe_pynq() is None:
         return "pynq"
-    if importlib.util.find_spec("pyxrt") is not None and any(
-            n.startswith("xclmgmt") for n in _dev()):
+    if probe_xrt() is None:
         return "xrt"
     return "emu"
-
-
-def _dev() -> list[str]:
-    try:
-        return os.listdir("/dev")
-    except OSError:
-        return []

@@ -331,6 +331,51 @@ def device_serve(backend: str = typer.Option("emu", help="emu | rtl | pynq | xrt
         dev.close()
 
 
+@app.command()
+def serve(backend: str = typer.Option("emu", help="emu | rtl | pynq | xrt | remote"),
+          capture: Optional[Path] = typer.Option(None, "--capture", help="pcap/pcapng/"
+                                                 "BinaryFILE (default: the bundled sample)"),
+          config: Optional[Path] = typer.Option(None, "--config", help="TOML config"),
+          host: str = typer.Option("127.0.0.1", help="address to listen on (default: "
+                                   "loopback only)"),
+          port: int = typer.Option(8080, help="TCP port (0: any free one)"),
+          token: Optional[str] = typer.Option(None, envvar="TICKWIRE_TOKEN", help="write "
+                                              "token (default: $TICKWIRE_TOKEN; none: writes "
+                                              "refused)"),
+          read_token: Optional[str] = typer.Option(None, envvar="TICKWIRE_READ_TOKEN",
+                                                   help="read-only token (reads then need "
+                                                   "a token)"),
+          speed: str = typer.Option("2000", help="max | ITCH messages per second | Nx "
+                                    "(the capture's own timing times N)"),
+          once: bool = typer.Option(False, "--once", help="one pass, then hold the device "
+                                    "(default: loop the capture)"),
+          poll_messages: Optional[int] = typer.Option(None, "--poll-messages", help="host "
+                                                      "poll interval in messages (default: "
+                                                      "the config's strategy.poll_messages)"),
+          device: Optional[str] = typer.Option(None, "--device", help="remote back-end: "
+                                               "HOST:PORT of `tickwire device serve`"),
+          audit_log: Path = typer.Option(Path("tickwire-audit.jsonl"), "--audit-log",
+                                         help="JSON-lines file every write is appended to")):
+    """Replay a capture through a device and operate it live: dashboard, REST, WebSocket,
+    Prometheus metrics (tickwire.control)."""
+    from ..control.service import serve as do_serve
+    from .config import load_config
+    with _errors():
+        cfg = load_config(config)
+        if poll_messages is not None:
+            cfg.strategy.poll_messages = poll_messages
+            cfg.validate()
+        opts = {}
+        if backend == "remote":
+            if not device or ":" not in device:
+                _fail("--backend remote needs --device HOST:PORT")
+            h, p = device.rsplit(":", 1)
+            opts = {"host": h, "port": int(p)}
+        do_serve(backend, capture or SAMPLE, cfg, host=host, port=port, token=token,
+                 read_token=read_token, speed=speed, loop=not once, audit_log=audit_log,
+                 device_options=opts)
+
+
 def main() -> None:
     _register_optional()
     app()

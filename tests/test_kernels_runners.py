@@ -14,8 +14,6 @@ from tickwire.models.dataset import synthetic_rows
 from tickwire.models.features import N_FEATURES, features_batch
 from tickwire.models.mlp import Model, random_mlp, save_model
 
-HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
-needs_ort = pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
 CUDA_OK, CUDA_WHY = cuda_available()
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -64,7 +62,6 @@ def test_batches_past_max_batch_are_sliced(model, feats):
     assert r._in_batches(x[0], run).shape == (1, 3) and sizes[-1] == 1
 
 
-@needs_ort
 @pytest.mark.parametrize("iobinding", [True, False])
 def test_onnxruntime_matches_numpy(model, feats, iobinding):
     x, _ = feats
@@ -77,7 +74,6 @@ def test_onnxruntime_matches_numpy(model, feats, iobinding):
     np.testing.assert_allclose(a, ref.predict(x[:4]), atol=ATOL)  # results are not aliased
 
 
-@needs_ort
 def test_onnxruntime_from_saved_file(tmp_path, model, feats):
     # a saved model with no .onnx beside it: the graph is built from the weights
     p = save_model(Model("mlp", dict(model.meta), layers=model.layers), tmp_path / "m.npz")
@@ -94,7 +90,7 @@ def test_auto_says_what_it_picked_and_why(model):
     if not CUDA_OK:
         assert r.backend in ("onnxruntime", "numpy")
         assert "tensorrt" in skipped and "cupy" in skipped
-    if HAS_ORT and not CUDA_OK:
+    if not CUDA_OK:
         assert r.backend == "onnxruntime"
     probe = probe_backends(model)
     assert probe["numpy"] == "ok" and set(probe) >= set(AUTO_ORDER)

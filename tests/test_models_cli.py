@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-typer_testing = pytest.importorskip("typer.testing")
-cli = pytest.importorskip("tickwire.host.cli")
+import typer.testing as typer_testing  # noqa: E402
+
+import tickwire.host.cli as cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")

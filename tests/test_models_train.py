@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+import torch  # noqa: E402,F401  (dev dependencies: `make setup` installs them)
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
 
 from tickwire.models.dataset import (  # noqa: E402
     build_dataset, default_lobster_path, synthetic_rows,

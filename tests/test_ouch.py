@@ -13,9 +13,9 @@ CAPTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ouch
 
 @pytest.fixture(scope="module")
 def tcp_payload() -> bytes:
-    scapy = pytest.importorskip("scapy.all")
+    import scapy.all as scapy
     if not CAPTURE.exists():
-        pytest.skip(f"{CAPTURE} not present")
+        pytest.skip(f"shared data absent: {CAPTURE}")
     pkts = scapy.rdpcap(str(CAPTURE))
     assert len(pkts) == 1
     p = pkts[0]

@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-itch_book = pytest.importorskip("itch_book")
+import itch_book  # noqa: E402  (the peer: a dev dependency)
 
 from tickwire.host import gen  # noqa: E402
 from tickwire.host.config import Config  # noqa: E402

@@ -104,8 +104,8 @@ def test_field_codecs():
 
 
 def _gateware_counters(module: str) -> tuple:
-    mod = pytest.importorskip(module, reason=f"{module} does not import")
-    return tuple(mod.COUNTERS)
+    import importlib
+    return tuple(importlib.import_module(module).COUNTERS)
 
 
 @pytest.mark.parametrize("module", ["tickwire.hw.book", "tickwire.hw.trigger.engine",
@@ -117,7 +117,7 @@ def test_gateware_counters_are_in_the_map(module):
 
 
 def test_feed_front_end_counters_are_in_the_map():
-    fe = pytest.importorskip("tickwire.hw.feed.frontend", reason="feed front end missing")
+    from tickwire.hw.feed import frontend as fe
     from amaranth.hdl import Shape
     from amaranth.lib import wiring
     comp = fe.FeedFrontEnd()

@@ -8,19 +8,19 @@
   references, overfill, full buckets, U halves (context hand-over, same-bucket replace), the
   level operation each op causes, and downstream back-pressure.
 
-The reference is sim/book_builder/model.py (kept equal to the emulator by
-tests/test_hw_book_model.py).
+The reference is tests/reference_book.py, the book of docs/architecture.md written from the
+document alone (tests/test_emu_book.py holds the emulator to it on whole streams).
 """
 
 import random
 
 import pytest
 from amaranth_sim import simulate
+from reference_book import CapBook
 
 from tickwire.hw.book import LevelEngine, OrderTable
 from tickwire.hw.book.hash import order_bucket
 from tickwire.hw.book.layouts import OpKind
-from tickwire.sim.book_builder.model import BookModel
 
 ADD, RED, DEL, NOP = OpKind.ADD, OpKind.REDUCE, OpKind.DELETE, OpKind.NOP
 
@@ -66,34 +66,33 @@ def _drive(dut, ops, *, accept_sig, valid_sig, op_sig, out_valid, out, consume, 
 
 def level_ref(ops, *, symbols, levels, depth):
     """Expected (slot, book after, visible, emit, overflow, miss) per op."""
-    m = BookModel(symbols=symbols, levels=levels, depth=depth)
+    m = CapBook(symbols=symbols, levels=levels, depth=depth)
     out = []
     pend = False
     snap = None
     for op in ops:
-        before_ov, before_miss = m.counters["level_overflow"], m.counters["level_miss"]
+        before_ov, before_miss = m.c["level_overflow"], m.c["level_miss"]
         s, side = op["slot"], op["side"]
         if not op["last"]:
-            snap = m._side_top(s, side)
+            snap = m.side_top(s, side)
         pos = None
         if op["uses"] and op["kind"] == ADD:
-            pos = m._level_add(s, side, op["price"], op["amount"])
+            pos = m.level_add(s, side, op["price"], op["amount"])
         elif op["uses"] and op["kind"] == RED:
-            pos = m._level_reduce(s, side, op["price"], op["amount"], bool(op["removed"]))
+            pos = m.level_reduce(s, side, op["price"], op["amount"], bool(op["removed"]))
         visible = pos is not None and pos < depth
         emit = False
         if op["uses"]:
             if op["last"]:
                 emit = visible or pend
-                if snap is not None and emit and snap == m._side_top(s, side):
+                if snap is not None and emit and snap == m.side_top(s, side):
                     emit = False
                 pend, snap = False, None
             else:
                 pend = visible
-        book = tuple(tuple(tuple(e) for e in m.book[s][sd]) for sd in (0, 1))
+        book = tuple(tuple(tuple(e) for e in m.book.get((s, sd), ())) for sd in (0, 1))
         out.append((s, book if op["uses"] else None, visible, emit,
-                    m.counters["level_overflow"] > before_ov,
-                    m.counters["level_miss"] > before_miss))
+                    m.c["level_overflow"] > before_ov, m.c["level_miss"] > before_miss))
     return out
 
 
@@ -222,7 +221,7 @@ def test_levels_parameter_errors():
 def order_ref(ops, *, buckets, ways):
     """Expected level op (kind, slot, side, price, amount, removed, last) per order op and the
     counters, from the rules of docs/architecture.md."""
-    m = BookModel(symbols=4, order_buckets=buckets, order_ways=ways)
+    m = CapBook(symbols=4, order_buckets=buckets, order_ways=ways)
     out = []
     ctx = None
     for op in ops:
@@ -233,40 +232,22 @@ def order_ref(ops, *, buckets, ways):
             slot, side = (ctx[0], ctx[1]) if op["u1"] else (op["slot"], op["side"])
             if op["u1"]:
                 lop = (NOP, slot, side, op["price"], op["amount"], 0, 1)
-            if not op["u1"] or ctx[2]:
-                b, w = m._find(op["key"])
-                if w is not None:
-                    m.counters["duplicate_ref"] += 1
-                elif None not in b:
-                    m.counters["order_table_full"] += 1
-                else:
-                    b[b.index(None)] = [op["key"], slot, side, op["price"], op["amount"]]
-                    lop = (ADD, slot, side, op["price"], op["amount"], 0, 1)
+            if (not op["u1"] or ctx[2]) and m.store(op["key"], slot, side, op["price"],
+                                                    op["amount"]):
+                lop = (ADD, slot, side, op["price"], op["amount"], 0, 1)
         elif k in (RED, DEL):
-            b, w = m._find(op["key"])
-            if w is None:
-                m.counters["unknown_ref"] += 1
+            hit = m.take(op["key"], op["amount"], whole=k == DEL)
+            if hit is None:
                 if op["u0"]:
                     ctx = (0, 0, False)
             else:
-                _, slot, side, price, rem = b[w]
-                amt = op["amount"]
-                if k == DEL:
-                    amt = rem
-                elif amt > rem:
-                    m.counters["overfill"] += 1
-                    amt = rem
-                gone = amt == rem
-                if gone:
-                    b[w] = None
-                else:
-                    b[w][4] = rem - amt
+                slot, side, price, amt, gone = hit
                 lop = (RED, slot, side, price, amt, int(gone), last)
                 if op["u0"]:
                     ctx = (slot, side, True)
         out.append(lop if k != NOP else (NOP, op["slot"], op["side"], op["price"],
                                          op["amount"], 0, 1))
-    return out, m.counters
+    return out, m.c
 
 
 def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0, by_hand=None):

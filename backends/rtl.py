@@ -27,6 +27,7 @@ from ..host.driver import BusError, Driver, FakeBus, IdentityError
 from ..sim import fastsim
 from ..spec.capacity import GATEWARE, ROW_DEPTH, gateware_capacity
 from ..spec.regmap import REGMAP
+from ..spec.streams import BEAT_BITS, BEAT_FIELDS
 from .base import Device, Outputs, empty_rows
 from .wire import FRAME_GAP, beats, gather_frames, parse_rows, shallower
 
@@ -64,11 +65,11 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
         return verilog.convert(top, name="appliance", emit_src=False,
                                ports=component_ports(top))
 
-    rx = [("data", 64), ("keep", 8), ("first", 1), ("last", 1)]
+    rx = list(BEAT_FIELDS)
     return fastsim.Harness(
         "appliance", to_verilog,
-        inputs=[fastsim.StreamPort("rx_a", 74, has_ready=False, fields=rx),
-                fastsim.StreamPort("rx_b", 74, has_ready=False, fields=rx)],
+        inputs=[fastsim.StreamPort("rx_a", BEAT_BITS, has_ready=False, fields=rx),
+                fastsim.StreamPort("rx_b", BEAT_BITS, has_ready=False, fields=rx)],
         outputs=[fastsim.StreamPort("o", data.Layout.cast(OrderBeat).size),
                  fastsim.StreamPort("updates", book_update_layout(depth).size)],
         axil="axi", key=fastsim.source_key("appliance", depth, symbols))

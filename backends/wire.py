@@ -11,25 +11,29 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spec.streams import BEAT_BITS, BEAT_FIELDS, field_offsets
+
 __all__ = ["FRAME_GAP", "beats", "frames_of", "gather_frames", "parse_rows", "shallower",
            "mold_counts", "poll_points", "message_positions", "trigger_latencies", "field_end"]
 
 #: idle cycles between frames on a line (12-byte IFG + 8-byte preamble at 64 bits per cycle)
 FRAME_GAP = 3
-#: bits of one feed beat record: data 64, keep 8, first 1, last 1
-BEAT_BITS = 74
+# byte / bit positions of the beat's fields in a record (after its u32 of idle cycles)
+_AT = {name: (4 + off // 8, off % 8) for name, off in field_offsets(BEAT_FIELDS).items()}
+_RECORD = 4 + (BEAT_BITS + 7) // 8
 
 
 def beats(frames: list[bytes], gap: int = FRAME_GAP, gaps: list[int] | None = None) -> bytes:
     """Harness records for one line: per 64-bit beat a u32 of idle cycles before it, then
-    (data, keep, first, last) LSB first, lane 0 = the frame's first byte."""
+    the beat packed LSB first as ``tickwire.spec.streams.BEAT_FIELDS`` lays it out, lane 0 =
+    the frame's first byte."""
     n = len(frames)
     if n == 0:
         return b""
     lens = np.fromiter((len(f) for f in frames), np.int64, n)
     nb = (lens + 7) // 8
     total = int(nb.sum())
-    out = np.zeros((total, 4 + 10), np.uint8)
+    out = np.zeros((total, _RECORD), np.uint8)
     first = np.concatenate([[0], np.cumsum(nb)[:-1]])
     g = np.full(n, gap, np.uint32) if gaps is None else np.asarray(gaps, np.uint32)
     out[first, :4] = g.view(np.uint8).reshape(n, 4)
@@ -38,14 +42,16 @@ def beats(frames: list[bytes], gap: int = FRAME_GAP, gaps: list[int] | None = No
     for f, k in zip(frames, nb.tolist()):
         padded[pos:pos + len(f)] = np.frombuffer(f, np.uint8)
         pos += 8 * k
-    out[:, 4:12] = padded.reshape(total, 8)
+    d = _AT["data"][0]
+    out[:, d:d + 8] = padded.reshape(total, 8)
     last = first + nb - 1
     keep = np.full(total, 0xFF, np.uint16)
     tail = lens - 8 * (nb - 1)
     keep[last] = (1 << tail) - 1
-    out[:, 12] = keep.astype(np.uint8)
-    out[first, 13] |= 1
-    out[last, 13] |= 2
+    out[:, _AT["keep"][0]] = keep.astype(np.uint8)
+    for rows, name in ((first, "first"), (last, "last")):
+        byte, bit = _AT[name]
+        out[rows, byte] |= 1 << bit
     return out.tobytes()
 
 
@@ -73,22 +79,26 @@ def frames_of(path: str | Path) -> list[bytes]:
 
 
 def gather_frames(out: np.ndarray) -> tuple[list[bytes], list[int], list[int]]:
-    """Frames of order-stream records (data, keep, first, last); (frames, first cycles,
+    """Frames of order-stream records (beats as :data:`BEAT_FIELDS`); (frames, first cycles,
     last cycles). Raises on a malformed beat sequence."""
+    width, off = dict(BEAT_FIELDS), field_offsets(BEAT_FIELDS)
+    lanes = width["data"] // 8
     frames, firsts, lasts = [], [], []
     cur = bytearray()
     raw = np.ascontiguousarray(out["payload"])
     for cyc, rec in zip(out["cycle"].tolist(), raw):
         v = int.from_bytes(bytes(rec), "little")
-        d, keep, first, last = v & ((1 << 64) - 1), (v >> 64) & 0xFF, (v >> 72) & 1, (v >> 73) & 1
+        d = (v >> off["data"]) & ((1 << 8 * lanes) - 1)
+        keep = (v >> off["keep"]) & ((1 << lanes) - 1)
+        first, last = (v >> off["first"]) & 1, (v >> off["last"]) & 1
         n = bin(keep).count("1")
-        if keep != (1 << n) - 1 or (not last and n != 8):
+        if keep != (1 << n) - 1 or (not last and n != lanes):
             raise AssertionError(f"cycle {cyc}: keep {keep:#x}")
         if bool(first) != (len(cur) == 0):
             raise AssertionError(f"cycle {cyc}: first flag out of place")
         if first:
             firsts.append(cyc)
-        cur += d.to_bytes(8, "little")[:n]
+        cur += d.to_bytes(lanes, "little")[:n]
         if last:
             frames.append(bytes(cur))
             lasts.append(cyc)

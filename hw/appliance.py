@@ -39,6 +39,7 @@ from .egress.layouts import SessionTemplate
 from .feed.layouts import AxiStreamSignature
 from .pipeline import OrderBeat, TickToTrade
 from .regmap.axil import AXI4LiteSignature, RegisterFile
+from tickwire.spec.capacity import GATEWARE as _CAP, ROW_DEPTH
 from tickwire.spec.regmap import REGMAP, RISK_PARAM_FIELDS, STICKY_SOURCES
 from .risk.layouts import RiskParams
 from .trigger.common import check_int
@@ -100,9 +101,10 @@ class Appliance(wiring.Component):
     reports them in the CAPACITY registers.
     """
 
-    def __init__(self, *, depth: int = 10, symbols: int = 64, order_buckets: int = 1 << 12,
-                 order_ways: int = 4, levels: int = 32, groups: int = 4,
-                 fifo_depth: int = 16, hist_bins: int = 33):
+    def __init__(self, *, depth: int = ROW_DEPTH, symbols: int = _CAP["symbols"],
+                 order_buckets: int = _CAP["order_buckets"], order_ways: int = _CAP["order_ways"],
+                 levels: int = _CAP["levels"], groups: int = _CAP["groups"],
+                 fifo_depth: int = 16, hist_bins: int = _CAP["hist_bins"]):
         check_int("symbols", symbols, 1, 256)
         check_int("groups", groups, 1, 64)
         check_int("hist_bins", hist_bins, 2, 256)

@@ -42,6 +42,9 @@ from amaranth import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE as _CAP, ROW_DEPTH
+from tickwire.spec.streams import BEAT_FIELDS
+
 from .book.builder import COUNTERS as BOOK_COUNTERS, BookBuilder
 from .book.layouts import book_update_layout
 from .feed.frontend import _LINE_COUNTERS, FeedFrontEnd
@@ -54,7 +57,7 @@ from .trigger.path import (COUNTERS as PATH_COUNTERS, OrderConfig, OrderPath, Or
 __all__ = ["TickToTrade", "FeedConfig", "OrderBeat", "SymbolRow", "COUNTERS", "FEED_HW_PORTS"]
 
 #: One beat of the order output (byte 0 of a frame in ``data[7:0]``).
-OrderBeat = data.StructLayout({"data": 64, "keep": 8, "first": 1, "last": 1})
+OrderBeat = data.StructLayout(dict(BEAT_FIELDS))
 
 #: A row of the symbol table (book symbol table + egress names).
 SymbolRow = data.StructLayout({"name": 64, "valid": 1})
@@ -107,9 +110,11 @@ class TickToTrade(wiring.Component):
         engine's ``fast_taken`` counts those it evaluated)
     """
 
-    def __init__(self, *, depth: int = 10, symbols: int = 64, order_buckets: int = 1 << 12,
-                 order_ways: int = 4, levels: int = 32, groups: int = 4,
-                 fifo_depth: int = 16, hist_bins: int = 33, limits_init: dict | None = None):
+    def __init__(self, *, depth: int = ROW_DEPTH, symbols: int = _CAP["symbols"],
+                 order_buckets: int = _CAP["order_buckets"], order_ways: int = _CAP["order_ways"],
+                 levels: int = _CAP["levels"], groups: int = _CAP["groups"],
+                 fifo_depth: int = 16, hist_bins: int = _CAP["hist_bins"],
+                 limits_init: dict | None = None):
         self._feed_kw = dict(groups=groups)
         self._book_kw = dict(depth=depth, symbols=symbols, order_buckets=order_buckets,
                              order_ways=order_ways, levels=levels)

@@ -22,6 +22,7 @@ import numpy as np
 
 from tickwire.models.features import EHIST, HIST, N_FEATURES
 from tickwire.models.mlp import MAX_WIDTH, Model, flat_params
+from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
 from .cpu_core import KERNEL_DIR, _levels_u32, segments
 from .runners import Runner
@@ -154,7 +155,8 @@ class CupySlowPath:
     """GPU-resident slow path for ``n_slots`` symbols: feature state on the device;
     ``step(slots, levels)`` → (touched slots, their newest features, class probabilities)."""
 
-    def __init__(self, model: Model, n_slots: int = 64, depth: int = 10):
+    def __init__(self, model: Model, n_slots: int = GATEWARE["symbols"],
+                 depth: int = ROW_DEPTH):
         import cupy as cp
 
         _require_device(cp)

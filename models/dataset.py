@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import DTYPE, features_batch
+from ..spec.capacity import ROW_DEPTH
 
 __all__ = [
     "CLASSES", "Rows", "Dataset", "rows_from_replay", "replay_rows", "lobster_rows",
@@ -118,7 +119,7 @@ def rows_from_replay(result, depth: int | None = None) -> Rows:
                 list(symbols) if symbols is not None else None, source="replay")
 
 
-def replay_rows(path, symbols=None, depth: int = 10) -> Rows:
+def replay_rows(path, symbols=None, depth: int = ROW_DEPTH) -> Rows:
     """Replay a capture through the emulator (``tickwire.host.emu.pipeline.replay``)."""
     from tickwire.host.emu.pipeline import replay  # the emulator: imported only when used
 
@@ -144,7 +145,7 @@ def default_lobster_path() -> Path | None:
     return None
 
 
-def lobster_rows(orderbook_csv=None, depth: int = 10, slot: int = 0,
+def lobster_rows(orderbook_csv=None, depth: int = ROW_DEPTH, slot: int = 0,
                  dedupe: bool = True) -> Rows:
     """Rows from a LOBSTER order-book file (ask p, ask s, bid p, bid s per level).
 
@@ -179,7 +180,7 @@ def lobster_rows(orderbook_csv=None, depth: int = 10, slot: int = 0,
     return Rows(lv, np.full(lv.shape[0], slot), ts, seq, [sym], source=f"lobster:{path.name}")
 
 
-def synthetic_rows(n_updates: int = 20000, n_symbols: int = 4, depth: int = 10, seed: int = 0,
+def synthetic_rows(n_updates: int = 20000, n_symbols: int = 4, depth: int = ROW_DEPTH, seed: int = 0,
                    signal: float = 2.0, p_move: float = 0.25, base_price: int = 500_000) -> Rows:
     """Random-walk top-N books with a learnable signal.
 
@@ -245,7 +246,7 @@ def synthetic_rows(n_updates: int = 20000, n_symbols: int = 4, depth: int = 10, 
                 source=f"synthetic(n={n_updates},S={S},seed={seed},signal={signal})")
 
 
-def load_rows(source, symbols=None, depth: int = 10, seed: int = 0) -> Rows:
+def load_rows(source, symbols=None, depth: int = ROW_DEPTH, seed: int = 0) -> Rows:
     """Rows from a :class:`Rows`, a LOBSTER csv, a capture path (emulator replay) or
     ``"synthetic"`` / ``"synthetic:N"`` (N updates) / ``"lobster"`` (the shared sample)."""
     if isinstance(source, Rows):
@@ -395,7 +396,7 @@ def build_dataset(rows: Rows, horizon: int = 10, splits=(0.7, 0.15, 0.15),
                    test, horizon, move_ticks, baselines, rows.source, window)
 
 
-def lobster_dataset(orderbook_csv=None, horizon: int = 10, depth: int = 10,
+def lobster_dataset(orderbook_csv=None, horizon: int = 10, depth: int = ROW_DEPTH,
                     splits=(0.7, 0.15, 0.15), window: int = 1) -> Dataset:
     """:func:`build_dataset` on a LOBSTER order-book file (default: the shared AAPL sample)."""
     return build_dataset(lobster_rows(orderbook_csv, depth=depth), horizon, splits, window)

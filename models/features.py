@@ -55,6 +55,7 @@ __all__ = [
 
 DTYPE = np.float32
 from ..spec.values import TICK  # noqa: E402  (ITCH price units per cent)
+from ..spec.capacity import GATEWARE, ROW_DEPTH  # noqa: E402
 IMB_LEVELS = (1, 3, 5, 10)
 RET_LAGS = (1, 5, 20)
 OFI_WINDOW = 10
@@ -350,7 +351,7 @@ class FeatureStream:
     given and return their feature vectors; a slot's state only sees its own updates.
     """
 
-    def __init__(self, n_slots: int = 64, depth: int = 10):
+    def __init__(self, n_slots: int = GATEWARE["symbols"], depth: int = ROW_DEPTH):
         self.n_slots = int(n_slots)
         self.depth = int(depth)
         self.reset()

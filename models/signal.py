@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..spec.values import TICK
+from ..spec.capacity import GATEWARE, ROW_DEPTH
 from .features import N_FEATURES, FeatureStream
 from .mlp import Model, load_model
 
@@ -97,7 +98,8 @@ class SignalEngine:
     """
 
     def __init__(self, model, write_triggers: WriteTriggers, *, backend: str = "auto",
-                 runner=None, n_slots: int = 64, depth: int = 10, edge_ticks: float = 1.0,
+                 runner=None, n_slots: int = GATEWARE["symbols"],
+                 depth: int = ROW_DEPTH, edge_ticks: float = 1.0,
                  quantity: int | dict = 100, tick: int = TICK, max_batch: int = 256):
         from tickwire.kernels.runners import make_runner
 

@@ -25,6 +25,7 @@ from .dataset import (
     CLASSES, FLAT, Dataset, Rows, build_dataset, default_lobster_path, load_rows,
 )
 from .features import FEATURES, spec_dict
+from ..spec.capacity import ROW_DEPTH
 from .mlp import Model, export_onnx, load_model, save_model, torch_module
 
 __all__ = ["ModelInfo", "train", "export", "evaluate", "write_card", "fit_dataset",
@@ -184,7 +185,7 @@ def _to_model(m, arch: str, meta: dict) -> Model:
 def train(capture_or_rows, out_dir, seed: int = 0, *, name: str | None = None,
           arch: str = "mlp", horizon: int = 10, hidden=(32, 32), lstm_hidden: int = 16,
           window: int = 16, epochs: int = 40, batch_size: int = 256, lr: float = 3e-3,
-          weight_decay: float = 1e-4, patience: int = 6, depth: int = 10, symbols=None,
+          weight_decay: float = 1e-4, patience: int = 6, depth: int = ROW_DEPTH, symbols=None,
           splits=(0.7, 0.15, 0.15), onnx: bool = True, card_dir=None,
           eval_on="auto") -> ModelInfo:
     """Train a model on ``capture_or_rows`` and save it under ``out_dir``.

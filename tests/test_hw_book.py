@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 from tickwire.host import itch
 from tickwire.hw.book import BookBuilder, COUNTERS
 from tickwire.sim.book_builder.gen import emulator_case, random_day, to_decoded
-from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
+from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
 from tickwire.spec.values import pack_symbol
 
 
@@ -120,7 +120,7 @@ def emu_state(emu, s):
 
 def check(raw, *, names=None, params, ready_prob=1.0, gap_prob=0.0, seed=0, state_slots=None):
     """RTL == emulator on ``raw`` ITCH messages (names None: auto mode)."""
-    p = dict(GATEWARE, depth=ROW_DEPTH)
+    p = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)
     p.update(params)
     want, want_c, want_events, emu = emulator_case(
         raw, symbols=names, depth=p["depth"], symbols_capacity=p["symbols"],

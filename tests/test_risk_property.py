@@ -27,12 +27,13 @@ from tickwire.host.emu import core
 from tickwire.host.emu.pipeline import Emulator, messages_buffer
 from tickwire.host.framing import build_udp_frame, parse_tcp_frame
 from tickwire.backends import rtl   # the RTL back-end: its one import
+from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE
 
 TICK = 100
 T0 = 34_200_000_000_000
 TICKERS = ("AAPL", "MSFT", "AMD", "NVDA", "TSLA", "META", "AMZN", "GOOG")
 #: capacities of the built appliance (the emulator runs with the same)
-CAPACITY = dict(symbols=64, order_buckets=1 << 12, order_ways=4, levels=32)
+CAPACITY = {k: GATEWARE[k] for k in BOOK_FIELDS}
 
 
 # ------------------------------------------------------------------------ scenarios

@@ -17,6 +17,7 @@ from numba.extending import intrinsic
 
 from ...spec.counters import (BOOK_COUNTERS, COUNTER_NAMES, RISK_PARAMS,  # noqa: F401
                              RISK_REASONS)
+from ...spec.capacity import EMULATOR
 from ...spec.values import pack_symbol, unpack_symbol  # noqa: F401
 from ..itch import field_offset
 
@@ -68,8 +69,9 @@ STATE_TRADING = ord("T")
 class State:
     """All tables of the book builder, trigger engine and risk stage, as numpy arrays."""
 
-    def __init__(self, symbols: int = 64, order_buckets: int = 1 << 20, order_ways: int = 4,
-                 levels: int = 256):
+    def __init__(self, symbols: int = EMULATOR["symbols"],
+                 order_buckets: int = EMULATOR["order_buckets"],
+                 order_ways: int = EMULATOR["order_ways"], levels: int = EMULATOR["levels"]):
         if symbols < 1 or symbols > 1 << 16:
             raise ValueError(f"capacity.symbols={symbols}: must be 1..65536")
         if order_buckets < 2 or order_buckets & (order_buckets - 1):

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..config import Config
+from ...spec.capacity import ROW_DEPTH
 from . import core
 from .core import ASK, BID, State, pack_symbol, unpack_symbol
 
@@ -673,7 +674,7 @@ def run_source(src: Source, config: Config | None = None, depth: int = 0, **kw) 
     return res
 
 
-def replay(path_or_source, symbols: list[str] | None = None, depth: int = 10,
+def replay(path_or_source, symbols: list[str] | None = None, depth: int = ROW_DEPTH,
            config: Config | None = None, **kw) -> RunResult:
     """Rebuild books (no strategy) and return the top-``depth`` rows of every change.
 

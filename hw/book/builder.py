@@ -41,6 +41,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
+
 from ..layouts import DecodedMessage
 from ..trigger.common import check_bool, check_int, checked_init
 from .common import MsgMeta, lowest_onehot, onehot_select, order_op_layout
@@ -110,8 +112,10 @@ class BookBuilder(wiring.Component):
     LATENCY = 13
 
     @checked_init
-    def __init__(self, *, symbols: int = 64, order_buckets: int = 1 << 12, order_ways: int = 4,
-                 levels: int = 32, depth: int = 10, locates: int = 1 << 16,
+    def __init__(self, *, symbols: int = GATEWARE["symbols"],
+                 order_buckets: int = GATEWARE["order_buckets"],
+                 order_ways: int = GATEWARE["order_ways"], levels: int = GATEWARE["levels"],
+                 depth: int = ROW_DEPTH, locates: int = 1 << 16,
                  in_fifo_depth: int = 4, out_fifo_depth: int = 4, events: bool = False,
                  stamp: bool = False):
         check_int("symbols", symbols, 1, 256)

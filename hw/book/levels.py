@@ -21,6 +21,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
+
 from ..trigger.common import check_int, checked_init
 from .common import BankedMemory, level_op_layout
 from .layouts import COUNT_BITS, OpKind, side_layout, slot_levels_layout
@@ -59,7 +61,8 @@ class LevelEngine(wiring.Component):
     """
 
     @checked_init
-    def __init__(self, *, symbols: int = 64, levels: int = 32, depth: int = 10):
+    def __init__(self, *, symbols: int = GATEWARE["symbols"], levels: int = GATEWARE["levels"],
+                 depth: int = ROW_DEPTH):
         check_int("symbols", symbols, 1, 256)
         check_int("levels", levels, 1, 1024)
         check_int("depth", depth, 1)

@@ -18,6 +18,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..trigger.common import check_int, checked_init
 from .common import any_of, level_op_layout, lowest_onehot, onehot_select, order_op_layout
 from .layouts import OpKind, order_record_layout
@@ -27,7 +29,9 @@ __all__ = ["OrderTable"]
 
 class OrderTable(wiring.Component):
     @checked_init
-    def __init__(self, *, symbols: int = 64, order_buckets: int = 1 << 12, order_ways: int = 4):
+    def __init__(self, *, symbols: int = GATEWARE["symbols"],
+                 order_buckets: int = GATEWARE["order_buckets"],
+                 order_ways: int = GATEWARE["order_ways"]):
         check_int("symbols", symbols, 1, 256)
         check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
         check_int("order_ways", order_ways, 1, 16, pow2=True)

@@ -24,6 +24,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..risk.layouts import DIGITS, AcceptedOrder
 from ..ports import CounterGroup, TablePort
 from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, ones_fold
@@ -75,7 +77,8 @@ class OrderEgress(wiring.Component):
     THROUGHPUT = "1 frame/13 cycles (14 with a VLAN tag), back to back"
 
     @checked_init
-    def __init__(self, *, symbols: int = 64, fifo_depth: int = 16, hist_bins: int = 33,
+    def __init__(self, *, symbols: int = GATEWARE["symbols"], fifo_depth: int = 16,
+                 hist_bins: int = GATEWARE["hist_bins"],
                  counter_width: int = 32):
         check_int("symbols", symbols, 1, MAX_SLOTS)
         check_int("fifo_depth", fifo_depth, 1, 1024)

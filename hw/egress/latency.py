@@ -4,6 +4,8 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..trigger.common import check_int, checked_init
 
 __all__ = ["CycleCounter", "LatencyHistogram"]
@@ -37,7 +39,7 @@ class LatencyHistogram(wiring.Component):
     """
 
     @checked_init
-    def __init__(self, *, bins: int = 33, count_width: int = 32):
+    def __init__(self, *, bins: int = GATEWARE["hist_bins"], count_width: int = 32):
         check_int("bins", bins, 2, 4096)
         check_int("count_width", count_width, 1, 64)
         self.bins = bins

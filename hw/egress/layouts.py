@@ -3,6 +3,8 @@
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.streams import BEAT_FIELDS
+
 __all__ = ["SessionTemplate", "OrderStreamSignature"]
 
 
@@ -33,14 +35,9 @@ class OrderStreamSignature(wiring.Signature):
     and ``ready`` are both high. Once ``valid`` is high, the beat stays until it transfers."""
 
     def __init__(self):
-        super().__init__({
-            "data": Out(64),
-            "keep": Out(8),
-            "first": Out(1),
-            "last": Out(1),
-            "valid": Out(1),
-            "ready": In(1),
-        })
+        # the feed's beat (tickwire.spec.streams), with ready
+        super().__init__({**{name: Out(w) for name, w in BEAT_FIELDS}, "valid": Out(1),
+                          "ready": In(1)})
 
     def __eq__(self, other):
         return isinstance(other, OrderStreamSignature)

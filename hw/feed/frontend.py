@@ -14,6 +14,8 @@ from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..layouts import DecodedMessage
 from .decoder import EarlyLayout, ItchDecoder
 from .layouts import (AxiStreamSignature, FEED_COUNTERS, FRAME_REASONS, FRAME_STATUS_PASS,
@@ -48,7 +50,7 @@ class FeedFrontEnd(wiring.Component):
     <every name of FEED_COUNTERS>, overflow, ignored_types, a_<reason>, b_<reason> : Out
     """
 
-    def __init__(self, *, groups: int = 4, counter_width: int = 32, line_depth: int = 512,
+    def __init__(self, *, groups: int = GATEWARE["groups"], counter_width: int = 32, line_depth: int = 512,
                  line_packets: int = 64, fifo_depth: int = 256):
         self._kw = dict(groups=groups, counter_width=counter_width, line_depth=line_depth,
                         line_packets=line_packets, fifo_depth=fifo_depth)

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import Out
 
 from tickwire.host.framing import FRAME_REASONS
 from tickwire.host.moldudp64 import COUNTERS
+from tickwire.spec.streams import beat_fields
 
 __all__ = [
     "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "LineBeat", "MoldBeat",
@@ -24,17 +25,9 @@ class AxiStreamSignature(wiring.Signature):
     ``ready``: the consumer takes one beat per cycle. Frames carry no FCS."""
 
     def __init__(self, width: int = 64):
-        if not isinstance(width, int) or width < 8 or width % 8:
-            raise TypeError(f"AXI-stream width must be a positive multiple of 8 bits, not "
-                            f"{width!r}")
+        fields = beat_fields(width)     # the one description of the beat (tickwire.spec)
         self.width = width
-        super().__init__({
-            "data": Out(width),
-            "keep": Out(width // 8),
-            "first": Out(1),
-            "last": Out(1),
-            "valid": Out(1),
-        })
+        super().__init__({**{name: Out(w) for name, w in fields}, "valid": Out(1)})
 
     def __eq__(self, other):
         return isinstance(other, AxiStreamSignature) and other.width == self.width

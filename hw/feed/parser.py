@@ -25,6 +25,8 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..trigger.common import check_int
 from .layouts import (AxiStreamSignature, FRAME_REASONS, FRAME_STATUS_PASS, GroupEntry,
                       PayloadBeat)
@@ -70,7 +72,7 @@ class FrameParser(wiring.Component):
         Drop counters by reason (names of tickwire.host.framing.FRAME_REASONS) and frames in.
     """
 
-    def __init__(self, *, width: int = 64, groups: int = 4, counter_width: int = 32):
+    def __init__(self, *, width: int = 64, groups: int = GATEWARE["groups"], counter_width: int = 32):
         if width != 64:
             raise ValueError(f"FrameParser supports width=64 only, not {width!r}")
         check_int("groups", groups, 1)

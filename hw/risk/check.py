@@ -44,6 +44,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..trigger.common import (MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero,
                               sweep)
 from ..ports import CounterGroup, TablePort
@@ -120,7 +122,7 @@ class PreTradeRisk(wiring.Component):
     LIMITS_INIT = {"enable": 1, "max_long": 2000, "max_short": 2000}
 
     @checked_init
-    def __init__(self, *, symbols: int = 64, counter_width: int = 32,
+    def __init__(self, *, symbols: int = GATEWARE["symbols"], counter_width: int = 32,
                  limits_init: dict | None = None):
         check_int("symbols", symbols, 1, MAX_SLOTS)
         check_int("counter_width", counter_width, 1, 64)

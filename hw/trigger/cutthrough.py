@@ -58,6 +58,8 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..feed.decoder import EarlyLayout
 from .common import SLOT_BITS
 from .layouts import BOOK_ASK, BOOK_BID, FastAdd
@@ -84,7 +86,8 @@ class CutThrough(wiring.Component):
     book's slot numbers), ``counter_width``.
     """
 
-    def __init__(self, *, symbols: int = 64, slot_bits: int = 6, counter_width: int = 32):
+    def __init__(self, *, symbols: int = GATEWARE["symbols"], slot_bits: int = 6,
+                 counter_width: int = 32):
         if not isinstance(slot_bits, int) or not 1 <= slot_bits <= SLOT_BITS:
             raise ValueError(f"slot_bits must be an integer in 1..{SLOT_BITS}, not "
                              f"{slot_bits!r}")

@@ -49,6 +49,8 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero, sweep
 from ..ports import CounterGroup, TablePort
 from .layouts import (BOOK_ASK, BOOK_BID, ORDER_BUY, ORDER_SELL, STATE_TRADING, BookEvent,
@@ -93,7 +95,7 @@ class TriggerEngine(wiring.Component):
     THROUGHPUT = "1 event/cycle (a message that fires both sides: 2 cycles)"
 
     @checked_init
-    def __init__(self, *, symbols: int = 64, counter_width: int = 32):
+    def __init__(self, *, symbols: int = GATEWARE["symbols"], counter_width: int = 32):
         check_int("symbols", symbols, 1, MAX_SLOTS)
         check_int("counter_width", counter_width, 1, 64)
         self.symbols = symbols

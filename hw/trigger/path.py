@@ -19,6 +19,8 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from tickwire.spec.capacity import GATEWARE
+
 from ..egress.builder import COUNTERS as EGRESS_COUNTERS
 from ..egress.builder import OrderEgress
 from ..egress.latency import CycleCounter
@@ -75,7 +77,7 @@ class OrderStatus(wiring.Signature):
         return isinstance(other, OrderStatus)
 
 
-def tables(hist_bins: int = 33, counter_width: int = 32) -> dict:
+def tables(hist_bins: int = GATEWARE["hist_bins"], counter_width: int = 32) -> dict:
     """The host tables of the order path, as ``In`` members: ``triggers``, ``refs`` (trigger
     engine), ``limits``, ``positions`` (risk), ``names``, ``lat_hist`` (egress)."""
     return {
@@ -109,7 +111,8 @@ class OrderPath(wiring.Component):
     LATENCY = 3
 
     @checked_init
-    def __init__(self, *, symbols: int = 64, fifo_depth: int = 16, hist_bins: int = 33,
+    def __init__(self, *, symbols: int = GATEWARE["symbols"], fifo_depth: int = 16,
+                 hist_bins: int = GATEWARE["hist_bins"],
                  counter_width: int = 32, limits_init: dict | None = None):
         check_int("symbols", symbols, 1, MAX_SLOTS)
         self.limits_init = limits_init

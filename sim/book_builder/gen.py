@@ -20,6 +20,7 @@ import random
 import numpy as np
 
 from tickwire.host import itch
+from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
 __all__ = ["FIELDS", "to_decoded", "random_day", "emulator_rows", "emulator_case",
            "BOOK_COUNTERS"]
@@ -214,8 +215,9 @@ def _rows_counters(res):
     return rows, {k: int(res.counters[k]) for k in BOOK_COUNTERS}
 
 
-def emulator_rows(msgs: list[bytes], *, symbols=None, depth=10, symbols_capacity=64,
-                  order_buckets=1 << 12, order_ways=4, levels=32):
+def emulator_rows(msgs: list[bytes], *, symbols=None, depth=ROW_DEPTH,
+                  symbols_capacity=GATEWARE["symbols"], order_buckets=GATEWARE["order_buckets"],
+                  order_ways=GATEWARE["order_ways"], levels=GATEWARE["levels"]):
     """Run the numba emulator (book only): (rows, book counters, emulator).
 
     Rows are tuples (sequence, timestamp, slot, ((ask p, ask s, bid p, bid s) × depth)), the
@@ -240,8 +242,9 @@ def _stored_order(st, raw: bytes):
     return m >> 8, (m >> 1) & 1
 
 
-def emulator_case(msgs: list[bytes], *, symbols=None, depth=10, symbols_capacity=64,
-                  order_buckets=1 << 12, order_ways=4, levels=32):
+def emulator_case(msgs: list[bytes], *, symbols=None, depth=ROW_DEPTH,
+                  symbols_capacity=GATEWARE["symbols"], order_buckets=GATEWARE["order_buckets"],
+                  order_ways=GATEWARE["order_ways"], levels=GATEWARE["levels"]):
     """:func:`emulator_rows` with the BookEvents: (rows, book counters, events, emulator).
 
     The emulator runs one message at a time; between messages the best bid/ask, trading

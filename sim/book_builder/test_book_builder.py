@@ -17,13 +17,14 @@ import pytest
 
 from tickwire.sim.book_builder.gen import emulator_case, random_day, to_decoded
 from tickwire.sim.runner import DEFAULT_LINT_WAIVERS, build, run
+from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
 
 pytestmark = pytest.mark.rtl
 
 LOBSTER_MSG = "lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
 LOBSTER_BOOK = "lobster/AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
 
-BIG = dict(symbols=64, order_buckets=4096, order_ways=4, levels=32, depth=10)   # the defaults
+BIG = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)   # the defaults
 TINY = dict(symbols=8, order_buckets=32, order_ways=4, levels=6, depth=3)
 
 

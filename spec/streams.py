@@ -1,0 +1,36 @@
+"""Layouts of the device's streams that the host and the gateware both write down.
+
+The 64-bit MAC beat, its fields in order, LSB first: the feed's ingress (AXI-stream, no
+``ready``) and the order egress (with ``ready``) carry the same beat. hw/feed/layouts.py
+(``AxiStreamSignature``), hw/egress/layouts.py (``OrderStreamSignature``) and hw/pipeline.py
+(``OrderBeat``) build their ports from it, the RTL harness declares its input ports with it,
+and backends/wire.py packs feed beats and unpacks order beats by it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["beat_fields", "BEAT_FIELDS", "BEAT_BITS", "field_offsets"]
+
+
+def beat_fields(width: int = 64) -> tuple[tuple[str, int], ...]:
+    """(name, bits) of one ingress beat of ``width`` data bits: ``data`` (byte 0 in lane 0),
+    ``keep`` (byte enables, contiguous from lane 0), ``first``, ``last``."""
+    if not isinstance(width, int) or width < 8 or width % 8:
+        raise TypeError(f"AXI-stream width must be a positive multiple of 8 bits, not "
+                        f"{width!r}")
+    return (("data", width), ("keep", width // 8), ("first", 1), ("last", 1))
+
+
+#: The 64-bit feed beat of the appliance's two lines.
+BEAT_FIELDS = beat_fields(64)
+#: Bits of one packed beat (74).
+BEAT_BITS = sum(w for _, w in BEAT_FIELDS)
+
+
+def field_offsets(fields) -> dict[str, int]:
+    """Bit offset of each field when ``fields`` are packed LSB first."""
+    out, pos = {}, 0
+    for name, w in fields:
+        out[name] = pos
+        pos += w
+    return out

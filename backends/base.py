@@ -146,7 +146,8 @@ class Device:
         ident["build_id"] = self.build_id()
         return ident
 
-    def build_id(self) -> str | None:
+    def build_id(self) -> int | None:
+        """The BUILD_ID register where the device is a build (gateware), else None."""
         return None
 
     # ---------------------------------------------------------------- market data

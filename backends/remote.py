@@ -509,7 +509,7 @@ class RemoteDevice(Device):
         """The kind of the device behind the server (``emu``, ``rtl``, ...)."""
         return str(self.open().remote["kind"])
 
-    def build_id(self) -> str | None:
+    def build_id(self) -> int | None:
         return self.open().remote.get("build_id")
 
     # ------------------------------------------------------------ market data

@@ -61,7 +61,8 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
     from ..hw.report import component_ports
 
     def to_verilog():
-        top = Appliance(depth=depth, symbols=symbols)
+        from ..hw.board.identity import rtl_build_id
+        top = Appliance(depth=depth, symbols=symbols, build_id=rtl_build_id(depth, symbols))
         return verilog.convert(top, name="appliance", emit_src=False,
                                ports=component_ports(top))
 
@@ -178,6 +179,10 @@ class RtlDevice(Device):
     def now(self) -> int:
         self.open()
         return self.server.cycles
+
+    def build_id(self) -> int:
+        """The BUILD_ID register of the Verilated appliance."""
+        return int(self.driver.read_raw("BUILD_ID"))
 
 
 def _rec_dtype(nbytes: int):

@@ -758,6 +758,7 @@ class FakeBus:
             for t in rm.tables.values()}
         self.latch: tuple[int, int] | None = None     # (base word, captured value)
         self.cycles = 0
+        self.build_id = 0          # BUILD_ID: what the modelled register file was built with
         self.pulses: list[tuple[str, int]] = []
         self.table_writes: list[tuple[str, int, dict]] = []
 
@@ -800,7 +801,7 @@ class FakeBus:
                 int(self.inputs.get(f.port, 0)) & ((1 << f.width) - 1)
         if f.hw == "cycles":
             return self.cycles & ((1 << f.width) - 1)
-        return self.regmap.const_value(f, self.cap)
+        return self.regmap.const_value(f, self.cap, self.build_id)
 
     def reg_value(self, r: Register) -> int:
         v = 0

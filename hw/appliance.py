@@ -98,16 +98,19 @@ class Appliance(wiring.Component):
 
     Parameters are the pipeline's build parameters (``depth``, ``symbols``, ``order_buckets``,
     ``order_ways``, ``levels``, ``groups``, ``fifo_depth``, ``hist_bins``); the register file
-    reports them in the CAPACITY registers.
+    reports them in the CAPACITY registers; ``build_id`` (hw/board/identity.py) is read back in
+    BUILD_ID.
     """
 
     def __init__(self, *, depth: int = ROW_DEPTH, symbols: int = _CAP["symbols"],
                  order_buckets: int = _CAP["order_buckets"], order_ways: int = _CAP["order_ways"],
                  levels: int = _CAP["levels"], groups: int = _CAP["groups"],
-                 fifo_depth: int = 16, hist_bins: int = _CAP["hist_bins"]):
+                 fifo_depth: int = 16, hist_bins: int = _CAP["hist_bins"], build_id: int = 0):
         check_int("symbols", symbols, 1, 256)
         check_int("groups", groups, 1, 64)
         check_int("hist_bins", hist_bins, 2, 256)
+        check_int("build_id", build_id, 0, (1 << 32) - 1)
+        self.build_id = build_id
         self._pipe_kw = dict(depth=depth, symbols=symbols, order_buckets=order_buckets,
                              order_ways=order_ways, levels=levels, groups=groups,
                              fifo_depth=fifo_depth, hist_bins=hist_bins)
@@ -130,7 +133,7 @@ class Appliance(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.regs = regs = RegisterFile(REGMAP, **self._cap)
+        m.submodules.regs = regs = RegisterFile(REGMAP, build_id=self.build_id, **self._cap)
         m.submodules.pipe = p = TickToTrade(**self._pipe_kw)
         rf = _Wired(regs)
 

@@ -374,6 +374,8 @@ def source_key(*extra, sources: tuple[str, ...] = MODEL_SOURCES) -> str:
     for src in sources:
         p = ROOT / src
         files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    # board projects (wrapper, Tcl) are not part of the Verilated model
+    files = [f for f in files if not f.is_relative_to(ROOT / "hw" / "board")]
     for f in files:
         hsh.update(f.read_bytes())
     hsh.update((Path(__file__)).read_bytes())

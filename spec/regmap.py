@@ -70,8 +70,10 @@ ACCESS = ("rw", "ro", "w1c", "wo")
 #: How a field meets the hardware: ``port`` a port of the register file (rw/wo: an output,
 #: ro/w1c: an input); ``const`` a constant (the reset value); ``param`` a build parameter of
 #: the register file (see :data:`CAPACITY_DEFAULTS`); ``hash`` the map hash; ``cycles`` the
-#: register file's free-running cycle counter; ``none`` a plain storage register (no port).
-HW_KINDS = ("port", "const", "param", "hash", "cycles", "none")
+#: register file's free-running cycle counter; ``build`` the build id (a build parameter of the
+#: register file: a digest of the sources and build parameters, 0 when not given); ``none`` a
+#: plain storage register (no port).
+HW_KINDS = ("port", "const", "param", "hash", "cycles", "build", "none")
 #: Table storage kinds, see :class:`Table`.
 TABLE_KINDS = ("array", "memory", "port")
 
@@ -79,7 +81,7 @@ TABLE_KINDS = ("array", "memory", "port")
 MAP_ID = int.from_bytes(b"TWIR", "big")
 #: Map version (major, minor), typed by hand: bump minor for additions, major for changes.
 #: MAP_HASH catches whatever a forgotten bump would miss.
-MAP_VERSION = (2, 1)
+MAP_VERSION = (2, 2)
 
 
 
@@ -123,7 +125,7 @@ class Field:
         if not lo <= self.reset <= hi:
             raise ValueError(f"field {self.name}: reset {self.reset} does not fit {self.width} "
                              f"{'signed ' if self.signed else ''}bits")
-        if self.hw in ("const", "param", "hash", "cycles") and self.access != "ro":
+        if self.hw in ("const", "param", "hash", "cycles", "build") and self.access != "ro":
             raise ValueError(f"field {self.name}: hw={self.hw} needs access ro")
         if self.hw == "none" and self.access != "rw":
             raise ValueError(f"field {self.name}: hw=none needs access rw")
@@ -410,7 +412,7 @@ class RegisterMap:
             if t.port in ports:
                 raise ValueError(f"port {t.port} of table {t.name} also used by {ports[t.port]}")
             ports[t.port] = t.name
-        for kind in ("hash", "cycles"):
+        for kind in ("hash", "cycles", "build"):
             if sum(f.hw == kind for r in self.registers.values() for f in r.fields) > 1:
                 raise ValueError(f"more than one hw={kind} field")
 
@@ -510,8 +512,11 @@ class RegisterMap:
                         raise ValueError(f"{f.name}={p[f.name]} does not fit {r.name}.{f.name}")
         return p
 
-    def const_value(self, f: Field, capacity: dict[str, int] | None = None) -> int:
-        """Value of a ``const``/``param``/``hash`` field."""
+    def const_value(self, f: Field, capacity: dict[str, int] | None = None,
+                    build_id: int = 0) -> int:
+        """Value of a ``const``/``param``/``hash``/``build`` field."""
+        if f.hw == "build":
+            return build_id & ((1 << f.width) - 1)
         if f.hw == "const":
             return f.reset
         if f.hw == "hash":
@@ -691,6 +696,11 @@ def build_regmap() -> RegisterMap:
             Field("hist_bins", 16, "ro", reset=CAPACITY_DEFAULTS["hist_bins"], hw="param",
                   doc="latency histogram bins")],
             doc="Build capacity of the latency histogram."),
+        Register("BUILD_ID", None, [Field("build_id", 32, "ro", hw="build",
+                                          doc="digest of the gateware sources and build "
+                                              "parameters (0: not given)")],
+                 doc="Which build this is: bitstreams with the same register map differ "
+                     "here (the board manifest's BUILD_ID)."),
         Register("CYCLES", None, [Field("cycles", 64, "ro", hw="cycles",
                                           doc="clock cycles since reset")],
                  doc="Free-running cycle counter of the control clock."),

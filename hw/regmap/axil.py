@@ -112,11 +112,15 @@ class RegisterFile(wiring.Component):
 
     Keyword arguments are the build parameters (:data:`~.description.CAPACITY_DEFAULTS`:
     ``symbols``, ``levels``, ``order_buckets``, ``order_ways``, ``groups``, ``hist_bins``);
-    they size the tables and are read back in the CAPACITY registers.
+    they size the tables and are read back in the CAPACITY registers. ``build_id`` is read
+    back in BUILD_ID.
     """
 
-    def __init__(self, regmap: RegisterMap = REGMAP, **capacity):
+    def __init__(self, regmap: RegisterMap = REGMAP, *, build_id: int = 0, **capacity):
+        if not isinstance(build_id, int) or not 0 <= build_id < 1 << 32:
+            raise ValueError(f"build_id={build_id!r}: must be a 32-bit unsigned integer")
         self._map = regmap
+        self._build_id = build_id
         self._cap = regmap.capacity(**capacity)
         members = {"axi": In(AXI4LiteSignature(regmap.addr_width))}
         for r in regmap.registers.values():
@@ -191,7 +195,7 @@ class RegisterFile(wiring.Component):
                 elif f.hw == "cycles":
                     storage[key] = cycles[:f.width]
                 else:
-                    storage[key] = Const(rm.const_value(f, cap), f.width)
+                    storage[key] = Const(rm.const_value(f, cap, self._build_id), f.width)
 
         def reg_value(r: Register):
             parts, pos = [], 0

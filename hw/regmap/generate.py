@@ -38,6 +38,8 @@ def _reset(rm: RegisterMap, f: Field) -> str:
         return f"build ({f.reset})"
     if f.hw == "cycles":
         return "counts"
+    if f.hw == "build":
+        return "build id"
     if f.access in ("ro", "w1c"):
         return "hw" if f.access == "ro" else "0"
     if f.access == "wo":
@@ -48,7 +50,7 @@ def _reset(rm: RegisterMap, f: Field) -> str:
 
 def _port(f: Field) -> str:
     if f.hw != "port":
-        return "-" if f.hw in ("const", "hash", "param", "cycles", "none") else ""
+        return "-" if f.hw in ("const", "hash", "param", "cycles", "build", "none") else ""
     flow = "out" if f.access in ("rw", "wo") else "in"
     return f"`{f.port}` ({flow})"
 

@@ -27,8 +27,8 @@ import numpy as np
 from . import itch
 
 __all__ = [
-    "Day", "TICKERS", "symbol_names", "generate_day", "to_packets", "write_capture",
-    "day_stats", "DEFAULT_EPOCH_NS",
+    "Day", "TICKERS", "symbol_names", "generate_day", "inject_faults", "FAULTS", "to_packets",
+    "write_capture", "day_stats", "DEFAULT_EPOCH_NS",
 ]
 
 NS = 1_000_000_000
@@ -187,9 +187,11 @@ def _draw_shares(u: float, g: int) -> int:
     return 100 * (5 + int((u - 0.92) / 0.08 * 45))
 
 
-def _flow_times(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Bursty, U-shaped (busy open and close) timestamps for ``n`` > 0 flow events, with the
-    burst id of each event and the number of bursts."""
+def _flow_times(rng: np.random.Generator, n: int, span: int, end: int
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bursty, U-shaped (busy open and close) timestamps for ``n`` > 0 flow events, bursts
+    starting within ``span`` ns of the open and no event at or after ``end``, with the burst id
+    of each event and the number of bursts."""
     mean = 4.0
     sizes = rng.geometric(1.0 / mean, size=n // 2 + 16)
     big = rng.random(sizes.size) < 0.03  # occasional sweeps / bursts of tens of messages
@@ -206,7 +208,6 @@ def _flow_times(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarra
     cdf = np.concatenate([[0.0], np.cumsum((lam[1:] + lam[:-1]) * 0.5)])
     cdf /= cdf[-1]
     x = np.interp(starts_u, cdf, grid)
-    span = T_CLOSE - T_OPEN - 2 * NS
     cstart = T_OPEN + 1000 + (x * span).astype(np.int64)
     within = rng.exponential(600.0, size=n)  # ns between messages of a burst
     first = np.zeros(n, bool)
@@ -217,7 +218,7 @@ def _flow_times(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarra
     cum = np.cumsum(within)
     base = cum[first]
     ts = cstart[cid] + (cum - base[cid]).astype(np.int64)
-    ts = np.minimum(ts, T_CLOSE - NS)
+    ts = np.minimum(ts, end)
     # strictly increasing (bursts may overlap when the day is dense)
     ar = np.arange(n, dtype=np.int64)
     ts = np.maximum.accumulate(ts - ar) + ar
@@ -229,15 +230,21 @@ def _zipf_cdf(n: int, s: float = 1.0) -> np.ndarray:
     return np.cumsum(w) / w.sum()
 
 
-def generate_day(symbols: int, messages: int, seed: int) -> Day:
+def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | None = None
+                 ) -> Day:
     """A deterministic synthetic ITCH 5.0 day of exactly ``messages`` messages.
 
     ``symbols`` stocks (locate = 1-based index, names from :func:`symbol_names`), activity
-    Zipf-distributed over them (the first is busiest). Raises ValueError when ``messages`` is
-    too small for the fixed start/end-of-day messages.
+    Zipf-distributed over them (the first is busiest). ``session_ns``: squeeze the continuous
+    trading into that many ns after the open (default: the whole session, 9:30 to 16:00), for
+    streams as dense as a busy moment, whose fair prices stay near the open. Raises ValueError
+    when ``messages`` is too small for the fixed start/end-of-day messages.
     """
     if symbols < 1:
         raise ValueError("symbols must be at least 1")
+    full = T_CLOSE - T_OPEN - 2 * NS
+    if session_ns is not None and not 1000 <= session_ns <= full:
+        raise ValueError(f"session_ns={session_ns}: must be 1000..{full}")
     rng = np.random.default_rng(seed)
     names = symbol_names(symbols)
     known = dict(TICKERS)
@@ -317,7 +324,9 @@ def generate_day(symbols: int, messages: int, seed: int) -> Day:
         raise ValueError(f"messages={messages} is less than the {len(pre) + n_post} fixed "
                          f"start/end-of-day messages of {symbols} symbols")
     # opening crosses sit at T_OPEN + i us; flow starts after them
-    flow_ts, cid, n_clusters = (_flow_times(rng, n_flow) if n_flow
+    span, end = (full, T_CLOSE - NS) if session_ns is None else (session_ns,
+                                                                  T_OPEN + 2000 + session_ns)
+    flow_ts, cid, n_clusters = (_flow_times(rng, n_flow, span, end) if n_flow
                                 else (np.zeros(0, np.int64), np.zeros(0, np.int64), 0))
     if n_flow:
         flow_ts = np.maximum(flow_ts, T_OPEN + symbols * 1000 + 1 + np.arange(n_flow))
@@ -727,6 +736,151 @@ def _assemble(names, prices, seed, pre, post, flow_ts, ev_sym, states, col_typ, 
                 blob[starts + b] = out[:, b]
     return Day(blob=blob.tobytes(), offsets=offsets, timestamps=ts, symbols=list(names),
                seed=seed, prices=list(prices))
+
+
+# --------------------------------------------------------------------------------------------
+# faults
+
+#: What :func:`inject_faults` can put into a clean day (each with a rate, per message it
+#: applies to): ``duplicate_ref`` an extra add (or a replace's new order) on a live reference;
+#: ``unknown_ref`` an extra E/X/D/U of a reference never added; ``overfill`` an E/C/X of more
+#: shares than the order has left; ``zero_shares`` an add, reduction or replace of 0 shares;
+#: ``bad_side`` an add whose side is neither B nor S; ``reused_ref`` a replace whose new
+#: reference is its old one; ``far_price`` an add (and its order) moved 1..64 ticks away from
+#: the touch (more price points than a bounded book holds); ``deep_book`` after an add, an
+#: extra order of a fresh reference 1..64 ticks behind it that no message removes (books
+#: deeper than a bounded book holds); ``wide_ref`` a new order's
+#: reference moved into the high 32 bits (every message about it follows); ``clock_back`` a
+#: timestamp a little earlier than the one before; ``halt`` a halt (H, P or Q state) or,
+#: for a halted symbol, the resumption (T) after one of its messages.
+FAULTS = ("duplicate_ref", "unknown_ref", "overfill", "zero_shares", "bad_side", "reused_ref",
+          "far_price", "deep_book", "wide_ref", "clock_back", "halt")
+
+
+def inject_faults(messages, seed: int, faults: dict[str, float]) -> list[bytes]:
+    """The messages of a day (a :class:`Day` or a list of bytes) with the ``faults`` (name ->
+    rate, see :data:`FAULTS`) put in, deterministically by ``seed``. Messages that no fault
+    touches keep their bytes; inserted ones take the timestamp of the message they follow."""
+    import random
+
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        raise ValueError(f"unknown fault {sorted(unknown)} (known: {', '.join(FAULTS)})")
+    rng = random.Random(seed)
+    rate = dict.fromkeys(FAULTS, 0.0)
+    rate.update(faults)
+
+    def hit(name: str) -> bool:
+        return rate[name] > 0 and rng.random() < rate[name]
+
+    live: dict[int, list] = {}      # reference (as sent) -> [locate, stock, side, shares]
+    wide: dict[int, int] = {}       # reference of the clean day -> reference sent
+    names: dict[int, str] = {}      # locate -> stock
+    halted: set[int] = set()
+    next_unknown, next_deep = 1 << 62, 1 << 61
+    last_ts = 0
+    out: list[bytes] = []
+    for raw in messages:
+        f = itch.decode(raw)
+        t = f.pop("type")
+        loc, ts = f["stock_locate"], f["timestamp"]
+        touched = False
+        extra: list[bytes] = []
+        for key in ("order_reference_number", "original_order_reference_number"):
+            if key in f and f[key] in wide:
+                f[key], touched = wide[f[key]], True
+        if "stock" in f:
+            names[loc] = f["stock"]
+        if t in "AFU":
+            new_key = "order_reference_number" if t in "AF" else "new_order_reference_number"
+            if hit("wide_ref"):
+                wide[f[new_key]] = f[new_key] | rng.randrange(1, 1 << 32) << 32
+                f[new_key], touched = wide[f[new_key]], True
+        if t in "AF":
+            if hit("far_price"):
+                k = rng.randint(1, 64) * TICK
+                f["price"] = f["price"] + k if f["buy_sell_indicator"] == "S" else \
+                    max(TICK, f["price"] - k)
+                touched = True
+            if hit("zero_shares"):
+                f["shares"], touched = 0, True
+            if live and hit("duplicate_ref"):
+                dup = dict(f, order_reference_number=rng.choice(list(live)))
+                extra.append(itch.encode(t, **dup))
+            if hit("deep_book"):
+                next_deep += 1
+                k = rng.randint(1, 64) * TICK
+                deep = dict(f, order_reference_number=next_deep, price=f["price"] + k
+                            if f["buy_sell_indicator"] == "S" else max(TICK, f["price"] - k))
+                extra.append(itch.encode(t, **deep))
+            if hit("bad_side"):
+                f["buy_sell_indicator"], touched = "X", True
+        elif t in "ECX":
+            key = "executed_shares" if t != "X" else "canceled_shares"
+            o = live.get(f["order_reference_number"])
+            if o is not None and hit("overfill"):
+                f[key], touched = o[3] + rng.randint(1, 50), True
+            elif hit("zero_shares"):
+                f[key], touched = 0, True
+        elif t == "U":
+            if hit("reused_ref"):
+                f["new_order_reference_number"] = f["original_order_reference_number"]
+                touched = True
+            elif live and hit("duplicate_ref"):
+                f["new_order_reference_number"], touched = rng.choice(list(live)), True
+            if hit("zero_shares"):
+                f["shares"], touched = 0, True
+        if last_ts and hit("clock_back"):
+            f["timestamp"], touched = max(0, last_ts - rng.choice((1, 50, 300))), True
+        if loc and hit("unknown_ref"):
+            next_unknown += rng.randrange(1, 1 << 20)
+            u = rng.choice("EXDU")
+            g = dict(stock_locate=loc, timestamp=ts)
+            if u == "U":
+                g.update(original_order_reference_number=next_unknown,
+                         new_order_reference_number=next_unknown + 1, shares=100, price=TICK)
+            else:
+                g["order_reference_number"] = next_unknown
+                if u == "E":
+                    g.update(executed_shares=100, match_number=next_unknown)
+                elif u == "X":
+                    g["canceled_shares"] = 100
+            extra.append(itch.encode(u, **g))
+        if loc in names and t != "H" and hit("halt"):
+            state = "T" if loc in halted else rng.choice("HPQ")
+            (halted.discard if state == "T" else halted.add)(loc)
+            extra.append(itch.encode("H", stock_locate=loc, timestamp=ts, stock=names[loc],
+                                     trading_state=state))
+        msg = itch.encode(t, **f) if touched else raw
+        out.append(msg)
+        out.extend(extra)
+        last_ts = f["timestamp"]
+        for m in (msg, *extra):
+            _track(m, live)
+    return out
+
+
+def _track(msg: bytes, live: dict) -> None:
+    """Follow the live orders (reference -> [locate, stock, side, shares]) as a book would."""
+    t = chr(msg[0])
+    if t not in "AFECXDU":
+        return
+    f = itch.decode(msg)
+    if t in "AF":
+        live.setdefault(f["order_reference_number"], [f["stock_locate"], f["stock"],
+                                                      f["buy_sell_indicator"], f["shares"]])
+    elif t in "ECX":
+        o = live.get(f["order_reference_number"])
+        if o is not None:
+            o[3] -= f.get("executed_shares", f.get("canceled_shares", 0))
+            if o[3] <= 0:
+                del live[f["order_reference_number"]]
+    elif t == "D":
+        live.pop(f["order_reference_number"], None)
+    else:
+        o = live.pop(f["original_order_reference_number"], None)
+        if o is not None:
+            live.setdefault(f["new_order_reference_number"], [o[0], o[1], o[2], f["shares"]])
 
 
 # --------------------------------------------------------------------------------------------

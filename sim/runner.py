@@ -496,7 +496,19 @@ class AxisSource:
             await self.send(f)
 
 
-class StreamSink:
+class _StreamEnd:
+    """One end of an ``amaranth.lib.stream`` port family ``prefix``.payload/valid[/ready]
+    (``ready`` None for an always-ready stream), with the random source of its pacing."""
+
+    def __init__(self, tb: TB, prefix: str, rng: random.Random):
+        self.tb = tb
+        self.payload = tb[f"{prefix}.payload"]
+        self.valid = tb[f"{prefix}.valid"]
+        self.ready = tb.ports.get(f"{prefix}.ready")
+        self.rng = rng
+
+
+class StreamSink(_StreamEnd):
     """Collects an ``amaranth.lib.stream`` (payload/valid[/ready]) into ``items`` as dicts of
     the payload's top-level fields (or ints), with the cycle each arrived. ``ready_prob`` < 1
     applies random backpressure (ignored for always-ready streams)."""
@@ -505,12 +517,8 @@ class StreamSink:
                  rng: random.Random | None = None, fields: Iterable[str] | None = None,
                  callback=None):
         import cocotb
-        self.tb = tb
-        self.payload = tb[f"{prefix}.payload"]
-        self.valid = tb[f"{prefix}.valid"]
-        self.ready = tb.ports.get(f"{prefix}.ready")
+        super().__init__(tb, prefix, rng or random.Random(2))
         self.ready_prob = ready_prob
-        self.rng = rng or random.Random(2)
         self.fields = fields
         self.items: list = []
         self.cycles: list[int] = []
@@ -537,17 +545,13 @@ class StreamSink:
                     self.callback(item)
 
 
-class StreamSource:
+class StreamSource(_StreamEnd):
     """Drives an ``amaranth.lib.stream`` input from a queue of payloads (dicts or ints)."""
 
     def __init__(self, tb: TB, prefix: str, *, valid_prob: float = 1.0,
                  rng: random.Random | None = None):
-        self.tb = tb
-        self.payload = tb[f"{prefix}.payload"]
-        self.valid = tb[f"{prefix}.valid"]
-        self.ready = tb.ports.get(f"{prefix}.ready")
+        super().__init__(tb, prefix, rng or random.Random(3))
         self.valid_prob = valid_prob
-        self.rng = rng or random.Random(3)
         self.valid.set(0)
 
     async def send(self, item) -> None:

@@ -51,12 +51,17 @@ def random_day(seed, n=3000):
     day = Day(("AAPL",))
     ref_book = RefBook()
     live, next_ref, expect = [], 1, []
+
+    def draw(side):
+        """(shares, price) of a new order: bids below 100.00, asks from it up."""
+        off = rnd.randint(-30, -1) if side == "B" else rnd.randint(0, 29)
+        return rnd.randint(1, 500), 1_000_000 + off * 100
+
     for _ in range(n):
         r = rnd.random()
         if r < 0.45 or not live:
             side = rnd.choice("BS")
-            price = 1_000_000 + (rnd.randint(-30, -1) if side == "B" else rnd.randint(0, 29)) * 100
-            shares = rnd.randint(1, 500)
+            shares, price = draw(side)
             i = day.add("AAPL", next_ref, side, shares, price)
             ref_book.apply("A", next_ref, side, shares, price)
             live.append(next_ref)
@@ -77,8 +82,7 @@ def random_day(seed, n=3000):
                 i = day.delete("AAPL", ref)
                 ref_book.apply("D", ref)
             else:
-                price = 1_000_000 + (rnd.randint(-30, -1) if side == "B" else rnd.randint(0, 29)) * 100
-                shares = rnd.randint(1, 500)
+                shares, price = draw(side)
                 i = day.replace("AAPL", ref, next_ref, shares, price)
                 ref_book.apply("U", ref, next_ref, shares, price)
                 live.append(next_ref)

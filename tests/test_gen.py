@@ -280,3 +280,65 @@ def test_large_day():
     locates = blob[at].astype(np.int64) @ np.array([256, 1])
     assert set(np.unique(locates).tolist()) == set(range(1, 51))
     print(f"generated {len(d):,} messages in {elapsed:.1f} s")
+
+
+def test_session_squeezed():
+    """``session_ns``: the continuous trading within that span after the open; bad spans
+    refused. (The default path is byte-for-byte the shipped sample's, above.)"""
+    d = gen.generate_day(3, 2_000, 5, session_ns=2_000_000)
+    flow = d.timestamps[(d.timestamps > gen.T_OPEN + 3_000) & (d.timestamps < gen.T_CLOSE)]
+    assert len(flow) > 1_900 and flow.max() < gen.T_OPEN + 2_100_000
+    assert np.all(np.diff(d.timestamps) >= 0)
+    for bad in (999, gen.T_CLOSE - gen.T_OPEN):
+        with pytest.raises(ValueError, match="session_ns"):
+            gen.generate_day(3, 2_000, 5, session_ns=bad)
+
+
+@pytest.fixture(scope="module")
+def small_day() -> gen.Day:
+    return gen.generate_day(4, 3_000, 2)
+
+
+def _book_counters(msgs, **capacity):
+    from tickwire.sim.book_builder.gen import emulator_rows
+    return emulator_rows(msgs, **capacity)[1]
+
+
+def test_faults_off_and_deterministic(small_day):
+    assert gen.inject_faults(small_day, 1, {}) == small_day.messages
+    every = dict.fromkeys(gen.FAULTS, 0.05)
+    a = gen.inject_faults(small_day, 1, every)
+    assert a == gen.inject_faults(small_day, 1, every) != gen.inject_faults(small_day, 2, every)
+    with pytest.raises(ValueError, match="unknown fault"):
+        gen.inject_faults(small_day, 1, {"dup": 0.1})
+
+
+@pytest.mark.parametrize("fault, counter", [
+    ("duplicate_ref", "duplicate_ref"), ("unknown_ref", "unknown_ref"),
+    ("overfill", "overfill"), ("far_price", "level_overflow"),
+    ("deep_book", "level_overflow")])
+def test_fault_counted_by_the_book(small_day, fault, counter):
+    """Each fault the book counts: more of it once the fault is put in (the clean day has no
+    bad reference or overfill)."""
+    caps = dict(levels=8, depth=4)
+    base = _book_counters(small_day.messages, **caps)
+    assert base["duplicate_ref"] == base["unknown_ref"] == base["overfill"] == 0
+    assert _book_counters(gen.inject_faults(small_day, 3, {fault: 0.3}),
+                          **caps)[counter] > base[counter]
+
+
+def test_faults_in_the_fields(small_day):
+    """The faults the book does not count, seen in the messages themselves."""
+    def dec(fault):
+        return [itch.decode(m) for m in gen.inject_faults(small_day, 4, {fault: 0.05})]
+    clean = [itch.decode(m) for m in small_day]
+    assert not any(d["type"] in "AF" and d["buy_sell_indicator"] not in "BS" for d in clean)
+    assert any(d["type"] in "AF" and d["buy_sell_indicator"] == "X" for d in dec("bad_side"))
+    assert any(d["type"] in "AFU" and d["shares"] == 0 for d in dec("zero_shares"))
+    assert any(d["type"] == "U" and d["original_order_reference_number"]
+               == d["new_order_reference_number"] for d in dec("reused_ref"))
+    assert max(d.get("order_reference_number", 0) for d in dec("wide_ref")) >= 1 << 32
+    ts = [d["timestamp"] for d in dec("clock_back")]
+    assert any(b < a for a, b in zip(ts, ts[1:]))
+    halts = [d["trading_state"] for d in dec("halt") if d["type"] == "H"]
+    assert len(halts) > len(small_day.symbols) and set(halts) - {"T"}

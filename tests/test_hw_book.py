@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 
 from tickwire.host import itch
 from tickwire.hw.book import BookBuilder, COUNTERS
-from tickwire.sim.book_builder.gen import emulator_case, random_day, to_decoded
+from tickwire.sim.book_builder.gen import emulator_case, fault_day, to_decoded
 from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
 from tickwire.spec.values import pack_symbol
 
@@ -310,6 +310,20 @@ def test_count_removes_level():
     check(d.msgs, names=["AAPL"], params=SMALL)
 
 
+def test_halt_right_after_a_new_best():
+    """An H straight after an add that made a new best bid, on the same slot: its BookEvent
+    carries the new best (the pass-through op waits for the add's write, as a book op
+    would)."""
+    d = Day()
+    d("R", stock_locate=1, stock="AAPL")
+    d.add(1, 1, "B", 100, 1000)
+    d.add(1, 2, "B", 100, 1001)
+    d("H", stock_locate=1, stock="AAPL", trading_state="H")
+    _, _, stats = check(d.msgs, names=["AAPL"], params=SMALL)
+    # by hand: (sequence, timestamp, slot, evaluate, state, best ask, best bid, add)
+    assert stats["events"][-1] == (4, T0 + 4000, 0, 0, ord("H"), (0, 0), (1001, 1), (0, 0, 0))
+
+
 def test_symbols_auto_mode_and_state():
     d = Day()
     d("P", stock_locate=5, order_reference_number=0, buy_sell_indicator="B", shares=7,
@@ -348,20 +362,20 @@ def test_same_slot_back_to_back_and_hazards():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_random_host_names_small_tables(seed):
-    raw, names = random_day(seed, 700, n_locates=8, spread=6)
+    raw, names = fault_day(seed, 700, 8)
     check(raw, names=names[:4], params=dict(SMALL, order_buckets=16, order_ways=4),
           state_slots=range(4))
 
 
 @pytest.mark.parametrize("seed", range(2))
 def test_random_auto_backpressure(seed):
-    raw, names = random_day(100 + seed, 600, n_locates=7, spread=5, ref_space=300)
+    raw, names = fault_day(100 + seed, 600, 7, duplicate_ref=0.1)
     check(raw, names=None, params=dict(SMALL, order_buckets=16, order_ways=2),
           ready_prob=0.4, gap_prob=0.2, seed=seed, state_slots=range(4))
 
 
 def test_random_default_parameters():
-    raw, names = random_day(7, 400, n_locates=20, spread=40)
+    raw, names = fault_day(7, 400, 20)
     check(raw, names=names[:12], params={}, state_slots=range(12))
 
 

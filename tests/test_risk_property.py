@@ -38,13 +38,9 @@ CAPACITY = {k: GATEWARE[k] for k in BOOK_FIELDS}
 
 # ------------------------------------------------------------------------ scenarios
 @dataclass
-class Firing:
-    msg: int
-    slot: int
-    side: int
-    price: int
-    quantity: int
-    now: int
+class Firing(Order):
+    """A candidate the triggers fired at message ``msg``."""
+    msg: int = 0
 
 
 @dataclass
@@ -230,8 +226,8 @@ def scenario(seed: int, n_msgs: int) -> Scenario:
         assert len(fired) <= 1, "a message adds one order: at most one side can fire"
         for side in fired:
             row = trig[s].row
-            sc.firings.append(Firing(k, s, side, row["buy_price" if side == BUY else "sell_price"],
-                                     row["quantity"], t))
+            sc.firings.append(Firing(s, side, row["buy_price" if side == BUY else "sell_price"],
+                                     row["quantity"], t, msg=k))
         sc.msgs.append(msg)
     return sc
 
@@ -265,7 +261,7 @@ def model_run(sc: Scenario):
                 model.set_gross(kw["value"])
         while fi < len(sc.firings) and sc.firings[fi].msg == k:
             f = sc.firings[fi]
-            verdicts.append(model.check(Order(f.slot, f.side, f.price, f.quantity, f.now)))
+            verdicts.append(model.check(f))
             fi += 1
     return verdicts, model
 

@@ -11,9 +11,10 @@ Pipeline (one operation per cycle; lock-step stages, ``accept`` takes the op off
         (take entry i-1, i, i+1, the new entry or the modified entry) -> registered into W
     W   new word written back; visibility, counters; ``out`` presents the whole word
 
-Hazards: the op in D needs the word as left by every older op. The write of the op in W is
-forwarded into D; an op in D for the slot of the op in R1 waits one cycle (a bubble goes into
-R1), then takes R1's result forwarded from W. Ops on other slots flow at one per cycle, ops
+Hazards: the op in D needs the word as left by every older op (a pass-through op too: an H's
+BookEvent carries the slot's best prices). The write of the op in W is forwarded into D; an
+op in D for the slot of the op in R1 waits one cycle (a bubble goes into R1), then takes R1's
+result forwarded from W. Ops on other slots flow at one per cycle, ops
 on the same slot back to back at one per two cycles.
 """
 
@@ -113,7 +114,7 @@ class LevelEngine(wiring.Component):
 
         # ---- control
         haz = Signal()
-        m.d.comb += haz.eq(d_valid & d_op.uses & r1_valid & r1_op.uses & (d_op.slot == r1_op.slot))
+        m.d.comb += haz.eq(d_valid & r1_valid & r1_op.uses & (d_op.slot == r1_op.slot))
         adv_w = ~self.hold
         adv_r1 = ~self.hold & ~haz
         m.d.comb += [

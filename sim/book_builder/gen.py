@@ -1,11 +1,11 @@
 """Message streams and the emulator scoreboard for the book builder benches.
 
-* :func:`random_day` — random ITCH 5.0 messages (bytes) that stress what the book builder must
-  get right: many symbols (tracked and not), directory and mid-day first-add mapping,
-  duplicate and unknown references, overfills, zero-share corner cases, replaces into the same
-  or another bucket, more distinct prices than ``levels`` (eviction, level_miss), hash
-  collisions (run it with a small ``order_buckets``), P/Q/H state messages and long runs on
-  one slot (back-to-back hazards).
+* :func:`fault_day` — a generated day (tickwire.host.gen) with the faults that stress what
+  the book builder must get right put in: many symbols (tracked and not), duplicate and
+  unknown references, overfills, zero-share corner cases, replaces onto their own reference,
+  more distinct prices than ``levels`` (eviction, level_miss), hash collisions (run it with a
+  small ``order_buckets``), P/Q/H state messages and bursts on one slot (back-to-back
+  hazards).
 * :func:`to_decoded` — an ITCH message as the ``DecodedMessage`` fields the decoder hands the
   book builder (hw/layouts.py).
 * :func:`emulator_rows` — the numba emulator's top-N rows and book counters: the scoreboard;
@@ -15,15 +15,13 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 
-from tickwire.host import itch
+from tickwire.host import gen, itch
 from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
-__all__ = ["FIELDS", "to_decoded", "random_day", "emulator_rows", "emulator_case",
-           "BOOK_COUNTERS"]
+__all__ = ["FIELDS", "to_decoded", "BOOK_FAULTS", "fault_day", "emulator_rows",
+           "emulator_case", "BOOK_COUNTERS"]
 
 FIELDS = ("type", "locate", "timestamp", "sequence", "ref", "new_ref", "side", "shares",
           "price", "stock", "state")
@@ -73,126 +71,22 @@ def to_decoded(raw: bytes, sequence: int) -> dict:
     return out
 
 
-def random_day(seed: int, n: int, *, n_locates: int = 12, spread: int = 40, hot: float = 0.3,
-               ref_space: int | None = None, odd: float = 0.02, add_share: float = 0.42,
-               hot_switch: float = 0.05,
-               ) -> tuple[list[bytes], list[str]]:
-    """Random messages; returns (messages, stock name of locate i+1 for i in range(n_locates)).
+#: The faults the book benches put into a generated day (tickwire.host.gen.inject_faults):
+#: duplicate and unknown references, overfills, zero shares, a bad side, replaces onto their
+#: own reference, prices far from the touch and orders left behind it (evictions, level
+#: misses, full buckets), references with high bits (the bucket hash folds all 64) and halts.
+BOOK_FAULTS = dict(duplicate_ref=0.01, unknown_ref=0.01, overfill=0.03, zero_shares=0.02,
+                   bad_side=0.005, reused_ref=0.1, far_price=0.2, deep_book=0.2, wide_ref=0.3,
+                   halt=0.005)
 
-    ``spread``: distinct price points per side and symbol (more than ``levels`` evicts);
-    ``hot``: share of messages on one hot symbol, which changes with probability
-    ``hot_switch`` per message; ``ref_space``: draw new order
-    references from 1..ref_space (small: many duplicates); ``odd``: rate of zero-share and
-    other corner-case fields; ``add_share``: share of adds (above ~0.45 the books grow).
-    """
-    rng = random.Random(seed)
-    names = [f"S{i:03d}{chr(65 + i % 26)}" for i in range(n_locates)]
-    base = [rng.randrange(100, 5000) * 100 for _ in range(n_locates)]
-    live: dict[int, list] = {}     # ref -> [locate, side, price, shares]
-    next_ref = rng.randrange(1, 1 << 40)
-    out: list[bytes] = []
-    ts = 34_200_000_000_000
-    announced = set()
 
-    def new_ref():
-        nonlocal next_ref
-        if ref_space:
-            return rng.randrange(1, ref_space)
-        next_ref += rng.choice((1, 1, 1, 2, 7, 4096, 1 << 20, 1 << 36))
-        next_ref &= (1 << 64) - 1
-        return next_ref
-
-    def shares_or_zero(v):
-        return 0 if rng.random() < odd else v
-
-    hot_loc = 1
-    for _ in range(n):
-        ts += rng.randrange(0, 5000)
-        if rng.random() < hot_switch:
-            hot_loc = rng.randrange(1, n_locates + 1)
-        loc = hot_loc if rng.random() < hot else rng.randrange(1, n_locates + 1)
-        r = rng.random()
-        hdr = dict(stock_locate=loc, timestamp=ts, tracking_number=rng.randrange(0, 65536))
-        if r < 0.03 or (loc not in announced and rng.random() < 0.3):
-            announced.add(loc)
-            out.append(itch.encode("R", stock=names[loc - 1], **hdr))
-        elif r < 0.03 + add_share or not live:
-            side = rng.choice("BS") if rng.random() > odd else "X"
-            off = rng.randrange(0, spread) * 100
-            price = base[loc - 1] - off if side == "B" else base[loc - 1] + 100 + off
-            shares = shares_or_zero(rng.choice((100, 200, 300, 500, rng.randrange(1, 2000))))
-            ref = rng.choice(list(live)) if (live and rng.random() < 0.03) else new_ref()
-            t = rng.choice("AAAF")
-            extra = {"attribution": "MPID"} if t == "F" else {}
-            out.append(itch.encode(t, order_reference_number=ref, buy_sell_indicator=side,
-                                   shares=shares, price=price, stock=names[loc - 1], **extra,
-                                   **hdr))
-            live.setdefault(ref, [loc, side, price, shares])
-        elif r < 0.92:
-            if rng.random() < 0.04:
-                ref, o = rng.randrange(1, 1 << 40), None
-            else:
-                ref = rng.choice(list(live))
-                o = live[ref]
-                hdr["stock_locate"] = o[0]
-            t = rng.choice("EEXXCDDDUU")
-            if t in "ECX":
-                rem = o[3] if o else 100
-                if rng.random() < 0.9:
-                    sh = rng.randrange(1, rem + 1) if rem else 0
-                else:
-                    sh = rem + rng.randrange(0, 50)
-                sh = shares_or_zero(sh)
-                if t == "X":
-                    out.append(itch.encode("X", order_reference_number=ref, canceled_shares=sh,
-                                           **hdr))
-                elif t == "E":
-                    out.append(itch.encode("E", order_reference_number=ref, executed_shares=sh,
-                                           match_number=rng.randrange(1 << 40), **hdr))
-                else:
-                    out.append(itch.encode("C", order_reference_number=ref, executed_shares=sh,
-                                           match_number=rng.randrange(1 << 40), printable="Y",
-                                           execution_price=rng.randrange(1, 10**6), **hdr))
-                if o:
-                    o[3] -= sh
-                    if o[3] <= 0:
-                        del live[ref]
-            elif t == "D":
-                out.append(itch.encode("D", order_reference_number=ref, **hdr))
-                live.pop(ref, None)
-            else:
-                nr = rng.choice(list(live)) if (live and rng.random() < 0.03) else new_ref()
-                if rng.random() < 0.1:
-                    nr = ref
-                side = o[1] if o else "B"
-                loc0 = o[0] if o else loc
-                same = o is not None and rng.random() < 0.15   # size-preserving replace
-                price = o[2] if same else (o[2] if o else base[loc0 - 1]) + rng.choice(
-                    (-200, -100, 0, 100, 200))
-                shares = o[3] if same else shares_or_zero(rng.randrange(1, 1500))
-                out.append(itch.encode("U", original_order_reference_number=ref,
-                                       new_order_reference_number=nr, shares=shares,
-                                       price=max(price, 0), **hdr))
-                live.pop(ref, None)
-                if o:
-                    live.setdefault(nr, [loc0, side, max(price, 0), shares])
-        else:
-            t = rng.choice("PQHS")
-            if t == "P":
-                out.append(itch.encode("P", order_reference_number=0,
-                                       buy_sell_indicator=rng.choice("BS"),
-                                       shares=rng.randrange(1, 999), stock=names[loc - 1],
-                                       price=base[loc - 1], match_number=1, **hdr))
-            elif t == "Q":
-                out.append(itch.encode("Q", cross_shares=rng.randrange(1, 1 << 32),
-                                       stock=names[loc - 1], cross_price=base[loc - 1],
-                                       match_number=1, cross_type="O", **hdr))
-            elif t == "H":
-                out.append(itch.encode("H", stock=names[loc - 1],
-                                       trading_state=rng.choice("THPQ"), **hdr))
-            else:
-                out.append(itch.encode("S", event_code="O", **hdr))
-    return out, names
+def fault_day(seed: int, n: int, symbols: int, **rates: float
+              ) -> tuple[list[bytes], list[str]]:
+    """A generated day of ``n`` messages over ``symbols`` stocks (tickwire.host.gen: bursts,
+    one busy symbol at a time, P/Q/H/S messages) with :data:`BOOK_FAULTS` put in, ``rates``
+    overriding them; returns (messages, stock name of locate i + 1)."""
+    day = gen.generate_day(symbols=symbols, messages=n, seed=seed)
+    return gen.inject_faults(day, seed, dict(BOOK_FAULTS, **rates)), day.symbols
 
 
 def _emulator(symbols, depth, symbols_capacity, order_buckets, order_ways, levels):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tickwire.sim.book_builder.gen import emulator_case, random_day, to_decoded
+from tickwire.sim.book_builder.gen import emulator_case, fault_day, to_decoded
 from tickwire.sim.runner import DEFAULT_LINT_WAIVERS, build, run
 from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
 
@@ -101,10 +101,11 @@ def test_lobster_sample(big_build, shared_data, tmp_path):
 
 @pytest.mark.parametrize("mode", ["host", "auto"])
 def test_random_many_symbols(big_build, tmp_path, mode):
-    """90 locates for 64 slots (48 named in host mode); a hot symbol with 70 price points per
-    side (> 32 levels: evictions, level misses); back-pressure on both ends in auto mode."""
-    raw, names = random_day(11 if mode == "host" else 12, 2500, n_locates=90, spread=70,
-                            hot=0.5, hot_switch=0.003, add_share=0.6)
+    """90 locates for 64 slots (48 named in host mode); an order left up to 64 ticks behind
+    every add and half the adds moved as far (> 32 levels: evictions, level misses);
+    back-pressure on both ends in auto mode."""
+    raw, names = fault_day(11 if mode == "host" else 12, 2500, 90, deep_book=1.0,
+                           far_price=0.5)
     kw = dict(names=names[:48]) if mode == "host" else dict(names=None, ready_prob=0.5,
                                                              idle_prob=0.3, seed=5)
     case = make_case(tmp_path, f"random_{mode}", raw, BIG, **kw)
@@ -119,8 +120,7 @@ def test_random_many_symbols(big_build, tmp_path, mode):
 def test_random_collisions(tiny_build, tmp_path, seed):
     """32 buckets × 4 ways and 6 levels: full buckets, duplicate references, evictions and level
     misses on every few messages; replaces often land in the bucket they leave."""
-    raw, names = random_day(seed, 2500, n_locates=10, spread=9, hot=0.5,
-                            ref_space=None if seed == 1 else 400)
+    raw, names = fault_day(seed, 2500, 10, **({} if seed == 1 else dict(duplicate_ref=0.1)))
     case = make_case(tmp_path, f"collide_{seed}", raw, TINY, names=names[:6] if seed == 1
                      else None, ready_prob=0.7 if seed == 2 else 1.0, seed=seed)
     c = case["counters"]

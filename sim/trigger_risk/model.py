@@ -1,5 +1,6 @@
-"""Scenarios for the order-path benches: random ITCH days, random host configurations, and
-the emulator (tickwire.host.emu) stepped one message at a time as the scoreboard.
+"""Scenarios for the order-path benches: generated ITCH days with faults put in
+(tickwire.host.gen), random host configurations, and the emulator (tickwire.host.emu) stepped
+one message at a time as the scoreboard.
 
 :func:`make_scenario` returns a plain dict (picklable, no numpy) with
 
@@ -22,135 +23,56 @@ from __future__ import annotations
 
 import random
 
-from tickwire.host import itch
+from tickwire.host import gen, itch
 from tickwire.host.config import Config
 from tickwire.host.emu.core import ASK, BID, RISK_REASONS, pack_symbol
 from tickwire.host.emu.pipeline import Emulator, messages_buffer
 from tickwire.host.framing import ip_to_int, mac_to_bytes
+from tickwire.spec.capacity import GATEWARE
+from tickwire.spec.values import TICK
 
-__all__ = ["random_day", "random_config", "random_writes", "make_scenario",
-           "run_scenario_full", "dut_config", "COUNTER_NAMES", "TICK", "CENTER"]
-
-TICK = 100
-CENTER = 1_000_000
+__all__ = ["PATH_FAULTS", "scenario_day", "random_config", "random_writes", "make_scenario",
+           "run_scenario_full", "dut_config", "COUNTER_NAMES"]
 COUNTER_NAMES = ("triggers_fired", "orders_sent", "risk_rejects") + tuple(
     "reject_" + r for r in RISK_REASONS)
 
 
 # ------------------------------------------------------------------------------ ITCH day
 
-def random_day(rng: random.Random, n: int, names: list[str], *, untracked: int = 1,
-               halt_rate: float = 0.01, back_rate: float = 0.01, dup_rate: float = 0.02
-               ) -> list[bytes]:
-    """``n`` random messages: adds (A/F) around ``CENTER``, executions, cancels, deletes,
-    replaces, halts/resumptions of the tracked ``names`` plus ``untracked`` other symbols
-    and trades (P). References are unique except that ``dup_rate`` of the adds and replaces
-    reuse a live reference (the book refuses the add: ``duplicate_ref``; its price still
-    counts for the triggers). Timestamps mostly increase (steps of 0 .. 20 µs), sometimes go
-    back a little (``back_rate``)."""
-    syms = list(names) + [f"UNT{i}" for i in range(untracked)]
-    loc = {s: i + 1 for i, s in enumerate(syms)}
-    centre = {s: CENTER + rng.randint(-3, 3) * TICK for s in syms}
-    live: dict[int, list] = {}  # ref -> [sym, side, shares, price]
-    next_ref = rng.randrange(1, 1 << 40)
-    ts = 34_200_000_000_000
-    out: list[bytes] = []
-    halted = set()
+#: The faults the scenarios put into a generated day (tickwire.host.gen.inject_faults): adds
+#: and replaces on a live reference (the book refuses them: ``duplicate_ref``; their prices
+#: still count for the triggers), halts and resumptions, timestamps that step back a little.
+PATH_FAULTS = dict(duplicate_ref=0.02, halt=0.01, clock_back=0.01)
 
-    def stamp():
-        nonlocal ts
-        if rng.random() < back_rate:
-            ts -= rng.choice((1, 50, 300))
-        else:
-            ts += rng.choice((0, 1, 100, 500, 1_000, 1_000, 3_000, 20_000))
-        return ts
 
-    for s in syms:
-        out.append(itch.encode("R", stock_locate=loc[s], timestamp=stamp(), stock=s))
-    while len(out) < n:
-        s = rng.choice(syms)
-        r = rng.random()
-        mine = [k for k, v in live.items() if v[0] == s]
-        if r < 0.42 or not mine:
-            side = rng.choice("BS")
-            off = rng.randint(0, 5) * (1 if side == "S" else -1) + rng.randint(-2, 2)
-            px = max(TICK, centre[s] + off * TICK)
-            dup = live and rng.random() < dup_rate
-            if dup:
-                ref = rng.choice(list(live))
-            else:
-                next_ref += rng.choice((1, 1, 2, 9))
-                ref = next_ref
-            t = rng.choice("AAAF")
-            f = dict(stock_locate=loc[s], timestamp=stamp(), order_reference_number=ref,
-                     buy_sell_indicator=side, shares=rng.randint(1, 400), stock=s, price=px)
-            if t == "F":
-                f["attribution"] = "TWXX"
-            out.append(itch.encode(t, **f))
-            if not dup:
-                live[ref] = [s, side, f["shares"], px]
-        elif r < 0.55:
-            ref = rng.choice(mine)
-            n_ = rng.randint(1, live[ref][2])
-            t = rng.choice("EXC")
-            if t == "E":
-                out.append(itch.encode("E", stock_locate=loc[s], timestamp=stamp(),
-                                       order_reference_number=ref, executed_shares=n_,
-                                       match_number=ref))
-            elif t == "C":
-                out.append(itch.encode("C", stock_locate=loc[s], timestamp=stamp(),
-                                       order_reference_number=ref, executed_shares=n_,
-                                       match_number=ref, printable="Y",
-                                       execution_price=live[ref][3]))
-            else:
-                out.append(itch.encode("X", stock_locate=loc[s], timestamp=stamp(),
-                                       order_reference_number=ref, canceled_shares=n_))
-            live[ref][2] -= n_
-            if live[ref][2] == 0:
-                del live[ref]
-        elif r < 0.80:
-            ref = rng.choice(mine)
-            out.append(itch.encode("D", stock_locate=loc[s], timestamp=stamp(),
-                                   order_reference_number=ref))
-            del live[ref]
-        elif r < 0.93:
-            ref = rng.choice(mine)
-            old = live.pop(ref)
-            dup = live and rng.random() < dup_rate
-            if dup:
-                new = rng.choice(list(live))
-            else:
-                next_ref += 1
-                new = next_ref
-            px = max(TICK, old[3] + rng.randint(-6, 6) * TICK)
-            sh = rng.randint(1, 400)
-            out.append(itch.encode("U", stock_locate=loc[s], timestamp=stamp(),
-                                   original_order_reference_number=ref,
-                                   new_order_reference_number=new, shares=sh, price=px))
-            if not dup:
-                live[new] = [s, old[1], sh, px]
-        elif r < 0.93 + halt_rate and s in names:
-            st = "T" if s in halted else rng.choice("HPQ")
-            (halted.discard if st == "T" else halted.add)(s)
-            out.append(itch.encode("H", stock_locate=loc[s], timestamp=stamp(), stock=s,
-                                   trading_state=st))
-        else:
-            out.append(itch.encode("P", stock_locate=loc[s], timestamp=stamp(),
-                                   order_reference_number=0, buy_sell_indicator="B",
-                                   shares=rng.randint(1, 100), stock=s,
-                                   price=centre[s], match_number=1))
-        if rng.random() < 0.02:  # the market drifts
-            centre[s] += rng.choice((-TICK, TICK))
-    return out[:n]
+def scenario_day(seed: int, n: int, n_names: int, *, untracked: int = 1
+                 ) -> tuple[list[bytes], list[str], list[tuple[list[int], list[int]]]]:
+    """A generated day of ``n`` messages squeezed into about 3.2 µs per message (the fair
+    prices stay near the open), over ``n_names`` tracked symbols and ``untracked`` others, with
+    :data:`PATH_FAULTS` put in. Returns (messages, tracked names, per tracked symbol the
+    prices of its buy adds and of its sell adds), the prices triggers are set around."""
+    day = gen.generate_day(symbols=n_names + untracked, messages=n, seed=seed,
+                           session_ns=n * 3_200)
+    msgs = gen.inject_faults(day, seed, PATH_FAULTS)
+    quotes = [([], []) for _ in range(n_names)]
+    for m in msgs:
+        if m[:1] in (b"A", b"F"):
+            f = itch.decode(m)
+            if f["stock_locate"] <= n_names:
+                quotes[f["stock_locate"] - 1][f["buy_sell_indicator"] == "S"].append(f["price"])
+    return msgs, day.symbols[:n_names], quotes
 
 
 # ------------------------------------------------------------------------------ config
 
-def random_config(rng: random.Random, names: list[str], *, permissive: bool = False) -> Config:
+def random_config(rng: random.Random, names: list[str], centre: int, *,
+                  permissive: bool = False) -> Config:
+    """Random risk limits (notional ones scaled by ``centre``, a typical price), order
+    numbering and session template."""
     cfg = Config(symbols=list(names))
     cfg.strategy.kind = "none"
-    cfg.capacity.symbols = 64
-    cfg.capacity.order_buckets = 1 << 12
+    cfg.capacity.symbols = GATEWARE["symbols"]
+    cfg.capacity.order_buckets = GATEWARE["order_buckets"]
     cfg.capacity.levels = 64
     r = cfg.risk
 
@@ -160,9 +82,9 @@ def random_config(rng: random.Random, names: list[str], *, permissive: bool = Fa
     r.kill = strict(0.03)
     r.kill_after_rejects = rng.randint(8, 60) if strict(0.25) else 0
     r.max_order_qty = rng.randint(50, 450) if strict() else 10**6
-    r.max_notional = rng.randint(40, 450) * CENTER if strict() else 10**15
+    r.max_notional = rng.randint(40, 450) * centre if strict() else 10**15
     r.collar_bps = rng.choice((1, 10, 25, 40, 60)) if strict() else 10_000
-    r.max_gross = rng.randint(1, 25) * 100 * CENTER if strict() else 10**18
+    r.max_gross = rng.randint(1, 25) * 100 * centre if strict() else 10**18
     r.max_long = rng.randint(0, 700) if strict() else 10**9
     r.max_short = rng.randint(0, 700) if strict() else 10**9
     if strict(0.6):
@@ -195,18 +117,25 @@ def random_config(rng: random.Random, names: list[str], *, permissive: bool = Fa
     return cfg
 
 
-def random_writes(rng: random.Random, n_msgs: int, n_slots: int, *, rewrites: int | None = None
-                  ) -> list[dict]:
-    """Trigger writes: one per slot before message 0 (some slots stay unwritten), then
-    ``rewrites`` (default one per 12 messages) at random message indices (sometimes without a reference price)."""
+def random_writes(rng: random.Random, n_msgs: int, quotes: list[tuple[list[int], list[int]]],
+                  *, rewrites: int | None = None) -> list[dict]:
+    """Trigger writes around the prices each slot's buy and sell adds carry (``quotes``, as
+    :func:`scenario_day` returns them; a buy trigger near the offers, a sell trigger near the
+    bids): one per slot before message 0 (some slots stay unwritten), then ``rewrites``
+    (default one per 12 messages) at random message indices (sometimes without a reference
+    price)."""
+    n_slots = len(quotes)
+
     def row(msg, slot):
+        bids, asks = (q or [TICK] for q in quotes[slot])
+        c = (min(asks) + max(bids)) // 2
         return dict(msg=msg, slot=slot,
-                    buy_price=CENTER + rng.randint(-6, 4) * TICK,
-                    sell_price=CENTER + rng.randint(-4, 6) * TICK,
+                    buy_price=rng.choice(asks) + rng.randint(-2, 1) * TICK,
+                    sell_price=rng.choice(bids) + rng.randint(-1, 2) * TICK,
                     quantity=rng.choice((1, 100, 100, 250, rng.randint(1, 500))),
                     enable_buy=int(rng.random() < 0.8), enable_sell=int(rng.random() < 0.8),
                     rearm=int(rng.random() < 0.6),
-                    ref_price=rng.choice((-1, 0, CENTER + rng.randint(-40, 40) * TICK)))
+                    ref_price=rng.choice((-1, 0, c + rng.randint(-40, 40) * TICK)))
     out = [row(0, s) for s in range(n_slots) if rng.random() < 0.9]
     for _ in range(n_msgs // 12 if rewrites is None else rewrites):
         out.append(row(rng.randrange(1, n_msgs), rng.randrange(n_slots)))
@@ -255,10 +184,11 @@ def make_scenario(seed: int, n_msgs: int = 600, *, n_names: int = 3, permissive:
     (``Emulator.run(chunk=1)``; the state is read in the progress callback, the writes of
     message k+1 are scheduled there, as the host would between polls)."""
     rng = random.Random(seed)
-    names = [f"S{seed % 1000:03d}{c}" for c in "ABCDEFGH"[:n_names]]
-    msgs = random_day(rng, n_msgs, names)
-    cfg = random_config(rng, names, permissive=permissive)
-    writes = random_writes(rng, n_msgs, n_names)
+    msgs, names, quotes = scenario_day(seed, n_msgs, n_names)
+    n_msgs = len(msgs)
+    typical = sum(q[0][0] if q[0] else TICK for q in quotes) // n_names
+    cfg = random_config(rng, names, typical, permissive=permissive)
+    writes = random_writes(rng, n_msgs, quotes)
     limits = {}
     if not permissive:
         for s in range(n_names):

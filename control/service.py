@@ -13,6 +13,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+from starlette.websockets import WebSocketDisconnect
 
 from .audit import AuditLog
 from .auth import Tokens, is_loopback
@@ -106,7 +107,7 @@ class Service:
                 waiter = asyncio.ensure_future(hub.wait(cursor))
                 await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
-        except Exception:                    # noqa: BLE001 - the client went away mid-send
+        except (WebSocketDisconnect, OSError, RuntimeError):   # it went away mid-send
             pass
         finally:
             closed.cancel()

@@ -91,9 +91,6 @@ class Write:
     """A change an operator asked for; ``who`` made it."""
     who: str
 
-    def describe(self) -> str:
-        return type(self).__name__
-
     def apply(self, run, ctx) -> list[tuple[str, Any, Any]]:
         raise NotImplementedError
 

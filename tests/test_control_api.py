@@ -7,6 +7,10 @@ WebSocket stream's snapshot and sequence numbers."""
 import asyncio
 import contextlib
 import json
+import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,7 +122,7 @@ def test_counters_follow_the_replay(served):
 
 def test_book_is_the_devices_book(served):
     svc, _, c = served
-    sym = c.get("/api/symbols").json()["symbols"][0]
+    sym = wait_until(lambda: c.get("/api/symbols").json()["symbols"], "a symbol named")[0]
     b = c.get(f"/api/book/{sym}?depth=3").json()
     assert len(b["asks"]) <= 3 and len(b["bids"]) <= 3
     assert [p for p, _ in b["asks"]] == sorted(p for p, _ in b["asks"])
@@ -144,9 +148,9 @@ def test_orders_are_decoded_ouch(served):
     svc, _, c = served
     cfg = svc.replay.config
     o = wait_until(lambda: c.get("/api/orders?limit=50").json()["orders"], "orders")
-    names = c.get("/api/symbols").json()["symbols"]
     for x in o:
-        assert x["symbol"] in names and x["side"] in "BS"
+        # the slot's name at the poll the order left in
+        assert 1 <= len(x["symbol"]) <= 8 and x["side"] in "BS"
         assert x["price"] > 0 and x["quantity"] == cfg.strategy.quantity
     refs = [x["user_ref"] for x in o if x["pass"] == o[-1]["pass"]]
     assert refs == sorted(refs)       # the egress numbers orders in sending order
@@ -173,9 +177,16 @@ def test_risk_limit_write_reads_back_through_the_driver_and_is_audited(served):
 
 def test_symbol_limits_write_reads_back_and_survives_a_pass(served):
     svc, _, c = served
-    sym = c.get("/api/symbols").json()["symbols"][1]
-    r = c.put(f"/api/risk/symbols/{sym}", json={"max_long": 150, "max_short": 120})
-    assert r.status_code == 200, r.text
+    sym = wait_until(lambda: (lambda s: len(s) > 1 and s[1])(
+        c.get("/api/symbols").json()["symbols"]), "two symbols named")
+
+    def put():
+        r = c.put(f"/api/risk/symbols/{sym}", json={"max_long": 150, "max_short": 120})
+        # 409: a new pass began and has not named the symbol yet; nothing was written
+        assert r.status_code in (200, 409), r.text
+        return r.status_code == 200 and r
+
+    r = wait_until(put, f"{sym}'s limits written")
     assert {e["what"] for e in r.json()["applied"]} == {f"risk_slot.{sym}.max_long",
                                                         f"risk_slot.{sym}.max_short"}
 
@@ -263,6 +274,41 @@ def test_websocket_snapshot_then_every_sequence_number(served):
     snap = msgs[0]
     assert snap["type"] == "snapshot"
     st = snap["state"]
-    assert st["identity"]["id"] == f"0x{REGMAP.map_id:08x}" and st["symbols"]
+    assert st["identity"]["id"] == f"0x{REGMAP.map_id:08x}"
+    assert {"book", "orders", "counters", "risk", "slots", "positions", "latency",
+            "strategy", "alerts", "audit"} <= set(st)
     assert [m["seq"] for m in msgs[1:]] == list(range(snap["seq"] + 1, snap["seq"] + 60))
     assert {"book", "counters", "state"} <= {m["type"] for m in msgs}
+
+
+def test_tickwire_serve_command(tmp_path):
+    """The command: prints where it serves, answers there, stops on an interrupt."""
+    audit = tmp_path / "audit.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "tickwire.host.cli", "serve", "--port", "0",
+                          "--speed", "max", "--token", WRITE, "--audit-log", str(audit)],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in p.stderr:
+            m = re.search(r"dashboard (http://127\.0\.0\.1:\d+)/", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "serve printed no dashboard address"
+        s = httpx.get(url + "/api/status", timeout=60).json()
+        assert s["backend"] == "emu" and s["capture"].endswith("sample.pcap")
+        r = httpx.put(url + "/api/kill", json={"kill": True},
+                      headers={"Authorization": f"Bearer {WRITE}"}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert json.loads(audit.read_text().splitlines()[0])["what"] == "control.kill"
+        assert "<title>tickwire control plane</title>" in httpx.get(url + "/", timeout=60).text
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(60)
+    assert p.returncode == 0
+
+
+def test_tickwire_serve_refuses_bad_options():
+    r = subprocess.run([sys.executable, "-m", "tickwire.host.cli", "serve", "--speed", "fast"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--speed 'fast'" in r.stderr

@@ -12,7 +12,7 @@ import websockets
 from tickwire.control.auth import Tokens
 from tickwire.control.service import serve
 from tickwire.host.config import load_config
-from test_control_api import READ, WRITE, client, serving
+from test_control_api import READ, WRITE, client, serving, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -87,7 +87,8 @@ def test_writes_need_the_write_token(served):
 
 def test_bad_bodies_name_the_field_and_write_nothing(served):
     svc, srv = served
-    sym = svc.hub.snapshot(lambda st: list(st["symbols"]))[1][0]
+    sym = wait_until(lambda: svc.hub.snapshot(lambda st: list(st["symbols"]))[1],
+                     "a symbol named")[0]
     with client(srv) as c:
         js = {"Content-Type": "application/json"}
         refused(svc, lambda: c.put("/api/risk", content=b'{"max_order_qty": 5', headers=js),

@@ -383,7 +383,8 @@ def main() -> None:
 
 def _register_optional() -> None:
     """Sub-commands that live with their subsystem (gateware, models) register themselves."""
-    for mod in ("tickwire.hw.cli", "tickwire.models.cli", "tickwire.host.latency_cli"):
+    for mod in ("tickwire.hw.cli", "tickwire.models.cli", "tickwire.host.latency_cli",
+                "tickwire.host.board_cli"):
         try:
             m = __import__(mod, fromlist=["register"])
         except ModuleNotFoundError as e:

@@ -9,20 +9,33 @@ for the board first and, when none is there, raises
 * XRT: ``pyxrt.enumerate_devices()`` (no ``pyxrt`` module: no XRT).
 
 With a board present the register bus is the appliance's AXI4-Lite window
-(:class:`~tickwire.host.driver.MMIOBus` over ``pynq.MMIO`` or an ``xrt.ip``); loading the
-bitstream and the stream DMA come with the boards work, so the market-data calls say so
-instead of running anything.
+(:class:`~tickwire.host.driver.MMIOBus` over ``pynq.MMIO`` or the XRT shim's kernel); the
+stream DMA is not driven from here yet, so the market-data calls say so instead of running
+anything.
+
+Deploying a build (``tickwire board deploy``) and reading a loaded one (``board status``) go
+through a :class:`Board`, a place a build can be loaded: :class:`PynqBoard` (``pynq.Overlay``,
+the IP's driver bound to its VLNV), :class:`XrtBoard` (xclbin load with its UUID checked, the
+registers through the ``tickwire_xrt`` shim, hw/board/xrt_shim.cpp), :class:`RemoteBoard` (a
+device served by ``tickwire device serve``: loaded where it runs) and :class:`RtlBoard` (the
+Verilated appliance started on load and served on loopback: what the tests deploy to).
+:func:`deploy` refuses an artifact whose register map differs from the host's, skips the load
+when the board already runs the artifact's BUILD_ID, and checks the identity after a load.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import time
 from pathlib import Path
 
 from .base import BackendUnavailable, Device
 
-__all__ = ["PynqDevice", "XrtDevice", "probe_pynq", "probe_xrt", "FPGA_MANAGER"]
+__all__ = ["PynqDevice", "XrtDevice", "probe_pynq", "probe_xrt", "FPGA_MANAGER", "Board",
+           "PynqBoard", "XrtBoard", "RemoteBoard", "RtlBoard", "DeployError", "load_manifest",
+           "check_manifest", "deploy", "status", "pynq_driver"]
 
 #: how a package is looked for (tests put a stand-in here)
 _find_spec = importlib.util.find_spec
@@ -90,6 +103,9 @@ class _Board(Device):
         self.open()
         return super().driver
 
+    def build_id(self) -> int:
+        return int(self.driver.read_raw("BUILD_ID"))
+
     def _streams(self):
         raise BackendUnavailable(
             f"{self.kind} back-end: the market-data and order streams (DMA) of a board are "
@@ -115,15 +131,18 @@ class PynqDevice(_Board):
     kind = "pynq"
 
     def __init__(self, base_address: int | None = None, *, window: int = 0x10000,
-                 fpga_manager: Path = FPGA_MANAGER):
+                 fpga_manager: Path = FPGA_MANAGER, mmio=None):
         super().__init__()
         self.base_address, self.window = base_address, window
         self.fpga_manager = Path(fpga_manager)
+        self.mmio = mmio        # the overlay's IP driver's MMIO, when it made one
 
     def _probe(self) -> str | None:
         return probe_pynq(self.fpga_manager)
 
     def _mmio(self):
+        if self.mmio is not None:
+            return self.mmio
         if self.base_address is None:
             raise BackendUnavailable("pynq back-end: a board is present, but no base_address "
                                      "of the appliance's register window was given "
@@ -139,14 +158,17 @@ class XrtDevice(_Board):
     kind = "xrt"
 
     def __init__(self, *, index: int = 0, xclbin: str | None = None,
-                 ip_name: str = "appliance"):
+                 ip_name: str = "appliance", ip=None):
         super().__init__()
         self.index, self.xclbin, self.ip_name = index, xclbin, ip_name
+        self.ip = ip            # a register handle (read_register/write_register) from the shim
 
     def _probe(self) -> str | None:
-        return probe_xrt()
+        return probe_xrt() if self.ip is None else None
 
     def _mmio(self):
+        if self.ip is not None:
+            return self.ip
         import pyxrt
         if self.xclbin is None:
             raise BackendUnavailable("xrt back-end: a device is present, but no xclbin was "
@@ -155,3 +177,318 @@ class XrtDevice(_Board):
         xb = pyxrt.xclbin(self.xclbin)
         uuid = dev.load_xclbin(xb)
         return pyxrt.ip(dev, uuid, self.ip_name)
+
+
+# ------------------------------------------------------------------------------ deploy
+
+class DeployError(RuntimeError):
+    """An artifact that cannot go on this board, or a board that does not run it."""
+
+
+def load_manifest(artifact) -> tuple[Path, dict]:
+    """(project directory, manifest) of ``artifact``: a project directory, its
+    ``manifest.json``, or a file of the project (``overlay/tickwire.bit``,
+    ``tickwire.xclbin``): the manifest is looked for beside it and above."""
+    p = Path(artifact).resolve()
+    if p.is_file() and p.name == "manifest.json":
+        f = p
+    else:
+        start = p if p.is_dir() else p.parent
+        f = next((d / "manifest.json" for d in [start, *start.parents][:3]
+                  if (d / "manifest.json").is_file()), start / "manifest.json")
+    d = f.parent
+    if not f.exists():
+        raise DeployError(f"{artifact}: no manifest.json there or above (a `tickwire board "
+                          "build` project)")
+    return d, json.loads(f.read_text())
+
+
+def check_manifest(man: dict) -> None:
+    """Refuse a build whose register map is not this host's (ID, VERSION, MAP_HASH)."""
+    from ..spec.regmap import REGMAP
+    want = (f"0x{REGMAP.map_id:08x}", list(REGMAP.version), f"0x{REGMAP.hash:08x}")
+    got = (man.get("id"), list(man.get("version") or []), man.get("map_hash"))
+    if got != want:
+        raise DeployError(
+            f"refused: the artifact's register map (ID {got[0]}, v{'.'.join(map(str, got[1]))},"
+            f" MAP_HASH {got[2]}) is not this host's (ID {want[0]}, "
+            f"v{'.'.join(map(str, want[1]))}, MAP_HASH {want[2]}); rebuild the artifact or use "
+            "the host software that matches it")
+
+
+class Board:
+    """A place a build can be loaded (see the module doc)."""
+
+    kind = "?"
+
+    def loaded(self, man: dict | None = None, project: Path | None = None):
+        """The device of the build loaded now, opened, or None when nothing of this
+        project's is loaded (a board must never be read at an address it does not map).
+        ``man``/``project``: the artifact deploy compares with, where one is given."""
+        raise NotImplementedError
+
+    def program(self, project: Path, man: dict):
+        """Load the build of ``project``; the device, opened."""
+        raise NotImplementedError
+
+    def health(self) -> dict:
+        """What the board's stack says of its health (rails, temperatures), where it can."""
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def pynq_driver():
+    """The PYNQ driver of the tickwire IP: a ``pynq.DefaultIP`` bound to the IP's VLNV, so
+    ``pynq.Overlay`` gives ``overlay.tickwire_0`` as one; ``.device()`` is a
+    :class:`PynqDevice` over the IP's MMIO. Created on first call (needs pynq)."""
+    global _PYNQ_DRIVER
+    if _PYNQ_DRIVER is None:
+        from pynq import DefaultIP
+
+        from ..hw.board.identity import VLNV
+
+        class TickwireIP(DefaultIP):
+            bindto = [VLNV]
+
+            def device(self) -> PynqDevice:
+                return PynqDevice(mmio=self.mmio).open()
+
+        _PYNQ_DRIVER = TickwireIP
+    return _PYNQ_DRIVER
+
+
+_PYNQ_DRIVER = None
+
+
+class PynqBoard(Board):
+    """A PYNQ board: the overlay (``tickwire.bit`` + ``.hwh``) loaded with ``pynq.Overlay``."""
+
+    kind = "pynq"
+
+    def __init__(self, fpga_manager: Path = FPGA_MANAGER, ip: str = "tickwire_0"):
+        self.fpga_manager, self.ip = Path(fpga_manager), ip
+        missing = probe_pynq(self.fpga_manager)
+        if missing:
+            raise BackendUnavailable(missing)
+
+    @staticmethod
+    def _state():
+        """(name of the loaded bitstream, its IP dictionary) as PYNQ records them."""
+        import pynq
+        try:                                   # PYNQ 3: the global state file
+            from pynq.pl_server.global_state import load_global_state
+            st = load_global_state()
+            return Path(str(st.bitfile_name or "")).name, None
+        except Exception:                      # PYNQ 2.x: the PL server
+            return (Path(str(getattr(pynq.PL, "bitfile_name", "") or "")).name,
+                    getattr(pynq.PL, "ip_dict", None))
+
+    def loaded(self, man=None, project=None):
+        name, ip_dict = self._state()
+        if name != "tickwire.bit":
+            return None
+        if man and self.ip in (man.get("address_map") or {}):
+            at = man["address_map"][self.ip]
+            base, window = int(at["offset"], 16), int(at["range"], 16)
+        elif ip_dict and self.ip in ip_dict:
+            base, window = int(ip_dict[self.ip]["phys_addr"]), int(ip_dict[self.ip]["addr_range"])
+        else:
+            return None
+        return PynqDevice(base, window=window).open()
+
+    def program(self, project, man):
+        import pynq
+        pynq_driver()
+        bit = project / man["artifacts"]["bit"]
+        if not bit.exists():
+            raise DeployError(f"{bit} does not exist: run {project / 'build.sh'} first")
+        ov = pynq.Overlay(str(bit))
+        return getattr(ov, self.ip).device()
+
+    def health(self) -> dict:
+        try:
+            import pynq
+            rails = pynq.get_rails()
+        except Exception as e:        # boards without PMBus sensors
+            return {"rails": f"unavailable: {type(e).__name__}: {e}"}
+        out = {}
+        for name, rail in rails.items():
+            out[name] = {k: float(getattr(rail, k).value) for k in ("voltage", "current",
+                                                                     "power")
+                         if getattr(rail, k, None) is not None}
+        return {"rails": out}
+
+
+class XrtBoard(Board):
+    """An Alveo card: xclbin loaded through XRT, its UUID checked; registers through the
+    ``tickwire_xrt`` shim (pybind11 over ``xrt::ip``, hw/board/xrt_shim.cpp)."""
+
+    kind = "xrt"
+
+    def __init__(self, index: int = 0, kernel: str = "tickwire_1"):
+        self.index, self.kernel = index, kernel
+        missing = probe_xrt()
+        if missing:
+            raise BackendUnavailable(missing)
+        from ..hw.board.xrt_shim import load_shim
+        self.shim = load_shim()
+
+    def _xclbin(self, project, man) -> Path:
+        x = Path(project) / man["artifacts"]["xclbin"]
+        if not x.exists():
+            raise DeployError(f"{x} does not exist: run {Path(project) / 'build.sh'} first")
+        return x
+
+    def loaded(self, man=None, project=None):
+        loaded = self.shim.loaded_uuid(self.index)
+        if not man or not project or loaded != self.shim.xclbin_uuid(
+                str(self._xclbin(project, man))):
+            return None
+        return XrtDevice(ip=self.shim.Kernel(self.index, loaded, self.kernel)).open()
+
+    def program(self, project, man):
+        x = self._xclbin(project, man)
+        want = self.shim.xclbin_uuid(str(x))
+        got = self.shim.load(self.index, str(x))
+        if got != want:
+            raise DeployError(f"xclbin load: the device reports UUID {got}, {x.name} is {want}")
+        return XrtDevice(ip=self.shim.Kernel(self.index, got, self.kernel)).open()
+
+    def health(self) -> dict:
+        return dict(self.shim.info(self.index))
+
+
+class RemoteBoard(Board):
+    """A device served by ``tickwire device serve`` (any back-end): what it runs was loaded
+    where it runs, so this board only reads."""
+
+    kind = "remote"
+
+    def __init__(self, host: str, port: int, token: str | None = None):
+        self.host, self.port, self.token = host, int(port), token
+        self.dev = None
+
+    def loaded(self, man=None, project=None):
+        if self.dev is None:
+            from .remote import RemoteDevice
+            self.dev = RemoteDevice(self.host, self.port, self.token).open()
+        return self.dev
+
+    def program(self, project, man):
+        raise DeployError(f"remote device {self.host}:{self.port} runs another build; a served "
+                          "device is loaded where it runs (deploy there, then serve it)")
+
+    def close(self) -> None:
+        if self.dev is not None:
+            self.dev.close()
+            self.dev = None
+
+
+class RtlBoard(Board):
+    """The Verilated appliance as a board: nothing is loaded until :meth:`program` starts it
+    (an RTL build of the project's parameters, from the sources here) and serves it on
+    loopback; the host then talks to it through the remote back-end, as to a board on the
+    network."""
+
+    kind = "rtl"
+
+    def __init__(self, token: str = "tickwire-rtl-board"):
+        self.token = token
+        self.rtl = self.server = self.dev = None
+        self.programs = 0
+
+    def loaded(self, man=None, project=None):
+        return self.dev
+
+    def program(self, project, man):
+        from .remote import RemoteDevice, serve_device
+        from .rtl import RtlDevice
+        if man.get("flow") != "rtl":
+            raise DeployError(f"the RTL board runs rtl-target builds, not {man.get('target')!r}"
+                              " (tickwire board build --target rtl)")
+        self.close()
+        self.rtl = RtlDevice(symbols=int(man["capacity"]["symbols"]), depth=int(man["depth"]))
+        self.rtl.open()
+        self.server = serve_device(self.rtl, token=self.token)
+        self.dev = RemoteDevice(*self.server.address, token=self.token).open()
+        self.programs += 1
+        return self.dev
+
+    def close(self) -> None:
+        for x in (self.dev, self.server, self.rtl):
+            if x is not None:
+                x.close()
+        self.rtl = self.server = self.dev = None
+
+
+def _hex(v) -> str | None:
+    return None if v is None else f"0x{int(v):08x}"
+
+
+def deploy(artifact, board: Board, *, force: bool = False) -> dict:
+    """Load ``artifact`` onto ``board`` unless it already runs the same BUILD_ID (``force``:
+    load anyway); then check the identity. Returns what happened and the device (``dev``)."""
+    project, man = load_manifest(artifact)
+    check_manifest(man)
+    want = int(man["build_id"], 16)
+    dev = board.loaded(man, project)
+    before = None
+    if dev is not None:
+        try:
+            dev.driver.check_identity()
+            before = dev.build_id()
+        except Exception:          # something else is loaded: program over it
+            before = None
+    if before == want and not force:
+        action = "reused"
+    else:
+        dev = board.program(project, man)
+        action = "loaded"
+    dev.driver.check_identity()
+    got = dev.build_id()
+    if got != want:
+        raise DeployError(f"after the load the board reports BUILD_ID {_hex(got)}, the artifact "
+                          f"is {man['build_id']} (built from other sources?)")
+    return {"action": action, "board": board.kind, "target": man["target"],
+            "build_id": man["build_id"], "previous_build_id": _hex(before),
+            "project": str(project), "dev": dev}
+
+
+def status(dev, man: dict | None = None, *, interval: float = 0.5, board: Board | None = None
+           ) -> dict:
+    """Identity, STATUS, counters, the fabric clock measured from CYCLES over ``interval``
+    seconds of host time, board health, and the match with ``man`` (a manifest)."""
+    drv = dev.driver
+    ident = drv.identity()
+    bid = dev.build_id()
+    st = drv.read("STATUS")
+    c0, t0 = int(drv.read_raw("CYCLES")), time.monotonic()
+    time.sleep(interval)
+    c1, t1 = int(drv.read_raw("CYCLES")), time.monotonic()
+    from ..spec.regmap import REGMAP
+    out = {
+        "identity": {"id": f"0x{ident['id']:08x}", "version": list(ident["version"]),
+                     "map_hash": f"0x{ident['hash']:08x}", "build_id": _hex(bid),
+                     "host_map_hash": f"0x{REGMAP.hash:08x}"},
+        "capacity": dict(drv.capacity()),
+        "status": {k: int(v) for k, v in st.fields().items()},
+        "counters": {k: int(v) for k, v in dev.counters().items()},
+        # on a board the fabric clock; on the RTL the simulated cycles per host second
+        "clock": {"cycles": c1 - c0, "seconds": round(t1 - t0, 6),
+                  "hz": round((c1 - c0) / (t1 - t0)) if t1 > t0 else None,
+                  "of": "fabric clock" if getattr(dev, "remote_kind", dev.kind) in
+                  ("pynq", "xrt") else "simulation"},
+        "health": board.health() if board is not None else {},
+    }
+    if man is not None:
+        checks = {"map_hash": out["identity"]["map_hash"] == man.get("map_hash"),
+                  "version": out["identity"]["version"] == list(man.get("version") or []),
+                  "build_id": out["identity"]["build_id"] == man.get("build_id"),
+                  "capacity": all(out["capacity"].get(k) == v
+                                  for k, v in (man.get("capacity") or {}).items())}
+        out["manifest"] = {"target": man.get("target"), "build_id": man.get("build_id"),
+                           "clock_mhz": man.get("clock_mhz"), "checks": checks,
+                           "matches": all(checks.values())}
+    return out

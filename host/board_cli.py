@@ -116,7 +116,8 @@ def register(app, hw_app, model_app) -> None:
             try:
                 dev = b.loaded(man, proj)
                 if dev is None:
-                    _fail(f"{b.kind}: no tickwire build is loaded (tickwire board deploy)", 1)
+                    _fail(f"{b.kind}: no tickwire build found loaded (tickwire board deploy; "
+                          "--manifest PROJECT locates its registers)", 1)
                 s = status(dev, man, interval=interval, board=b)
             finally:
                 b.close()

@@ -253,7 +253,8 @@ def component_ports(component) -> list:
     return out
 
 
-def synthesize(name: str, component, workdir: Path) -> BlockReport:
+def synthesize(name: str, component, workdir: Path, timeout: float | None = None
+               ) -> BlockReport:
     from amaranth.back import verilog
     v = workdir / f"{name}.v"
     v.write_text(verilog.convert(component, name=name, emit_src=False,
@@ -282,8 +283,14 @@ def synthesize(name: str, component, workdir: Path) -> BlockReport:
         f"write_json {js.name}"])
     # the log file: with -q (and after the in-process ABC) Yosys's messages, errors
     # included, do not reliably reach stdout/stderr
-    r = subprocess.run(yosys_command() + ["-q", "-l", log.name, "-p", script],
-                       capture_output=True, text=True, cwd=workdir)
+    try:
+        r = subprocess.run(yosys_command() + ["-q", "-l", log.name, "-p", script],
+                           capture_output=True, text=True, cwd=workdir, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        steps = [ln for ln in text.splitlines() if ln[:1].isdigit() and ". Executing" in ln]
+        return BlockReport(name, error=f"timed out after {timeout:g} s (last step logged: "
+                                       f"{steps[-1].strip() if steps else 'none logged'})")
     if r.returncode != 0 or not js.exists():
         text = log.read_text(errors="replace") if log.exists() else ""
         errs = [ln for ln in text.splitlines() if ln.startswith("ERROR")]

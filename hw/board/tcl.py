@@ -383,6 +383,6 @@ def xdc(t: Target) -> str:
     if t.cages:
         out.append("# the CDC FIFOs carry beats between the MAC clocks and the fabric clock")
         out.append("set_clock_groups -asynchronous -group [get_clocks -of_objects "
-                   "[get_pins -hier -filter {NAME =~ *feed_mac*/rx_clk_out_0}]] "
+                   "[get_pins -hier -filter {NAME =~ *feed_mac*/*x_clk_out_*}]] "
                    "-group [get_clocks clk_pl_0]")
     return "\n".join(out) + "\n"

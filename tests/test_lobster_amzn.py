@@ -1,0 +1,96 @@
+"""The AMZN whole day at level 1 (LOBSTER, 2012-06-21) as ITCH: the emulator's best bid and ask
+against the file's after each of its 57,515 events, at the emulator's and the gateware's
+capacities."""
+
+import numpy as np
+import pytest
+
+from tickwire.backends.rtl import rtl_config
+from tickwire.host import hashstats, itch, lobster
+from tickwire.host.config import Config
+from tickwire.host.emu.pipeline import Emulator, messages_buffer
+
+MSG = "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv.gz"
+BOOK = "lobster/AMZN_2012-06-21_34200000_57600000_orderbook_1.csv.gz"
+EVENTS = 57_515
+LOSSES = ("unknown_ref", "duplicate_ref", "overfill", "order_table_full", "level_overflow",
+          "level_miss", "symbol_overflow")
+
+
+@pytest.fixture(scope="module")
+def day(shared_data):
+    sample = lobster.load(shared_data / MSG, shared_data / BOOK)
+    msgs, event_index, stats = lobster.to_itch(sample, "AMZN")
+    return sample, msgs, event_index, stats
+
+
+def best_after_each_event(rows, event_index):
+    """(ask p, ask s, bid p, bid s) after each event's message, from the change rows."""
+    j = np.searchsorted(rows.msg, event_index, side="right") - 1
+    out = rows.levels[np.maximum(j, 0), 0, :].astype(np.int64)
+    out[j < 0] = 0
+    return out
+
+
+def run(msgs, cfg, stop=None):
+    cfg.symbols = ["AMZN"]
+    cfg.strategy.kind = "none"
+    data, offs, seqs = messages_buffer(msgs[:stop])
+    return Emulator(cfg, depth=1).run(data, offs, seqs)
+
+
+def test_stream_is_the_days_events_and_implied_orders(day):
+    sample, msgs, event_index, stats = day
+    assert len(sample.events) == EVENTS
+    kinds = {1: "A", 2: "X", 3: "D", 4: "E", 5: "P"}
+    assert all(chr(msgs[i][0]) == kinds[int(t)] for i, t in zip(event_index,
+                                                                 sample.events[:, 1]))
+    real = set(sample.events[:, 2].tolist())
+    added = [itch.decode(m)["order_reference_number"] for m in msgs if m[:1] == b"A"]
+    made_up = [r for r in added if r not in real]
+    assert all(r >= lobster.SYNTHETIC_REF_BASE for r in made_up)
+    assert len(made_up) == stats["synthetic_adds"] > 0
+    assert max(real) < lobster.SYNTHETIC_REF_BASE
+    # the first event names an order the file never added: it is added right before it
+    assert stats["resting_orders"] > 0
+
+
+def test_best_bid_ask_exact_at_default_capacities(day):
+    sample, msgs, event_index, stats = day
+    cfg = Config()
+    res = run(msgs, cfg)
+    got = best_after_each_event(res.rows, event_index)
+    want = sample.book_rows()[:, 0, :]
+    wrong = np.nonzero((got != want).any(axis=1))[0]
+    assert len(wrong) == 0, f"{len(wrong)} wrong rows, the first after event {wrong[0]}"
+    c = res.counters
+    assert {k: c[k] for k in LOSSES if k != "level_overflow"} == dict.fromkeys(
+        [k for k in LOSSES if k != "level_overflow"], 0)
+    # deep levels are evicted exactly when the implied book is deeper than the capacity
+    deepest = max(stats["peak_bid_levels"], stats["peak_ask_levels"])
+    assert (c["level_overflow"] > 0) == (deepest > cfg.capacity.levels)
+    print(f"\nAMZN day: {len(msgs)} ITCH messages for {EVENTS} events, {stats}; "
+          f"emulator at {cfg.capacity.levels} levels: level_overflow {c['level_overflow']}")
+
+
+def test_loss_at_gateware_capacities_is_counted(day):
+    sample, msgs, event_index, stats = day
+    cfg = rtl_config(Config())
+    res = run(msgs, cfg)
+    c = res.counters
+    got = best_after_each_event(res.rows, event_index)
+    want = sample.book_rows()[:, 0, :]
+    wrong = np.nonzero((got != want).any(axis=1))[0]
+    # the gateware's 32 levels and 4096 x 4 entries lose part of this day, and say so
+    assert c["level_overflow"] > 0 and c["level_miss"] > 0 and c["order_table_full"] > 0
+    assert len(wrong) > 0
+    # the order table's refusals are those of its model in hashstats, on the same stream
+    model = hashstats.refusals(hashstats.itch_stream(msgs), cfg.capacity.order_buckets,
+                               cfg.capacity.order_ways, "fold")
+    assert model["refused"] == c["order_table_full"]
+    # never silently wrong: a loss is counted before the first wrong row
+    before = run(msgs, rtl_config(Config()), stop=int(event_index[wrong[0]]) + 1).counters
+    assert sum(before[k] for k in LOSSES) > 0
+    print(f"\nAMZN day at the gateware's capacities ({cfg.capacity.levels} levels, "
+          f"{cfg.capacity.order_buckets}x{cfg.capacity.order_ways} orders): {len(wrong)} of "
+          f"{EVENTS} best bid/ask rows wrong; " + ", ".join(f"{k} {c[k]}" for k in LOSSES))

@@ -14,7 +14,8 @@ import numpy as np
 from ..spec.streams import BEAT_BITS, BEAT_FIELDS, field_offsets
 
 __all__ = ["FRAME_GAP", "beats", "frames_of", "gather_frames", "parse_rows", "shallower",
-           "mold_counts", "poll_points", "message_positions", "trigger_latencies", "field_end"]
+           "mold_counts", "poll_points", "message_positions", "trigger_latencies", "field_end",
+           "parse_latency", "LATENCY_STAMPS"]
 
 #: idle cycles between frames on a line (12-byte IFG + 8-byte preamble at 64 bits per cycle)
 FRAME_GAP = 3
@@ -121,6 +122,26 @@ def parse_rows(out: np.ndarray, depth: int):
     slot = pad[:, 14].astype(np.int32)
     body = np.ascontiguousarray(pad[:, 15:15 + 16 * depth]).view("<u4").reshape(n, depth, 4)
     return seq, ts, slot, body.astype(np.uint32)
+
+
+#: the cycle-counter stamps of a latency record (hw/egress/layouts.py ``LatencyRecord``), in
+#: field order after the 64-bit sequence, 32 bits each; then ``fast`` (1 bit)
+LATENCY_STAMPS = ("t_dec", "t_event", "t_verdict", "t_order")
+
+
+def parse_latency(out: np.ndarray) -> dict:
+    """Columns of latency-stream records: ``cycle`` (harness cycle of the record), ``sequence``,
+    the :data:`LATENCY_STAMPS` (uint32, the gateware's wrapping cycle counter) and ``fast``."""
+    raw = np.ascontiguousarray(out["payload"])
+    n = len(raw)
+    pad = np.zeros((n, 32), np.uint8)
+    pad[:, :raw.shape[1]] = raw
+    cols = {"cycle": out["cycle"].astype(np.uint64),
+            "sequence": pad[:, 0:8].copy().view("<u8")[:, 0]}
+    for k, name in enumerate(LATENCY_STAMPS):
+        cols[name] = pad[:, 8 + 4 * k:12 + 4 * k].copy().view("<u4")[:, 0]
+    cols["fast"] = (pad[:, 24] & 1).astype(bool)
+    return cols
 
 
 def shallower(rows, depth: int):

@@ -44,7 +44,8 @@ def orders_from_frames(frames: list[bytes], names: list[str], sequence=None) -> 
 def run_device(device, frames: Sequence[bytes], config, *, keep_rows: bool = False,
                strategy=None, progress: Callable[[int], None] | None = None,
                check_ip_checksum: bool = True, track_sequence: bool = True,
-               gaps: Sequence[int] | None = None,
+               gaps: Sequence[int] | None = None, line_b: Sequence[bytes] | None = None,
+               gaps_b: Sequence[int] | None = None, skew_b: int = 0,
                on_poll: Callable[[Context, object], None] | None = None) -> RunResult:
     """Configure ``device`` from ``config``, stream ``frames`` through it with the strategy
     (``config.strategy.kind``, or ``strategy``) polled between, and read every counter back.
@@ -63,7 +64,9 @@ def run_device(device, frames: Sequence[bytes], config, *, keep_rows: bool = Fal
     drv.apply_config(config, check_ip_checksum=check_ip_checksum,
                      track_sequence=track_sequence)
     cap = drv.capacity()
-    device.load(frames, gaps=gaps)
+    # (skew_b only where asked: the devices without a clock do not take it)
+    device.load(frames, gaps=gaps, line_b=line_b, gaps_b=gaps_b,
+                **({"skew_b": skew_b} if skew_b else {}))
     book = BookView(cap["symbols"], device.depth)
     ctx = Context(drv, config, book)
     mgr = StrategyManager(config, strategy)

@@ -73,39 +73,130 @@ def measure(capture: Path, config_path: Path | None) -> dict:
                         "MAC/PCS/PHY or the wire"}
 
 
+def _legacy(backend, capture, config, as_json) -> None:
+    """``tickwire latency [--backend rtl] [--json]``: one capture, end-to-end figures."""
+    from .cli import SAMPLE, report_book_loss
+    if backend != "rtl":
+        typer.echo("tickwire: latency is measured on the RTL back-end (--backend rtl)",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        r = measure(capture or SAMPLE, config or DEFAULT_CONFIG)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"tickwire: {e}", err=True)
+        raise typer.Exit(2)
+    report_book_loss(r["book_loss"])
+    if as_json:
+        typer.echo(json.dumps(r))
+        return
+    typer.echo(f"{r['orders']} orders, RTL at {CLOCK_MHZ:.1f} MHz")
+    for k in ("from_frame_first_byte", "from_trigger_field"):
+        s = r[k]
+        if s:
+            c, n = s["cycles"], s["ns"]
+            typer.echo(f"{k:>22}: min {c['min']} p50 {c['p50']:.0f} p99 {c['p99']:.0f} "
+                       f"max {c['max']} cycles = {n['min']}/{n['p50']}/{n['p99']}/"
+                       f"{n['max']} ns")
+    ct = r["cut_through"]
+    typer.echo(f"cut-through: {ct['fast_orders']} orders from {ct['fast_taken']} adds "
+               "taken on the fast path")
+    typer.echo(f"includes: {r['includes']}")
+
+
 def register(app, hw_app, model_app) -> None:
-    @app.command()
-    def latency(backend: str = typer.Option("rtl", help="rtl (the Verilated gateware)"),
+    lat = typer.Typer(help="Latency: one capture's end-to-end figures (no sub-command), "
+                      "campaigns (run), comparisons (compare), reports (report).",
+                      invoke_without_command=True, no_args_is_help=False)
+    app.add_typer(lat, name="latency")
+
+    @lat.callback()
+    def latency(ctx: typer.Context,
+                backend: str = typer.Option("rtl", help="rtl (the Verilated gateware)"),
                 capture: Optional[Path] = typer.Option(None, help="capture (default: the "
                                                        "bundled sample)"),
                 config: Optional[Path] = typer.Option(None, help="TOML config with symbols "
                                                       "and static triggers"),
                 as_json: bool = typer.Option(False, "--json")):
-        """Tick-to-trade in cycles and ns: min, p50, p99, max per order."""
-        from .cli import SAMPLE
-        if backend != "rtl":
-            typer.echo("tickwire: latency is measured on the RTL back-end (--backend rtl)",
-                       err=True)
-            raise typer.Exit(2)
-        from .cli import report_book_loss
+        """Tick-to-trade in cycles and ns: min, p50, p99, max per order (without a
+        sub-command), or a sub-command."""
+        if ctx.invoked_subcommand is None:
+            _legacy(backend, capture, config, as_json)
+
+    @lat.command("run")
+    def run(campaign: Path = typer.Argument(..., help="campaign TOML (e.g. "
+                                            "host/data/latency_campaign.toml)"),
+            out: Path = typer.Option(..., "--out", help="directory for the runs and report"),
+            address: Optional[str] = typer.Option(None, help="Ray cluster address (default: "
+                                                  "a local Ray)"),
+            parallel: Optional[int] = typer.Option(None, help="runs at a time on the local "
+                                                   "Ray (default: the campaign's)")):
+        """Run a campaign: every input x load x configuration x back-end, in parallel on
+        Ray; stores each run as Parquet under OUT and renders OUT/report/index.html."""
+        from rich.progress import Progress
+
+        from .latency.campaign import load_campaign, run_campaign
+        from .latency.report import render
         try:
-            r = measure(capture or SAMPLE, config or DEFAULT_CONFIG)
-        except (ValueError, FileNotFoundError) as e:
+            c = load_campaign(campaign)
+        except (ValueError, OSError) as e:
             typer.echo(f"tickwire: {e}", err=True)
             raise typer.Exit(2)
-        report_book_loss(r["book_loss"])
-        if as_json:
-            typer.echo(json.dumps(r))
-            return
-        typer.echo(f"{r['orders']} orders, RTL at {CLOCK_MHZ:.1f} MHz")
-        for k in ("from_frame_first_byte", "from_trigger_field"):
-            s = r[k]
-            if s:
-                c, n = s["cycles"], s["ns"]
-                typer.echo(f"{k:>22}: min {c['min']} p50 {c['p50']:.0f} p99 {c['p99']:.0f} "
-                           f"max {c['max']} cycles = {n['min']}/{n['p50']}/{n['p99']}/"
-                           f"{n['max']} ns")
-        ct = r["cut_through"]
-        typer.echo(f"cut-through: {ct['fast_orders']} orders from {ct['fast_taken']} adds "
-                   "taken on the fast path")
-        typer.echo(f"includes: {r['includes']}")
+        with Progress() as bar:
+            task = bar.add_task("runs", total=None)
+
+            def progress(done, total, rid):
+                bar.update(task, completed=done, total=total, description=rid)
+            metas = run_campaign(c, out, address=address, parallel=parallel,
+                                 progress=progress)
+        failed = [m for m in metas if "error" in m]
+        for m in metas:
+            typer.echo(f"{m['run_id']}: " + (f"FAILED {m['error']}" if "error" in m else
+                                            f"{m['orders']} orders, {m['wall_seconds']} s"))
+        if len(failed) < len(metas):
+            typer.echo(f"report: {render(out)}")
+        if failed:
+            typer.echo(f"tickwire: {len(failed)} of {len(metas)} runs failed", err=True)
+            raise typer.Exit(1)
+
+    @lat.command("compare")
+    def compare(a: Path = typer.Argument(..., help="baseline campaign directory"),
+                b: Path = typer.Argument(..., help="candidate campaign directory"),
+                percentile: str = typer.Option("p99", help="judged percentile: min p50 p90 "
+                                               "p99 p99.9 p99.99 max"),
+                threshold: float = typer.Option(0.05, help="allowed growth, a fraction of "
+                                                "the baseline"),
+                min_cycles: float = typer.Option(1.0, help="allowed growth at least this "
+                                                 "(the figure's unit)"),
+                as_json: bool = typer.Option(False, "--json")):
+        """Per-stage percentile deltas B - A; exits 1 when the chosen percentile regressed
+        past the threshold."""
+        from .latency.compare import compare as do, format_table
+        try:
+            res = do(a, b, percentile=percentile, threshold=threshold, min_cycles=min_cycles)
+        except (ValueError, OSError) as e:
+            typer.echo(f"tickwire: {e}", err=True)
+            raise typer.Exit(2)
+        typer.echo(json.dumps(res) if as_json else format_table(res))
+        if res["regressions"]:
+            if not as_json:
+                typer.echo(f"{len(res['regressions'])} figure(s) regressed at {percentile} "
+                           f"(> {threshold:.0%}, >= {min_cycles})", err=True)
+            raise typer.Exit(1)
+
+    @lat.command("report")
+    def report(d: Path = typer.Argument(..., help="campaign directory"),
+               markdown: Optional[str] = typer.Option(None, help="RUN_ID: print Markdown "
+                                                      "tables (its stages, every load) "
+                                                      "instead")):
+        """(Re)render DIR/report/index.html from the stored runs."""
+        from .latency.campaign import summarize
+        from .latency.report import markdown as md, render
+        try:
+            if markdown:
+                typer.echo(md(d, markdown))
+                return
+            summarize(d)
+            typer.echo(f"report: {render(d)}")
+        except (ValueError, OSError) as e:
+            typer.echo(f"tickwire: {e}", err=True)
+            raise typer.Exit(2)

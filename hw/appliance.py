@@ -35,7 +35,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .book.layouts import book_update_layout
-from .egress.layouts import SessionTemplate
+from .egress.layouts import LatencyRecord, SessionTemplate
 from .feed.layouts import AxiStreamSignature
 from .pipeline import OrderBeat, TickToTrade
 from .regmap.axil import AXI4LiteSignature, RegisterFile
@@ -125,6 +125,8 @@ class Appliance(wiring.Component):
             "rx_b": In(AxiStreamSignature(64)),
             "o": Out(stream.Signature(OrderBeat)),
             "updates": Out(stream.Signature(book_update_layout(depth))),
+            # per order frame, its latency stamps (hw/egress/layouts.py LatencyRecord)
+            "lat": Out(stream.Signature(LatencyRecord, always_ready=True)),
         })
 
     @property
@@ -141,6 +143,7 @@ class Appliance(wiring.Component):
         wiring.connect(m, wiring.flipped(self.rx_b), p.rx_b)
         wiring.connect(m, p.o, wiring.flipped(self.o))
         wiring.connect(m, p.updates, wiring.flipped(self.updates))
+        wiring.connect(m, p.lat, wiring.flipped(self.lat))
 
         # ---- control port: writes wait while the order path clears its tables --------
         hold = p.status.busy

@@ -47,6 +47,7 @@ from tickwire.spec.streams import BEAT_FIELDS
 
 from .book.builder import COUNTERS as BOOK_COUNTERS, BookBuilder
 from .book.layouts import book_update_layout
+from .egress.layouts import LatencyRecord
 from .feed.frontend import _LINE_COUNTERS, FeedFrontEnd
 from .feed.layouts import AxiStreamSignature, FEED_COUNTERS, GroupEntry, WIDE_COUNTERS
 from .ports import CounterGroup, TablePort
@@ -102,6 +103,8 @@ class TickToTrade(wiring.Component):
     o : Out(stream.Signature(OrderBeat))         order frames
     updates : Out(stream.Signature(book_update_layout(depth)))   top-N rows (hold ``ready``
         high when unused: a full update FIFO stalls the book)
+    lat : Out(stream.Signature(LatencyRecord, always_ready=True))   per order frame, the
+        cycle-counter stamps of its message (hw/egress/layouts.py ``LatencyRecord``)
     status : Out(OrderStatus())                 the order path's status
     session, expected : Out                     the feed's MoldUDP64 session, next sequence
     counters : Out(CounterGroup(COUNTERS + FEED_HW_PORTS))   feed, book and order-path
@@ -133,6 +136,7 @@ class TickToTrade(wiring.Component):
             **{t: m for t, m in tables(hist_bins).items() if t != "names"},
             "o": Out(stream.Signature(OrderBeat)),
             "updates": Out(stream.Signature(book_update_layout(depth))),
+            "lat": Out(stream.Signature(LatencyRecord, always_ready=True)),
             "status": Out(OrderStatus()),
             "session": Out(80), "expected": Out(64),
             "counters": Out(CounterGroup(COUNTERS + FEED_HW_PORTS, 32, wide=WIDE_COUNTERS)),
@@ -150,6 +154,7 @@ class TickToTrade(wiring.Component):
         wiring.connect(m, feed.o, book.i)
         wiring.connect(m, book.o, wiring.flipped(self.updates))
         wiring.connect(m, book.ev, path.ev)
+        wiring.connect(m, path.lat, wiring.flipped(self.lat))
         wiring.connect(m, wiring.flipped(self.orders), path.config)
         for t in ("triggers", "refs", "limits", "positions", "lat_hist"):
             wiring.connect(m, wiring.flipped(getattr(self, t)), getattr(path, t))

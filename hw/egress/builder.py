@@ -32,7 +32,7 @@ from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, ones
 from .frame import (SOUP_LEN, frame_sources, ip_header_sources, pseudo_header_sources,
                     tcp_segment_sources)
 from .latency import LatencyHistogram
-from .layouts import OrderStreamSignature, SessionTemplate
+from .layouts import LatencyRecord, OrderStreamSignature, SessionTemplate
 
 __all__ = ["OrderEgress", "COUNTERS"]
 
@@ -63,6 +63,9 @@ class OrderEgress(wiring.Component):
                        auto-learned names
         now            In(32) cycle counter; latency = cycle of beat 0's transfer − the order's
                        ``stamp``
+        rec            Out(stream.Signature(LatencyRecord, always_ready=True)): one record
+                       per frame, in the cycle its beat 0 transfers (``t_verdict`` is
+                       ``now`` when the order arrived on ``i``)
         lat_enable, lat_bin_shift, lat_hist.r (bin -> count), lat_count, lat_sum,
         lat_min, lat_max, lat_last      the latency histogram (:class:`LatencyHistogram`)
         clear          strobe: drop queued orders and a frame in progress, counters and
@@ -96,6 +99,7 @@ class OrderEgress(wiring.Component):
             "session_load": In(1),
             "names": In(TablePort(SLOT_BITS, 64)),
             "now": In(32),
+            "rec": Out(stream.Signature(LatencyRecord, always_ready=True)),
             "lat_enable": In(1), "lat_bin_shift": In(5),
             "lat_hist": In(TablePort(range(hist_bins), counter_width, write=False, read=True)),
             "lat_count": Out(64), "lat_sum": Out(64),
@@ -134,11 +138,13 @@ class OrderEgress(wiring.Component):
         head = AcceptedOrder(q.r_data)
         bypass = ~active & ~q.r_rdy & self.i.valid
         src_valid = ~active & (q.r_rdy | self.i.valid)
-        src = AcceptedOrder(Mux(q.r_rdy, q.r_data, self.i.payload))
+        arrived = Signal(AcceptedOrder)     # the input, stamped with its arrival
+        m.d.comb += [arrived.eq(self.i.payload), arrived.t_verdict.eq(self.now)]
+        src = AcceptedOrder(Mux(q.r_rdy, q.r_data, arrived))
         start = Signal()
         m.d.comb += [
             start.eq(src_valid & ~self.clear),
-            q.w_data.eq(self.i.payload),
+            q.w_data.eq(arrived),
             q.w_en.eq(self.i.valid & ~bypass),
             q.r_en.eq(start & q.r_rdy),
             name_r.addr.eq(src.slot),
@@ -306,6 +312,12 @@ class OrderEgress(wiring.Component):
             self.lat_min.eq(hist.min), self.lat_max.eq(hist.max), self.lat_last.eq(hist.last),
             hist.clear.eq(self.clear | self.lat_clear), self.busy.eq(hist.busy),
         ]
+        sent = AcceptedOrder(Mux(active, cur, src))
+        rec = self.rec.payload
+        m.d.comb += [self.rec.valid.eq(first_xfer), rec.sequence.eq(sent.sequence),
+                     rec.t_dec.eq(sent.stamp), rec.t_event.eq(sent.t_event),
+                     rec.t_verdict.eq(sent.t_verdict), rec.t_order.eq(self.now),
+                     rec.fast.eq(sent.fast)]
         with m.If(first_xfer & Mux(active, cur.fast, src.fast)):
             m.d.sync += self.counters.fast_orders.eq(self.counters.fast_orders + 1)
 

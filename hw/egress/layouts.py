@@ -5,7 +5,22 @@ from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.streams import BEAT_FIELDS
 
-__all__ = ["SessionTemplate", "OrderStreamSignature"]
+__all__ = ["SessionTemplate", "OrderStreamSignature", "LatencyRecord"]
+
+
+class LatencyRecord(data.Struct):
+    """Per order frame, when its first beat transfers: the cycle-counter stamps of its way
+    through the gateware. ``sequence``: the triggering message's; ``t_dec``: the message was
+    handed from the ITCH decoder to the book builder (a cut-through order: the strobe);
+    ``t_event``: the trigger engine evaluated it (trigger decision); ``t_verdict``: the
+    accepted order reached the egress (one cycle after the risk verdict); ``t_order``: the
+    frame's first beat transferred; ``fast``: fired on the cut-through path."""
+    sequence: 64
+    t_dec: 32
+    t_event: 32
+    t_verdict: 32
+    t_order: 32
+    fast: 1
 
 
 class SessionTemplate(data.Struct):

@@ -364,6 +364,7 @@ class PreTradeRisk(wiring.Component):
             self.o.payload.user_ref.eq(uref.value), self.o.payload.digits.eq(uref.digits_out),
             self.o.payload.timestamp.eq(a.timestamp), self.o.payload.sequence.eq(a.sequence),
             self.o.payload.stamp.eq(a.stamp), self.o.payload.fast.eq(a.fast),
+            self.o.payload.t_event.eq(a.t_event),
             self.d.valid.eq(a_valid),
             self.d.payload.slot.eq(a.slot), self.d.payload.side.eq(a.side),
             self.d.payload.price.eq(a.price), self.d.payload.quantity.eq(a.quantity),

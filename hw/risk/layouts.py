@@ -61,6 +61,10 @@ class AcceptedOrder(data.Struct):
     sequence: 64
     stamp: 32
     fast: 1
+    #: latency stamps (cycle counter): the trigger decision (``Candidate.t_event``) and the
+    #: cycle the order reached the egress, one after the risk verdict (the egress sets it)
+    t_event: 32
+    t_verdict: 32
 
 
 class Decision(data.Struct):

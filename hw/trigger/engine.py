@@ -234,6 +234,7 @@ class TriggerEngine(wiring.Component):
                 c.stamp.eq(pick(Mux(f.stamp_valid, f.stamp, self.now),
                                 Mux(ev.stamp_valid, ev.stamp, self.now))),
                 c.fast.eq(sel_fast),
+                c.t_event.eq(self.now),
             ]
             return c
 

@@ -61,3 +61,5 @@ class Candidate(data.Struct):
     sequence: 64
     stamp: 32
     fast: 1
+    #: cycle the engine evaluated the BookEvent or cut-through strobe (its trigger decision)
+    t_event: 32

@@ -24,7 +24,7 @@ from tickwire.spec.capacity import GATEWARE
 from ..egress.builder import COUNTERS as EGRESS_COUNTERS
 from ..egress.builder import OrderEgress
 from ..egress.latency import CycleCounter
-from ..egress.layouts import OrderStreamSignature, SessionTemplate
+from ..egress.layouts import LatencyRecord, OrderStreamSignature, SessionTemplate
 from ..ports import CounterGroup, TablePort
 from ..risk.check import COUNTERS as RISK_COUNTERS
 from ..risk.check import PreTradeRisk
@@ -101,7 +101,8 @@ class OrderPath(wiring.Component):
 
     Members: ``ev``, ``fast``, ``quiet`` (trigger inputs), ``config`` (In(OrderConfig)),
     the tables ``triggers``, ``refs`` (trigger engine), ``limits``, ``positions`` (risk),
-    ``names``, ``lat_hist`` (egress), ``o`` (order frames), the taps ``cand``, ``dec``,
+    ``names``, ``lat_hist`` (egress), ``o`` (order frames), ``lat`` (a latency record
+    per order frame: :class:`~tickwire.hw.egress.layouts.LatencyRecord`), the taps ``cand``, ``dec``,
     ``acc``, ``status`` (Out(OrderStatus)), ``counters`` (Out(CounterGroup(COUNTERS))).
 
     Parameters: ``symbols`` (1..256, default 64), ``fifo_depth`` (egress, default 16),
@@ -127,6 +128,7 @@ class OrderPath(wiring.Component):
             "config": In(OrderConfig()),
             **tables(hist_bins, counter_width),
             "o": Out(OrderStreamSignature()),
+            "lat": Out(stream.Signature(LatencyRecord, always_ready=True)),
             "cand": Out(stream.Signature(Candidate, always_ready=True)),
             "dec": Out(stream.Signature(Decision, always_ready=True)),
             "acc": Out(stream.Signature(AcceptedOrder, always_ready=True)),
@@ -150,6 +152,7 @@ class OrderPath(wiring.Component):
         wiring.connect(m, trig.o, risk.i)
         wiring.connect(m, risk.o, egr.i)
         wiring.connect(m, wiring.flipped(self.o), egr.o)
+        wiring.connect(m, egr.rec, wiring.flipped(self.lat))
         for blk, tables in ((trig, ("triggers", "refs")), (risk, ("limits", "positions")),
                             (egr, ("names", "lat_hist"))):
             for t in tables:

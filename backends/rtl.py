@@ -29,7 +29,7 @@ from ..spec.capacity import GATEWARE, ROW_DEPTH, gateware_capacity
 from ..spec.regmap import REGMAP
 from ..spec.streams import BEAT_BITS, BEAT_FIELDS
 from .base import Device, Outputs, empty_rows
-from .wire import FRAME_GAP, beats, gather_frames, parse_latency, parse_rows, shallower
+from .wire import FRAME_GAP, beats, gather_frames, parse_rows, shallower
 
 __all__ = ["BUILD_DEPTH", "AB_WINDOW", "harness", "RtlDevice", "ScriptBus", "SnapshotBus",
            "ApplianceRun", "run_appliance", "run_frames", "run_orders", "order_setup",
@@ -57,7 +57,6 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
 
     from ..hw.appliance import Appliance
     from ..hw.book.layouts import book_update_layout
-    from ..hw.egress.layouts import LatencyRecord
     from ..hw.pipeline import OrderBeat
     from ..hw.report import component_ports
 
@@ -73,8 +72,7 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
         inputs=[fastsim.StreamPort("rx_a", BEAT_BITS, has_ready=False, fields=rx),
                 fastsim.StreamPort("rx_b", BEAT_BITS, has_ready=False, fields=rx)],
         outputs=[fastsim.StreamPort("o", data.Layout.cast(OrderBeat).size),
-                 fastsim.StreamPort("updates", book_update_layout(depth).size),
-                 fastsim.StreamPort("lat", LatencyRecord.as_shape().size, has_ready=False)],
+                 fastsim.StreamPort("updates", book_update_layout(depth).size)],
         axil="axi", key=fastsim.source_key("appliance", depth, symbols))
 
 
@@ -128,7 +126,6 @@ class RtlDevice(Device):
         self._pending: list[tuple[str, int, int]] = []
         self._o: list[np.ndarray] = []
         self._u: list[np.ndarray] = []
-        self._lat: list[np.ndarray] = []
 
     def open(self) -> "RtlDevice":
         if self.server is None:
@@ -152,9 +149,7 @@ class RtlDevice(Device):
         outs, _ = self.server.run(ins, bus_ops=[(0, k, a, v) for k, a, v in todo],
                                   idle_cycles=IDLE_CYCLES, settle=SETTLE,
                                   random_ready=self.random_ready)
-        o, u, lat, done = outs
-        if len(lat):
-            self._lat.append(lat)
+        o, u, done = outs
         if first_beats:
             taken = fastsim.taken_cycles(self.server.dir, 0)
             self.input_times += taken[first_beats].tolist()
@@ -169,18 +164,7 @@ class RtlDevice(Device):
         lo = self.position
         g = self.gaps[lo:to] if self.gaps is not None else None
         part = self.frames[lo:to]
-        ins = [beats(part, FRAME_GAP, g)]
-        if self.frames_b:
-            # line B: frame i of B goes with frame i of A (a copy, or its own packets)
-            if len(self.frames_b) != len(self.frames):
-                raise ValueError(f"line B has {len(self.frames_b)} frames, line A "
-                                 f"{len(self.frames)}: the live device offers them in pairs")
-            gb = list(self.gaps_b[lo:to] if self.gaps_b is not None else
-                      (g if g is not None else [FRAME_GAP] * (to - lo)))
-            if gb:
-                gb[0] += self.skew_b
-            ins.append(beats(self.frames_b[lo:to], FRAME_GAP, gb))
-        self._execute(ins, [], frame_beat_index(part))
+        self._execute([beats(part, FRAME_GAP, g)], [], frame_beat_index(part))
         self.position = to
 
     def drain(self) -> Outputs:
@@ -189,9 +173,8 @@ class RtlDevice(Device):
         frames, firsts, _ = gather_frames(o)
         rows = parse_rows(np.concatenate(self._u), self.depth) if self._u else \
             empty_rows(self.depth)
-        lat = parse_latency(np.concatenate(self._lat)) if self._lat else None
-        self._o, self._u, self._lat = [], [], []
-        return Outputs(frames, firsts, rows=rows, latency=lat)
+        self._o, self._u = [], []
+        return Outputs(frames, firsts, rows=rows)
 
     def now(self) -> int:
         self.open()
@@ -291,8 +274,8 @@ class ApplianceRun:
     row_cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     #: cycle each beat of line A was taken
     beat_cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
-    #: the gateware's latency record of each order frame (:func:`wire.parse_latency`)
-    latency: dict | None = None
+    #: CPU time of the harness process (user + system): the rate on a shared machine
+    sim_cpu_seconds: float = 0.0
 
 
 def frame_beat_index(frames: list[bytes]) -> list[int]:
@@ -328,13 +311,17 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
     ops = list(bus.ops) + [(1 << 62, "r", a, 0) for a in snap]
     h = harness(symbols=symbols)
     fastsim.build(h)   # cached; a (re)build is not part of the simulation time
+    import resource
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     taken: list = []
     outs, cycles = fastsim.run(h, [beats(frames, gap, gaps_a), beats(line_b or [], gap, gaps_b)],
                                idle_cycles=IDLE_CYCLES, random_ready=random_ready,
                                bus_ops=ops, settle=settle, taken=taken)
     secs = time.perf_counter() - t0
-    o, u, lat, done = outs
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    o, u, done = outs
     bus.check(done[:len(bus.ops)])
     words = {}
     for kind, addr, value, resp in done[len(bus.ops):]:
@@ -344,7 +331,7 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
     got, firsts, _ = gather_frames(o)
     return ApplianceRun(got, firsts, Driver(SnapshotBus(words)), cycles, secs,
                         parse_rows(u, BUILD_DEPTH), u["cycle"].copy(), taken[0],
-                        parse_latency(lat))
+                        sim_cpu_seconds=cpu)
 
 
 def _counters(r: ApplianceRun) -> dict:
@@ -355,6 +342,9 @@ def _counters(r: ApplianceRun) -> dict:
     c["cycles"] = r.cycles
     c["sim_seconds"] = round(r.sim_seconds, 3)
     c["cycles_per_second"] = round(r.cycles / r.sim_seconds) if r.sim_seconds else 0
+    c["sim_cpu_seconds"] = round(r.sim_cpu_seconds, 3)
+    c["cycles_per_cpu_second"] = (round(r.cycles / r.sim_cpu_seconds) if r.sim_cpu_seconds
+                                  else 0)
     return c
 
 

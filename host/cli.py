@@ -262,9 +262,17 @@ def replay(file: Path,
          "symbols": res.symbols, "book_out": str(book_out) if book_out else None,
          "book_format": fmt, "book_loss": report_book_loss(res.counters),
          "seconds": {k: round(v, 3) for k, v in res.timings.items()}}
+    # a simulated back-end's rate (RTL: cycles, wall and CPU seconds of the harness)
+    sim = {k: res.counters[k] for k in ("cycles", "sim_seconds", "cycles_per_second",
+                                        "sim_cpu_seconds", "cycles_per_cpu_second")
+           if k in res.counters}
+    if sim:
+        s["simulation"] = sim
     typer.echo(json.dumps(s) if as_json else
                f"{s['rows']:,} book rows from {s['messages']:,} messages"
-               + (f" -> {book_out}" if book_out else ""))
+               + (f" -> {book_out}" if book_out else "")
+               + (f"; {sim['cycles']:,} cycles simulated, {sim['cycles_per_second']:,}/s "
+                  f"({sim.get('cycles_per_cpu_second', 0):,} per CPU second)" if sim else ""))
 
 
 @app.command()

@@ -135,6 +135,65 @@ def _pulse_bytes(h: Harness) -> int:
     return (sum(w for _, w in h.pulses) + 7) // 8
 
 
+#: C++ compiler flags of the model and harness (see the README's "RTL simulation speed"):
+#: -O3 for the model's hot code too (verilated.mk's OPT_FAST is -Os), tuned for this CPU (a
+#: build is cached per CPU model, see :func:`_cpu_id`)
+BUILD_FLAGS = ("-CFLAGS", "-O3", "-CFLAGS", "-march=native", "-MAKEFLAGS", "OPT_FAST=-O3")
+
+
+def _cpu_id() -> str:
+    """The CPU model and feature flags (a -march=native build runs only where it was built)."""
+    import platform
+    try:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    pick = [ln for ln in info if ln.startswith(("model name", "flags", "Features"))]
+    return platform.machine() + "".join(dict.fromkeys(pick))
+
+#: Top module of the build: the design under a wrapper (see :func:`_wrapper`)
+_TOP = "tw_harness_top"
+#: Cycles the wrapper holds the design in reset after start-up
+RESET_CYCLES = 4
+
+
+def _ports(verilog: str, module: str) -> list[tuple[str, str, str]]:
+    """(direction, range, name) of the ports of ``module`` in Yosys-written Verilog."""
+    import re
+    start = re.search(rf"^module {re.escape(module)}\(", verilog, re.M)
+    if start is None:
+        raise ValueError(f"no module {module!r} in the Verilog")
+    end = verilog.index("\nendmodule", start.end())
+    decl = re.compile(r"^\s*(input|output)\s+(\[[^\]]+\]\s*)?(\S+);", re.M)
+    return [(m.group(1), (m.group(2) or "").strip(), m.group(3))
+            for m in decl.finditer(verilog, start.end(), end)]
+
+
+def _wrapper(h: Harness, verilog: str) -> str:
+    """The design under a top that drives its reset from a counter instead of a port.
+
+    Verilator evaluates every combinational function of a top-level input whenever the model
+    is evaluated (its ``ico`` region, twice per cycle here); a synchronous reset reaches
+    nearly every register's next-state logic, so with the reset a port that was most of the
+    design, twice per cycle. Driven by a register, that logic runs once, after the clock
+    edge. The reset is asserted for :data:`RESET_CYCLES` cycles after start-up, as the
+    harness did through the port."""
+    ports = _ports(verilog, h.name)
+    if h.reset not in {n for _, _, n in ports}:
+        raise ValueError(f"{h.name} has no reset port {h.reset!r}")
+    outer = [(d, r, n) for d, r, n in ports if n != h.reset]
+    lines = [f"module {_TOP}({', '.join(n for _, _, n in outer)});"]
+    lines += [f"  {d} {r + ' ' if r else ''}{n};" for d, r, n in outer]
+    cw = RESET_CYCLES.bit_length()
+    lines += [f"  reg [{cw - 1}:0] tw_reset_left = {cw}'d{RESET_CYCLES};",
+              f"  always @(posedge {h.clock}) if (tw_reset_left != 0) "
+              f"tw_reset_left <= tw_reset_left - {cw}'d1;",
+              f"  {h.name} dut (" + ", ".join(
+                  [f".{n}({n})" for _, _, n in outer] + [f".{h.reset}(tw_reset_left != 0)"])
+              + ");", "endmodule", ""]
+    return "\n".join(lines)
+
+
 def _harness_cpp(h: Harness) -> str:
     ins, outs = h.inputs, h.outputs
     lines = [
@@ -260,10 +319,9 @@ def _harness_cpp(h: Harness) -> str:
         'int main(int argc, char** argv) {',
         '  Verilated::commandArgs(argc, argv);',
         f'  V{h.name}* top = new V{h.name};',
-        f'  top->{h.clock} = 0; top->{h.reset} = 1;',
-        f'  for (int r = 0; r < 4; r++) {{ top->{h.clock} = 0; top->eval(); top->{h.clock} = 1; '
-        f'top->eval(); }}',
-        f'  top->{h.reset} = 0;',
+        # the wrapper holds the reset for its first RESET_CYCLES cycles
+        f'  for (int r = 0; r < {RESET_CYCLES}; r++) {{ top->{h.clock} = 0; top->eval(); '
+        f'top->{h.clock} = 1; top->eval(); }}',
         '  unsigned long long cyc = 0;',
         '  if (argc > 1 && strcmp(argv[1], "--serve") == 0) {',
         '    // server mode: one run per line of stdin (its arguments, space separated); each',
@@ -394,14 +452,14 @@ def build(h: Harness) -> Path:
 def _build(h: Harness) -> Path:
     cpp = _harness_cpp(h)  # depends on the ports only, not on the Verilog
     if h.key:
-        key = h.key + hashlib.sha256(cpp.encode()).hexdigest()[:8]
+        key = h.key + hashlib.sha256((cpp + _cpu_id()).encode()).hexdigest()[:8]
         exe = BUILD / f"{h.name}-{key}" / "obj_dir" / f"V{h.name}"
         if exe.exists():
             return exe
         if callable(h.verilog):
             h.verilog = h.verilog()
     else:
-        key = hashlib.sha256((h.verilog + cpp).encode()).hexdigest()[:16]
+        key = hashlib.sha256((h.verilog + cpp + _cpu_id()).encode()).hexdigest()[:16]
     d = BUILD / f"{h.name}-{key}"
     exe = d / "obj_dir" / f"V{h.name}"
     if exe.exists():
@@ -410,16 +468,18 @@ def _build(h: Harness) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / f"{h.name}.v").write_text(h.verilog)
+    (tmp / f"{_TOP}.v").write_text(_wrapper(h, h.verilog))
     (tmp / "harness.cpp").write_text(cpp)
     from .runner import verilator_env
     env = dict(os.environ, **verilator_env())
     jobs = str(max(1, min(4, os.cpu_count() or 1)))
     cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
            "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", h.name, "-j", jobs, "-CFLAGS", "-O2",
+           # the wrapper is the top; the model class keeps the design's name
+           "--top-module", _TOP, "--prefix", f"V{h.name}", "-j", jobs, *BUILD_FLAGS,
            # the wheel's verilated.mk leaves the PCH include flag empty (see sim/runner.py)
            "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
-           f"{h.name}.v", "harness.cpp"]
+           f"{h.name}.v", f"{_TOP}.v", "harness.cpp"]
     r = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)

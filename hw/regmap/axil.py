@@ -12,8 +12,10 @@ Bus: AXI4-Lite slave, 32-bit data, ``addr_width`` byte address bits, byte strobe
 OKAY/SLVERR, one transaction at a time (write before read when both arrive together).
 Timing: a write takes the address and data together (AWREADY = WREADY = AWVALID & WVALID in
 the idle state), executes in the next cycle, BVALID the cycle after (two cycles after the
-handshake); a read's RVALID comes three cycles after its AR handshake (one cycle for
-memories and read ports, one to register the data). Outputs change (and table/pulse strobes
+handshake); a read's RVALID comes four cycles after its AR handshake (one cycle to decode
+the address, which is also the memories' and read ports' read cycle, one to sample the data
+into partial results, one to combine them: the read multiplexer is pipelined so that no stage
+is deeper than a few LUT levels). Outputs change (and table/pulse strobes
 fire) in the cycle after the write executes, i.e. together with BVALID.
 
 Ports (see :meth:`RegisterFile.port_names` and docs/registers.md):
@@ -43,6 +45,8 @@ __all__ = ["AXI4LiteSignature", "RegisterFile", "OKAY", "SLVERR"]
 
 OKAY = 0b00
 SLVERR = 0b10
+#: Terms per partial OR of the pipelined read and write response (a few LUT levels each)
+_GROUP = 16
 
 
 class AXI4LiteSignature(wiring.Signature):
@@ -230,10 +234,9 @@ class RegisterFile(wiring.Component):
         latch_valid = Signal()
 
         do_write = Signal()     # WRITE state: execute the latched write
-        do_read = Signal()      # READ2 state: sample read data
-        werr = Signal()
-        rerr = Signal()
-        rd = Signal(32)
+        do_decode = Signal()    # READ1 state: register the address decode
+        do_read = Signal()      # READ2 state: sample read data (partial results)
+        do_combine = Signal()   # READ3 state: combine the partial results
 
         # ---- tables: decode, storage, ports ------------------------------------------
         tinfo = {}
@@ -297,17 +300,20 @@ class RegisterFile(wiring.Component):
                     m.next = "READ1"
             with m.State("WRITE"):
                 m.d.comb += do_write.eq(1)
-                m.d.sync += [bresp.eq(Mux(werr, SLVERR, OKAY)), latch_valid.eq(0)]
+                m.d.sync += latch_valid.eq(0)
                 m.next = "WRESP"
             with m.State("WRESP"):
                 m.d.comb += axi.bvalid.eq(1)
                 with m.If(axi.bready):
                     m.next = "IDLE"
             with m.State("READ1"):
+                m.d.comb += do_decode.eq(1)
                 m.next = "READ2"
             with m.State("READ2"):
                 m.d.comb += do_read.eq(1)
-                m.d.sync += [rdata.eq(Mux(rerr, 0, rd)), rresp.eq(Mux(rerr, SLVERR, OKAY))]
+                m.next = "READ3"
+            with m.State("READ3"):
+                m.d.comb += do_combine.eq(1)
                 m.next = "RRESP"
             with m.State("RRESP"):
                 m.d.comb += axi.rvalid.eq(1)
@@ -376,24 +382,50 @@ class RegisterFile(wiring.Component):
             w_ok.append(hit)
             with m.If(hit):
                 self._table_write(m, t, info, slot, word, w_data, wmask)
-        m.d.comb += werr.eq(~Cat(*w_ok).any())
+        # the write's response: its hits ORed in groups as it executes, the groups in WRESP
+        w_parts = []
+        for g in range(0, len(w_ok), _GROUP):
+            part = Signal(name=f"w_ok_{g // _GROUP}")
+            with m.If(do_write):
+                m.d.sync += part.eq(Cat(*w_ok[g:g + _GROUP]).any())
+            w_parts.append(part)
+        m.d.comb += bresp.eq(Mux(Cat(*w_parts).any(), OKAY, SLVERR))
 
         # ---- reads ---------------------------------------------------------------------
-        terms = []          # (hit, data) of everything readable
-        latch_set = []      # (hit, value to capture)
+        # Pipelined: READ1 registers the address decode (one flag per source of a word:
+        # ``sel``), READ2 samples every source ANDed with its flag into partial ORs of
+        # _GROUP terms (the value and the capture of multi-word values come from this one
+        # cycle), READ3 ORs the partial results into RDATA and the latch.
+        terms = []          # (flag, value) of everything readable
+        latch_set = []      # (flag, value to capture)
+        hits = []           # every address hit (no hit: SLVERR)
+
+        def sel(cond, name):
+            """``cond`` registered in READ1."""
+            s_ = Signal(name=name)
+            with m.If(do_decode):
+                m.d.sync += s_.eq(cond)
+            return s_
+
         for r in rm.registers.values():
             val = reg_value(r)
             for k in range(r.words):
+                nm = f"rd_{r.name.lower()}_{k}"
                 hit = ar_word == r.offset // 4 + k
                 live = val[32 * k:32 * k + 32] & r.word_mask(k, ("rw", "ro", "w1c"))
-                if r.words == 1:
-                    terms.append((hit, live))
-                elif k == 0:
-                    terms.append((hit, live))
-                    latch_set.append((hit, val[32:]))
+                if k == 0:
+                    h = sel(hit, nm)
+                    hits.append(h)
+                    terms.append((h, live))
+                    if r.words > 1:
+                        latch_set.append((h, val[32:]))
                 else:
-                    cap_ok = latch_valid & (latch_base + k == ar_word)
-                    terms.append((hit, Mux(cap_ok, latch.word_select(k - 1, 32), live)))
+                    # with the hit, the capture is this register's iff latch_base is word 0
+                    cap_ok = latch_valid & (latch_base == r.offset // 4)
+                    hl = sel(hit & cap_ok, nm + "_latched")
+                    hv = sel(hit & ~cap_ok, nm)
+                    hits += [hl, hv]
+                    terms += [(hl, latch.word_select(k - 1, 32)), (hv, live)]
 
         for t in rm.tables.values():
             info = tinfo[t.name]
@@ -404,29 +436,49 @@ class RegisterFile(wiring.Component):
                 m.d.comb += info["rp"].addr.eq(slot)
             elif t.kind == "port":
                 m.d.comb += info["port"].r.addr.eq(slot)
-            hit = Signal(name=f"r_{t.port}")
-            m.d.comb += hit.eq((ar_addr[tb:] == (t.base >> tb)) & (slot < info["n"])
-                               & (word < t.words))
+            hit = ((ar_addr[tb:] == (t.base >> tb)) & (slot < info["n"]) & (word < t.words))
             row = Signal(t.row_bits, name=f"{t.port}_row")
             m.d.comb += row.eq(row_live(t, slot))
             live = row.word_select(word, 32)
+            nm = f"r_{t.port}"
             if t.words == 1:
-                terms.append((hit, live))
-            else:
-                first = Signal(name=f"r_{t.port}_w0")
-                m.d.comb += first.eq(hit & (word == 0))
-                latch_set.append((first, row[32:]))
-                cap_ok = latch_valid & (latch_base + word == ar_word)
-                terms.append((hit, Mux(cap_ok & (word != 0),
-                                       latch.word_select((word - 1).as_unsigned(), 32), live)))
+                h = sel(hit, nm)
+                hits.append(h)
+                terms.append((h, live))
+                continue
+            # the entry's word 0 address: ar_word with the word bits cleared
+            entry = Cat(Const(0, sb - 2), ar_word[sb - 2:])
+            cap_ok = latch_valid & (latch_base == entry) & (word != 0)
+            h0 = sel(hit & (word == 0), nm + "_w0")
+            hl = sel(hit & cap_ok, nm + "_latched")
+            hv = sel(hit & ~cap_ok, nm)
+            hits += [hl, hv]
+            latch_set.append((h0, row[32:]))
+            terms += [(hl, latch.word_select((word - 1).as_unsigned(), 32)), (hv, live)]
 
-        r_any = Cat(*(h for h, _ in terms)).any()
-        m.d.comb += [rerr.eq(~r_any),
-                     rd.eq(_or(*(Mux(h, v, 0) for h, v in terms)))]
+        def sampled(pairs, width, name):
+            """READ2: the pairs' values ANDed with their flags, ORed in groups."""
+            out = []
+            for g in range(0, len(pairs), _GROUP):
+                part = Signal(width, name=f"{name}_{g // _GROUP}")
+                with m.If(do_read):
+                    m.d.sync += part.eq(_or(*(Mux(f, v, 0) for f, v in pairs[g:g + _GROUP])))
+                out.append(part)
+            return out
+
+        rd_parts = sampled(terms, 32, "rd_part")
+        latch_parts = sampled(latch_set, latch_bits, "latch_part")
+        r_any = Signal()
+        l_any = Signal()
         with m.If(do_read):
-            for hit, value in latch_set:
-                with m.If(hit):
-                    m.d.sync += [latch.eq(value), latch_base.eq(ar_word), latch_valid.eq(1)]
+            m.d.sync += [r_any.eq(Cat(*hits).any()),
+                         l_any.eq(Cat(*(f for f, _ in latch_set)).any())]
+        with m.If(do_combine):
+            m.d.sync += [rdata.eq(Mux(r_any, _or(*rd_parts), 0)),
+                         rresp.eq(Mux(r_any, OKAY, SLVERR))]
+            with m.If(l_any):
+                m.d.sync += [latch.eq(_or(*latch_parts)), latch_base.eq(ar_word),
+                             latch_valid.eq(1)]
         return m
 
     def _table_write(self, m, t: Table, info, slot, word, w_data, wmask):

@@ -29,7 +29,7 @@ from ..spec.capacity import GATEWARE, ROW_DEPTH, gateware_capacity
 from ..spec.regmap import REGMAP
 from ..spec.streams import BEAT_BITS, BEAT_FIELDS
 from .base import Device, Outputs, empty_rows
-from .wire import FRAME_GAP, beats, gather_frames, parse_rows, shallower
+from .wire import FRAME_GAP, beats, gather_frames, parse_latency, parse_rows, shallower
 
 __all__ = ["BUILD_DEPTH", "AB_WINDOW", "harness", "RtlDevice", "ScriptBus", "SnapshotBus",
            "ApplianceRun", "run_appliance", "run_frames", "run_orders", "order_setup",
@@ -57,6 +57,7 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
 
     from ..hw.appliance import Appliance
     from ..hw.book.layouts import book_update_layout
+    from ..hw.egress.layouts import LatencyRecord
     from ..hw.pipeline import OrderBeat
     from ..hw.report import component_ports
 
@@ -72,7 +73,8 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
         inputs=[fastsim.StreamPort("rx_a", BEAT_BITS, has_ready=False, fields=rx),
                 fastsim.StreamPort("rx_b", BEAT_BITS, has_ready=False, fields=rx)],
         outputs=[fastsim.StreamPort("o", data.Layout.cast(OrderBeat).size),
-                 fastsim.StreamPort("updates", book_update_layout(depth).size)],
+                 fastsim.StreamPort("updates", book_update_layout(depth).size),
+                 fastsim.StreamPort("lat", LatencyRecord.as_shape().size, has_ready=False)],
         axil="axi", key=fastsim.source_key("appliance", depth, symbols))
 
 
@@ -126,6 +128,7 @@ class RtlDevice(Device):
         self._pending: list[tuple[str, int, int]] = []
         self._o: list[np.ndarray] = []
         self._u: list[np.ndarray] = []
+        self._lat: list[np.ndarray] = []
 
     def open(self) -> "RtlDevice":
         if self.server is None:
@@ -149,7 +152,9 @@ class RtlDevice(Device):
         outs, _ = self.server.run(ins, bus_ops=[(0, k, a, v) for k, a, v in todo],
                                   idle_cycles=IDLE_CYCLES, settle=SETTLE,
                                   random_ready=self.random_ready)
-        o, u, done = outs
+        o, u, lat, done = outs
+        if len(lat):
+            self._lat.append(lat)
         if first_beats:
             taken = fastsim.taken_cycles(self.server.dir, 0)
             self.input_times += taken[first_beats].tolist()
@@ -164,7 +169,18 @@ class RtlDevice(Device):
         lo = self.position
         g = self.gaps[lo:to] if self.gaps is not None else None
         part = self.frames[lo:to]
-        self._execute([beats(part, FRAME_GAP, g)], [], frame_beat_index(part))
+        ins = [beats(part, FRAME_GAP, g)]
+        if self.frames_b:
+            # line B: frame i of B goes with frame i of A (a copy, or its own packets)
+            if len(self.frames_b) != len(self.frames):
+                raise ValueError(f"line B has {len(self.frames_b)} frames, line A "
+                                 f"{len(self.frames)}: the live device offers them in pairs")
+            gb = list(self.gaps_b[lo:to] if self.gaps_b is not None else
+                      (g if g is not None else [FRAME_GAP] * (to - lo)))
+            if gb:
+                gb[0] += self.skew_b
+            ins.append(beats(self.frames_b[lo:to], FRAME_GAP, gb))
+        self._execute(ins, [], frame_beat_index(part))
         self.position = to
 
     def drain(self) -> Outputs:
@@ -173,8 +189,9 @@ class RtlDevice(Device):
         frames, firsts, _ = gather_frames(o)
         rows = parse_rows(np.concatenate(self._u), self.depth) if self._u else \
             empty_rows(self.depth)
-        self._o, self._u = [], []
-        return Outputs(frames, firsts, rows=rows)
+        lat = parse_latency(np.concatenate(self._lat)) if self._lat else None
+        self._o, self._u, self._lat = [], [], []
+        return Outputs(frames, firsts, rows=rows, latency=lat)
 
     def now(self) -> int:
         self.open()
@@ -274,6 +291,8 @@ class ApplianceRun:
     row_cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     #: cycle each beat of line A was taken
     beat_cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    #: the gateware's latency record of each order frame (:func:`wire.parse_latency`)
+    latency: dict | None = None
     #: CPU time of the harness process (user + system): the rate on a shared machine
     sim_cpu_seconds: float = 0.0
 
@@ -321,7 +340,7 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
     secs = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-    o, u, done = outs
+    o, u, lat, done = outs
     bus.check(done[:len(bus.ops)])
     words = {}
     for kind, addr, value, resp in done[len(bus.ops):]:
@@ -331,7 +350,7 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
     got, firsts, _ = gather_frames(o)
     return ApplianceRun(got, firsts, Driver(SnapshotBus(words)), cycles, secs,
                         parse_rows(u, BUILD_DEPTH), u["cycle"].copy(), taken[0],
-                        sim_cpu_seconds=cpu)
+                        parse_latency(lat), sim_cpu_seconds=cpu)
 
 
 def _counters(r: ApplianceRun) -> dict:

@@ -230,7 +230,7 @@ def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
     frames = impaired_feed(seed)
     rnd = random.Random(seed)
     gaps = [rnd.choice((1, 3, 12, 30)) for _ in frames]
-    cfg = model.random_config(rnd, NAMES, permissive=True)
+    cfg = model.random_config(rnd, NAMES, BUY, permissive=True)
     writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
                    enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
     got, c, emu = compare(frames, cfg, writes, None, gaps_a=gaps)

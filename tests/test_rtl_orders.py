@@ -70,7 +70,7 @@ def case(seed, names, mid, *, permissive=False):
     """A random configuration (risk, session, capacity: the order-path bench's), trigger rows
     around each symbol's median mid, and a few per-slot limit overrides."""
     rng = random.Random(seed)
-    cfg = model.random_config(rng, list(names), permissive=permissive)
+    cfg = model.random_config(rng, list(names), int(np.median(mid)), permissive=permissive)
     writes = []
     for s, m in enumerate(mid):
         if rng.random() < 0.9:

@@ -183,7 +183,34 @@ def _place(fields: Sequence[Field], what: str) -> tuple[Field, ...]:
     return tuple(out)
 
 
-class Register:
+class _Fields:
+    """Field lookup shared by registers and table rows."""
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{type(self).__name__.lower()} {self.name} has no field {name!r} "
+                       f"(fields: {', '.join(f.name for f in self.fields)})")
+
+
+def _word_mask(fields, k: int, kinds) -> int:
+    m = 0
+    for f in fields:
+        if f.access in kinds:
+            m |= f.mask
+    return (m >> (32 * k)) & 0xFFFFFFFF
+
+
+def _reset(fields, kinds) -> int:
+    v = 0
+    for f in fields:
+        if f.access in kinds:
+            v |= (f.reset & ((1 << f.width) - 1)) << f.offset
+    return v
+
+
+class Register(_Fields):
     """A 32- or 64-bit register at byte ``offset`` (None: allocated by its :class:`Block`).
 
     A register whose fields reach past bit 31 is 64 bits wide and takes two words (low word
@@ -219,34 +246,19 @@ class Register:
         kinds = {f.access for f in self.fields}
         return kinds.pop() if len(kinds) == 1 else "mixed"
 
-    def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(f"register {self.name} has no field {name!r} "
-                       f"(fields: {', '.join(f.name for f in self.fields)})")
-
     def word_mask(self, k: int, kinds: Iterable[str] = ACCESS) -> int:
         """Bits of word ``k`` held by fields of the given access kinds (word-relative)."""
-        m = 0
-        for f in self.fields:
-            if f.access in kinds:
-                m |= f.mask
-        return (m >> (32 * k)) & 0xFFFFFFFF
+        return _word_mask(self.fields, k, kinds)
 
     @property
     def reset(self) -> int:
-        v = 0
-        for f in self.fields:
-            if f.access in ("rw", "ro"):
-                v |= (f.reset & ((1 << f.width) - 1)) << f.offset
-        return v
+        return _reset(self.fields, ("rw", "ro"))
 
     def __repr__(self):
         return f"Register({self.name}, 0x{self.offset:04x}, {self.width} bits)"
 
 
-class Table:
+class Table(_Fields):
     """Per-entry rows (per slot, per group, per bin) in an address window.
 
     Entry ``i`` occupies ``stride`` bytes at ``base + i * stride``; its row (the fields, bit
@@ -306,26 +318,12 @@ class Table:
     def writable(self) -> bool:
         return any(f.access == "rw" for f in self.fields)
 
-    def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(f"table {self.name} has no field {name!r} "
-                       f"(fields: {', '.join(f.name for f in self.fields)})")
-
     def word_mask(self, k: int, kinds: Iterable[str] = ("rw", "ro")) -> int:
-        m = 0
-        for f in self.fields:
-            if f.access in kinds:
-                m |= f.mask
-        return (m >> (32 * k)) & 0xFFFFFFFF
+        return _word_mask(self.fields, k, kinds)
 
     @property
     def reset(self) -> int:
-        v = 0
-        for f in self.fields:
-            v |= (f.reset & ((1 << f.width) - 1)) << f.offset
-        return v
+        return _reset(self.fields, ACCESS)
 
     def address(self, index: int, word: int = 0) -> int:
         return self.base + index * self.stride + 4 * word

@@ -27,11 +27,15 @@ __all__ = ["render"]
 
 
 def _runs(d: Path) -> list[tuple[dict, object, object]]:
+    """The stored runs, in the campaign's order where ``campaign.json`` gives it."""
     from .runs import load_run
-    out = []
-    for r in sorted((Path(d) / "runs").iterdir()):
-        if (r / "run.json").exists():
-            out.append(load_run(r))
+    out = [load_run(r) for r in sorted((Path(d) / "runs").iterdir())
+           if (r / "run.json").exists()]
+    spec = Path(d) / "campaign.json"
+    if spec.exists():
+        order = {s["run_id"]: i for i, s in
+                 enumerate(json.loads(spec.read_text()).get("runs", []))}
+        out.sort(key=lambda r: order.get(r[0]["run_id"], len(order)))
     return out
 
 
@@ -76,7 +80,10 @@ def render(d: str | Path) -> Path:
                 qs = np.array([0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99])
                 qs = qs[qs <= 100 * (1 - 1 / max(2, hh.get_total_count()))]
                 ys = [ns(hh.get_value_at_percentile(q)) for q in qs]
-                ax.plot(1 / (1 - qs / 100), ys, marker="o", ms=3, label=f,
+                # the maximum at the last rank's position
+                xs = list(1 / (1 - qs / 100)) + [hh.get_total_count()]
+                ys.append(ns(hh.get_max_value()))
+                ax.plot(xs, ys, marker="o", ms=3, label=f,
                         lw=2.5 if f == "end_to_end" else 1.2)
             ax.set_xscale("log")
             ax.set_xticks([1, 2, 10, 100, 1000, 10000])

@@ -186,7 +186,10 @@ def _run_rtl(frames, gaps, due, starts, cfg, conf, line_b, skew):
                         skew_b=skew, on_poll=lambda ctx, out: lat.append(out.latency))
         ident = dev.identity()
     if rr.orders.frames != er.orders.frames:
-        raise RuntimeError("RTL and emulator order frames differ: no latency to report")
+        c = rr.counters
+        raise RuntimeError("RTL and emulator order frames differ: no latency to report "
+                           f"({len(rr.orders.frames)} vs {len(er.orders.frames)} orders; "
+                           f"line-buffer overflow {c.get('overflow')}, gaps {c.get('gaps')})")
     parts = [x for x in lat if x is not None]
     latency = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else \
         {k: np.zeros(0, np.int64) for k in ("cycle", "sequence", "t_dec", "t_event",

@@ -72,8 +72,9 @@ def test_truncated_copy_is_not_the_delivering_one():
 def test_pacing_by_hand():
     lens = [64, 64, 64]                      # 8 beats each
     assert Pacing().gaps(lens) == [3, 3, 3]
-    # 10 M frames/s at 322.265625 MHz: a frame every 32.2 cycles, minus its 8 beats
-    assert Pacing("rate", frames_per_second=10e6).gaps(lens) == [32, 24, 24]
+    # 10 M frames/s at 322.265625 MHz: the first frame after the usual gap, then one every
+    # 32.2 cycles from its start (an open-loop schedule), minus its 8 beats
+    assert Pacing("rate", frames_per_second=10e6).gaps(lens) == [3, 24, 24]
     # capture spacing: 0, 100 ns, 1000 ns at the same clock: 32 and 290 cycles from the start
     g = Pacing("timestamps").gaps(lens, [0, 100, 1000])
     assert g == [3, 32 - 11, 322 - (32 + 8)]

@@ -75,6 +75,7 @@ def test_pacing_by_hand():
     # 10 M frames/s at 322.265625 MHz: the first frame after the usual gap, then one every
     # 32.2 cycles from its start (an open-loop schedule), minus its 8 beats
     assert Pacing("rate", frames_per_second=10e6).gaps(lens) == [3, 24, 24]
-    # capture spacing: 0, 100 ns, 1000 ns at the same clock: 32 and 290 cycles from the start
+    # capture spacing: 0, 100 ns, 1000 ns at the same clock: due 32 and 322 cycles after the
+    # first frame's start, each gap less the previous frame's 8 beats
     g = Pacing("timestamps").gaps(lens, [0, 100, 1000])
-    assert g == [3, 32 - 11, 322 - (32 + 8)]
+    assert g == [3, 32 - 8, 322 - (32 + 8)]

@@ -30,7 +30,10 @@ def device_state(svc):
         d = ctx.driver
         names = ctx.symbols()
         return {"risk": d.risk(), "control": dict(d.read("CONTROL").fields()),
-                "slots": [d.read_entry("RISK_SLOTS", i) for i in range(len(names))],
+                # a slot's collar reference is the running strategy's to write (the band
+                # strategy re-centres it at the mid): the operator's fields are the limits
+                "slots": [{k: v for k, v in d.read_entry("RISK_SLOTS", i).items()
+                           if k != "ref_price"} for i in range(len(names))],
                 "strategy": vars(svc.replay.config.strategy).copy()}
     return svc.replay.call(read)
 

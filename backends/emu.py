@@ -127,9 +127,11 @@ class EmuDevice(Device):
         core, st, emu, bus = self._core, self.emu.state, self.emu, self.bus
         out = bus.outputs()
         rp = st.risk_params
+        # the driver's own readers map the registers back to the emulator's names
+        risk = self.driver.risk()
         for i, p in enumerate(RISK_PARAMS):
-            if p != "kill":
-                rp[i] = out["risk_" + p]
+            if p != "kill":                 # CONTROL.kill or a trip: below
+                rp[i] = risk[p]
         for ev in bus.events:
             if ev[0] == "pulse":
                 _, port, _v = ev
@@ -164,13 +166,11 @@ class EmuDevice(Device):
         self._enabled = bool(out["control_enable"])
         rp[core.P_KILL] = int(bool(out["control_kill"]) or self._tripped)
         st.auto[0] = int(bool(out["control_auto"]))
-        s = emu.config.session
-        s.src_mac, s.dst_mac = out["session_src_mac"], out["session_dst_mac"]
-        s.src_ip, s.dst_ip = out["session_src_ip"], out["session_dst_ip"]
-        s.src_port, s.dst_port = out["session_ports_src_port"], out["session_ports_dst_port"]
-        s.ack, s.window, s.ttl = out["session_ack"], out["session_window"], out["session_ttl"]
-        s.vlan = out["session_vlan_vid"] if out["session_vlan_enable"] else -1
-        emu.config.orders.capacity = chr(out["orders_capacity"] & 0x7F or ord("P"))
+        sess = self.driver.session()
+        for k in ("src_mac", "dst_mac", "src_ip", "dst_ip", "src_port", "dst_port", "ack",
+                  "window", "ttl", "vlan"):
+            setattr(emu.config.session, k, sess[k])
+        emu.config.orders.capacity = chr(ord(sess["capacity"]) & 0x7F or ord("P"))
 
     def _soft_reset(self, out: dict) -> None:
         """CONTROL.soft_reset: a fresh order path (hw/trigger/engine.py, hw/risk/check.py and
@@ -182,12 +182,13 @@ class EmuDevice(Device):
         st.armed[:] = 1
         st.risk_slot[:, 1] = 0
         st.position[:] = 0
-        st.sym_bucket[:, 0] = out["risk_symbol_burst"]
+        rp = st.risk_params                 # already the registers' values (_apply)
+        st.sym_bucket[:, 0] = rp[core.P_SYM_BURST]
         st.sym_bucket[:, 1] = 0
         st.dup[:] = 0
         g = st.risk_global
         g[core.G_GROSS] = g[core.G_LAST] = g[core.G_TOTAL_REJECTS] = 0
-        g[core.G_TOKENS] = out["risk_global_burst"]
+        g[core.G_TOKENS] = rp[core.P_GLB_BURST]
         g[core.G_USER_REF] = out["orders_first_user_ref"]
         st.counters[core.C_FIRED:] = 0
         self._tripped = False

@@ -775,7 +775,7 @@ def build_regmap() -> RegisterMap:
             Field("load_gross", 1, "wo", port="risk_load_gross",
                   doc="pulse: gross exposure := RISK_GROSS_SET")],
             doc="Risk stage commands."),
-    ], doc="Global risk parameters (`tickwire.host.emu.core.RISK_PARAMS`; `kill` is "
+    ], doc="Global risk parameters (`tickwire.spec.counters.RISK_PARAMS`; `kill` is "
            "CONTROL.kill). Per-slot limits are in the RISK_SLOTS and POSITIONS tables.")
 
     feed_hw = Block("Feed state and hardware counters", 0x0600, [

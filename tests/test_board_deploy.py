@@ -7,6 +7,8 @@ the manifest. The XRT shim is compiled where XRT's headers are installed."""
 
 import json
 import shutil
+import struct
+import uuid
 
 import pytest
 from typer.testing import CliRunner
@@ -120,7 +122,7 @@ def test_deploy_reuse_status_and_identity(tmp_path, monkeypatch):
 
 
 def test_xrt_shim_builds_against_libxrt(tmp_path):
-    from tickwire.hw.board.xrt_shim import build_shim, xrt_include
+    from tickwire.hw.board.xrt_shim import build_shim, load_shim, xrt_include
     if xrt_include() is None:
         pytest.skip("XRT headers not installed (Debian: apt install libxrt-dev): the "
                     "tickwire_xrt shim was not compiled")
@@ -129,6 +131,23 @@ def test_xrt_shim_builds_against_libxrt(tmp_path):
         pytest.skip("no C++ compiler")
     so = build_shim(tmp_path)
     assert so.exists() and so.stat().st_size > 0
+    mod = load_shim(tmp_path)
+    assert {"Kernel", "load", "loaded_uuid", "xclbin_uuid", "info"} <= set(dir(mod))
+    # an xclbin's UUID read by XRT's own parser: a minimal axlf (xclbin.h: 496-byte header,
+    # the UUID in axlf_header after the platform VBNV), no sections
+    uid = uuid.UUID("0123abcd-4567-89ab-cdef-0123456789ab")
+    header = struct.pack("<QQQHBBHH16s64s16s16sI", 496, 0, 0, 0, 2, 1, 0, 0, b"",
+                         b"xilinx_u55c_gen3x16_xdma_3_202210_1", uid.bytes, b"", 0)
+    axlf = (b"xclbin2\0" + struct.pack("<i", -1) + b"\xff" * 28 + bytes(256)
+            + struct.pack("<Q", 0) + header.ljust(152, b"\0")).ljust(496, b"\0")
+    (tmp_path / "k.xclbin").write_bytes(axlf)
+    assert mod.xclbin_uuid(str(tmp_path / "k.xclbin")) == str(uid)
+    (tmp_path / "not.xclbin").write_bytes(b"not an xclbin")
+    with pytest.raises(RuntimeError):
+        mod.xclbin_uuid(str(tmp_path / "not.xclbin"))
+    # no card here: XRT's error comes back as a Python exception, not a crash
+    with pytest.raises(RuntimeError):
+        mod.loaded_uuid(0)
 
 
 def test_pynq_driver_binds_to_the_vlnv():

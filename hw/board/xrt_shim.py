@@ -16,7 +16,9 @@ __all__ = ["SOURCE", "xrt_include", "build_shim", "load_shim", "CACHE"]
 SOURCE = Path(__file__).with_name("xrt_shim.cpp")
 #: where a built module is kept between runs
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tickwire"
-_INCLUDES = (Path("/usr/include"), Path("/opt/xilinx/xrt/include"))
+#: Debian's libxrt-dev keeps the headers one folder down (/usr/include/xrt/xrt/xrt_device.h,
+#: /usr/include/xrt/experimental/xrt_ip.h); Xilinx's XRT package under /opt/xilinx/xrt
+_INCLUDES = (Path("/usr/include"), Path("/usr/include/xrt"), Path("/opt/xilinx/xrt/include"))
 
 
 def xrt_include() -> Path | None:
@@ -42,7 +44,8 @@ def build_shim(out: Path = CACHE) -> Path:
         raise RuntimeError("no C++ compiler (c++/g++) on PATH")
     out.mkdir(parents=True, exist_ok=True)
     so = out / ("tickwire_xrt" + importlib.machinery.EXTENSION_SUFFIXES[0])
-    lib = inc.parent / "lib" if inc != Path("/usr/include") else None
+    # the system's own library path serves /usr/include and Debian's /usr/include/xrt
+    lib = None if inc.is_relative_to("/usr/include") else inc.parent / "lib"
     cmd = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", f"-I{inc}",
            f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}",
            str(SOURCE), "-o", str(so)] + ([f"-L{lib}", f"-Wl,-rpath,{lib}"] if lib else []) + [

@@ -16,6 +16,10 @@ from numba import njit
 
 FORMATS = ("csv", "parquet")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Parquet codec of the book rows. "none" costs the writer about half the CPU time but writes
+#: three times the bytes, which past the page cache leaves it waiting on the disk (README,
+#: "Replay of a whole day"); lz4 and zstd cost more time than snappy here
+COMPRESSION = "snappy"
 
 
 class BookWriter:
@@ -120,12 +124,29 @@ def _columns(lv, out):
             out[j, r] = lv[r, j]
 
 
+def level_columns(levels: np.ndarray) -> np.ndarray | None:
+    """Rows' levels ``[rows, N, 4]`` as ``[4N, rows]`` without a copy when they lie column by
+    column (each of the 4N values contiguous over the rows); None when they do not."""
+    n, d, w = levels.shape
+    s = levels.itemsize
+    if n and levels.strides[0] == s and levels.strides[2] * w == levels.strides[1]:
+        return np.lib.stride_tricks.as_strided(levels, (d * w, n), (levels.strides[2], s),
+                                               writeable=False)
+    return None
+
+
 class ParquetBookWriter(BookWriter):
     """Top-N rows to a Parquet file, one row group per chunk, with the CSV's columns: sequence
-    and timestamp uint64, symbol string (dictionary-encoded), the levels uint32 (plain pages,
-    snappy: dictionary pages for the levels cost more time than they save)."""
+    and timestamp uint64 (delta-encoded, as they only grow, with min/max statistics so that a
+    reader can pick row groups by time), symbol string (dictionary-encoded), the levels uint32
+    in plain pages without statistics (dictionary pages and min/max for the levels cost more
+    time than they save). ``compression`` (see :data:`COMPRESSION`): any codec pyarrow
+    writes. Levels handed column by column (:attr:`columnar`) go to pyarrow without a copy."""
 
-    def __init__(self, path: str | Path, depth: int, compression: str = "snappy",
+    #: the replay may lay the rows' levels out column by column for this writer
+    columnar = True
+
+    def __init__(self, path: str | Path, depth: int, compression: str | None = None,
                  background: bool = True):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -136,8 +157,11 @@ class ParquetBookWriter(BookWriter):
         types = [pa.uint64(), pa.uint64(), pa.string()] + [pa.uint32()] * (len(cols) - 3)
         # no nulls: no definition levels to encode
         self.schema = pa.schema([pa.field(c, t, nullable=False) for c, t in zip(cols, types)])
-        self._w = pq.ParquetWriter(path, self.schema, compression=compression,
-                                   use_dictionary=[cols[2]])
+        self.compression = compression or COMPRESSION
+        self._w = pq.ParquetWriter(
+            path, self.schema, compression=self.compression, use_dictionary=[cols[2]],
+            write_statistics=cols[:2],
+            column_encoding={c: "DELTA_BINARY_PACKED" for c in cols[:2]})
         self._names: list[str] | None = None
         self._cols = np.empty((4 * depth, 0), np.uint32)
 
@@ -149,11 +173,13 @@ class ParquetBookWriter(BookWriter):
         n = len(rows)
         slot = rows.slot.astype(np.int64)
         slot[slot < 0] += len(self._dict)   # as the CSV: -1 is the empty name
-        if self._cols.shape[1] < n:
-            self._cols = np.empty((4 * self.depth, n), np.uint32)
-        # one transposed copy, so each level column is contiguous (taken without a copy)
-        lv = self._cols[:, :n]
-        _columns(rows.levels.reshape(n, -1), lv)
+        lv = level_columns(rows.levels)
+        if lv is None:
+            if self._cols.shape[1] < n:
+                self._cols = np.empty((4 * self.depth, n), np.uint32)
+            # one transposed copy, so each level column is contiguous (taken without a copy)
+            lv = self._cols[:, :n]
+            _columns(rows.levels.reshape(n, -1), lv)
         arrays = [pa.array(rows.sequence), pa.array(rows.timestamp), self._dict.take(slot)]
         arrays += [pa.array(c) for c in lv]
         self._w.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
@@ -171,10 +197,14 @@ def book_format(path: str | Path, fmt: str | None = None) -> str:
     return fmt
 
 
-def open_book_writer(path: str | Path, depth: int, fmt: str | None = None) -> BookWriter:
-    """A CSV or Parquet writer for ``path`` (see :func:`book_format`)."""
+def open_book_writer(path: str | Path, depth: int, fmt: str | None = None,
+                     compression: str | None = None) -> BookWriter:
+    """A CSV or Parquet writer for ``path`` (see :func:`book_format`); ``compression``: the
+    Parquet codec (default :data:`COMPRESSION`)."""
     if book_format(path, fmt) == "parquet":
-        return ParquetBookWriter(path, depth)
+        return ParquetBookWriter(path, depth, compression)
+    if compression is not None:
+        raise ValueError("--book-compression applies to Parquet output only")
     from .bookcsv import CsvBookWriter
     return CsvBookWriter(path, depth)
 

@@ -162,8 +162,13 @@ def gen(symbols: int = typer.Option(8, help="number of symbols"),
     if vlan is not None and not 0 <= vlan < 4096:
         _fail(f"--vlan {vlan}: must be 0..4095")
     with _errors():
-        day = g.generate_day(symbols=symbols, messages=messages, seed=seed)
-        g.write_capture(day, out, fmt=fmt, vlan=vlan)
+        if fmt == "binaryfile" and vlan is None:
+            # generated and written part by part: memory does not grow with the day
+            with _progress(messages, "gen", True) as prog:
+                g.write_day(out, symbols, messages, seed, progress=prog)
+        else:
+            day = g.generate_day(symbols=symbols, messages=messages, seed=seed)
+            g.write_capture(day, out, fmt=fmt, vlan=vlan)
     typer.echo(f"wrote {out} ({messages:,} messages, {symbols} symbols, seed {seed}, {fmt})",
                err=True)
 
@@ -217,6 +222,9 @@ def replay(file: Path,
                                                    "or Parquet for a .parquet/.pq name"),
            book_format: Optional[str] = typer.Option(None, "--book-format", help="csv | "
                                                      "parquet (default: by --book-out's suffix)"),
+           book_compression: Optional[str] = typer.Option(
+               None, "--book-compression", help="Parquet codec: snappy (default), none "
+               "(half the writer's CPU, three times the bytes), lz4, zstd"),
            backend: str = typer.Option("emu", help="emu | rtl"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML config for the "
                                                  "emulator: capacities, symbols, feed groups"),
@@ -242,7 +250,11 @@ def replay(file: Path,
         fmt = pick_format(book_out, book_format) if book_out is not None else None
         if not file.is_file():
             raise FileNotFoundError(f"{file}: no such file")
-        writer = open_book_writer(book_out, depth, fmt) if book_out is not None else None
+        if book_compression not in (None, "none", "snappy", "lz4", "zstd", "gzip", "brotli"):
+            raise ValueError(f"--book-compression {book_compression!r}: none, snappy, lz4, "
+                             f"zstd, gzip or brotli")
+        writer = (open_book_writer(book_out, depth, fmt, book_compression)
+                  if book_out is not None else None)
         with writer or nullcontext():
             if backend == "rtl":
                 from ..backends.rtl import replay as replay_rtl

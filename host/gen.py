@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import itertools
 import math
 from array import array
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import itch
+from .genflow import FlowSchedule
 
 __all__ = [
     "Day", "TICKERS", "symbol_names", "generate_day", "inject_faults", "FAULTS", "to_packets",
@@ -187,44 +189,6 @@ def _draw_shares(u: float, g: int) -> int:
     return 100 * (5 + int((u - 0.92) / 0.08 * 45))
 
 
-def _flow_times(rng: np.random.Generator, n: int, span: int, end: int
-                ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Bursty, U-shaped (busy open and close) timestamps for ``n`` > 0 flow events, bursts
-    starting within ``span`` ns of the open and no event at or after ``end``, with the burst id
-    of each event and the number of bursts."""
-    mean = 4.0
-    sizes = rng.geometric(1.0 / mean, size=n // 2 + 16)
-    big = rng.random(sizes.size) < 0.03  # occasional sweeps / bursts of tens of messages
-    sizes[big] += rng.integers(8, 48, size=int(big.sum()))
-    cs = np.cumsum(sizes)
-    c = int(np.searchsorted(cs, n)) + 1
-    sizes = sizes[:c].copy()
-    sizes[-1] -= int(cs[c - 1] - n)
-    starts_u = np.cumsum(rng.exponential(1.0, size=c))
-    starts_u = (starts_u - starts_u[0]) / (starts_u[-1] - starts_u[0] + 1.0)
-    # warp uniform cluster starts through the inverse CDF of a U-shaped intensity
-    grid = np.linspace(0.0, 1.0, 4097)
-    lam = 1.0 + 3.0 * np.exp(-grid / 0.03) + 1.5 * np.exp(-(1.0 - grid) / 0.04)
-    cdf = np.concatenate([[0.0], np.cumsum((lam[1:] + lam[:-1]) * 0.5)])
-    cdf /= cdf[-1]
-    x = np.interp(starts_u, cdf, grid)
-    cstart = T_OPEN + 1000 + (x * span).astype(np.int64)
-    within = rng.exponential(600.0, size=n)  # ns between messages of a burst
-    first = np.zeros(n, bool)
-    first[np.concatenate([[0], np.cumsum(sizes)[:-1]])] = True
-    within[first] = 0.0
-    cid = np.repeat(np.arange(c), sizes)
-    # offset within the burst: cumulative gaps restarted at each burst
-    cum = np.cumsum(within)
-    base = cum[first]
-    ts = cstart[cid] + (cum - base[cid]).astype(np.int64)
-    ts = np.minimum(ts, end)
-    # strictly increasing (bursts may overlap when the day is dense)
-    ar = np.arange(n, dtype=np.int64)
-    ts = np.maximum.accumulate(ts - ar) + ar
-    return ts, cid, c
-
-
 def _zipf_cdf(n: int, s: float = 1.0) -> np.ndarray:
     w = 1.0 / np.arange(1, n + 1) ** s
     return np.cumsum(w) / w.sum()
@@ -240,6 +204,27 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
     streams as dense as a busy moment, whose fair prices stay near the open. Raises ValueError
     when ``messages`` is too small for the fixed start/end-of-day messages.
     """
+    return join_days(list(day_chunks(symbols, messages, seed, session_ns=session_ns)))
+
+
+def join_days(parts: list[Day]) -> Day:
+    """One :class:`Day` of consecutive parts (as :func:`day_chunks` gives them)."""
+    lens = np.concatenate([np.diff(p.offsets) for p in parts])
+    offsets = np.zeros(len(lens) + 1, np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    p0 = parts[0]
+    return Day(blob=b"".join(p.blob for p in parts), offsets=offsets,
+               timestamps=np.concatenate([p.timestamps for p in parts]), symbols=p0.symbols,
+               seed=p0.seed, prices=p0.prices)
+
+
+def day_chunks(symbols: int, messages: int, seed: int, *, session_ns: int | None = None,
+               block: int = 8 * _CHUNK):
+    """The day :func:`generate_day` gives, as consecutive :class:`Day` parts (the
+    start-of-day messages, then ``block`` flow events at a time, then the end of day), so that
+    a day of any length is generated and written in bounded memory: the same bytes."""
+    if block < 1 or block % _CHUNK:
+        raise ValueError(f"block={block}: a positive multiple of {_CHUNK}")
     if symbols < 1:
         raise ValueError("symbols must be at least 1")
     full = T_CLOSE - T_OPEN - 2 * NS
@@ -326,21 +311,11 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
     # opening crosses sit at T_OPEN + i us; flow starts after them
     span, end = (full, T_CLOSE - NS) if session_ns is None else (session_ns,
                                                                   T_OPEN + 2000 + session_ns)
-    flow_ts, cid, n_clusters = (_flow_times(rng, n_flow, span, end) if n_flow
-                                else (np.zeros(0, np.int64), np.zeros(0, np.int64), 0))
-    if n_flow:
-        flow_ts = np.maximum(flow_ts, T_OPEN + symbols * 1000 + 1 + np.arange(n_flow))
-        flow_ts = np.maximum.accumulate(flow_ts)
     # symbol per event: mostly the burst's symbol, Zipf-distributed
-    zc = _zipf_cdf(symbols)
-    csym = np.searchsorted(zc, rng.random(max(n_clusters, 1)), side="right")
-    own = np.searchsorted(zc, rng.random(n_flow), side="right")
-    keep = rng.random(n_flow) < 0.85
-    ev_sym = np.where(keep, csym[cid] if n_flow else own, own).astype(np.int64)
-    np.minimum(ev_sym, symbols - 1, out=ev_sym)
-
+    flow = FlowSchedule(rng, n_flow, span, end, T_OPEN, T_OPEN + symbols * 1000 + 1,
+                        _zipf_cdf(symbols))
     # per-symbol live-order cap grows with activity (busier books are deeper)
-    share = np.bincount(ev_sym, minlength=symbols) / max(n_flow, 1)
+    share = flow.symbol_counts() / max(n_flow, 1)
     # the day's fair-price walk per symbol, in ticks, sampled every _NODE
     n_nodes = -(-(T_CLOSE - T_OPEN) // _NODE)
     steps = rng.standard_normal((symbols, n_nodes)) * (vols * np.asarray(prices) * 100.0
@@ -359,8 +334,6 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
     sched_i = 0
     next_sched = sched[0][0] if sched else 1 << 62
 
-    col_typ, col_ref, col_ref2, col_side, col_sh, col_px, col_aux = map(array, "BQQBIIB")
-    rare: dict[int, bytes] = {}  # flow index -> message bytes for the few non-table types
 
     orders: dict[int, list] = {}  # ref -> [sym, is_ask, price, shares, live_pos]
     next_ref = 1 + int(rng.integers(0, 1000))
@@ -396,7 +369,14 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
         else:
             lvl.append(ref)
 
+    yield _fixed(pre, names, prices, seed)
+    blocks = flow.blocks(block)
     for c0 in range(0, n_flow, _CHUNK):
+        if c0 % block == 0:   # a new block: its schedule, fresh columns
+            b0, (flow_ts, ev_sym) = c0, next(blocks)
+            col_typ, col_ref, col_ref2, col_side, col_sh, col_px, col_aux = map(array,
+                                                                                 "BQQBIIB")
+            rare: dict[int, bytes] = {}  # block index -> bytes of the few non-table types
         m = min(_CHUNK, n_flow - c0)
         z = rng.standard_normal(m).tolist()
         u_kind = rng.random(m).tolist()
@@ -408,8 +388,8 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
         dist = (rng.geometric(0.32, m) - 1).tolist()
         dist2 = (rng.geometric(0.32, m) - 1).tolist()
         gaps = rng.geometric(0.7, m).tolist()
-        ts_l = flow_ts[c0:c0 + m].tolist()
-        sym_l = ev_sym[c0:c0 + m].tolist()
+        ts_l = flow_ts[c0 - b0:c0 - b0 + m].tolist()
+        sym_l = ev_sym[c0 - b0:c0 - b0 + m].tolist()
         for k in range(m):
             t = ts_l[k]
             st = states[sym_l[k]]
@@ -421,7 +401,7 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
                 px = max(1, int(sst.r)) * TICK
                 imb = 100 * (1 + int(u_aux[k] * 200))
                 d_ = "BSNO"[int(u_side[k] * 4)]
-                rare[c0 + k] = enc("I", stock_locate=sst.loc, tracking_number=sst.trk,
+                rare[c0 - b0 + k] = enc("I", stock_locate=sst.loc, tracking_number=sst.trk,
                                    timestamp=t, paired_shares=imb * (5 + g_sh[k]),
                                    imbalance_shares=0 if d_ in "NO" else imb,
                                    imbalance_direction=d_, stock=sst.name, far_price=px,
@@ -446,7 +426,7 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
             if not st.sho and r * TICK < 0.9 * st.open_px:
                 # Reg SHO short-sale price test triggered by a 10% drop
                 st.sho = True
-                rare[c0 + k] = enc("Y", stock_locate=st.loc, tracking_number=st.trk,
+                rare[c0 - b0 + k] = enc("Y", stock_locate=st.loc, tracking_number=st.trk,
                                    timestamp=t, stock=st.name, reg_sho_action="1")
                 col_typ.append(89)
                 col_ref.append(0); col_ref2.append(0); col_side.append(0)
@@ -625,6 +605,10 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
                 col_aux.append(0)
                 match += 1
 
+        if c0 + m - b0 == len(flow_ts):   # the block is done
+            yield _assemble(names, prices, seed, flow_ts, ev_sym, col_typ, col_ref, col_ref2,
+                            col_side, col_sh, col_px, col_aux, rare)
+
     # closing crosses, end of market / system / messages
     for i, nm in enumerate(names):
         st = states[i]
@@ -639,8 +623,7 @@ def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | No
     post.append((T_END_SYSTEM, enc("S", timestamp=T_END_SYSTEM, event_code="E")))
     post.append((T_END_MESSAGES, enc("S", timestamp=T_END_MESSAGES, event_code="C")))
 
-    return _assemble(names, prices, seed, pre, post, flow_ts, ev_sym, states, col_typ,
-                     col_ref, col_ref2, col_side, col_sh, col_px, col_aux, rare)
+    yield _fixed(post, names, prices, seed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -682,28 +665,30 @@ def _build_type(type_: str, cols: dict[str, np.ndarray]) -> np.ndarray:
     return out
 
 
-def _assemble(names, prices, seed, pre, post, flow_ts, ev_sym, states, col_typ, col_ref,
-              col_ref2, col_side, col_sh, col_px, col_aux, rare) -> Day:
-    n_pre, n_flow, n_post = len(pre), len(flow_ts), len(post)
-    n = n_pre + n_flow + n_post
-    typ = np.empty(n, np.uint8)
-    ts = np.empty(n, np.int64)
-    fixed: dict[int, bytes] = {}
-    for j, (t, msg) in enumerate(pre):
-        typ[j], ts[j], fixed[j] = msg[0], t, msg
-    for j, (t, msg) in enumerate(post):
-        typ[n_pre + n_flow + j], ts[n_pre + n_flow + j] = msg[0], t
-        fixed[n_pre + n_flow + j] = msg
+def _fixed(msgs: list[tuple[int, bytes]], names, prices, seed) -> Day:
+    """The start- or end-of-day messages ((timestamp, bytes) in order) as a part of a day."""
+    lengths = np.asarray(itch.LENGTH_BY_BYTE, np.int64)[[m[0] for _, m in msgs]]
+    for (_, msg), n in zip(msgs, lengths):
+        if len(msg) != n:
+            raise AssertionError(f"{chr(msg[0])} message of {len(msg)} bytes, ITCH length {n}")
+    offsets = np.zeros(len(msgs) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return Day(blob=b"".join(m for _, m in msgs), offsets=offsets,
+               timestamps=np.array([t for t, _ in msgs], np.int64), symbols=list(names),
+               seed=seed, prices=list(prices))
+
+
+def _assemble(names, prices, seed, flow_ts, ev_sym, col_typ, col_ref, col_ref2, col_side,
+              col_sh, col_px, col_aux, rare) -> Day:
+    """A block of flow events as a part of a day: the table types built column-wise, the
+    few others (``rare``: block index -> bytes) put in place."""
+    n_flow = len(flow_ts)
     f_typ = np.frombuffer(col_typ, np.uint8)
-    typ[n_pre:n_pre + n_flow] = f_typ
-    ts[n_pre:n_pre + n_flow] = flow_ts
-    for j, msg in rare.items():
-        fixed[n_pre + j] = msg
-    lengths = np.asarray(itch.LENGTH_BY_BYTE, np.int64)[typ]
-    offsets = np.zeros(n + 1, np.int64)
+    lengths = np.asarray(itch.LENGTH_BY_BYTE, np.int64)[f_typ]
+    offsets = np.zeros(n_flow + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     blob = np.zeros(int(offsets[-1]), np.uint8)
-    for j, msg in fixed.items():
+    for j, msg in rare.items():
         if len(msg) != lengths[j]:
             raise AssertionError(f"message {j}: {len(msg)} bytes, ITCH length {lengths[j]}")
         blob[offsets[j]:offsets[j] + len(msg)] = np.frombuffer(msg, np.uint8)
@@ -731,11 +716,11 @@ def _assemble(names, prices, seed, pre, post, flow_ts, ev_sym, states, col_typ, 
                 else:
                     cols[fname] = base[key][sel]
             out = _build_type(t_, cols)
-            starts = offsets[n_pre + sel]
+            starts = offsets[sel]
             for b in range(out.shape[1]):
                 blob[starts + b] = out[:, b]
-    return Day(blob=blob.tobytes(), offsets=offsets, timestamps=ts, symbols=list(names),
-               seed=seed, prices=list(prices))
+    return Day(blob=blob.tobytes(), offsets=offsets, timestamps=np.asarray(flow_ts, np.int64),
+               symbols=list(names), seed=seed, prices=list(prices))
 
 
 # --------------------------------------------------------------------------------------------
@@ -981,4 +966,43 @@ def write_capture(day: Day, path, fmt: str = "pcap", vlan: int | None = None, *,
         capture.write_binaryfile(path, iter(day), compress=compress)
     else:
         raise ValueError(f"unknown capture format {fmt!r} (pcap or binaryfile)")
+    return path
+
+
+def binaryfile_records(part: Day) -> np.ndarray:
+    """A part of a day as BinaryFILE records (2-byte big-endian length, then the message)."""
+    lens = np.diff(part.offsets)
+    starts = part.offsets[:-1] + 2 * np.arange(len(lens))
+    out = np.empty(len(part.blob) + 2 * len(lens), np.uint8)
+    body = np.ones(len(out), bool)
+    body[starts] = body[starts + 1] = False
+    out[starts], out[starts + 1] = lens >> 8, lens & 0xFF
+    out[body] = np.frombuffer(part.blob, np.uint8)
+    return out
+
+
+def write_day(path, symbols: int, messages: int, seed: int, *, session_ns: int | None = None,
+              compress: bool | None = None, progress=None) -> Path:
+    """Generate the day of :func:`generate_day` straight into a BinaryFILE (gzip when
+    ``compress``, default: a .gz name), part by part, in memory that does not grow with the
+    day: the same bytes as ``write_capture(generate_day(...), path, "binaryfile")``.
+    ``progress(n)`` is called with the messages of each part written."""
+    import gzip
+
+    path = Path(path)
+    if compress is None:
+        compress = path.name.endswith(".gz")
+    parts = day_chunks(symbols, messages, seed, session_ns=session_ns)
+    first = next(parts)   # bad arguments raise here, before the file is made
+    with open(path, "wb") as raw:
+        # mtime=0: the same messages always give the same file
+        f = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
+        try:
+            for part in itertools.chain([first], parts):
+                f.write(binaryfile_records(part))
+                if progress is not None:
+                    progress(len(part))
+        finally:
+            if compress:
+                f.close()
     return path

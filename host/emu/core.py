@@ -720,7 +720,7 @@ _NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
 def replay(data, offsets, sequences, count, first_msg, depth,
            names, n_names, auto, locate_slot, ot, bits, way_bits, lv, levels, lv_n,
            trading_state, last_trade, counters,
-           row_msg, row_seq, row_ts, row_slot, row_levels, nrows, snap):
+           row_msg, row_seq, row_ts, row_slot, row_levels, nrows, snap, lv_cols=0):
     """The book stage alone: :func:`process` for a pure replay (one call, ``part_mask = 0``,
     no host writes, no trigger enabled), same state changes, counters and rows, in a loop
     with fewer live values.
@@ -730,8 +730,11 @@ def replay(data, offsets, sequences, count, first_msg, depth,
     ``State.lv_n`` (``levels`` levels per side). Rows go to ``row_*[nrows:]`` (``row_msg``
     holds the run-wide message index; ``row_levels`` is flat, ``depth * 4`` values a row;
     empty arrays: no rows kept), which must have room for ``count`` more; returns the new
-    row count. ``snap``: int64 scratch of ``max(depth, 1)`` rows, 2 columns.
+    row count. ``snap``: int64 scratch of ``max(depth, 1)`` rows, 2 columns. ``lv_cols`` > 0:
+    ``row_levels`` holds ``depth * 4`` columns of ``lv_cols`` rows each instead (value ``j``
+    of row ``r`` at ``j * lv_cols + r``), which a columnar writer takes without a copy.
     """
+    lv_row, lv_val = (_X(1), _X(lv_cols)) if lv_cols > 0 else (_X(4 * depth), _X(1))
     keep = row_msg.shape[0] > 0
     n_book = 0
     n_updates = 0
@@ -777,13 +780,13 @@ def replay(data, offsets, sequences, count, first_msg, depth,
                 row_seq[nrows] = sequences[k]
                 row_ts[nrows] = _be48(data, o + O_TS)
                 row_slot[nrows] = s
-                r = _X(4 * depth * nrows)
+                r = lv_row * _X(nrows)
                 for kk in range(depth):
                     row_levels[r] = _lv_top(lv, lv_n, L, s, ASK, kk, 0)
-                    row_levels[r + _X(1)] = _lv_top(lv, lv_n, L, s, ASK, kk, 1)
-                    row_levels[r + _X(2)] = _lv_top(lv, lv_n, L, s, BID, kk, 0)
-                    row_levels[r + _X(3)] = _lv_top(lv, lv_n, L, s, BID, kk, 1)
-                    r += _X(4)
+                    row_levels[r + lv_val] = _lv_top(lv, lv_n, L, s, ASK, kk, 1)
+                    row_levels[r + _X(2) * lv_val] = _lv_top(lv, lv_n, L, s, BID, kk, 0)
+                    row_levels[r + _X(3) * lv_val] = _lv_top(lv, lv_n, L, s, BID, kk, 1)
+                    r += _X(4) * lv_val
                 nrows += 1
     counters[C_BOOK_MESSAGES] += n_book
     counters[C_BOOK_UPDATES] += n_updates

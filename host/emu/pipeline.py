@@ -110,10 +110,14 @@ class _RowSink:
     With ``out`` (a :class:`~tickwire.host.bookout.BookWriter`) the rows are streamed instead:
     ``capacity`` is then the most rows one call emits, and :meth:`flush` lends them to ``out``
     after each call while the next call fills a second set of arrays; so two calls' rows at
-    most are ever held, and none is copied."""
+    most are ever held, and none is copied. A ``columnar`` writer gets the levels laid out
+    column by column (``[4N, capacity]``, seen as ``[rows, N, 4]``), which it takes as they
+    are."""
 
     def __init__(self, depth: int, capacity: int, out=None):
         self.depth, self.n, self.out = depth, 0, out
+        # the column length of column-laid levels (0: row by row); the arrays never grow then
+        self.lv_cols = capacity if out is not None and getattr(out, "columnar", False) else 0
         self._alloc(capacity if depth > 0 else 0)
         self._lent = self.arrays()   # streamed: the set ``out`` may still be writing
         if out is not None:
@@ -130,6 +134,8 @@ class _RowSink:
         cap = len(self.msg)
         if self.depth == 0 or self.n + more <= cap:
             return
+        if self.lv_cols:
+            raise ValueError(f"{more} rows for a streamed sink of {cap}")
         old, n, w = (self.msg, self.seq, self.ts, self.slot, self.levels), self.n, self.depth * 4
         self._alloc(max(2 * cap, n + more))
         for dst, src, per in zip((self.msg, self.seq, self.ts, self.slot, self.levels), old,
@@ -140,9 +146,12 @@ class _RowSink:
         return self.msg, self.seq, self.ts, self.slot, self.levels
 
     def rows(self) -> BookRows:
-        n = self.n
-        return BookRows(self.seq[:n], self.ts[:n], self.slot[:n], self.msg[:n],
-                        self.levels[:n * self.depth * 4].reshape(n, self.depth, 4))
+        n, w = self.n, self.depth * 4
+        if self.lv_cols:
+            lv = self.levels.reshape(w, self.lv_cols)[:, :n].T.reshape(n, self.depth, 4)
+        else:
+            lv = self.levels[:n * w].reshape(n, self.depth, 4)
+        return BookRows(self.seq[:n], self.ts[:n], self.slot[:n], self.msg[:n], lv)
 
     def flush(self, symbols: list[str]) -> None:
         """Streamed: hand the rows written so far to ``out`` and start again from none."""
@@ -339,7 +348,7 @@ class Emulator:
             st.orders.reshape(-1), self.bits, self.way_bits,
             st.lv.reshape(-1), st.levels, st.lv_n.reshape(-1), st.trading_state,
             st.last_trade, st.counters, *sink.arrays(), sink.n,
-            np.zeros((max(self.depth, 1), 2), np.int64))
+            np.zeros((max(self.depth, 1), 2), np.int64), sink.lv_cols)
         if sink.out is not None and sink.n:
             sink.flush(self.symbols())
 

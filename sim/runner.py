@@ -41,8 +41,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 __all__ = [
     "ROOT", "BUILD_ROOT", "SHARED_DATA", "Design", "verilator_env", "port_map", "to_verilog",
-    "build", "lint", "run", "TB", "Port", "StreamSource", "StreamSink", "AxisSource",
-    "DEFAULT_LINT_WAIVERS",
+    "build", "build_verilog", "lint", "run", "TB", "Port", "StreamSource", "StreamSink",
+    "AxisSource", "DEFAULT_LINT_WAIVERS",
 ]
 
 # ---------------------------------------------------------------------------------- toolchain
@@ -215,11 +215,21 @@ def build(component, name: str, *, toplevel: str = "top", do_lint: bool = True,
     folder. Only the ports (and the top-module signals named in ``public``) are visible to
     cocotb. Parallel pytest workers building the same design serialise on a lock file.
     """
+    return build_verilog(to_verilog(component, toplevel), port_map(component), name,
+                         toplevel=toplevel, do_lint=do_lint, waivers=waivers, public=public)
+
+
+def build_verilog(text: str, ports: dict[str, dict], name: str, *, toplevel: str = "top",
+                  clocks: Iterable[str] = ("clk", "rst"), do_lint: bool = True,
+                  waivers: Mapping[str, str] = DEFAULT_LINT_WAIVERS,
+                  public: Iterable[str] = ()) -> Design:
+    """:func:`build` of Verilog already made (``text``: every module of the design, module
+    ``toplevel`` among them), whose top-level ports ``ports`` describes as :func:`port_map`
+    does; ``clocks`` are further top-level signals made visible (the implicit clock and reset
+    of an Amaranth component)."""
     verilator_env()
     public = tuple(public)
     bdir = BUILD_ROOT / name
-    text = to_verilog(component, toplevel)
-    ports = port_map(component)
     digest = hashlib.sha256((text + repr(_BUILD_ARGS) + repr(_MAKE_ARGS) + repr(public)
                              + repr(sorted(waivers))).encode()).hexdigest()[:20]
     design = Design(name, bdir, toplevel, bdir / f"{toplevel}.v", ports)
@@ -233,7 +243,7 @@ def build(component, name: str, *, toplevel: str = "top", do_lint: bool = True,
         bdir.mkdir(parents=True, exist_ok=True)
         design.verilog.write_text(text)
         vlt = bdir / "public.vlt"
-        names = ["clk", "rst"] + [p["name"] for p in ports.values()] + list(public)
+        names = list(clocks) + [p["name"] for p in ports.values()] + list(public)
         vlt.write_text("`verilator_config\n" + "".join(
             f'public_flat_rw -module "{toplevel}" -var "{n}"\n' for n in names))
         if do_lint:
@@ -404,24 +414,27 @@ class Port:
 
 
 class TB:
-    """Bench base: clock ``clk`` (default 3.1 ns, ~322 MHz), synchronous ``rst``, port map."""
+    """Bench base: clock ``clk`` (default 3.1 ns, ~322 MHz), synchronous ``rst``, port map.
+    ``clock``/``reset``/``reset_level`` name another top's (``ap_clk``, ``ap_rst_n``, 0)."""
 
-    def __init__(self, dut, period_ns: float = 3.1):
+    def __init__(self, dut, period_ns: float = 3.1, *, clock: str = "clk", reset: str = "rst",
+                 reset_level: int = 1):
         import cocotb
         from cocotb.clock import Clock
         self.dut = dut
         self.log = dut._log
+        self.clk, self.rst, self.reset_level = getattr(dut, clock), getattr(dut, reset), reset_level
         spec = json.loads(Path(os.environ["TW_PORTS"]).read_text())
         self.ports = {k: Port(getattr(dut, v["name"]), v) for k, v in spec.items()}
         self.period_ns = period_ns
         self.cycle = 0
-        cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+        cocotb.start_soon(Clock(self.clk, period_ns, unit="ns").start())
         cocotb.start_soon(self._count())
 
     async def _count(self):
         from cocotb.triggers import RisingEdge
         while True:
-            await RisingEdge(self.dut.clk)
+            await RisingEdge(self.clk)
             self.cycle += 1
 
     def __getitem__(self, name: str) -> Port:
@@ -429,15 +442,15 @@ class TB:
 
     async def reset(self, cycles: int = 4) -> None:
         from cocotb.triggers import RisingEdge
-        self.dut.rst.value = 1
+        self.rst.value = self.reset_level
         for _ in range(cycles):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+            await RisingEdge(self.clk)
+        self.rst.value = 1 - self.reset_level
+        await RisingEdge(self.clk)
 
     async def cycles(self, n: int) -> None:
         from cocotb.triggers import ClockCycles
-        await ClockCycles(self.dut.clk, n)
+        await ClockCycles(self.clk, n)
 
 
 class AxisSource:

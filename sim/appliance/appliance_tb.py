@@ -26,13 +26,15 @@ OKAY = 0
 
 
 class AxiLiteHostBus:
-    """``read32``/``write32`` coroutines over cocotbext-axi's master (the driver's bus)."""
+    """``read32``/``write32`` coroutines over cocotbext-axi's master (the driver's bus) on
+    the AXI4-Lite port ``prefix`` (the appliance's ``axi__*`` by default)."""
 
-    def __init__(self, dut):
+    def __init__(self, dut, prefix: str = "axi_", clock: str = "clk", reset: str = "rst",
+                 reset_active_level: bool = True):
         from cocotbext.axi import AxiLiteBus, AxiLiteMaster
-        self.clk = dut.clk
-        self.master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "axi_"), dut.clk, dut.rst,
-                                    reset_active_level=True)
+        self.clk = getattr(dut, clock)
+        self.master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), self.clk,
+                                    getattr(dut, reset), reset_active_level=reset_active_level)
         self.ops = 0
 
     async def read32(self, addr: int) -> int:

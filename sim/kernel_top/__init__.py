@@ -1,0 +1,60 @@
+"""cocotb bench of the board kernel top (hw/board/wrapper.py, module ``tickwire``): the
+Verilog a board project holds (the kernel top and the appliance it instantiates), driven
+through its AXI ports as a board's host drives it (sim/kernel_top/kernel_tb.py).
+
+Here, the pytest side: the Verilated build (:func:`build`) and the book rows of the
+``m_axis_book`` packets (:func:`book_rows`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
+
+__all__ = ["DEPTH", "CAPACITY", "BUILD_ID", "build", "book_rows"]
+
+#: the appliance's build parameters under the kernel top: the RTL back-end's (the emulator
+#: at ``rtl_config`` capacities is its scoreboard)
+DEPTH = ROW_DEPTH
+CAPACITY = dict(GATEWARE)
+#: the BUILD_ID built in; fixed, so that the build cache keys on the gateware's Verilog alone
+BUILD_ID = 0x4B54_0001
+
+
+def build():
+    """The kernel top and the appliance as one Verilog file, Verilated (cached under
+    ``sim_build/kernel_top`` by the hash of that Verilog)."""
+    from tickwire.hw.board.wrapper import (KERNEL, KernelTop, appliance_verilog, kernel_ports,
+                                           kernel_verilog)
+    from tickwire.sim.runner import build_verilog
+    text = (kernel_verilog(KernelTop(DEPTH, CAPACITY, BUILD_ID))
+            + appliance_verilog(DEPTH, CAPACITY, BUILD_ID))
+    ports = {n: {"name": n, "dir": d, "width": w, "fields": {}}
+             for n, (w, d) in kernel_ports().items()}
+    # ap_clk and ap_rst_n are ports of the kernel: no implicit clock to add
+    return build_verilog(text, ports, "kernel_top", toplevel=KERNEL, clocks=())
+
+
+def book_rows(packets: list[bytes], depth: int = DEPTH):
+    """(sequence, timestamp, slot, levels[N, depth, 4]) of ``m_axis_book`` packets (as
+    :func:`tickwire.backends.wire.parse_rows` gives them). Each packet must be one row:
+    :func:`~tickwire.hw.board.wrapper.book_beats` whole beats, the row's bits from bit 0,
+    the padding zero; anything else raises ValueError."""
+    from amaranth.lib import data
+
+    from tickwire.backends.wire import parse_rows
+    from tickwire.hw.board.wrapper import BOOK_BEAT, book_beats
+    from tickwire.hw.book.layouts import book_update_layout
+    bits = data.Layout.cast(book_update_layout(depth)).size
+    size = book_beats(depth) * BOOK_BEAT // 8
+    nbytes = (bits + 7) // 8
+    rec = np.zeros(len(packets), [("cycle", "<u8"), ("payload", np.uint8, (nbytes,))])
+    for i, p in enumerate(packets):
+        if len(p) != size:
+            raise ValueError(f"book packet {i}: {len(p)} bytes, a row is {size}")
+        word = int.from_bytes(p, "little")
+        if word >> bits:
+            raise ValueError(f"book packet {i}: padding above bit {bits} is not zero")
+        rec["payload"][i] = np.frombuffer(p[:nbytes], np.uint8)
+    return parse_rows(rec, depth)

@@ -5,8 +5,10 @@ Stages:
   W  walker: follows the 2-byte length prefixes (one prefix per cycle; a word holding two
      prefixes is presented twice), assigns sequence numbers, skips the overlap, detects the
      overrun at the packet's end and reports how many messages were framed (``done``, to the
-     tracker, from the X registers). The next-prefix position is precomputed for every lane
-     of the word, so the per-cycle loop is a selection, not a mux-then-add.
+     tracker, from the X registers through two LUT levels). The next-prefix position and its
+     flags are precomputed for every lane of the word, so the per-cycle loop is a selection,
+     not a mux-then-add-then-compare; the walker's start state is preset after a packet's
+     last word, not selected by the next packet's ``first``.
   X  two assemblers (messages alternate between them): each captures the bytes 0..35 of its
      message from the words as they pass, with per-byte "captured" flags -> the ``early``
      port shows the fields of the message being received as soon as their bytes are in.
@@ -175,7 +177,8 @@ class ItchDecoder(wiring.Component):
     """Members
     -------
     i : In(stream.Signature(MoldBeat))
-        Packets to walk, from the tracker.
+        Packets to walk, from the tracker: whole packets (a ``first`` beat comes after the
+        previous packet's ``last``).
     o : Out(stream.Signature(DecodedMessage))
         Committed decoded messages, in sequence order.
     done : Out(stream.Signature(PacketDone))
@@ -220,23 +223,28 @@ class ItchDecoder(wiring.Component):
 
         # ------------------------------------------------------------ W: walker
         # State (for the word presented next): the next length prefix is ``wskip`` words
-        # ahead at ``lane`` (or straddles: its high byte ``hi`` came with the previous word),
-        # ``i`` messages walked so far. Derived flags are kept registered so that the per-cycle
-        # loop is: select one of the candidates precomputed for every lane from the data word.
-        w_lane = Signal(3)
-        w_wskip = Signal(14)
+        # ahead at ``lane`` (or straddles: its high byte ``hi`` came with the previous word,
+        # ``half``; then ``lane`` is 7), ``i`` messages walked so far, ``left`` still to walk,
+        # ``skl`` still to skip. The header-independent part is preset to a packet's start
+        # (prefix at lane 4) in the cycle after the previous packet's last word (``x_eop``:
+        # the next first beat is held then), so it needs no selection by ``first``; the
+        # per-cycle loop selects, by the registered lane, one of the candidates precomputed
+        # for every lane from the data word (flags included, no compare after the selection).
+        w_fresh = Signal(init=1)  # the next presented word is a packet's first
+        w_lane = Signal(3, init=4)
+        w_lane_oh = Signal(8, init=1 << 4)    # w_lane, one-hot
+        w_wskip = Signal(13)      # (L <= 65535: at most 8191 words ahead)
         w_half = Signal()
         w_hi = Signal(8)
         w_i = Signal(16)
-        w_n = Signal(16)
-        w_skip = Signal(16)
+        w_left = Signal(16)
+        w_skl = Signal(16)
         w_seq = Signal(64)
         w_done = Signal()
         w_here = Signal()         # the prefix starts in the next presented word
-        w_lastmsg = Signal()      # the next message walked is the packet's last (i + 1 == n)
-        w_deliv = Signal()        # the next message walked is delivered (i >= skip)
+        w_lastmsg = Signal()      # the next message walked is the packet's last (left == 1)
+        w_deliv = Signal()        # the next message walked is delivered (skl == 0)
         w_asm = Signal()          # assembler of the next delivered message
-        w_seen_first = Signal()   # a first beat presented twice (stall) is "first" once
         w_endpassed = Signal()    # the walk is done and its last message ended before
 
         eop_flight = Signal()     # a packet end is in X/Y/Z: hold the next packet's first beat
@@ -246,98 +254,116 @@ class ItchDecoder(wiring.Component):
             present.eq(self.i.valid & fifo.room & ~(beat.first & eop_flight)),
             self.i.ready.eq(present & ~stall),
         ]
-        first = Signal()
-        m.d.comb += first.eq(beat.first & ~w_seen_first)
+        first = w_fresh
         d = beat.data
         nb = beat.nbytes
-        # effective state: a packet's first beat starts from its header (prefix at lane 4)
-        lane = Mux(first, 4, w_lane)
-        wskip = Mux(first, 0, w_wskip)
-        half = Mux(first, 0, w_half)
-        i_cur = Mux(first, 0, w_i)
-        n = Mux(first, beat.count, w_n)
-        skip = Mux(first, beat.skip, w_skip)
+        lane = w_lane
+        wskip = w_wskip
+        half = w_half
+        i_cur = w_i
+        endpassed = w_endpassed
+        asm = w_asm
+        # header-dependent state of a packet's first word
+        left = Mux(first, beat.count, w_left)
+        skl = Mux(first, beat.skip, w_skl)
         seq = Mux(first, beat.sequence, w_seq)
         wdone = Mux(first, beat.count == 0, w_done)
         here = Mux(first, beat.count != 0, w_here)
         lastmsg = Mux(first, beat.count == 1, w_lastmsg)
         deliv = Mux(first, beat.skip == 0, w_deliv)
-        endpassed = Mux(first, 0, w_endpassed)
 
-        # candidates for every prefix position (k = lane 0..6, 7 = straddling prefix)
-        cand_L = [Signal(16, name=f"cand_L{k}") for k in range(8)]
-        cand_np = [Signal(17, name=f"cand_np{k}") for k in range(8)]
-        for k in range(7):
-            m.d.comb += [cand_L[k].eq(Cat(_byte(d, k + 1), _byte(d, k))),
-                         cand_np[k].eq(cand_L[k] + (k + 2))]
-        m.d.comb += [cand_L[7].eq(Cat(_byte(d, 0), w_hi)), cand_np[7].eq(cand_L[7] + 1)]
-        csel = Mux(half, 7, lane)
+        # candidates for every prefix position (k = lane 0..6, 7 = straddling prefix, body
+        # start b): length, next-prefix lane and words ahead, message end, and their flags
         L = Signal(16)
-        np_ = Signal(17)          # next prefix position relative to this word
         b = Signal(4)             # body start relative to this word (1..8)
+        smask = Signal(8)         # message bytes 0..7 in this word: k < 8 - b
         pres = Signal()           # the prefix bytes are in this word
-        with m.Switch(csel):
+        np_lo = Signal(3)         # lane of the next prefix
+        np_ws = Signal(13)        # words ahead of the next prefix - 1 (when not ``same``)
+        same = Signal()           # the next prefix is in this word too
+        le16 = Signal()           # ... in this or the next word
+        zero = Signal()           # L == 0
+        end_pos = Signal(17)      # position of the message's last byte relative to this word
+        endz = Signal()           # ... in this word
+        end1 = Signal()           # ... in the next word
+        s_pov = Signal()          # (started on this word) P > nb, P + 2 > nb (see below)
+        s_p2ov = Signal()
+        # the flags as "high byte zero" and a compare of the low byte: shallow before the
+        # selection
+        hz = [Signal(name=f"hz{k}") for k in range(8)]
+        w_hiz = Signal(init=1)    # w_hi == 0
+        m.d.comb += [hz[k].eq(_byte(d, k) == 0) for k in range(7)]
+        m.d.comb += hz[7].eq(w_hiz)
+        with m.Switch(lane):
             for k in range(8):
+                bk = 1 if k == 7 else k + 2
+                cl = Cat(_byte(d, 0), w_hi) if k == 7 else Cat(_byte(d, k + 1), _byte(d, k))
+                lo = cl[0:8]
+                endz_k = hz[k] & (lo <= 8 - bk)
+                elane_k = (cl[0:3] + (bk - 1))[0:3]
                 with m.Case(k):
-                    m.d.comb += [L.eq(cand_L[k]), np_.eq(cand_np[k]),
-                                 b.eq(1 if k == 7 else k + 2),
-                                 pres.eq(1 if k == 7 else nb >= k + 2)]
-        same = np_[3:] == 0       # the next prefix is in this word too
-        nxt = np_[3:] == 1        # ... in the next word
+                    m.d.comb += [
+                        L.eq(cl), b.eq(bk), smask.eq(sum(1 << j for j in range(8 - bk))),
+                        pres.eq(1 if k == 7 else nb >= k + 2),
+                        np_lo.eq(cl[0:3] + bk),
+                        # (L + b) >> 3, less 1: the high bits, less 1 without the carry
+                        np_ws.eq(cl[3:16] if bk == 8
+                                 else Mux(cl[0:3] >= 8 - bk, cl[3:16], cl[3:16] - 1)),
+                        zero.eq(hz[k] & (lo == 0)),
+                        end_pos.eq(cl + (bk - 1)), endz.eq(endz_k),
+                        end1.eq(hz[k] & (lo >= 9 - bk) & (lo <= 16 - bk)),
+                        # started here: P = end_pos + 1 > nb, P + 2 > nb
+                        s_pov.eq(~endz_k | (elane_k >= nb)),
+                        s_p2ov.eq(~endz_k | (elane_k + 2 >= nb)),
+                    ]
+        # ``same`` and ``le16`` feed the registers' next values: an AND-OR over the one-hot
+        # lane, each term (lane, high byte zero, low byte small) a few LUTs wide
+        same_t = []
+        le16_t = []
+        for k in range(8):
+            bk = 1 if k == 7 else k + 2
+            lo = _byte(d, 0) if k == 7 else _byte(d, k + 1)
+            same_t.append(w_lane_oh[k] & hz[k] & (lo <= 7 - bk) if bk <= 7 else Const(0, 1))
+            le16_t.append(w_lane_oh[k] & hz[k] & (lo <= 15 - bk))
+        m.d.comb += [same.eq(Cat(*same_t).any()), le16.eq(Cat(*le16_t).any())]
         start = Signal()
         m.d.comb += start.eq(half | (here & (lane != 7) & pres))
         lane7 = here & (lane == 7) & (nb == 8)
         m.d.comb += stall.eq(start & ~lastmsg & same)
         deliver = start & deliv
 
-        # end-of-packet evaluation (the last word, consumed)
-        P = Signal(17)            # end of the last started message / next prefix position
-        with m.If(start):
-            m.d.comb += P.eq(np_)
-        with m.Elif(lane7 | half):
-            m.d.comb += P.eq(7)
-        with m.Else():
-            m.d.comb += P.eq(Cat(lane, wskip))
-        i_next = Signal(16)
-        m.d.comb += i_next.eq(i_cur + 1)
-        i_after = Mux(start, i_next, i_cur)
-        walk_done_after = Mux(start, lastmsg, wdone)
-        body_over = (i_after != 0) & ~(endpassed & ~start) & (P > nb)
-        prefix_over = ~walk_done_after & ~body_over & (P + 2 > nb)
-        framed = Signal(16)
-        m.d.comb += framed.eq(i_after - body_over)
-
         with m.If(present):
-            m.d.sync += [w_seen_first.eq(beat.first & stall), w_n.eq(n), w_skip.eq(skip)]
+            m.d.sync += w_fresh.eq(0)
             with m.If(start):
-                m.d.sync += [w_i.eq(i_next), w_seq.eq(seq + 1), w_done.eq(lastmsg),
-                             w_half.eq(0), w_lane.eq(np_[0:3]),
-                             w_lastmsg.eq(i_cur + 2 == n), w_deliv.eq(i_next >= skip),
-                             w_here.eq(~lastmsg & (stall | nxt))]
-                with m.If(stall | same):
-                    m.d.sync += [w_wskip.eq(0), w_endpassed.eq(~stall)]
+                m.d.sync += [w_i.eq(i_cur + 1), w_seq.eq(seq + 1), w_done.eq(lastmsg),
+                             w_half.eq(0), w_lane.eq(np_lo), w_lane_oh.eq(1 << np_lo),
+                             w_left.eq(left - 1),
+                             w_lastmsg.eq(left == 2), w_deliv.eq(skl <= 1),
+                             w_skl.eq(Mux(deliv, 0, skl - 1)),
+                             w_here.eq(~lastmsg & le16)]
+                with m.If(same):
+                    m.d.sync += [w_wskip.eq(0), w_endpassed.eq(lastmsg)]
                 with m.Else():
-                    m.d.sync += [w_wskip.eq(np_[3:] - 1), w_endpassed.eq(0)]
+                    m.d.sync += [w_wskip.eq(np_ws), w_endpassed.eq(0)]
                 with m.If(deliver):
-                    m.d.sync += w_asm.eq(~Mux(first, 0, w_asm))
-                with m.Elif(first):
-                    m.d.sync += w_asm.eq(0)
+                    m.d.sync += w_asm.eq(~asm)
             with m.Else():
-                m.d.sync += [w_i.eq(i_cur), w_seq.eq(seq), w_done.eq(wdone), w_lane.eq(lane),
-                             w_lastmsg.eq(lastmsg), w_deliv.eq(deliv)]
-                with m.If(first):
-                    m.d.sync += w_asm.eq(0)
+                m.d.sync += [w_seq.eq(seq), w_done.eq(wdone), w_left.eq(left),
+                             w_skl.eq(skl), w_lastmsg.eq(lastmsg), w_deliv.eq(deliv)]
                 with m.If(lane7):
-                    m.d.sync += [w_half.eq(1), w_hi.eq(_byte(d, 7)), w_here.eq(0)]
-                with m.Else():
-                    m.d.sync += w_half.eq(half)
+                    m.d.sync += [w_half.eq(1), w_hi.eq(_byte(d, 7)), w_hiz.eq(_byte(d, 7) == 0),
+                                 w_here.eq(0)]
                 with m.If(~half & (wskip != 0)):
-                    m.d.sync += [w_wskip.eq(wskip - 1), w_endpassed.eq(endpassed),
+                    m.d.sync += [w_wskip.eq(wskip - 1),
                                  w_here.eq(~wdone & (wskip == 1))]
                 with m.Else():
-                    m.d.sync += [w_wskip.eq(wskip), w_endpassed.eq(endpassed | wdone)]
+                    m.d.sync += w_endpassed.eq(endpassed | wdone)
                     with m.If(~lane7):
                         m.d.sync += w_here.eq(here)
+        x_eop = Signal()
+        with m.If(x_eop):         # (no word is presented in this cycle)
+            m.d.sync += [w_fresh.eq(1), w_lane.eq(4), w_lane_oh.eq(1 << 4), w_wskip.eq(0),
+                         w_half.eq(0), w_i.eq(0), w_endpassed.eq(0), w_asm.eq(0)]
 
         # ------------------------------------------------------------ W -> X registers
         A = 2                     # assemblers
@@ -355,25 +381,42 @@ class ItchDecoder(wiring.Component):
         x_end1 = Signal()         # ... the next word
         x_L = Signal(16)
         x_seq = Signal(64)
-        x_eop = Signal()
-        x_framed = Signal(16)
-        x_over = Signal()
         x_trunc = Signal()
-        end_pos = Signal(17)
-        m.d.comb += end_pos.eq(b + L - 1)
-        asm = Mux(first, 0, w_asm)
-        smask = Signal(8)
-        for k in range(8):
-            m.d.comb += smask[k].eq(b + k < 8)
         m.d.sync += [
             x_valid.eq(present), x_cons.eq(present & ~stall), x_data.eq(d), x_nb.eq(nb),
             x_st.eq(Mux(present & deliver, Mux(asm, 0b10, 0b01), 0)), x_b.eq(b),
-            x_smask.eq(smask), x_zero.eq(L == 0), x_end_r.eq(end_pos[3:]),
-            x_end_lane.eq(end_pos[0:3]), x_endz.eq(end_pos[3:] == 0),
-            x_end1.eq(end_pos[3:] == 1), x_L.eq(L), x_seq.eq(seq),
-            x_eop.eq(present & ~stall & beat.last), x_framed.eq(framed),
-            x_over.eq(body_over | prefix_over), x_trunc.eq(beat.truncated),
+            x_smask.eq(smask), x_zero.eq(zero), x_end_r.eq(end_pos[3:]),
+            x_end_lane.eq(end_pos[0:3]), x_endz.eq(endz), x_end1.eq(end1), x_L.eq(L),
+            x_seq.eq(seq), x_eop.eq(present & ~stall & beat.last), x_trunc.eq(beat.truncated),
         ]
+        # end-of-packet evaluation (the last word, consumed), finished in X from what W
+        # registers (the compares on P precomputed per candidate): P = end of the last started
+        # message / next prefix position. Started on this word: P = end_pos + 1; else the next
+        # prefix position (7 for a straddling one).
+        x_start = Signal()
+        x_i = Signal(16)          # i before this word, and i +/- 1
+        x_ip1 = Signal(16)
+        x_im1 = Signal(16)
+        x_ianz = Signal()         # i after this word != 0
+        x_epns = Signal()         # the walk had ended before (no start on this word)
+        x_wda = Signal()          # the walk is done after this word
+        x_pov = Signal()          # P > nb
+        x_p2ov = Signal()         # P + 2 > nb
+        # (no start: P = Cat(lane, wskip), 7 for a straddling prefix as well: then lane is 7
+        # and wskip 0, as whenever the prefix is in the word, ``here``)
+        p_ns = Cat(lane, wskip)
+        m.d.sync += [x_start.eq(start), x_i.eq(i_cur), x_ip1.eq(i_cur + 1),
+                     x_im1.eq(i_cur - 1), x_ianz.eq(start | (i_cur != 0)),
+                     x_epns.eq(endpassed & ~start), x_wda.eq(Mux(start, lastmsg, wdone)),
+                     x_pov.eq(Mux(start, s_pov, p_ns > nb)),
+                     x_p2ov.eq(Mux(start, s_p2ov, (wskip != 0) | (lane + 2 > nb)))]
+        body_over = x_ianz & ~x_epns & x_pov
+        prefix_over = ~x_wda & ~body_over & x_p2ov
+        x_over = Signal()
+        x_framed = Signal(16)
+        m.d.comb += [x_over.eq(body_over | prefix_over),
+                     x_framed.eq(Mux(body_over, Mux(x_start, x_i, x_im1),
+                                     Mux(x_start, x_ip1, x_i)))]
 
         # ------------------------------------------------------------ X: assemblers
         # Byte k of a message with body start d is in message word (d + k) >> 3, lane

@@ -24,9 +24,9 @@ def register(app, hw_app, model_app) -> None:
         if top:
             if top != "appliance":
                 raise typer.BadParameter("--top: only 'appliance'")
-            from .board.synth import appliance_report
+            from .board.synth import appliance_markdown, appliance_report
             r = appliance_report(target, timeout=timeout)
-            typer.echo(json.dumps(r) if as_json else json.dumps(r, indent=2))
+            typer.echo(json.dumps(r) if as_json else appliance_markdown(r))
             raise typer.Exit(1 if r["report"]["error"] else 0)
         from .report import markdown_table, report
         names = [b.strip() for b in blocks.split(",") if b.strip()] or None

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -132,6 +133,8 @@ class BlockReport:
     latency_cycles: int | None = None
     throughput: str | None = None
     error: str | None = None
+    #: per block of a whole design (:func:`block_breakdown`), where asked for
+    blocks: dict | None = None
 
 
 def yosys_command() -> list[str]:
@@ -153,11 +156,13 @@ def _instantiate(path: str, kwargs: dict):
     return getattr(importlib.import_module(mod), cls)(**kwargs)
 
 
-def lut_levels(netlist: dict, top: str, *, path: list | None = None) -> int:
+def lut_levels(netlist: dict, top: str, *, path: list | None = None,
+               end_depths: dict | None = None) -> int:
     """Longest combinational path between sequential cells/ports, in LUT levels.
 
     ``path``: a list to receive the worst path, as (cell name, cell type, output net name)
-    from its start to its end (for finding critical paths)."""
+    from its start to its end (for finding critical paths). ``end_depths``: a dict to receive
+    the depth of every path end (a sequential cell's input bit or an output port bit)."""
     mod = netlist["modules"][top]
     cells = mod["cells"]
     drivers: dict[int, tuple[str, str]] = {}
@@ -220,6 +225,8 @@ def lut_levels(netlist: dict, top: str, *, path: list | None = None) -> int:
             ends.extend(b for b in p["bits"] if isinstance(b, int))
     for b in ends:
         d = bit_depth(b)
+        if end_depths is not None:
+            end_depths[b] = d
         if d > worst:
             worst, worst_bit = d, b
     if path is not None and worst_bit is not None:
@@ -241,6 +248,126 @@ def lut_levels(netlist: dict, top: str, *, path: list | None = None) -> int:
     return worst
 
 
+def block_instances(fragment) -> dict[str, str]:
+    """Instance path (``"pipe.book"``) -> report block name, for every instance in an
+    elaborated design (``amaranth.hdl.Fragment``) whose class is one of :data:`BLOCKS`'."""
+    classes = {}
+    for name, path, _ in BLOCKS:
+        mod, cls = path.split(":")
+        classes.setdefault(getattr(importlib.import_module(mod), cls), name)
+    out: dict[str, str] = {}
+
+    def walk(frag, prefix):
+        for sub, name, *_ in frag.subfragments:
+            p = prefix + (str(name),)
+            for o in sub.origins or ():
+                if type(o) in classes:
+                    out[".".join(p)] = classes[type(o)]
+                    break
+            walk(sub, p)
+    walk(fragment, ())
+    return out
+
+
+def block_breakdown(netlist: dict, top: str, instances: dict[str, str]) -> dict[str, dict]:
+    """Resources and deepest path per block of a flattened netlist.
+
+    A register, memory or DSP belongs to the instance its output net is named in (flattened
+    names keep the instance path: ``pipe.book.levels.w``; a memory primitive is named after
+    its memory, ``pipe.book.locmap.0.3``): the innermost instance listed in
+    ``instances`` (see :func:`block_instances`), else its path cut to three names (glue such
+    as line buffers), else ``top``. A LUT or carry belongs to the block whose registers (or
+    output ports: ``ports``) it feeds, the first found where it feeds several, so that the
+    LUTs add up to the design's total. ``lut_levels``: the deepest path ending in the block."""
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    name_of: dict[int, str] = {}
+    for n, w in mod.get("netnames", {}).items():
+        if n.startswith("$"):
+            continue
+        for b in w["bits"]:
+            if isinstance(b, int) and (b not in name_of or len(n) < len(name_of[b])):
+                name_of[b] = n
+
+    def group(parts: list[str]) -> str:
+        for k in range(len(parts), 0, -1):
+            g = instances.get(".".join(parts[:k]))
+            if g:
+                return g
+        return ".".join(parts[:3]) or "top"
+
+    drivers: dict[int, str] = {}
+    for cn, c in cells.items():
+        for port, bits in c["connections"].items():
+            if c.get("port_directions", {}).get(port) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        drivers[b] = cn
+
+    def seq(c):
+        return c["type"].startswith(_SEQ_PREFIXES) or c["type"].startswith("DSP")
+
+    def ins(c):
+        return [b for port, bits in c["connections"].items()
+                if c.get("port_directions", {}).get(port) == "input"
+                for b in bits if isinstance(b, int)]
+
+    owner: dict[str, str] = {}
+    sinks: list[tuple[str, list[int]]] = []
+    for cn, c in cells.items():
+        if seq(c):
+            outs = [b for port, bits in c["connections"].items()
+                    if c.get("port_directions", {}).get(port) == "output"
+                    for b in bits if isinstance(b, int)]
+            net = next((name_of[b] for b in outs if b in name_of), None)
+            if net is not None:
+                parts = net.split(".")[:-1]
+            else:           # a memory primitive is named after its memory: locmap.0.3
+                parts = [] if cn.startswith("$") else cn.split(".")
+                while parts and parts[-1].isdigit():
+                    parts.pop()
+            owner[cn] = group(parts)
+            sinks.append((owner[cn], ins(c)))
+    port_bits = [b for p in mod["ports"].values() if p["direction"] == "output"
+                 for b in p["bits"] if isinstance(b, int)]
+    sinks.append(("ports", port_bits))
+    for g, bits in sinks:          # walk back from each sink through unowned logic
+        stack = list(bits)
+        while stack:
+            d = drivers.get(stack.pop())
+            if d is None or d in owner:
+                continue
+            owner[d] = g
+            stack.extend(ins(cells[d]))
+    depths: dict[int, int] = {}
+    lut_levels(netlist, top, end_depths=depths)
+    out: dict[str, dict] = {}
+
+    def row(g):
+        return out.setdefault(g, {"luts": 0, "ffs": 0, "bram36": 0.0, "uram": 0, "lutram": 0,
+                                  "dsp": 0, "lut_levels": 0})
+    for cn, c in cells.items():
+        t, r = c["type"], row(owner.get(cn, "top"))
+        if t.startswith("LUT"):
+            r["luts"] += 1
+        elif t.startswith("FD"):
+            r["ffs"] += 1
+        elif t == "RAMB36E2":
+            r["bram36"] += 1
+        elif t == "RAMB18E2":
+            r["bram36"] += 0.5
+        elif t.startswith("URAM"):
+            r["uram"] += 1
+        elif t.startswith(("RAM32", "RAM64", "RAM128", "RAM256", "RAMS", "RAMD")):
+            r["lutram"] += 1
+        elif t.startswith("DSP48"):
+            r["dsp"] += 1
+    for g, bits in sinks:
+        r = row(g)
+        r["lut_levels"] = max([r["lut_levels"]] + [depths.get(b, 0) for b in bits])
+    return out
+
+
 def component_ports(component) -> list:
     """The signals of a component's interface (constant members, e.g. the ``ready`` of an
     always-ready stream, are not ports)."""
@@ -253,12 +380,31 @@ def component_ports(component) -> list:
     return out
 
 
-def synthesize(name: str, component, workdir: Path, timeout: float | None = None
-               ) -> BlockReport:
+#: an ``initial`` block that sets every word of a large memory to zero, as Amaranth writes it
+_ZERO_INIT = re.compile(r"  initial begin\n(?:    [\w\\$.]+\[\d+\] = \d+'h0+;\n){1024,}  end\n")
+
+
+def _drop_zero_memory_init(text: str) -> str:
+    """The Verilog without the all-zero ``initial`` blocks of memories of 1024 words or more.
+
+    Yosys's Verilog frontend takes minutes over the 65,536 assignments of the book builder's
+    locate map (reading the book builder alone: over 8 minutes unfinished; 4 s without them).
+    Such a memory maps to block RAM, whose contents start at zero without an INIT, so the
+    netlist counted here is the same. The board projects keep the full Verilog."""
+    return _ZERO_INIT.sub("", text)
+
+
+def synthesize(name: str, component, workdir: Path, timeout: float | None = None, *,
+               breakdown: bool = False) -> BlockReport:
+    """``breakdown``: also give the resources and depth per block (:func:`block_breakdown`)
+    of the flattened netlist."""
     from amaranth.back import verilog
+    from amaranth.hdl import Fragment
+    ports = component_ports(component)
+    design = Fragment.get(component, None)   # elaborated once: converted and walked
     v = workdir / f"{name}.v"
-    v.write_text(verilog.convert(component, name=name, emit_src=False,
-                                 ports=component_ports(component)))
+    v.write_text(_drop_zero_memory_init(verilog.convert(design, name=name, emit_src=False,
+                                                        ports=ports)))
     js = workdir / f"{name}.json"
     log = workdir / f"{name}.log"
     for f in (js, log):
@@ -313,6 +459,8 @@ def synthesize(name: str, component, workdir: Path, timeout: float | None = None
                                                                     "RAM256", "RAMS", "RAMD")))
     rep.dsp = sum(v for k, v in counts.items() if k.startswith("DSP48"))
     rep.lut_levels = lut_levels(net, name)
+    if breakdown:
+        rep.blocks = block_breakdown(net, name, block_instances(design))
     rep.latency_cycles = getattr(component, "LATENCY", None)
     t = getattr(component, "THROUGHPUT", None)
     rep.throughput = str(t) if t is not None else None

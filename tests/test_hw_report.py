@@ -87,3 +87,40 @@ def test_block_lut_levels_match_readme(block):
         assert rep.latency_cycles == want["latency"], (block, rep.latency_cycles)
     print(f"{block}: {rep.luts} LUTs, {rep.ffs} FFs, {rep.lutram} LUTRAM, {rep.dsp} DSP, "
           f"{rep.lut_levels} LUT levels")
+
+
+def test_block_breakdown_of_a_hand_built_netlist():
+    """Registers and memories go to the block their names place them in (the innermost listed
+    instance, else the path cut to three names); the LUTs to the block whose registers they
+    feed; the LUTs add up to the netlist's; each block's depth is that of the paths ending in
+    it."""
+    cells = {
+        # pipe.book: a register fed by two LUTs in a row, one of them shared with pipe.path
+        "ff_b": _cell("FDRE", {"C": [1], "D": [6]}, {"Q": [7]}),
+        "l_b1": _cell("LUT2", {"I0": [2], "I1": [7]}, {"O": [5]}),
+        "l_b2": _cell("LUT3", {"I0": [5]}, {"O": [6]}),
+        # pipe.path.risk: a register fed by a LUT of the shared net
+        "ff_r": _cell("FDRE", {"C": [1], "D": [8]}, {"Q": [9]}),
+        "l_r": _cell("LUT1", {"I0": [5]}, {"O": [8]}),
+        # a block RAM of the book's locate map, named after its memory
+        "pipe.book.locmap.0.1": _cell("RAMB36E2", {"CLKARDCLK": [1], "ADDRARDADDR": [9]},
+                                      {"DOUTADOUT": [10]}),
+        # glue in a line buffer (not a listed block): its path cut to three names
+        "ff_g": _cell("FDRE", {"C": [1], "D": [10]}, {"Q": [11]}),
+        "l_o": _cell("LUT1", {"I0": [11]}, {"O": [12]}),
+    }
+    ports = {"clk": {"direction": "input", "bits": [1]}, "a": {"direction": "input", "bits": [2]},
+             "y": {"direction": "output", "bits": [12]}}
+    netnames = {"pipe.book.levels.w": {"bits": [7]}, "pipe.path.risk.acc": {"bits": [9]},
+                "pipe.feed.linebuf_a.dfifo.r": {"bits": [11]}, "$auto$x": {"bits": [5]}}
+    net = {"modules": {"top": {"cells": cells, "ports": ports, "netnames": netnames}}}
+    got = report.block_breakdown(net, "top", {"pipe.book": "book_builder",
+                                              "pipe.path.risk": "risk"})
+    assert got["book_builder"]["ffs"] == 1 and got["book_builder"]["bram36"] == 1
+    assert got["risk"]["ffs"] == 1 and got["pipe.feed.linebuf_a"]["ffs"] == 1
+    assert got["ports"]["luts"] == 1
+    # the shared LUT counted once, the LUTs adding up to the netlist's four
+    assert got["book_builder"]["luts"] + got["risk"]["luts"] == 3
+    assert sum(r["luts"] for r in got.values()) == 4
+    assert got["book_builder"]["lut_levels"] == 2 and got["ports"]["lut_levels"] == 1
+    assert got["risk"]["lut_levels"] == 2      # the shared LUT, then its own

@@ -2,9 +2,11 @@
 ``synth_xilinx`` (UltraScale+, flattened, the LUT-level flow of :mod:`tickwire.hw.report`),
 its totals against the target part's resources.
 
-One flattened run gives the totals and the deepest LUT path of the whole design; per-block
-figures come from ``tickwire hw report`` (each block alone). A run that does not finish within
-``timeout`` seconds is reported as such, with the last synthesis step it reached.
+One flattened run gives the totals and the deepest LUT path of the whole design, and per block
+(:func:`tickwire.hw.report.block_breakdown`: registers and memories by the instance they sit
+in, LUTs by the registers they feed) its share and its deepest path, so that the blocks'
+figures are the ones of the design as built, cross-block paths included. A run that does not
+finish within ``timeout`` seconds is reported as such, with the last synthesis step it reached.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from .identity import build_id, source_digest
 from .targets import target
 
-__all__ = ["appliance_report"]
+__all__ = ["appliance_report", "appliance_markdown"]
 
 
 def appliance_report(name: str, *, timeout: float | None = 600.0, symbols: int | None = None
@@ -31,7 +33,7 @@ def appliance_report(name: str, *, timeout: float | None = 600.0, symbols: int |
     app = Appliance(depth=t.depth, build_id=build_id(params, source_digest(board=True)), **cap)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tw-appliance-") as d:
-        rep = synthesize("tickwire_appliance", app, Path(d), timeout=timeout)
+        rep = synthesize("tickwire_appliance", app, Path(d), timeout=timeout, breakdown=True)
     secs = round(time.perf_counter() - t0, 1)
     out = {"top": "appliance", "target": t.name, "part": t.part, "capacity": cap,
            "depth": t.depth, "seconds": secs, "timeout": timeout, "report": asdict(rep)}
@@ -43,3 +45,29 @@ def appliance_report(name: str, *, timeout: float | None = 600.0, symbols: int |
         out["share"]["luts_with_lutram"] = round((rep.luts + rep.lutram) / t.luts, 4)
         out["fits"] = all(v <= 1 for v in out["share"].values())
     return out
+
+
+def appliance_markdown(r: dict) -> str:
+    """The report of :func:`appliance_report` for reading: totals, share of the part, blocks."""
+    rep = r["report"]
+    head = (f"appliance on {r['target']} ({r['part']}), capacities {r['capacity']}, "
+            f"synthesized in {r['seconds']:g} s")
+    if rep["error"]:
+        return f"{head}\nerror: {rep['error']}"
+    lines = [head, "",
+             f"totals: {rep['luts']:,} LUTs, {rep['ffs']:,} FFs, {rep['bram36']:g} BRAM36, "
+             f"{rep['lutram']:,} LUTRAM, {rep['dsp']} DSP; deepest path {rep['lut_levels']} "
+             f"LUT levels"]
+    if "share" in r:
+        sh = r["share"]
+        lines.append(f"share of the part: LUTs {sh['luts']:.0%} (with LUTRAM "
+                     f"{sh['luts_with_lutram']:.0%}), FFs {sh['ffs']:.0%}, BRAM36 "
+                     f"{sh['bram36']:.0%}, DSP {sh['dsp']:.0%}: "
+                     f"{'fits' if r['fits'] else 'does NOT fit'}")
+    if rep.get("blocks"):
+        lines += ["", "| block | LUTs | FFs | BRAM36 | LUTRAM | DSP | LUT levels |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, b in sorted(rep["blocks"].items(), key=lambda kv: -kv[1]["luts"]):
+            lines.append(f"| {name} | {b['luts']:,} | {b['ffs']:,} | {b['bram36']:g} | "
+                         f"{b['lutram']:,} | {b['dsp']} | {b['lut_levels']} |")
+    return "\n".join(lines)

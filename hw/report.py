@@ -278,7 +278,9 @@ def block_breakdown(netlist: dict, top: str, instances: dict[str, str]) -> dict[
     ``instances`` (see :func:`block_instances`), else its path cut to three names (glue such
     as line buffers), else ``top``. A LUT or carry belongs to the block whose registers (or
     output ports: ``ports``) it feeds, the first found where it feeds several, so that the
-    LUTs add up to the design's total. ``lut_levels``: the deepest path ending in the block."""
+    LUTs add up to the design's total. A register whose name synthesis dropped goes to the
+    block that most of the logic next to it belongs to. ``lut_levels``: the deepest path
+    ending in the block."""
     mod = netlist["modules"][top]
     cells = mod["cells"]
     name_of: dict[int, str] = {}
@@ -312,26 +314,33 @@ def block_breakdown(netlist: dict, top: str, instances: dict[str, str]) -> dict[
                 if c.get("port_directions", {}).get(port) == "input"
                 for b in bits if isinstance(b, int)]
 
+    def outs(c):
+        return [b for port, bits in c["connections"].items()
+                if c.get("port_directions", {}).get(port) == "output"
+                for b in bits if isinstance(b, int)]
+
     owner: dict[str, str] = {}
     sinks: list[tuple[str, list[int]]] = []
+    unnamed: list[str] = []
     for cn, c in cells.items():
         if seq(c):
-            outs = [b for port, bits in c["connections"].items()
-                    if c.get("port_directions", {}).get(port) == "output"
-                    for b in bits if isinstance(b, int)]
-            net = next((name_of[b] for b in outs if b in name_of), None)
+            net = next((name_of[b] for b in outs(c) if b in name_of), None)
             if net is not None:
                 parts = net.split(".")[:-1]
             else:           # a memory primitive is named after its memory: locmap.0.3
                 parts = [] if cn.startswith("$") else cn.split(".")
                 while parts and parts[-1].isdigit():
                     parts.pop()
+            if not parts:   # a register whose name synthesis dropped: placed below
+                unnamed.append(cn)
+                continue
             owner[cn] = group(parts)
             sinks.append((owner[cn], ins(c)))
     port_bits = [b for p in mod["ports"].values() if p["direction"] == "output"
                  for b in p["bits"] if isinstance(b, int)]
     sinks.append(("ports", port_bits))
-    for g, bits in sinks:          # walk back from each sink through unowned logic
+
+    def claim(g, bits):             # walk back from a sink through unowned logic
         stack = list(bits)
         while stack:
             d = drivers.get(stack.pop())
@@ -339,6 +348,26 @@ def block_breakdown(netlist: dict, top: str, instances: dict[str, str]) -> dict[
                 continue
             owner[d] = g
             stack.extend(ins(cells[d]))
+    for g, bits in sinks:
+        claim(g, bits)
+    # a register without a name (its wire renamed private, e.g. an array member's) goes to
+    # the block most of the logic around it belongs to: what drives it, what it drives
+    readers: dict[int, list[str]] = {}
+    for cn, c in cells.items():
+        for b in ins(c):
+            readers.setdefault(b, []).append(cn)
+    for cn in unnamed:
+        votes: dict[str, int] = {}
+        near = [drivers.get(b) for b in ins(cells[cn])]
+        near += [r for b in outs(cells[cn]) for r in readers.get(b, ())]
+        for n in near:
+            g = owner.get(n) if n is not None else None
+            if g is not None and g != "top":
+                votes[g] = votes.get(g, 0) + 1
+        owner[cn] = max(votes, key=votes.get) if votes else "top"
+    for cn in unnamed:
+        claim(owner[cn], ins(cells[cn]))
+        sinks.append((owner[cn], ins(cells[cn])))
     depths: dict[int, int] = {}
     lut_levels(netlist, top, end_depths=depths)
     out: dict[str, dict] = {}

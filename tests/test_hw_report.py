@@ -108,19 +108,25 @@ def test_block_breakdown_of_a_hand_built_netlist():
         # glue in a line buffer (not a listed block): its path cut to three names
         "ff_g": _cell("FDRE", {"C": [1], "D": [10]}, {"Q": [11]}),
         "l_o": _cell("LUT1", {"I0": [11]}, {"O": [12]}),
+        # a register whose name was dropped, between the risk register and a LUT of its own
+        "$auto$ff": _cell("FDRE", {"C": [1], "D": [9]}, {"Q": [13]}),
+        "l_u": _cell("LUT1", {"I0": [13]}, {"O": [14]}),
+        "ff_r2": _cell("FDRE", {"C": [1], "D": [14]}, {"Q": [15]}),
     }
     ports = {"clk": {"direction": "input", "bits": [1]}, "a": {"direction": "input", "bits": [2]},
              "y": {"direction": "output", "bits": [12]}}
     netnames = {"pipe.book.levels.w": {"bits": [7]}, "pipe.path.risk.acc": {"bits": [9]},
-                "pipe.feed.linebuf_a.dfifo.r": {"bits": [11]}, "$auto$x": {"bits": [5]}}
+                "pipe.feed.linebuf_a.dfifo.r": {"bits": [11]}, "$auto$x": {"bits": [5]},
+                "pipe.path.risk.acc2": {"bits": [15]}}
     net = {"modules": {"top": {"cells": cells, "ports": ports, "netnames": netnames}}}
     got = report.block_breakdown(net, "top", {"pipe.book": "book_builder",
                                               "pipe.path.risk": "risk"})
     assert got["book_builder"]["ffs"] == 1 and got["book_builder"]["bram36"] == 1
-    assert got["risk"]["ffs"] == 1 and got["pipe.feed.linebuf_a"]["ffs"] == 1
+    # the unnamed register sits between risk's registers: counted in risk
+    assert got["risk"]["ffs"] == 3 and got["pipe.feed.linebuf_a"]["ffs"] == 1
     assert got["ports"]["luts"] == 1
-    # the shared LUT counted once, the LUTs adding up to the netlist's four
-    assert got["book_builder"]["luts"] + got["risk"]["luts"] == 3
-    assert sum(r["luts"] for r in got.values()) == 4
+    # the shared LUT counted once, the LUTs adding up to the netlist's five
+    assert got["book_builder"]["luts"] + got["risk"]["luts"] == 4
+    assert sum(r["luts"] for r in got.values()) == 5
     assert got["book_builder"]["lut_levels"] == 2 and got["ports"]["lut_levels"] == 1
     assert got["risk"]["lut_levels"] == 2      # the shared LUT, then its own

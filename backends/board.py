@@ -35,7 +35,7 @@ from .base import BackendUnavailable, Device
 
 __all__ = ["PynqDevice", "XrtDevice", "probe_pynq", "probe_xrt", "FPGA_MANAGER", "Board",
            "PynqBoard", "XrtBoard", "RemoteBoard", "RtlBoard", "DeployError", "load_manifest",
-           "check_manifest", "deploy", "status", "pynq_driver"]
+           "check_manifest", "deploy", "status", "pynq_driver", "XrtBookRing"]
 
 #: how a package is looked for (tests put a stand-in here)
 _find_spec = importlib.util.find_spec
@@ -358,6 +358,74 @@ class XrtBoard(Board):
 
     def health(self) -> dict:
         return dict(self.shim.info(self.index))
+
+    def book_ring(self, project, man, *, size: int = 1 << 24) -> "XrtBookRing":
+        """The book rows of the loaded build: a ring of ``size`` bytes allocated with pyxrt
+        in the mover's bank (the manifest's ``book_mover``), started."""
+        import pyxrt
+        mv = man["book_mover"]
+        uuid = self.shim.loaded_uuid(self.index)
+        regs = self.shim.Kernel(self.index, uuid, mv["instance"])
+        dev = pyxrt.device(self.index)
+        mems = {m.get_tag(): m.get_index() for m in pyxrt.xclbin(
+            str(self._xclbin(project, man))).get_mems() if m.get_used()}
+        if mv["bank"] not in mems:
+            raise DeployError(f"the xclbin has no memory bank {mv['bank']} in use (the book "
+                              f"mover's); it has {sorted(mems)}")
+        bo = pyxrt.bo(dev, size, pyxrt.bo.flags.normal, mems[mv["bank"]])
+        from ..host.driver import MMIOBus
+        ring = XrtBookRing(MMIOBus(regs, xrt=True), bo, size, int(man["depth"]))
+        ring.start()
+        return ring
+
+
+class XrtBookRing:
+    """The host's side of the book mover's ring (hw/board/book_ring.py): ``bo`` a pyxrt
+    buffer object in the mover's bank, ``bus`` the mover's registers. :meth:`read` takes the
+    rows written since the last call, decoded, and hands their slots back."""
+
+    def __init__(self, bus, bo, size: int, depth: int):
+        from ..hw.board.book_ring import MOVER_MAP
+        from ..host.driver import Driver
+        self.drv, self.bo, self.size, self.depth = Driver(bus, MOVER_MAP), bo, size, depth
+        self.rd = 0
+
+    def start(self) -> None:
+        from ..hw.board.book_ring import MOVER_ID, MOVER_MAP, check_ring
+        d = self.drv
+        if (d.read_raw("ID"), d.read_raw("MAP_HASH")) != (MOVER_ID, MOVER_MAP.hash):
+            raise DeployError("the book mover's registers are not this host's MOVER_MAP")
+        g = d.read("GEOMETRY")
+        self.row_beats, slot = int(g.row_beats), 1 << int(g.slot_log2)
+        check_ring(self.bo.address(), self.size, slot)
+        d.write("CONTROL", enable=0)
+        while d.read("STATUS").busy:
+            time.sleep(1e-3)
+        d.write_raw("RING_BASE", self.bo.address())
+        d.write_raw("RING_SIZE", self.size)
+        d.write_raw("RD_OFFSET", 0)
+        d.write("CONTROL", enable=1)
+        st = d.read("STATUS")
+        if not st.running:
+            raise DeployError(f"the book mover did not start: {st!r}")
+        self.rd = 0
+
+    def _read(self, offset: int, nbytes: int) -> bytes:
+        import pyxrt
+        self.bo.sync(pyxrt.xclBOSyncDirection.XCL_BO_SYNC_BO_FROM_DEVICE, nbytes, offset)
+        return bytes(self.bo.read(nbytes, offset))
+
+    def read(self):
+        """(sequence, timestamp, slot, levels) of the rows written since the last call."""
+        from ..hw.board.book_ring import take_rows
+        d = self.drv
+        if d.read("STATUS").error:
+            raise RuntimeError(f"book mover: a ring write failed ({d.read_raw('WRITE_ERRORS')} "
+                               "error responses); restart it with start()")
+        rows, self.rd = take_rows(self._read, self.rd, d.read_raw("WR_OFFSET"), self.size,
+                                  self.row_beats, self.depth)
+        d.write_raw("RD_OFFSET", self.rd)
+        return rows
 
 
 class RemoteBoard(Board):

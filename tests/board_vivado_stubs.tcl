@@ -84,7 +84,9 @@ proc tw_ports {top} {
 
 set ::tw_axis {tdata tkeep tlast tvalid tready tuser tid tdest tstrb}
 set ::tw_axi {awaddr awvalid awready wdata wstrb wvalid wready bresp bvalid bready araddr
-              arvalid arready rdata rresp rvalid rready awprot arprot}
+              arvalid arready rdata rresp rvalid rready awprot arprot
+              awid awlen awsize awburst awlock awcache awqos wlast bid
+              arid arlen arsize arburst arlock arcache arqos rid rlast}
 
 proc ipx::package_project {args} {
     tw_record ipx::package_project {*}$args

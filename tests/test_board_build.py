@@ -13,7 +13,9 @@ import pytest
 
 from tickwire.hw.board.project import build_project
 from tickwire.hw.board.targets import TARGETS
-from tickwire.hw.board.tcl import ADDRESS_MAP, MAC_IP, VLNV
+from tickwire.hw.board.book_ring import MOVER_KERNEL, MOVER_MAP, MOVER_VLNV
+from tickwire.hw.board.tcl import ADDRESS_MAP, MAC_IP, MOVER_BANK, VLNV
+from tickwire.hw.board.mover import MOVER_INTERFACES, mover_ports
 from tickwire.hw.board.wrapper import ADDR_WIDTH, INTERFACES, KERNEL, kernel_ports
 from tickwire.spec.regmap import REGMAP
 
@@ -132,6 +134,34 @@ def test_pynq_block_design(projects, name, tmp_path):
     assert man["artifacts"] == {"bit": "overlay/tickwire.bit", "hwh": "overlay/tickwire.hwh"}
 
 
+def check_mover_packaging(rec, t):
+    """The book mover's packaging (the calls after its ipx::package_project): every
+    interface inferred from its Verilog's ports with the right signals, its VLNV, its
+    register window, a user-managed RTL kernel in its own .xo."""
+    start = next(i for i, c in enumerate(rec) if c[0] == "ipx::package_project"
+                 and c[c.index("-root_dir") + 1].endswith("/ip_mover"))
+    end = next((i for i, c in enumerate(rec) if i > start and c[0] == "ipx::package_project"),
+               len(rec))
+    seg = rec[start:end]
+    got = {c[0]: (c[1], set(c[2].split())) for c in calls(seg, "tw_inferred")}
+    for name, (proto, _, sigs) in MOVER_INTERFACES.items():
+        assert got[name] == (proto, {s for s, _, _ in sigs}), name
+        assert ["-busif", name, "-clock", "ap_clk", "tw_core"] in calls(
+            seg, "ipx::associate_bus_interfaces")
+    assert set(got) == set(MOVER_INTERFACES) | {"ap_clk", "ap_rst_n"}
+    vendor, library, name, version = MOVER_VLNV.split(":")
+    pkg = calls(seg, "ipx::package_project")[0]
+    assert pkg[pkg.index("-vendor") + 1] == vendor and pkg[pkg.index("-library") + 1] == library
+    props = calls(seg, "set_property")
+    assert ["name", name, "tw_core"] in props and ["version", version, "tw_core"] in props
+    assert ["range", str(1 << MOVER_MAP.addr_width), "mm:s_axi_control/reg0"] in props
+    assert ["sdx_kernel", "true", "tw_core"] in props
+    assert ["value", str(int(t.clock_mhz * 1e6)), "busif:ap_clk/FREQ_HZ"] in props
+    xo = calls(seg, "package_xo")
+    assert len(xo) == 1 and xo[0][xo[0].index("-kernel_name") + 1] == MOVER_KERNEL
+    assert xo[0][xo[0].index("-ctrl_protocol") + 1] == "user_managed"
+
+
 @needs_tcl
 def test_alveo_kernel_and_link(projects, tmp_path):
     t = TARGETS["u55c"]
@@ -148,14 +178,24 @@ def test_alveo_kernel_and_link(projects, tmp_path):
     cfg = (d / "link.cfg").read_text()
     assert f"platform={t.platform}" in cfg and f"nk={KERNEL}:1:{KERNEL}_1" in cfg
     streams = re.findall(r"^stream_connect=(\S+):(\S+)$", cfg, re.M)
-    assert len(streams) == 3
+    assert len(streams) == 4
     for a, b in streams:
         for end in (a, b):
             inst, port = end.split(".")
             if inst == f"{KERNEL}_1":
                 assert port in INTERFACES, port
+            elif inst == f"{MOVER_KERNEL}_1":
+                assert port in MOVER_INTERFACES, port
             else:
                 assert port in mac_ports, port
+    # the book rows go to the mover, its memory master to the ring's bank
+    assert f"nk={MOVER_KERNEL}:1:{MOVER_KERNEL}_1" in cfg.splitlines()
+    assert (f"{KERNEL}_1.m_axis_book", f"{MOVER_KERNEL}_1.s_axis_book") in streams
+    assert re.findall(r"^sp=(\S+):(\S+)$", cfg, re.M) == [(f"{MOVER_KERNEL}_1.m_axi_gmem",
+                                                             MOVER_BANK)]
+    check_mover_packaging(rec, t)
+    assert f"xo/{MOVER_KERNEL}.xo" in (d / "build.sh").read_text()
+    assert man["book_mover"]["bank"] == MOVER_BANK and man["book_mover"]["vlnv"] == MOVER_VLNV
     assert f"connect={t.cages[0].refclk}:feed_mac_1.gt_ref_clk_0" in cfg
     assert man["artifacts"] == {"xclbin": "tickwire.xclbin"}
     assert "v++ --link" in (d / "build.sh").read_text()
@@ -191,6 +231,17 @@ def test_full_project_and_lint(tmp_path):
     lint(both, top=KERNEL)
     for f in ("tcl/package_ip.tcl", "tcl/bd.tcl", "constraints/board.xdc", "build.sh"):
         assert (out / f).stat().st_size > 0, f
+
+
+def test_book_mover_verilog_lint(projects):
+    """The Alveo project's book mover: module tickwire_book_mover with the kernel's exact
+    ports, passing Verilator's lint."""
+    from tickwire.sim.runner import lint
+    d, _ = projects["u55c"]
+    v = d / "hdl" / f"{MOVER_KERNEL}.v"
+    header = re.search(r"module %s\(([^;]*)\);" % MOVER_KERNEL, v.read_text()).group(1)
+    assert {p.strip() for p in header.split(",")} == set(mover_ports())
+    lint(v, top=MOVER_KERNEL)
 
 
 def test_pynq_notebook():

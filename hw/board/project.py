@@ -6,7 +6,9 @@ Layout of ``DIR``::
     hdl/tickwire.v             the kernel top (hw/board/wrapper.py)
     tcl/package_ip.tcl         IP packaging (VLNV tickwire.dev:tickwire:tickwire:1.0)
     tcl/bd.tcl                 PYNQ: block design -> overlay/tickwire.bit + .hwh
-    tcl/package_xo.tcl         Alveo: user-managed RTL kernel .xo + the MAC kernel .xo
+    hdl/tickwire_book_mover.v  Alveo: the book mover (hw/board/mover.py)
+    tcl/package_xo.tcl         Alveo: user-managed RTL kernels .xo (appliance, book mover) +
+                               the MAC kernel .xo
     link.cfg                   Alveo: v++ --link configuration -> tickwire.xclbin
     constraints/board.xdc      PYNQ: constraints (Alveo: the platform's)
     build.sh                   the vendor steps in order
@@ -29,7 +31,9 @@ from tickwire.spec.regmap import REGMAP
 
 from .identity import build_id, source_digest
 from .targets import Target, target
-from .tcl import ADDRESS_MAP, MAC_IP, VLNV, bd_tcl, link_cfg, package_ip_tcl, package_xo_tcl, xdc
+from .book_ring import MOVER_KERNEL, MOVER_MAP, MOVER_VLNV, slot_bytes
+from .tcl import (ADDRESS_MAP, MAC_IP, MOVER_BANK, VLNV, bd_tcl, link_cfg, package_ip_tcl,
+                  package_xo_tcl, xdc)
 from .wrapper import (APPLIANCE, BOOK_BEAT, INTERFACES, KERNEL, KernelTop, appliance_verilog,
                       book_beats, kernel_verilog)
 
@@ -89,6 +93,10 @@ def manifest(t: Target, capacity: dict | None = None) -> dict:
         m["artifacts"] = {"bit": "overlay/tickwire.bit", "hwh": "overlay/tickwire.hwh"}
     elif t.flow == "xrt":
         m["artifacts"] = {"xclbin": "tickwire.xclbin"}
+        m["book_mover"] = {"kernel": MOVER_KERNEL, "instance": f"{MOVER_KERNEL}_1",
+                           "vlnv": MOVER_VLNV, "bank": MOVER_BANK,
+                           "map_hash": f"0x{MOVER_MAP.hash:08x}",
+                           "slot_bytes": slot_bytes(book_beats(t.depth))}
     else:
         m["artifacts"] = {}
     return m
@@ -110,7 +118,7 @@ def _build_sh(t: Target) -> str:
                 "vivado -mode batch -nojournal -log reports/package_xo.log -source "
                 "tcl/package_xo.tcl",
                 "v++ --link --target hw --config link.cfg --save-temps --temp_dir _x "
-                f"xo/{KERNEL}.xo xo/feed_mac.xo -o tickwire.xclbin",
+                f"xo/{KERNEL}.xo xo/{MOVER_KERNEL}.xo xo/feed_mac.xo -o tickwire.xclbin",
                 "echo 'kernel image: tickwire.xclbin'"]
     return "\n".join(head + body) + "\n"
 
@@ -144,6 +152,8 @@ def build_project(name: str, out: Path, *, capacity: dict | None = None, verilog
         (out / "constraints").mkdir(exist_ok=True)
         (out / "constraints" / "board.xdc").write_text(xdc(t))
     elif t.flow == "xrt":
+        from .mover import mover_verilog
+        (out / "hdl" / f"{MOVER_KERNEL}.v").write_text(mover_verilog(book_beats(t.depth)))
         (out / "tcl" / "package_xo.tcl").write_text(package_xo_tcl(t))
         (out / "link.cfg").write_text(link_cfg(t))
     if t.flow != "rtl":

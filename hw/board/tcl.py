@@ -7,8 +7,10 @@
   two AXI DMAs (feed replay in, orders and book rows out), the control interconnect, the
   memory SmartConnect to HP0, the Ethernet subsystem on the board's cage where it has one,
   the address map, then synthesis, implementation and ``write_bitstream`` (.bit + .hwh);
-* Alveo (``flow="xrt"``) ``package_xo.tcl`` (the kernel as a user-managed RTL kernel, and the
-  MAC kernel: the Ethernet subsystem in a block design) and ``link.cfg`` for ``v++ --link``.
+* Alveo (``flow="xrt"``) ``package_xo.tcl`` (the kernel and the book mover, hw/board/mover.py,
+  as user-managed RTL kernels, and the MAC kernel: the Ethernet subsystem in a block design)
+  and ``link.cfg`` for ``v++ --link`` (the book rows streamed to the mover, its memory master
+  on :data:`MOVER_BANK`).
 
 Everything is plain Tcl 8.6 (tests run it in ``tclsh`` with recording stand-ins for the
 vendor commands, tests/board_vivado_stubs.tcl).
@@ -17,15 +19,19 @@ vendor commands, tests/board_vivado_stubs.tcl).
 from __future__ import annotations
 
 from .identity import KERNEL, VLNV
+from .book_ring import MOVER_KERNEL, MOVER_MAP
+from .mover import MOVER_INTERFACES
 from .targets import Target
 from .wrapper import ADDR_WIDTH, APPLIANCE, INTERFACES
 
 __all__ = ["VLNV", "package_ip_tcl", "bd_tcl", "package_xo_tcl", "link_cfg", "xdc",
-           "ADDRESS_MAP", "MAC_IP"]
+           "ADDRESS_MAP", "MAC_IP", "MOVER_BANK"]
 
 VENDOR, LIBRARY, _, VERSION = VLNV.split(":")
 #: the vendor's 10G/25G Ethernet Subsystem (see targets.py for why)
 MAC_IP = "xilinx.com:ip:xxv_ethernet:4.1"
+#: the memory bank the book mover's ring is in (the host allocates the ring's buffer there)
+MOVER_BANK = "HBM[0]"
 #: PYNQ address map (PS M_AXI_HPM0_FPD window): cell -> (segment, offset, range)
 ADDRESS_MAP = {
     f"{KERNEL}_0": ("s_axi_control/reg0", 0xA000_0000, 1 << ADDR_WIDTH),
@@ -42,46 +48,63 @@ def _hdr(what: str, t: Target) -> str:
             "set root [file dirname $here]\n")
 
 
+def _package_lines(t: Target, kernel: str, files: list[str], interfaces, addr_width: int,
+                   ip_dir: str, display: str) -> list[str]:
+    """Package ``files`` (top ``kernel``) as IP ``VENDOR:LIBRARY:kernel:VERSION`` into
+    ``ip_dir``: every bus interface inferred from the port names, each on ``ap_clk``, the
+    control window (``addr_width`` bits) as the memory map of ``s_axi_control``."""
+    return [f"create_project -in_memory -part {t.part}",
+            f"add_files -norecurse [list {' '.join(f'$root/hdl/{f}.v' for f in files)}]",
+            f"set_property top {kernel} [current_fileset]",
+            "update_compile_order -fileset sources_1",
+            f"ipx::package_project -root_dir $root/{ip_dir} -vendor {VENDOR} -library {LIBRARY} "
+            f"-taxonomy /UserIP -import_files -set_current true",
+            "set core [ipx::current_core]",
+            f"set_property name {kernel} $core",
+            f"set_property version {VERSION} $core",
+            f"set_property display_name {{{display}}} $core",
+            "set_property supported_families {zynquplus Production virtexuplusHBM Production "
+            "virtexuplus Production} $core",
+            "# every bus interface must have been inferred from the port names",
+            f"foreach busif {{{' '.join(interfaces)}}} {{",
+            "    if {[llength [ipx::get_bus_interfaces $busif -of_objects $core]] == 0} {",
+            "        error \"IP packaging: interface $busif was not inferred\"",
+            "    }",
+            "    ipx::associate_bus_interfaces -busif $busif -clock ap_clk $core",
+            "}",
+            "set clk [ipx::get_bus_interfaces ap_clk -of_objects $core]",
+            f"set_property value {int(t.clock_mhz * 1e6) if t.clock_mhz else 300000000} "
+            "[ipx::add_bus_parameter FREQ_HZ $clk]",
+            "ipx::associate_bus_interfaces -clock ap_clk -reset ap_rst_n $core",
+            "# the register window: one address block the size of the map's address space",
+            "set mm [ipx::add_memory_map s_axi_control $core]",
+            "set_property slave_memory_map_ref s_axi_control "
+            "[ipx::get_bus_interfaces s_axi_control -of_objects $core]",
+            "set blk [ipx::add_address_block reg0 $mm]",
+            f"set_property range {1 << addr_width} $blk",
+            "set_property width 32 $blk",
+            "set_property usage register $blk",
+            "ipx::create_xgui_files $core",
+            "ipx::update_checksums $core",
+            "ipx::check_integrity $core",
+            "ipx::save_core $core"]
+
+
+_USER_MANAGED = ["# user-managed kernel: no ap_ctrl protocol, the host drives the registers "
+                 "itself",
+                 "set_property sdx_kernel true $core",
+                 "set_property sdx_kernel_type rtl $core",
+                 "set_property ipi_drc {ignore_freq_hz true} $core",
+                 "ipx::save_core $core",
+                 "close_project"]
+
+
 def package_ip_tcl(t: Target) -> str:
     """Package hdl/*.v as IP :data:`VLNV` into ``ip/`` (also the first step of the .xo)."""
-    lines = [_hdr("IP packaging", t),
-             f"create_project -in_memory -part {t.part}",
-             f"add_files -norecurse [list $root/hdl/{APPLIANCE}.v $root/hdl/{KERNEL}.v]",
-             f"set_property top {KERNEL} [current_fileset]",
-             "update_compile_order -fileset sources_1",
-             f"ipx::package_project -root_dir $root/ip -vendor {VENDOR} -library {LIBRARY} "
-             f"-taxonomy /UserIP -import_files -set_current true",
-             "set core [ipx::current_core]",
-             f"set_property name {KERNEL} $core",
-             f"set_property version {VERSION} $core",
-             f"set_property display_name {{tickwire tick-to-trade appliance}} $core",
-             "set_property supported_families {zynquplus Production virtexuplusHBM Production "
-             "virtexuplus Production} $core",
-             "# every bus interface must have been inferred from the port names",
-             f"foreach busif {{{' '.join(INTERFACES)}}} {{",
-             "    if {[llength [ipx::get_bus_interfaces $busif -of_objects $core]] == 0} {",
-             "        error \"IP packaging: interface $busif was not inferred\"",
-             "    }",
-             "    ipx::associate_bus_interfaces -busif $busif -clock ap_clk $core",
-             "}",
-             "set clk [ipx::get_bus_interfaces ap_clk -of_objects $core]",
-             f"set_property value {int(t.clock_mhz * 1e6) if t.clock_mhz else 300000000} "
-             "[ipx::add_bus_parameter FREQ_HZ $clk]",
-             "ipx::associate_bus_interfaces -clock ap_clk -reset ap_rst_n $core",
-             "# the register window: one address block the size of the map's address space",
-             "set mm [ipx::add_memory_map s_axi_control $core]",
-             "set_property slave_memory_map_ref s_axi_control "
-             "[ipx::get_bus_interfaces s_axi_control -of_objects $core]",
-             "set blk [ipx::add_address_block reg0 $mm]",
-             f"set_property range {1 << ADDR_WIDTH} $blk",
-             "set_property width 32 $blk",
-             "set_property usage register $blk",
-             "ipx::create_xgui_files $core",
-             "ipx::update_checksums $core",
-             "ipx::check_integrity $core",
-             "ipx::save_core $core",
-             "close_project", ""]
-    return "\n".join(lines)
+    return "\n".join([_hdr("IP packaging", t)]
+                     + _package_lines(t, KERNEL, [APPLIANCE, KERNEL], INTERFACES, ADDR_WIDTH,
+                                      "ip", "tickwire tick-to-trade appliance")
+                     + ["close_project", ""])
 
 
 def _mac_cell(t: Target, name: str = "feed_mac") -> list[str]:
@@ -281,16 +304,16 @@ def bd_tcl(t: Target) -> str:
 def package_xo_tcl(t: Target) -> str:
     """The kernel as a user-managed RTL kernel (.xo) and the MAC kernel (.xo)."""
     cage = t.cages[0]
-    L = [package_ip_tcl(t).replace("close_project\n", ""),
-         "# user-managed kernel: no ap_ctrl protocol, the host drives the registers itself",
-         "set_property sdx_kernel true $core",
-         "set_property sdx_kernel_type rtl $core",
-         "set_property ipi_drc {ignore_freq_hz true} $core",
-         "ipx::save_core $core",
-         "close_project",
+    L = [package_ip_tcl(t).replace("close_project\n", "")] + _USER_MANAGED + [
          f"package_xo -xo_path $root/xo/{KERNEL}.xo -kernel_name {KERNEL} -ip_directory "
          "$root/ip -ctrl_protocol user_managed",
          "",
+         "# the book mover: m_axis_book rows into a ring in device memory (hw/board/mover.py)"]
+    L += _package_lines(t, MOVER_KERNEL, [MOVER_KERNEL], MOVER_INTERFACES, MOVER_MAP.addr_width,
+                        "ip_mover", "tickwire book-row mover") + _USER_MANAGED
+    L += [f"package_xo -xo_path $root/xo/{MOVER_KERNEL}.xo -kernel_name {MOVER_KERNEL} "
+          "-ip_directory $root/ip_mover -ctrl_protocol user_managed",
+          "",
          f"# the MAC kernel: the Ethernet subsystem on {cage.name} ({cage.kind}), its GT and "
          "reference clock ports reached through the platform's interfaces",
          f"create_project -in_memory -part {t.part}",
@@ -358,9 +381,10 @@ def link_cfg(t: Target) -> str:
             out.append(f"stream_connect=feed_mac_1.m_axis_{s}:{KERNEL}_1.s_axis_{s}")
     out += [f"connect=feed_mac_1.gt_serial_port_0:{cage.gt_location}",
             f"connect={cage.refclk}:feed_mac_1.gt_ref_clk_0",
-            "# book rows: this Alveo build has no stream-to-memory mover for m_axis_book",
-            "# (it stays unconnected: rows are not delivered to the host; the counters "
-            "still count)", ""]
+            "# book rows: the mover writes them into a ring in its memory bank",
+            f"nk={MOVER_KERNEL}:1:{MOVER_KERNEL}_1",
+            f"stream_connect={KERNEL}_1.m_axis_book:{MOVER_KERNEL}_1.s_axis_book",
+            f"sp={MOVER_KERNEL}_1.m_axi_gmem:{MOVER_BANK}", ""]
     return "\n".join(out)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.streams import BEAT_BITS, BEAT_FIELDS, field_offsets
+from ..spec.streams import BEAT_BITS, BEAT_FIELDS, BOOK_BEAT, book_beats, book_row_bits, field_offsets
 
 __all__ = ["FRAME_GAP", "beats", "frames_of", "gather_frames", "parse_rows", "shallower",
            "mold_counts", "poll_points", "message_positions", "trigger_latencies", "field_end",
@@ -122,6 +122,24 @@ def parse_rows(out: np.ndarray, depth: int):
     slot = pad[:, 14].astype(np.int32)
     body = np.ascontiguousarray(pad[:, 15:15 + 16 * depth]).view("<u4").reshape(n, depth, 4)
     return seq, ts, slot, body.astype(np.uint32)
+
+
+def book_packet_rows(packets: list[bytes], depth: int):
+    """(sequence, timestamp, slot, levels[N, depth, 4]) of the book rows a board sends its
+    host (``m_axis_book`` packets, or the slots of the Alveo book ring), as :func:`parse_rows`
+    gives them. Each packet must be one row: ``book_beats(depth)`` whole beats, the row's bits
+    from bit 0, the padding zero; anything else raises ValueError naming the packet."""
+    bits = book_row_bits(depth)
+    size = book_beats(depth) * BOOK_BEAT // 8
+    nbytes = (bits + 7) // 8
+    rec = np.zeros(len(packets), [("cycle", "<u8"), ("payload", np.uint8, (nbytes,))])
+    for i, p in enumerate(packets):
+        if len(p) != size:
+            raise ValueError(f"book packet {i}: {len(p)} bytes, a row is {size}")
+        if int.from_bytes(p, "little") >> bits:
+            raise ValueError(f"book packet {i}: padding above bit {bits} is not zero")
+        rec["payload"][i] = np.frombuffer(p[:nbytes], np.uint8)
+    return parse_rows(rec, depth)
 
 
 #: the cycle-counter stamps of a latency record (hw/egress/layouts.py ``LatencyRecord``), in

@@ -9,7 +9,8 @@ and backends/wire.py packs feed beats and unpacks order beats by it.
 
 from __future__ import annotations
 
-__all__ = ["beat_fields", "BEAT_FIELDS", "BEAT_BITS", "field_offsets"]
+__all__ = ["beat_fields", "BEAT_FIELDS", "BEAT_BITS", "field_offsets", "BOOK_BEAT",
+           "book_row_bits", "book_beats"]
 
 
 def beat_fields(width: int = 64) -> tuple[tuple[str, int], ...]:
@@ -34,3 +35,18 @@ def field_offsets(fields) -> dict[str, int]:
         out[name] = pos
         pos += w
     return out
+
+
+#: Bits of one beat of the book-row stream a board sends to its host (``m_axis_book``).
+BOOK_BEAT = 128
+
+
+def book_row_bits(depth: int) -> int:
+    """Bits of one book row (hw/book/layouts.py ``book_update_layout``): sequence 64,
+    timestamp 48, slot 8, then per level ask price, ask size, bid price, bid size, 32 each."""
+    return 64 + 48 + 8 + depth * 4 * 32
+
+
+def book_beats(depth: int) -> int:
+    """Beats of one book row on ``m_axis_book``: the row from bit 0, zero-padded."""
+    return -(-book_row_bits(depth) // BOOK_BEAT)

@@ -2,6 +2,7 @@
 back, poll points, and the latency report's arithmetic (``tickwire latency``)."""
 
 import numpy as np
+import pytest
 
 from tickwire.backends.base import Pacing
 from tickwire.backends.wire import (beats, field_end, gather_frames, message_positions,
@@ -79,3 +80,31 @@ def test_pacing_by_hand():
     # first frame's start, each gap less the previous frame's 8 beats
     g = Pacing("timestamps").gaps(lens, [0, 100, 1000])
     assert g == [3, 32 - 8, 322 - (32 + 8)]
+
+
+def test_book_row_facts_match_the_gateware_layout():
+    """spec/streams.py's book row (what the board hosts decode without Amaranth) is the
+    gateware's ``book_update_layout``, and a row packet round-trips through the decoder."""
+    import numpy as np
+    from amaranth.lib import data
+
+    from tickwire.backends.wire import book_packet_rows
+    from tickwire.hw.book.layouts import book_update_layout
+    from tickwire.spec.streams import BOOK_BEAT, book_beats, book_row_bits
+    for depth in (1, 5, 10):
+        assert book_row_bits(depth) == data.Layout.cast(book_update_layout(depth)).size
+    depth = 2
+    levels = [[11, 12, 13, 14], [21, 22, 23, 24]]
+    word = 7 | (123456 << 64) | (5 << 112)
+    for k, lv in enumerate(levels):
+        for j, v in enumerate(lv):
+            word |= v << (120 + 128 * k + 32 * j)
+    packet = word.to_bytes(book_beats(depth) * BOOK_BEAT // 8, "little")
+    seq, ts, slot, body = book_packet_rows([packet], depth)
+    assert (seq[0], ts[0], slot[0]) == (7, 123456, 5)
+    assert np.array_equal(body[0], np.array(levels, np.uint32))
+    with pytest.raises(ValueError, match="packet 0: padding"):
+        book_packet_rows([(word | 1 << (book_row_bits(depth) + 1)).to_bytes(len(packet),
+                                                                             "little")], depth)
+    with pytest.raises(ValueError, match="packet 1: 3 bytes"):
+        book_packet_rows([packet, b"abc"], depth)

@@ -10,7 +10,7 @@ board as the gateware does in the build:
   through :class:`tickwire.host.driver.Driver` of it;
 * the ring arithmetic (:func:`slot_bytes`, :func:`ring_segments`, :func:`check_ring`) and
   :func:`take_rows`, which decodes the rows between the read and the write offset with the
-  ``m_axis_book`` decoder (:func:`tickwire.sim.kernel_top.book_rows`).
+  ``m_axis_book`` decoder (:func:`tickwire.backends.wire.book_packet_rows`).
 
 The ring: ``RING_SIZE`` bytes at ``RING_BASE``, in slots of :func:`slot_bytes` (the row's
 beats rounded up to a power of two, so a row is one burst that never crosses a 4 KiB
@@ -23,6 +23,7 @@ has read rows. Equal offsets mean empty; one slot always stays free, so the ring
 from __future__ import annotations
 
 from tickwire.spec.regmap import Block, Field, Register, RegisterMap
+from tickwire.spec.streams import BOOK_BEAT
 
 __all__ = ["MOVER_MAP", "MOVER_ID", "MOVER_KERNEL", "MOVER_VLNV", "BEAT_BYTES", "slot_bytes",
            "check_ring", "ring_segments", "take_rows", "RingError"]
@@ -33,7 +34,7 @@ MOVER_VLNV = f"tickwire.dev:tickwire:{MOVER_KERNEL}:1.0"
 #: ID register: "TWBM" (most significant byte first)
 MOVER_ID = int.from_bytes(b"TWBM", "big")
 #: bytes of one ``m_axis_book`` beat and of one AXI write beat (128 bits)
-BEAT_BYTES = 16
+BEAT_BYTES = BOOK_BEAT // 8
 
 
 def _r(name, offset, doc, *fields):
@@ -118,9 +119,9 @@ def take_rows(read, rd: int, wr: int, size: int, row_beats: int, depth: int):
 
     ``read(offset, nbytes)`` returns ring bytes (on a board: a synced buffer object). Each
     slot holds one ``m_axis_book`` packet in its first ``row_beats`` beats; the packets are
-    decoded as the kernel top's bench decodes ``m_axis_book`` (``(sequence, timestamp, slot,
+    decoded by :func:`tickwire.backends.wire.book_packet_rows` (``(sequence, timestamp, slot,
     levels)``), which also refuses a packet whose padding is not zero."""
-    from tickwire.sim.kernel_top import book_rows
+    from tickwire.backends.wire import book_packet_rows
     slot = slot_bytes(row_beats)
     row = row_beats * BEAT_BYTES
     packets = []
@@ -129,4 +130,4 @@ def take_rows(read, rd: int, wr: int, size: int, row_beats: int, depth: int):
         if len(buf) != n:
             raise RingError(f"ring read at {off}: {len(buf)} bytes, wanted {n}")
         packets += [buf[k:k + row] for k in range(0, n, slot)]
-    return book_rows(packets, depth), wr
+    return book_packet_rows(packets, depth), wr

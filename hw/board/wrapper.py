@@ -31,6 +31,7 @@ from amaranth.hdl import Value
 from amaranth.lib import data, wiring
 
 from tickwire.spec.regmap import REGMAP
+from tickwire.spec.streams import BOOK_BEAT, book_beats
 
 from .identity import KERNEL
 
@@ -40,7 +41,6 @@ __all__ = ["ADDR_WIDTH", "FEED_BEAT", "BOOK_BEAT", "KERNEL", "APPLIANCE", "INTER
 
 ADDR_WIDTH = REGMAP.addr_width
 FEED_BEAT = 64
-BOOK_BEAT = 128
 APPLIANCE = "tickwire_appliance"
 
 _AXIL = [("awaddr", ADDR_WIDTH, "in"), ("awvalid", 1, "in"), ("awready", 1, "out"),
@@ -76,10 +76,6 @@ def kernel_ports() -> dict[str, tuple[int, str]]:
     return out
 
 
-def book_beats(depth: int) -> int:
-    """Beats of one book row on ``m_axis_book``."""
-    from ..book.layouts import book_update_layout
-    return -(-data.Layout.cast(book_update_layout(depth)).size // BOOK_BEAT)
 
 
 def _appliance(depth: int, capacity: dict, build_id: int):

@@ -8,8 +8,6 @@ Here, the pytest side: the Verilated build (:func:`build`) and the book rows of 
 
 from __future__ import annotations
 
-import numpy as np
-
 from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
 __all__ = ["DEPTH", "CAPACITY", "BUILD_ID", "build", "book_rows"]
@@ -37,24 +35,7 @@ def build():
 
 
 def book_rows(packets: list[bytes], depth: int = DEPTH):
-    """(sequence, timestamp, slot, levels[N, depth, 4]) of ``m_axis_book`` packets (as
-    :func:`tickwire.backends.wire.parse_rows` gives them). Each packet must be one row:
-    :func:`~tickwire.hw.board.wrapper.book_beats` whole beats, the row's bits from bit 0,
-    the padding zero; anything else raises ValueError."""
-    from amaranth.lib import data
-
-    from tickwire.backends.wire import parse_rows
-    from tickwire.hw.board.wrapper import BOOK_BEAT, book_beats
-    from tickwire.hw.book.layouts import book_update_layout
-    bits = data.Layout.cast(book_update_layout(depth)).size
-    size = book_beats(depth) * BOOK_BEAT // 8
-    nbytes = (bits + 7) // 8
-    rec = np.zeros(len(packets), [("cycle", "<u8"), ("payload", np.uint8, (nbytes,))])
-    for i, p in enumerate(packets):
-        if len(p) != size:
-            raise ValueError(f"book packet {i}: {len(p)} bytes, a row is {size}")
-        word = int.from_bytes(p, "little")
-        if word >> bits:
-            raise ValueError(f"book packet {i}: padding above bit {bits} is not zero")
-        rec["payload"][i] = np.frombuffer(p[:nbytes], np.uint8)
-    return parse_rows(rec, depth)
+    """The rows of ``m_axis_book`` packets (:func:`tickwire.backends.wire.book_packet_rows`,
+    the decoder the board hosts use)."""
+    from tickwire.backends.wire import book_packet_rows
+    return book_packet_rows(packets, depth)

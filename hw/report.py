@@ -423,30 +423,17 @@ def _drop_zero_memory_init(text: str) -> str:
     return _ZERO_INIT.sub("", text)
 
 
-def synthesize(name: str, component, workdir: Path, timeout: float | None = None, *,
-               breakdown: bool = False) -> BlockReport:
-    """``breakdown``: also give the resources and depth per block (:func:`block_breakdown`)
-    of the flattened netlist."""
-    from amaranth.back import verilog
-    from amaranth.hdl import Fragment
-    ports = component_ports(component)
-    design = Fragment.get(component, None)   # elaborated once: converted and walked
-    v = workdir / f"{name}.v"
-    v.write_text(_drop_zero_memory_init(verilog.convert(design, name=name, emit_src=False,
-                                                        ports=ports)))
-    js = workdir / f"{name}.json"
-    log = workdir / f"{name}.log"
-    for f in (js, log):
-        f.unlink(missing_ok=True)
-    # relative names: the WebAssembly Yosys sees only its working directory. synth_xilinx
-    # runs up to LUT mapping, then its map_luts steps are run here with two changes (see the
-    # module docstring): bracketed wire names made private, and ABC9 given the LUT delays
-    # the report counts; then synth_xilinx finishes.
-    for fname, text in _mapping_files().items():
-        (workdir / fname).write_text(text)
-    synth = f"synth_xilinx -family xcup -flatten -top {name}"
-    script = "; ".join([
-        f"read_verilog -sv {v.name}", f"{synth} -run :map_luts",
+def _script(source: str, top: str, out: str, pre: tuple[str, ...] = (), *,
+            part: bool = False) -> str:
+    """The Yosys script synthesizing module ``top`` of Verilog ``source`` into JSON ``out``.
+
+    synth_xilinx runs up to LUT mapping, then its map_luts steps are run here with two
+    changes (see the module docstring): bracketed wire names made private, and ABC9 given the
+    LUT delays the report counts; then synth_xilinx finishes. ``part``: a module synthesized
+    apart, whose ports are nets of the whole design, not pins (no I/O buffers)."""
+    synth = f"synth_xilinx -family xcup -flatten -top {top}" + (" -noiopad" if part else "")
+    return "; ".join([
+        f"read_verilog -sv {source}", *pre, f"{synth} -run :map_luts",
         # map_luts, as synth_xilinx runs it but for the points in the module docstring
         "read_verilog -lib -specify tw_lutram_read.v",
         "techmap -max_iter 1 -map tw_lutram_wrap.v",
@@ -454,27 +441,136 @@ def synthesize(name: str, component, workdir: Path, timeout: float | None = None
         "abc9 -lut tw_lut_levels.lut -script tw_abc9.abc",
         "techmap -map tw_lutram_unwrap.v", "clean", "xilinx_srl -fixed -minlen 3",
         "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6",
-        "opt_lut_ins -tech xilinx", f"{synth} -run finalize:",
-        f"write_json {js.name}"])
-    # the log file: with -q (and after the in-process ABC) Yosys's messages, errors
-    # included, do not reliably reach stdout/stderr
+        "opt_lut_ins -tech xilinx", f"{synth} -run finalize:", f"write_json {out}"])
+
+
+def _run_yosys(jobs: dict[str, str], workdir: Path, timeout: float | None) -> str | None:
+    """Run the Yosys ``jobs`` (log name -> script) side by side; the first error, or None.
+
+    Each job logs to ``<name>.log``: with -q (and after the in-process ABC) Yosys's messages,
+    errors included, do not reliably reach stdout/stderr."""
+    import time
+    procs = {n: subprocess.Popen(yosys_command() + ["-q", "-l", f"{n}.log", "-p", script],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True, cwd=workdir)
+             for n, script in jobs.items()}
+    deadline = None if timeout is None else time.monotonic() + timeout
+    error = None
     try:
-        r = subprocess.run(yosys_command() + ["-q", "-l", log.name, "-p", script],
-                           capture_output=True, text=True, cwd=workdir, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        steps = [ln for ln in text.splitlines() if ln[:1].isdigit() and ". Executing" in ln]
-        return BlockReport(name, error=f"timed out after {timeout:g} s (last step logged: "
-                                       f"{steps[-1].strip() if steps else 'none logged'})")
-    if r.returncode != 0 or not js.exists():
-        text = log.read_text(errors="replace") if log.exists() else ""
-        errs = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
-        detail = (errs[-1] if errs else (r.stderr or r.stdout or text).strip()[-400:]
-                  or "no output")
-        return BlockReport(name, error=f"yosys exit code {r.returncode}: {detail}")
+        for n, p in procs.items():
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                _, err = p.communicate(timeout=left)
+            except subprocess.TimeoutExpired:
+                log = workdir / f"{n}.log"
+                text = log.read_text(errors="replace") if log.exists() else ""
+                steps = [ln for ln in text.splitlines()
+                         if ln[:1].isdigit() and ". Executing" in ln]
+                return (f"timed out after {timeout:g} s ({n}: last step logged: "
+                        f"{steps[-1].strip() if steps else 'none logged'})")
+            if p.returncode != 0 and error is None:
+                log = workdir / f"{n}.log"
+                text = log.read_text(errors="replace") if log.exists() else ""
+                errs = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
+                steps = [ln.strip() for ln in text.splitlines()
+                         if ln[:1].isdigit() and ". Executing" in ln]
+                # no ERROR line (an abort): the step it died in, and the end of its stderr
+                detail = (errs[-1] if errs else
+                          f"died in {steps[-1] if steps else 'its first step'}: "
+                          f"{(err or '').strip()[-300:] or 'no output'}")
+                error = f"yosys exit code {p.returncode} ({n}): {detail}"
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return error
+
+
+def _inline(net: dict, top: str, parts: dict[str, dict]) -> None:
+    """Put the netlists of modules synthesized apart (``parts``: module name -> its JSON
+    module) in place of their instances in ``net``'s module ``top``, cells and nets named
+    under the instance (``pipe.book`` + ``.levels.w``), as flattening would have named them."""
+    mod = net["modules"][top]
+    bits = [b for c in mod["cells"].values() for v in c["connections"].values() for b in v
+            if isinstance(b, int)]
+    bits += [b for p in mod["ports"].values() for b in p["bits"] if isinstance(b, int)]
+    fresh = max(bits, default=1) + 1
+    for inst, cell in list(mod["cells"].items()):
+        part = parts.get(cell["type"])
+        if part is None:
+            continue
+        del mod["cells"][inst]
+        where: dict[int, object] = {}
+        for port, p in part["ports"].items():
+            for pb, tb in zip(p["bits"], cell["connections"].get(port, ())):
+                if isinstance(pb, int) and pb not in where:
+                    where[pb] = tb
+
+        def at(b):
+            nonlocal fresh
+            if not isinstance(b, int):
+                return b
+            if b not in where:
+                where[b] = fresh
+                fresh += 1
+            return where[b]
+        for cn, c in part["cells"].items():
+            mod["cells"][f"{inst}.{cn}"] = {
+                **c, "connections": {k: [at(b) for b in v] for k, v in c["connections"].items()}}
+        for nn, w in part.get("netnames", {}).items():
+            key = f"{inst}.{nn}" if not nn.startswith("$") else f"$apart${inst}${nn}"
+            mod["netnames"][key] = {"bits": [at(b) for b in w["bits"]],
+                                    "hide_name": w.get("hide_name", 0)}
+
+
+def synthesize(name: str, component, workdir: Path, timeout: float | None = None, *,
+               breakdown: bool = False, apart: tuple[str, ...] = ()) -> BlockReport:
+    """``breakdown``: also give the resources and depth per block (:func:`block_breakdown`)
+    of the flattened netlist. ``apart``: report block names (:data:`BLOCKS`) whose instances
+    are synthesized by Yosys runs of their own, side by side with the rest of the design,
+    then put back into its netlist (paths across their ports are followed as in one run; what
+    only optimisation across their ports would remove is kept)."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Fragment
+    ports = component_ports(component)
+    design = Fragment.get(component, None)   # elaborated once: converted and walked
+    instances = block_instances(design) if (breakdown or apart) else {}
+    v = workdir / f"{name}.v"
+    v.write_text(_drop_zero_memory_init(verilog.convert(design, name=name, emit_src=False,
+                                                        ports=ports)))
+    js = workdir / f"{name}.json"
+    # relative names: the WebAssembly Yosys sees only its working directory
+    for fname, text in _mapping_files().items():
+        (workdir / fname).write_text(text)
+    # module names of the instances synthesized apart: Amaranth names a module after its
+    # instance path under the top
+    modules = {f"{name}.{path}": f"apart{k}" for k, path in
+               enumerate(p for p, b in sorted(instances.items()) if b in apart)}
+    escaped = {m_: "\\" + m_ for m_ in modules}       # Yosys's escaped identifiers
+    # the rest of the design sees those modules as black boxes (their ports kept)
+    rest = (f"blackbox {' '.join(escaped.values())}",) if modules else ()
+    jobs = {job: _script(v.name, escaped[m_], f"{job}.json", part=True)
+            for m_, job in modules.items()}
+    jobs[name] = _script(v.name, name, js.name, rest)
+    for job in jobs:
+        (workdir / f"{job}.json").unlink(missing_ok=True)
+    error = _run_yosys(jobs, workdir, timeout)
+    if error is None and not js.exists():
+        error = "yosys wrote no netlist"
+    if error is not None:
+        return BlockReport(name, error=error)
     net = json.loads(js.read_text())
     if name not in net["modules"]:
         return BlockReport(name, error=f"no module {name!r} in the netlist")
+    if modules:
+        parts = {}
+        for m_, job in modules.items():
+            part = json.loads((workdir / f"{job}.json").read_text())["modules"]
+            if m_ not in part:
+                return BlockReport(name, error=f"no module {m_!r} in {job}.json")
+            parts[m_] = part[m_]
+        _inline(net, name, parts)
     counts: dict[str, int] = {}
     for c in net["modules"][name]["cells"].values():
         counts[c["type"]] = counts.get(c["type"], 0) + 1
@@ -489,7 +585,7 @@ def synthesize(name: str, component, workdir: Path, timeout: float | None = None
     rep.dsp = sum(v for k, v in counts.items() if k.startswith("DSP48"))
     rep.lut_levels = lut_levels(net, name)
     if breakdown:
-        rep.blocks = block_breakdown(net, name, block_instances(design))
+        rep.blocks = block_breakdown(net, name, instances)
     rep.latency_cycles = getattr(component, "LATENCY", None)
     t = getattr(component, "THROUGHPUT", None)
     rep.throughput = str(t) if t is not None else None

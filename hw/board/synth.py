@@ -2,7 +2,9 @@
 ``synth_xilinx`` (UltraScale+, flattened, the LUT-level flow of :mod:`tickwire.hw.report`),
 its totals against the target part's resources.
 
-One flattened run gives the totals and the deepest LUT path of the whole design, and per block
+The book builder and the register file are synthesized apart, in parallel with the rest, and
+their netlists put back in place of their instances (:data:`APART`); the totals, the deepest
+LUT path of the whole design (followed across those blocks' ports) and per block
 (:func:`tickwire.hw.report.block_breakdown`: registers and memories by the instance they sit
 in, LUTs by the registers they feed) its share and its deepest path, so that the blocks'
 figures are the ones of the design as built, cross-block paths included. A run that does not
@@ -19,11 +21,18 @@ from pathlib import Path
 from .identity import build_id, source_digest
 from .targets import target
 
-__all__ = ["appliance_report", "appliance_markdown"]
+__all__ = ["appliance_report", "appliance_markdown", "APART"]
+
+#: blocks synthesized by Yosys runs of their own, side by side with the rest (see
+#: :func:`tickwire.hw.report.synthesize`): the book builder is two thirds of the design and
+#: the register file the next largest, so on two cores the whole runs in about the book
+#: builder's time
+APART = ("book_builder", "regmap")
 
 
-def appliance_report(name: str, *, timeout: float | None = 600.0, symbols: int | None = None
-                     ) -> dict:
+def appliance_report(name: str, *, timeout: float | None = 600.0, symbols: int | None = None,
+                     keep: Path | None = None) -> dict:
+    """``keep``: a folder to synthesize in and leave behind (Verilog, Yosys logs, netlists)."""
     from ..appliance import Appliance
     from ..report import synthesize
     t = target(name)
@@ -33,7 +42,10 @@ def appliance_report(name: str, *, timeout: float | None = 600.0, symbols: int |
     app = Appliance(depth=t.depth, build_id=build_id(params, source_digest(board=True)), **cap)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tw-appliance-") as d:
-        rep = synthesize("tickwire_appliance", app, Path(d), timeout=timeout, breakdown=True)
+        if keep is not None:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+        rep = synthesize("tickwire_appliance", app, Path(keep or d), timeout=timeout,
+                         breakdown=True, apart=APART)
     secs = round(time.perf_counter() - t0, 1)
     out = {"top": "appliance", "target": t.name, "part": t.part, "capacity": cap,
            "depth": t.depth, "seconds": secs, "timeout": timeout, "report": asdict(rep)}

@@ -9,9 +9,11 @@ for the board first and, when none is there, raises
 * XRT: ``pyxrt.enumerate_devices()`` (no ``pyxrt`` module: no XRT).
 
 With a board present the register bus is the appliance's AXI4-Lite window
-(:class:`~tickwire.host.driver.MMIOBus` over ``pynq.MMIO`` or the XRT shim's kernel); the
-stream DMA is not driven from here yet, so the market-data calls say so instead of running
-anything.
+(:class:`~tickwire.host.driver.MMIOBus` over ``pynq.MMIO`` or the XRT shim's kernel). Book
+rows come to the host through :func:`pynq_book_rows` (PYNQ: the book DMA's S2MM channel) and
+:class:`XrtBookRing` (Alveo: the book mover's ring in HBM). The device interface's stream
+calls (``load``/``advance``/``drain``) are not driven on a board yet: they say so instead of
+running anything (the PYNQ notebook replays captures through the feed DMA itself).
 
 Deploying a build (``tickwire board deploy``) and reading a loaded one (``board status``) go
 through a :class:`Board`, a place a build can be loaded: :class:`PynqBoard` (``pynq.Overlay``,
@@ -35,7 +37,7 @@ from .base import BackendUnavailable, Device
 
 __all__ = ["PynqDevice", "XrtDevice", "probe_pynq", "probe_xrt", "FPGA_MANAGER", "Board",
            "PynqBoard", "XrtBoard", "RemoteBoard", "RtlBoard", "DeployError", "load_manifest",
-           "check_manifest", "deploy", "status", "pynq_driver", "XrtBookRing"]
+           "check_manifest", "deploy", "status", "pynq_driver", "XrtBookRing", "pynq_book_rows"]
 
 #: how a package is looked for (tests put a stand-in here)
 _find_spec = importlib.util.find_spec
@@ -426,6 +428,40 @@ class XrtBookRing:
                                   self.row_beats, self.depth)
         d.write_raw("RD_OFFSET", self.rd)
         return rows
+
+
+def pynq_book_rows(dma, depth: int, rows: int, *, allocate=None, timeout: float = 1.0):
+    """Up to ``rows`` book rows from the book DMA's S2MM channel on a PYNQ board (the block
+    design's ``dma_book``, a ``pynq`` ``AxiDMA`` in simple mode: one transfer per packet, so
+    one row per transfer), decoded by :func:`tickwire.backends.wire.book_packet_rows`.
+
+    Stops early, with the rows read so far, when no row arrives within ``timeout`` seconds
+    (the channel is then left with its transfer pending, to be completed by the next row);
+    ``allocate``: ``pynq.allocate`` (given by tests)."""
+    from ..spec.streams import BOOK_BEAT, book_beats
+    from .wire import book_packet_rows
+    if allocate is None:
+        from pynq import allocate
+    import numpy as np
+    size = book_beats(depth) * BOOK_BEAT // 8
+    buf = allocate(shape=(size,), dtype=np.uint8)
+    ch = dma.recvchannel
+    packets: list[bytes] = []
+    try:
+        for _ in range(rows):
+            ch.transfer(buf)
+            end = time.monotonic() + timeout
+            while not ch.idle:
+                if time.monotonic() > end:
+                    return book_packet_rows(packets, depth)
+                time.sleep(0.0005)
+            if hasattr(buf, "invalidate"):      # the CPU's cached view of the DMA buffer
+                buf.invalidate()
+            packets.append(bytes(buf))
+    finally:
+        if hasattr(buf, "freebuffer") and len(packets) == rows:
+            buf.freebuffer()
+    return book_packet_rows(packets, depth)
 
 
 class RemoteBoard(Board):

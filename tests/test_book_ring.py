@@ -108,3 +108,42 @@ def test_xrt_ring_reader_register_protocol():
     bus.inputs["status_error"] = 1
     with pytest.raises(RuntimeError):
         r.read()
+
+
+def test_pynq_book_rows_from_a_simple_mode_dma():
+    """The PYNQ book reader: one S2MM transfer per row into a DMA buffer, rows decoded as the
+    gateware lays them out; a channel that stays busy ends the read with the rows so far."""
+    import numpy as np
+
+    from tickwire.backends.board import pynq_book_rows
+    from tickwire.spec.streams import BOOK_BEAT, book_beats
+
+    depth = 2
+    size = book_beats(depth) * BOOK_BEAT // 8
+
+    def row(seq):
+        word = seq | (1000 + seq) << 64 | 3 << 112 | (seq * 10) << 120
+        return np.frombuffer(word.to_bytes(size, "little"), np.uint8)
+
+    class Channel:
+        def __init__(self, rows):
+            self.rows, self.idle = list(rows), True
+
+        def transfer(self, buf):
+            if self.rows:
+                buf[:] = self.rows.pop(0)
+                self.idle = True
+            else:
+                self.idle = False        # no row came: the transfer stays pending
+
+    class Dma:
+        def __init__(self, rows):
+            self.recvchannel = Channel(rows)
+
+    alloc = lambda shape, dtype: np.zeros(shape, dtype)  # noqa: E731
+    seq, ts, slot, body = pynq_book_rows(Dma([row(1), row(2), row(3)]), depth, 3,
+                                         allocate=alloc)
+    assert list(seq) == [1, 2, 3] and list(ts) == [1001, 1002, 1003] and set(slot) == {3}
+    assert [int(b[0][0]) for b in body] == [10, 20, 30]
+    seq, *_ = pynq_book_rows(Dma([row(7)]), depth, 5, allocate=alloc, timeout=0.01)
+    assert list(seq) == [7]

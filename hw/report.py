@@ -456,27 +456,28 @@ def _run_yosys(jobs: dict[str, str], workdir: Path, timeout: float | None) -> st
              for n, script in jobs.items()}
     deadline = None if timeout is None else time.monotonic() + timeout
     error = None
+
+    def log_lines(n, prefix_ok):
+        log = workdir / f"{n}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return [ln.strip() for ln in text.splitlines() if prefix_ok(ln)]
+
+    def last_step(n):
+        steps = log_lines(n, lambda ln: ln[:1].isdigit() and ". Executing" in ln)
+        return steps[-1] if steps else None
     try:
         for n, p in procs.items():
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 _, err = p.communicate(timeout=left)
             except subprocess.TimeoutExpired:
-                log = workdir / f"{n}.log"
-                text = log.read_text(errors="replace") if log.exists() else ""
-                steps = [ln for ln in text.splitlines()
-                         if ln[:1].isdigit() and ". Executing" in ln]
                 return (f"timed out after {timeout:g} s ({n}: last step logged: "
-                        f"{steps[-1].strip() if steps else 'none logged'})")
+                        f"{last_step(n) or 'none logged'})")
             if p.returncode != 0 and error is None:
-                log = workdir / f"{n}.log"
-                text = log.read_text(errors="replace") if log.exists() else ""
-                errs = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
-                steps = [ln.strip() for ln in text.splitlines()
-                         if ln[:1].isdigit() and ". Executing" in ln]
+                errs = log_lines(n, lambda ln: ln.startswith("ERROR"))
                 # no ERROR line (an abort): the step it died in, and the end of its stderr
                 detail = (errs[-1] if errs else
-                          f"died in {steps[-1] if steps else 'its first step'}: "
+                          f"died in {last_step(n) or 'its first step'}: "
                           f"{(err or '').strip()[-300:] or 'no output'}")
                 error = f"yosys exit code {p.returncode} ({n}): {detail}"
     finally:

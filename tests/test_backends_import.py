@@ -35,6 +35,10 @@ def test_driver_and_board_backends_import_without_numba_and_amaranth():
         from tickwire.backends import open_device
         from tickwire.backends.base import BackendUnavailable
         import tickwire.backends.board, tickwire.backends.remote
+        # what a board's host reads book rows with: the mover's map, the ring, the decoder
+        from tickwire.hw.board.book_ring import MOVER_MAP, take_rows
+        from tickwire.backends.wire import book_packet_rows
+        assert Driver(FakeBus(MOVER_MAP), MOVER_MAP).read_raw("ID") == MOVER_MAP.map_id
         drv = Driver(FakeBus())
         ident = drv.check_identity()
         assert ident["hash"] == REGMAP.hash, ident

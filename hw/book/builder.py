@@ -48,7 +48,7 @@ from ..trigger.common import check_bool, check_int, checked_init
 from .common import MsgMeta, lowest_onehot, onehot_select, order_op_layout
 from .hash import order_bucket
 from .layouts import BookEvent, OpKind, SlotState, book_update_layout
-from .levels import LevelEngine
+from .levels import CACHE_LEVELS, LevelEngine
 from .orders import OrderTable
 
 __all__ = ["BookBuilder", "COUNTERS"]
@@ -70,6 +70,8 @@ class BookBuilder(wiring.Component):
         order_buckets  order-table buckets, power of two (default 2**12)
         order_ways     ways per bucket, power of two (default 4)
         levels         price levels per slot and side (default 32)
+        cache_levels   of which the best ones kept in the level engine's word (default 32;
+                       the rest in the deep levels' block RAM, see :mod:`.deep`)
         depth          N of the top-N output (default 10, <= levels)
         locates        size of the locate→slot map, power of two <= 65536 (default 65536);
                        a locate >= ``locates`` is never mapped (the emulator maps all 65536)
@@ -117,12 +119,13 @@ class BookBuilder(wiring.Component):
                  order_ways: int = GATEWARE["order_ways"], levels: int = GATEWARE["levels"],
                  depth: int = ROW_DEPTH, locates: int = 1 << 16,
                  in_fifo_depth: int = 4, out_fifo_depth: int = 4, events: bool = False,
-                 stamp: bool = False):
+                 stamp: bool = False, cache_levels: int = CACHE_LEVELS):
         check_int("symbols", symbols, 1, 256)
         check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
         check_int("order_ways", order_ways, 1, 16, pow2=True)
-        check_int("levels", levels, 1, 1024)
+        check_int("levels", levels, 1, 4096)
         check_int("depth", depth, 1)
+        check_int("cache_levels", cache_levels, 1, 256)
         if depth > levels:
             raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
         check_int("locates", locates, 1, 1 << 16, pow2=True)
@@ -134,6 +137,7 @@ class BookBuilder(wiring.Component):
         self.order_buckets = order_buckets
         self.order_ways = order_ways
         self.levels = levels
+        self.cache_levels = min(cache_levels, levels)
         self.depth = depth
         self.locates = locates
         self.in_fifo_depth = in_fifo_depth
@@ -190,7 +194,8 @@ class BookBuilder(wiring.Component):
 
         m.submodules.orders = orders = OrderTable(
             symbols=S, order_buckets=self.order_buckets, order_ways=self.order_ways)
-        m.submodules.levels = lv = LevelEngine(symbols=S, levels=self.levels, depth=self.depth)
+        m.submodules.levels = lv = LevelEngine(symbols=S, levels=self.levels, depth=self.depth,
+                                                cache=self.cache_levels)
 
         # ------------------------------------------------------------------ symbol table
         m.submodules.locmap = locmap = memory.Memory(

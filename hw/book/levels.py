@@ -11,6 +11,14 @@ Pipeline (one operation per cycle; lock-step stages, ``accept`` takes the op off
         (take entry i-1, i, i+1, the new entry or the modified entry) -> registered into W
     W   new word written back; visibility, counters; ``out`` presents the whole word
 
+Deep levels (``levels > cache``): the word holds the best ``cache`` levels per side and
+:class:`.deep.DeepLevels` the rest. An op whose R1 decode needs them (the cache's worst evicted,
+an add worse than the whole full cache, a reduction the full cache does not find, a removal
+from a full cache that the best deep level refills) holds in W until the deep levels have
+served it; a refill is written into the word's last entry before W hands it on. Rows and
+visibility only ever read the cache (``depth < cache``), so the pair behaves as one sorted
+array of ``levels`` entries.
+
 Hazards: the op in D needs the word as left by every older op (a pass-through op too: an H's
 BookEvent carries the slot's best prices). The write of the op in W is forwarded into D; an
 op in D for the slot of the op in R1 waits one cycle (a bubble goes into R1), then takes R1's
@@ -26,9 +34,14 @@ from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
 from ..trigger.common import check_int, checked_init
 from .common import BankedMemory, level_op_layout
-from .layouts import COUNT_BITS, OpKind, side_layout, slot_levels_layout
+from .deep import DeepKind, DeepLevels
+from .layouts import COUNT_BITS, LevelEntry, OpKind, side_layout, slot_levels_layout
 
-__all__ = ["LevelEngine", "level_result_layout"]
+__all__ = ["LevelEngine", "level_result_layout", "CACHE_LEVELS"]
+
+#: Levels per slot and side kept in the engine's word (the sorted cache); deeper ones live in
+#: the deep levels' block RAM.
+CACHE_LEVELS = 32
 
 
 def level_result_layout(slot_bits: int, levels: int) -> data.StructLayout:
@@ -51,6 +64,9 @@ def _w_layout(slot_bits: int, levels: int) -> data.StructLayout:
         "cmp": 1,          # second half of a U: emit only if the side's top N changed value
         "overflow": 1,
         "miss": 1,
+        "deep": 1,         # the op needs the deep levels (``dkind``, ``dentry``) before it leaves
+        "dkind": 2,
+        "dentry": LevelEntry,
     })
 
 
@@ -58,19 +74,26 @@ class LevelEngine(wiring.Component):
     """Per-slot, per-side sorted level arrays with the doc's insert / evict / remove rules.
 
     Parameters: ``symbols`` slots, ``levels`` entries per side, ``depth`` N (visibility is a
-    change at sorted position < N).
+    change at sorted position < N), ``cache`` entries per side in the word (the rest, if any,
+    in the deep levels; then ``cache`` must exceed ``depth``).
     """
 
     @checked_init
     def __init__(self, *, symbols: int = GATEWARE["symbols"], levels: int = GATEWARE["levels"],
-                 depth: int = ROW_DEPTH):
+                 depth: int = ROW_DEPTH, cache: int = CACHE_LEVELS):
         check_int("symbols", symbols, 1, 256)
-        check_int("levels", levels, 1, 1024)
+        check_int("levels", levels, 1, 4096)
         check_int("depth", depth, 1)
+        check_int("cache", cache, 1, 256)
         if depth > levels:
             raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+        if levels > cache and depth >= cache:
+            raise ValueError(f"depth ({depth}) must be below cache ({cache}) when levels "
+                             f"({levels}) exceed it")
         self.symbols = symbols
         self.levels = levels
+        self.cache = min(cache, levels)
+        self.deep = levels - self.cache
         self.depth = depth
         self.slot_bits = max(1, (symbols - 1).bit_length())
         super().__init__({
@@ -78,7 +101,7 @@ class LevelEngine(wiring.Component):
             "op_valid": In(1),
             "accept": Out(1),
             "hold": In(1),
-            "out": Out(level_result_layout(self.slot_bits, levels)),
+            "out": Out(level_result_layout(self.slot_bits, self.cache)),
             "out_valid": Out(1),
             "level_overflow": Out(32),
             "level_miss": Out(32),
@@ -86,7 +109,8 @@ class LevelEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        L, N = self.levels, self.depth
+        L, N = self.cache, self.depth
+        hybrid = self.deep > 0
         op_l = level_op_layout(self.slot_bits)
         book_l = slot_levels_layout(L)
 
@@ -115,8 +139,14 @@ class LevelEngine(wiring.Component):
         # ---- control
         haz = Signal()
         m.d.comb += haz.eq(d_valid & r1_valid & r1_op.uses & (d_op.slot == r1_op.slot))
-        adv_w = ~self.hold
-        adv_r1 = ~self.hold & ~haz
+        # W holds an op that needs the deep levels until they are done with it
+        stall = Signal()
+        deep_done = Signal()
+        if hybrid:
+            m.d.comb += stall.eq(w_valid & w.deep & ~deep_done)
+        adv_w = Signal()
+        adv_r1 = Signal()
+        m.d.comb += [adv_w.eq(~self.hold & ~stall), adv_r1.eq(adv_w & ~haz)]
         m.d.comb += [
             self.accept.eq(adv_r1),
             mem.raddr.eq(self.op.slot),
@@ -129,7 +159,7 @@ class LevelEngine(wiring.Component):
             self.out.visible.eq(w.visible),
             self.out.overflow.eq(w.overflow),
             self.out.miss.eq(w.miss),
-            self.out_valid.eq(w_valid),
+            self.out_valid.eq(w_valid & ~stall),
         ]
         with m.If(adv_r1):
             m.d.sync += [d_op.eq(self.op), d_valid.eq(self.op_valid)]
@@ -189,14 +219,34 @@ class LevelEngine(wiring.Component):
         overflow = Signal()
         miss = Signal()
         visible = Signal()
+        full = old.valid[L - 1]
         m.d.comb += [
             ins.eq(r1_op.uses & kadd & ~found & ~r1_better[L - 1]),
-            overflow.eq(r1_op.uses & kadd & ~found & old.valid[L - 1]),
             mod.eq(r1_op.uses & found & (kadd | (kred & ~zero_p))),
             rem.eq(r1_op.uses & found & kred & zero_p),
-            miss.eq(r1_op.uses & kred_any & ~found),
             visible.eq((ins & ~r1_better[N - 1]) | ((mod | rem) & r1_eq[:N].any())),
         ]
+        deep = Signal()
+        dkind = Signal(2)
+        if hybrid:
+            # the deep levels decide overflow and miss whenever the cache is full
+            m.d.comb += [
+                miss.eq(r1_op.uses & kred_any & ~found & ~full),
+                deep.eq(r1_op.uses & full & (kadd & ~found | kred_any & ~found | rem)),
+            ]
+            with m.If(kadd & ins):
+                m.d.comb += dkind.eq(DeepKind.PUSH)
+            with m.Elif(kadd):
+                m.d.comb += dkind.eq(DeepKind.ADD)
+            with m.Elif(rem):
+                m.d.comb += dkind.eq(DeepKind.POP)
+            with m.Else():
+                m.d.comb += dkind.eq(DeepKind.REDUCE)
+        else:
+            m.d.comb += [
+                overflow.eq(r1_op.uses & kadd & ~found & full),
+                miss.eq(r1_op.uses & kred_any & ~found),
+            ]
         new = Signal(side_layout(L))
         for i in range(L):
             at_q = (r1_better[i - 1] if i else 1) & ~r1_better[i]        # i == insert position
@@ -234,6 +284,9 @@ class LevelEngine(wiring.Component):
                 w.cmp.eq(r1_op.last & in_u),
                 w.overflow.eq(overflow),
                 w.miss.eq(miss),
+                w.deep.eq(deep),
+                w.dkind.eq(dkind),
+                w.dentry.eq(old.entry[L - 1]),
                 w_valid.eq(r1_valid),
             ]
             with m.If(r1_valid & r1_op.uses):
@@ -242,10 +295,6 @@ class LevelEngine(wiring.Component):
                 for k in range(N):
                     m.d.sync += snap[k].eq(Mux(old.valid[k], Cat(old.entry[k].price,
                                                                   old.entry[k].shares), 0))
-            with m.If(r1_valid & overflow):
-                m.d.sync += self.level_overflow.eq(self.level_overflow + 1)
-            with m.If(r1_valid & miss):
-                m.d.sync += self.level_miss.eq(self.level_miss + 1)
 
         # ---- stage W: the second half of a U emits only if its side's top N changed value
         wside = Signal(side_layout(L))
@@ -255,4 +304,39 @@ class LevelEngine(wiring.Component):
             Mux(wside.valid[k], Cat(wside.entry[k].price, wside.entry[k].shares), 0) == snap[k]
             for k in range(N)]).all())
         m.d.comb += self.out.emit.eq(w.emit_pre & ~(w.cmp & same))
+
+        ovf_word = Signal(32)
+        miss_word = Signal(32)
+        with m.If(adv_w & r1_valid & overflow):
+            m.d.sync += ovf_word.eq(ovf_word + 1)
+        with m.If(adv_w & r1_valid & miss):
+            m.d.sync += miss_word.eq(miss_word + 1)
+        if not hybrid:
+            m.d.comb += [self.level_overflow.eq(ovf_word), self.level_miss.eq(miss_word)]
+            return m
+
+        # ---- the deep levels, served while W holds the op
+        m.submodules.deep = dl = DeepLevels(symbols=self.symbols, deep=self.deep)
+        m.d.comb += [
+            dl.req_valid.eq(stall),
+            dl.req.kind.eq(w.dkind),
+            dl.req.slot.eq(w.op.slot),
+            dl.req.side.eq(w.op.side),
+            dl.req.price.eq(w.op.price),
+            dl.req.amount.eq(w.op.amount),
+            dl.req.removed.eq(w.op.removed),
+            dl.req.entry.eq(w.dentry),
+            self.level_overflow.eq(ovf_word + dl.level_overflow),
+            self.level_miss.eq(miss_word + dl.level_miss),
+        ]
+        with m.If(adv_w):
+            m.d.sync += deep_done.eq(0)
+        with m.Elif(dl.done):
+            m.d.sync += deep_done.eq(1)
+        with m.If(dl.done & dl.refill_valid):
+            # the best deep level becomes the cache's last entry (emptied by the removal)
+            for s in (0, 1):
+                with m.If(w.op.side == s):
+                    m.d.sync += [w.book[s].entry[L - 1].eq(dl.refill),
+                                 w.book[s].valid[L - 1].eq(1)]
         return m

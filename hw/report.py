@@ -126,6 +126,7 @@ class BlockReport:
     luts: int = 0
     ffs: int = 0
     bram36: float = 0.0
+    uram: int = 0
     lutram: int = 0
     dsp: int = 0
     lut_levels: int = 0
@@ -431,7 +432,10 @@ def _script(source: str, top: str, out: str, pre: tuple[str, ...] = (), *,
     changes (see the module docstring): bracketed wire names made private, and ABC9 given the
     LUT delays the report counts; then synth_xilinx finishes. ``part``: a module synthesized
     apart, whose ports are nets of the whole design, not pins (no I/O buffers)."""
-    synth = f"synth_xilinx -family xcup -flatten -top {top}" + (" -noiopad" if part else "")
+    # -uram: large memories (the deep levels, the order table) may take UltraRAM, as Vivado
+    # would put them on every UltraScale+ part with URAM (the three targets have 64-960)
+    synth = (f"synth_xilinx -family xcup -uram -flatten -top {top}"
+             + (" -noiopad" if part else ""))
     return "; ".join([
         f"read_verilog -sv {source}", *pre, f"{synth} -run :map_luts",
         # map_luts, as synth_xilinx runs it but for the points in the module docstring
@@ -581,6 +585,7 @@ def synthesize(name: str, component, workdir: Path, timeout: float | None = None
     rep.luts = sum(v for k, v in counts.items() if k.startswith("LUT"))
     rep.ffs = sum(v for k, v in counts.items() if k.startswith("FD"))
     rep.bram36 = counts.get("RAMB36E2", 0) + counts.get("RAMB18E2", 0) / 2
+    rep.uram = counts.get("URAM288", 0)
     rep.lutram = sum(v for k, v in counts.items() if k.startswith(("RAM32", "RAM64", "RAM128",
                                                                     "RAM256", "RAMS", "RAMD")))
     rep.dsp = sum(v for k, v in counts.items() if k.startswith("DSP48"))
@@ -613,13 +618,14 @@ def report(names: list[str] | None = None, progress=None) -> list[BlockReport]:
 
 
 def markdown_table(reports: list[BlockReport]) -> str:
-    lines = ["| block | LUTs | FFs | BRAM36 | LUTRAM | DSP | LUT levels | latency (cycles) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| block | LUTs | FFs | BRAM36 (+ URAM) | LUTRAM | DSP | LUT levels | "
+             "latency (cycles) |", "|---|---|---|---|---|---|---|---|"]
     for r in reports:
         if r.error:
             lines.append(f"| {r.name} | error: {r.error.splitlines()[-1][:60]} |||||||")
             continue
-        lines.append(f"| {r.name} | {r.luts:,} | {r.ffs:,} | {r.bram36:g} | {r.lutram} | "
+        ram = f"{r.bram36:g}" + (f" + {r.uram} URAM" if r.uram else "")
+        lines.append(f"| {r.name} | {r.luts:,} | {r.ffs:,} | {ram} | {r.lutram} | "
                      f"{r.dsp} | {r.lut_levels} | "
                      f"{'' if r.latency_cycles is None else r.latency_cycles} |")
     return "\n".join(lines)

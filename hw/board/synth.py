@@ -50,8 +50,9 @@ def appliance_report(name: str, *, timeout: float | None = 600.0, symbols: int |
     out = {"top": "appliance", "target": t.name, "part": t.part, "capacity": cap,
            "depth": t.depth, "seconds": secs, "timeout": timeout, "report": asdict(rep)}
     if rep.error is None and t.luts:
-        have = {"luts": t.luts, "ffs": t.ffs, "bram36": t.bram36, "dsp": t.dsp}
-        use = {"luts": rep.luts, "ffs": rep.ffs, "bram36": rep.bram36, "dsp": rep.dsp}
+        have = {"luts": t.luts, "ffs": t.ffs, "bram36": t.bram36, "uram": t.uram, "dsp": t.dsp}
+        use = {"luts": rep.luts, "ffs": rep.ffs, "bram36": rep.bram36, "uram": rep.uram,
+               "dsp": rep.dsp}
         out["share"] = {k: round(use[k] / have[k], 4) for k in have}
         # LUTRAM sits in SLICEM LUTs: counted against the LUTs too
         out["share"]["luts_with_lutram"] = round((rep.luts + rep.lutram) / t.luts, 4)
@@ -68,18 +69,18 @@ def appliance_markdown(r: dict) -> str:
         return f"{head}\nerror: {rep['error']}"
     lines = [head, "",
              f"totals: {rep['luts']:,} LUTs, {rep['ffs']:,} FFs, {rep['bram36']:g} BRAM36, "
-             f"{rep['lutram']:,} LUTRAM, {rep['dsp']} DSP; deepest path {rep['lut_levels']} "
+             f"{rep['uram']} URAM, {rep['lutram']:,} LUTRAM, {rep['dsp']} DSP; deepest path {rep['lut_levels']} "
              f"LUT levels"]
     if "share" in r:
         sh = r["share"]
         lines.append(f"share of the part: LUTs {sh['luts']:.0%} (with LUTRAM "
                      f"{sh['luts_with_lutram']:.0%}), FFs {sh['ffs']:.0%}, BRAM36 "
-                     f"{sh['bram36']:.0%}, DSP {sh['dsp']:.0%}: "
+                     f"{sh['bram36']:.0%}, URAM {sh['uram']:.0%}, DSP {sh['dsp']:.0%}: "
                      f"{'fits' if r['fits'] else 'does NOT fit'}")
     if rep.get("blocks"):
-        lines += ["", "| block | LUTs | FFs | BRAM36 | LUTRAM | DSP | LUT levels |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| block | LUTs | FFs | BRAM36 | URAM | LUTRAM | DSP | LUT levels |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, b in sorted(rep["blocks"].items(), key=lambda kv: -kv[1]["luts"]):
             lines.append(f"| {name} | {b['luts']:,} | {b['ffs']:,} | {b['bram36']:g} | "
-                         f"{b['lutram']:,} | {b['dsp']} | {b['lut_levels']} |")
+                         f"{b['uram']} | {b['lutram']:,} | {b['dsp']} | {b['lut_levels']} |")
     return "\n".join(lines)

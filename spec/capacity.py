@@ -12,7 +12,7 @@ __all__ = ["GATEWARE", "EMULATOR", "BOOK_FIELDS", "ROW_DEPTH", "gateware_capacit
 #: Build parameters of the gateware (hw/appliance.py and the register file report them in
 #: the CAPACITY registers): symbol slots, price levels per slot and side, order-table buckets
 #: and ways, feed group table entries, latency histogram bins.
-GATEWARE = {"symbols": 64, "levels": 32, "order_buckets": 1 << 12, "order_ways": 4,
+GATEWARE = {"symbols": 64, "levels": 288, "order_buckets": 1 << 12, "order_ways": 4,
             "groups": 4, "hist_bins": 33}
 
 #: The emulator's defaults (``[capacity]`` of the TOML config): deep enough for a real day.

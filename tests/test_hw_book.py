@@ -194,7 +194,7 @@ def test_parameter_errors(kw, exc, text):
 def test_signature():
     b = BookBuilder()
     b._MustUse__silence = True      # only the signature is looked at
-    assert b.depth == 10 and b.levels == 32 and b.order_buckets == 4096
+    assert b.depth == 10 and b.levels == 288 and b.cache_levels == 32 and b.order_buckets == 4096
     members = b.signature.members
     for name in ("i", "o", "sym_we", "sym_slot", "sym_name", "sym_valid", "auto",
                  "state_addr", "state", *COUNTERS):

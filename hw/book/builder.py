@@ -69,7 +69,7 @@ class BookBuilder(wiring.Component):
         symbols        tracked symbol slots (1..256; default 64)
         order_buckets  order-table buckets, power of two (default 2**12)
         order_ways     ways per bucket, power of two (default 4)
-        levels         price levels per slot and side (default 32)
+        levels         price levels per slot and side (default 288)
         cache_levels   of which the best ones kept in the level engine's word (default 32;
                        the rest in the deep levels' block RAM, see :mod:`.deep`)
         depth          N of the top-N output (default 10, <= levels)

@@ -1,9 +1,11 @@
 """cocotb/Verilator bench of the book builder: every top-N row and BookEvent identical to the
 emulator's.
 
-Two builds: the gateware defaults (LOBSTER sample, many-symbol
-random streams in host and auto mode, with back-pressure), and a tiny one (32 buckets × 4 ways,
-6 levels, depth 3) where hash collisions, full buckets, evictions and level misses are common.
+Two builds: the gateware defaults (LOBSTER samples — the AAPL one and the AMZN whole day —,
+many-symbol random streams in host and auto mode, with back-pressure, books deeper than the
+level engine's 32-level cache), and a tiny one (32 buckets × 4 ways, 6 levels of which 4 in
+the cache and 2 deep, depth 3) where hash collisions, full buckets, evictions, refills and level
+misses are common.
 The emulator (tickwire.host.emu) runs here; the simulation process only compares.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tickwire.hw.book.levels import CACHE_LEVELS
 from tickwire.sim.book_builder.gen import emulator_case, fault_day, to_decoded
 from tickwire.sim.runner import DEFAULT_LINT_WAIVERS, build, run
 from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
@@ -23,9 +26,11 @@ pytestmark = pytest.mark.rtl
 
 LOBSTER_MSG = "lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
 LOBSTER_BOOK = "lobster/AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+AMZN_MSG = "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv.gz"
+AMZN_BOOK = "lobster/AMZN_2012-06-21_34200000_57600000_orderbook_1.csv.gz"
 
 BIG = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)   # the defaults
-TINY = dict(symbols=8, order_buckets=32, order_ways=4, levels=6, depth=3)
+TINY = dict(symbols=8, order_buckets=32, order_ways=4, levels=6, depth=3, cache_levels=4)
 
 
 def make_case(path: Path, name: str, raw: list[bytes], params: dict, *, names=None,
@@ -99,6 +104,22 @@ def test_lobster_sample(big_build, shared_data, tmp_path):
         assert np.array_equal(cur, want[e]), f"LOBSTER event {e}"
 
 
+def test_amzn_day(big_build, shared_data, tmp_path):
+    """The AMZN whole day (LOBSTER level 1 as ITCH, 57,515 events, up to 286 ask levels):
+    every RTL row and event the emulator's at the gateware's capacities; the cycles it takes
+    with the deep levels serving every op past the 32nd level."""
+    from tickwire.host import lobster
+    sample = lobster.load(shared_data / AMZN_MSG, shared_data / AMZN_BOOK)
+    raw, _, stats = lobster.to_itch(sample, "AMZN")
+    assert max(stats["peak_bid_levels"], stats["peak_ask_levels"]) > CACHE_LEVELS
+    case = make_case(tmp_path, "amzn", raw, BIG, names=["AMZN"], state_slots=[0])
+    accepted, span, lat_min, lat_max = run_case(big_build, tmp_path / "amzn.pkl")
+    assert accepted == len(raw)
+    print(f"\nAMZN day on the book builder: {len(raw):,} messages in {span:,} cycles "
+          f"({span / len(raw):.2f} per message), row latency {lat_min}-{lat_max} cycles; "
+          f"level_overflow {case['counters']['level_overflow']}")
+
+
 @pytest.mark.parametrize("mode", ["host", "auto"])
 def test_random_many_symbols(big_build, tmp_path, mode):
     """90 locates for 64 slots (48 named in host mode); an order left up to 64 ticks behind
@@ -110,7 +131,15 @@ def test_random_many_symbols(big_build, tmp_path, mode):
                                                              idle_prob=0.3, seed=5)
     case = make_case(tmp_path, f"random_{mode}", raw, BIG, **kw)
     c = case["counters"]
-    assert c["level_overflow"] > 20 and c["level_miss"] > 10 and c["book_updates"] > 500
+    assert c["book_updates"] > 500
+    # the books reach past the level engine's cache: its 32 levels alone would lose levels
+    # (evictions, then misses) that the deep levels keep
+    shallow = emulator_case(raw, symbols=kw["names"], depth=BIG["depth"],
+                            symbols_capacity=BIG["symbols"], order_buckets=BIG["order_buckets"],
+                            order_ways=BIG["order_ways"], levels=CACHE_LEVELS)[1]
+    assert shallow["level_overflow"] > 20 and shallow["level_miss"] > 10
+    assert c["level_overflow"] < shallow["level_overflow"]
+    assert c["level_miss"] < shallow["level_miss"]
     if mode == "auto":
         assert c["symbol_overflow"] > 0
     run_case(big_build, tmp_path / f"random_{mode}.pkl")

@@ -58,7 +58,7 @@ def shallow_rows_differ(raw, names, p, cache):
     return deep != shallow
 
 
-@pytest.mark.parametrize("seed,slots,levels,cache", [(1, 1, 12, 4), (2, 3, 16, 3), (3, 2, 64, 4)])
+@pytest.mark.parametrize("seed,slots,levels,cache", [(1, 1, 12, 4), (2, 3, 19, 3), (3, 2, 68, 4)])
 def test_random_wide_books(seed, slots, levels, cache):
     raw, names = wide_day(seed, 400, slots=slots)
     p = dict(SMALL, order_buckets=256, order_ways=4, levels=levels, cache_levels=cache)
@@ -71,7 +71,7 @@ def test_full_array_evicts_and_refuses_with_backpressure():
     """More prices than cache + deep: the array's worst is evicted or the add refused, and
     reductions at dropped prices miss, exactly as the emulator counts them."""
     raw, names = wide_day(5, 500, slots=2, spread=12)
-    p = dict(SMALL, order_buckets=256, order_ways=4, levels=6, cache_levels=3)
+    p = dict(SMALL, order_buckets=256, order_ways=4, levels=7, cache_levels=3)
     assert shallow_rows_differ(raw, names, dict(p, depth=2), 3)
     _, c, _ = check(raw, names=names, params=p, ready_prob=0.5, gap_prob=0.2, seed=5,
                     state_slots=range(2))
@@ -86,9 +86,16 @@ def test_fault_streams_with_deep_levels(seed):
                     state_slots=range(4))
 
 
-def test_cache_must_exceed_depth_when_levels_do():
+def test_parameter_errors():
     with pytest.raises(ValueError, match=r"depth \(4\) must be below cache \(4\)"):
         LevelEngine(symbols=2, levels=8, depth=4, cache=4)
+    with pytest.raises(ValueError, match=r"levels \(20\) - cache \(8\) = 12 deep levels: "
+                       r"must be a power of two >= 2"):
+        LevelEngine(symbols=2, levels=20, depth=4, cache=8)
     b = BookBuilder(symbols=2, levels=8, depth=4, cache_levels=16)
     b._MustUse__silence = True
     assert b.cache_levels == 8      # no deep levels: the cache is the whole array
+    with pytest.raises(ValueError, match=r"depth \(32\) must be below cache \(32\)"):
+        BookBuilder(symbols=2, levels=40, depth=32)
+    with pytest.raises(ValueError, match=r"levels \(50\) - cache \(32\) = 18 deep levels"):
+        BookBuilder(symbols=2, levels=50)

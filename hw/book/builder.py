@@ -48,7 +48,7 @@ from ..trigger.common import check_bool, check_int, checked_init
 from .common import MsgMeta, lowest_onehot, onehot_select, order_op_layout
 from .hash import order_bucket
 from .layouts import BookEvent, OpKind, SlotState, book_update_layout
-from .levels import CACHE_LEVELS, LevelEngine
+from .levels import CACHE_LEVELS, LevelEngine, check_levels
 from .orders import OrderTable
 
 __all__ = ["BookBuilder", "COUNTERS"]
@@ -126,8 +126,7 @@ class BookBuilder(wiring.Component):
         check_int("levels", levels, 1, 4096)
         check_int("depth", depth, 1)
         check_int("cache_levels", cache_levels, 1, 256)
-        if depth > levels:
-            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+        check_levels(levels, cache_levels, depth)
         check_int("locates", locates, 1, 1 << 16, pow2=True)
         check_int("in_fifo_depth", in_fifo_depth, 1, 64)
         check_int("out_fifo_depth", out_fifo_depth, 1, 64)

@@ -10,7 +10,7 @@ looked up here (``REDUCE``), and when the cache loses a level the best level her
 last entry (``POP``). Invariant: a side has deep levels only while its cache is full, and
 every cache level is better than every deep one.
 
-Each list is a circular buffer of ``deep`` entries (best first at ``base``) so that the moves
+Each list is a circular buffer of ``deep`` entries, a power of two (best first at ``base``), so that the moves
 at the cache boundary (``PUSH``, ``POP``) and the eviction of the worst level cost one access;
 a lookup is a binary search (two cycles per step) and an insert or removal at rank ``i`` moves
 the ``i`` better levels by one (one per cycle). The level engine holds its pipeline while a
@@ -59,10 +59,10 @@ class DeepLevels(wiring.Component):
     @checked_init
     def __init__(self, *, symbols: int, deep: int):
         check_int("symbols", symbols, 1, 256)
-        check_int("deep", deep, 1, 4096)
+        check_int("deep", deep, 2, 4096, pow2=True)
         self.symbols, self.deep = symbols, deep
         self.slot_bits = max(1, (symbols - 1).bit_length())
-        self.idx_bits = max(1, (deep - 1).bit_length())
+        self.idx_bits = (deep - 1).bit_length()   # deep is 2 ** idx_bits
         self.len_bits = deep.bit_length()
         super().__init__({
             "req": In(deep_request_layout(self.slot_bits)),
@@ -90,28 +90,28 @@ class DeepLevels(wiring.Component):
         ptr_wp = ptr.write_port()
         ptr_rp = ptr.read_port(domain="comb")
 
+        # Physical indexes wrap modulo ``deep`` (a power of two) for free, and every memory
+        # address is a register or one adder away from registers (short paths).
         req = Signal(deep_request_layout(self.slot_bits))
-        base = Signal(ib)
-        n = Signal(lb)
-        lo = Signal(lb)
+        base = Signal(ib)       # physical index of the best level
+        n = Signal(lb)          # levels held
+        lo = Signal(lb)         # binary search: lo <= rank < = hi, mid = (lo + hi) // 2
         hi = Signal(lb)
         mid = Signal(lb)
-        j = Signal(lb)          # shift: logical index of the level being moved
+        mid_up = Signal(lb)     # the next mid if the level at mid is better (lo := mid + 1)
+        mid_dn = Signal(lb)     # ... if it is not (hi := mid)
+        src = Signal(ib)        # shift: physical index read next
+        dst = Signal(ib)        # shift: where the level read last goes
+        ins_at = Signal(ib)     # insert: physical index of the new level
         cnt = Signal(lb)        # shift: levels left to move
-        up = Signal()           # shift toward the best end (an insert) or away (a removal)
+        up = Signal()           # shift toward the front (an insert) or the back (a removal)
         rdata = Signal(LevelEntry)
         refill = Signal(LevelEntry)
         m.d.comb += [rdata.eq(rp.data), self.refill.eq(refill)]
         region = Cat(req.side, req.slot)
 
-        def phys(off):
-            """Physical index of logical ``off`` (-1 <= off <= deep) in the circular list."""
-            x = Signal(lb + 2)
-            m.d.comb += x.eq(base + off + D)
-            return Mux(x >= 2 * D, x - 2 * D, Mux(x >= D, x - D, x))[:ib]
-
-        def addr(off):
-            return Cat(phys(off), region)
+        def at(index):
+            return Cat(index[:ib], region)
 
         def better(p):
             # a level at p is better than the request's price (bids: higher, asks: lower)
@@ -124,8 +124,9 @@ class DeepLevels(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.req_valid):
-                    m.d.sync += [req.eq(self.req), base.eq(ptr_rp.data.base),
-                                 n.eq(ptr_rp.data.len), lo.eq(0), hi.eq(ptr_rp.data.len)]
+                    n0 = ptr_rp.data.len
+                    m.d.sync += [req.eq(self.req), base.eq(ptr_rp.data.base), n.eq(n0),
+                                 lo.eq(0), hi.eq(n0), mid.eq(n0 >> 1)]
                     with m.Switch(self.req.kind):
                         with m.Case(DeepKind.PUSH):
                             m.next = "PUSH"
@@ -137,44 +138,44 @@ class DeepLevels(wiring.Component):
             with m.State("PUSH"):
                 # the evicted level is better than every deep one: it goes in front; a full
                 # list first drops its worst (the array's worst: level_overflow)
-                m.d.comb += [wp.addr.eq(addr(-1)), wp.data.eq(req.entry), wp.en.eq(1)]
-                m.d.sync += [base.eq(phys(-1)), n.eq(Mux(n == D, n, n + 1))]
+                m.d.comb += [wp.addr.eq(at(base - 1)), wp.data.eq(req.entry), wp.en.eq(1)]
+                m.d.sync += [base.eq(base - 1), n.eq(Mux(n == D, n, n + 1))]
                 with m.If(n == D):
                     m.d.sync += self.level_overflow.eq(self.level_overflow + 1)
                 m.next = "STORE"
 
             with m.State("POP"):
-                m.d.comb += rp.addr.eq(addr(0))
+                m.d.comb += rp.addr.eq(at(base))
                 with m.If(n == 0):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     m.next = "POP_DATA"
             with m.State("POP_DATA"):
-                m.d.sync += [refill.eq(rdata), base.eq(phys(1)), n.eq(n - 1)]
+                m.d.sync += [refill.eq(rdata), base.eq(base + 1), n.eq(n - 1)]
                 m.next = "STORE"
 
-            # binary search: lo = the number of levels better than the request's price
+            # binary search: lo ends as the number of levels better than the request's price
             with m.State("SEARCH"):
-                m.d.comb += mid.eq((lo + hi) >> 1)
-                m.d.comb += rp.addr.eq(addr(mid))
-                m.d.sync += j.eq(mid)
+                m.d.comb += rp.addr.eq(at(base + mid))
+                m.d.sync += [mid_up.eq((mid + hi + 1) >> 1), mid_dn.eq((lo + mid) >> 1)]
                 with m.If(lo == hi):
                     m.next = "CHECK"
                 with m.Else():
                     m.next = "STEP"
             with m.State("STEP"):
                 with m.If(better(rdata.price)):
-                    m.d.sync += lo.eq(j + 1)
+                    m.d.sync += [lo.eq(mid + 1), mid.eq(mid_up)]
                 with m.Else():
-                    m.d.sync += hi.eq(j)
+                    m.d.sync += [hi.eq(mid), mid.eq(mid_dn)]
                 m.next = "SEARCH"
             with m.State("CHECK"):
                 # rdata: the level at rank lo (meaningless when lo == n)
                 found = (lo < n) & (rdata.price == req.price)
+                m.d.sync += ins_at.eq(base + lo - 1)
                 with m.If(req.kind == DeepKind.ADD):
                     with m.If(found):
-                        m.d.comb += [wp.addr.eq(addr(lo)), wp.en.eq(1),
+                        m.d.comb += [wp.addr.eq(at(base + lo)), wp.en.eq(1),
                                      wp.data.price.eq(rdata.price),
                                      wp.data.shares.eq(rdata.shares + req.amount),
                                      wp.data.count.eq(rdata.count + 1)]
@@ -191,7 +192,7 @@ class DeepLevels(wiring.Component):
                             m.d.sync += [n.eq(n - 1),
                                          self.level_overflow.eq(self.level_overflow + 1)]
                         # move the lo better levels one place toward the front
-                        m.d.sync += [j.eq(0), cnt.eq(lo), up.eq(1)]
+                        m.d.sync += [src.eq(base), cnt.eq(lo), up.eq(1)]
                         m.next = "SHIFT"
                 with m.Else():
                     taken = (req.amount != 0) | req.removed
@@ -204,41 +205,42 @@ class DeepLevels(wiring.Component):
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Elif(gone):
-                        # move the lo better levels one place back over it
-                        m.d.sync += [j.eq(lo - 1), cnt.eq(lo), up.eq(0)]
+                        # move the lo better levels one place back over it, the last first
+                        m.d.sync += [src.eq(base + lo - 1), cnt.eq(lo), up.eq(0)]
                         m.next = "SHIFT"
                     with m.Else():
-                        m.d.comb += [wp.addr.eq(addr(lo)), wp.en.eq(1),
+                        m.d.comb += [wp.addr.eq(at(base + lo)), wp.en.eq(1),
                                      wp.data.price.eq(rdata.price),
                                      wp.data.shares.eq(rdata.shares - req.amount),
                                      wp.data.count.eq(rdata.count - req.removed)]
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
 
-            # one level per cycle: read logical j, write it one place over on the next cycle
+            # one level per cycle: read at src, write it one place over on the next cycle
             with m.State("SHIFT"):
-                m.d.comb += rp.addr.eq(addr(j))
+                m.d.comb += rp.addr.eq(at(src))
+                m.d.sync += [src.eq(Mux(up, src + 1, src - 1)),
+                             dst.eq(Mux(up, src - 1, src + 1))]
                 with m.If(cnt == 0):
                     m.next = "FINISH"
                 with m.Else():
                     m.next = "MOVE"
             with m.State("MOVE"):
-                m.d.comb += [wp.addr.eq(Mux(up, addr(j - 1), addr(j + 1))), wp.data.eq(rdata),
-                             wp.en.eq(1)]
-                nj = Mux(up, j + 1, j - 1)
-                m.d.comb += rp.addr.eq(addr(nj))
-                m.d.sync += [j.eq(nj), cnt.eq(cnt - 1)]
+                m.d.comb += [wp.addr.eq(at(dst)), wp.data.eq(rdata), wp.en.eq(1),
+                             rp.addr.eq(at(src))]
+                m.d.sync += [src.eq(Mux(up, src + 1, src - 1)),
+                             dst.eq(Mux(up, src - 1, src + 1)), cnt.eq(cnt - 1)]
                 with m.If(cnt == 1):
                     m.next = "FINISH"
             with m.State("FINISH"):
                 with m.If(up):
                     # the new level takes rank lo in the list that now starts one earlier
-                    m.d.comb += [wp.addr.eq(addr(lo - 1)), wp.en.eq(1),
+                    m.d.comb += [wp.addr.eq(at(ins_at)), wp.en.eq(1),
                                  wp.data.price.eq(req.price), wp.data.shares.eq(req.amount),
                                  wp.data.count.eq(1)]
-                    m.d.sync += [base.eq(phys(-1)), n.eq(n + 1)]
+                    m.d.sync += [base.eq(base - 1), n.eq(n + 1)]
                 with m.Else():
-                    m.d.sync += [base.eq(phys(1)), n.eq(n - 1)]
+                    m.d.sync += [base.eq(base + 1), n.eq(n - 1)]
                 m.next = "STORE"
 
             with m.State("STORE"):

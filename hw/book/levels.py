@@ -37,7 +37,7 @@ from .common import BankedMemory, level_op_layout
 from .deep import DeepKind, DeepLevels
 from .layouts import COUNT_BITS, LevelEntry, OpKind, side_layout, slot_levels_layout
 
-__all__ = ["LevelEngine", "level_result_layout", "CACHE_LEVELS"]
+__all__ = ["LevelEngine", "level_result_layout", "CACHE_LEVELS", "check_levels"]
 
 #: Levels per slot and side kept in the engine's word (the sorted cache); deeper ones live in
 #: the deep levels' block RAM.
@@ -70,6 +70,19 @@ def _w_layout(slot_bits: int, levels: int) -> data.StructLayout:
     })
 
 
+def check_levels(levels: int, cache: int, depth: int) -> None:
+    """The level engine's parameter rules (its own and the book builder's constructor)."""
+    if depth > levels:
+        raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
+    deep = levels - min(cache, levels)
+    if deep and depth >= cache:
+        raise ValueError(f"depth ({depth}) must be below cache ({cache}) when levels "
+                         f"({levels}) exceed it")
+    if deep and (deep < 2 or deep & (deep - 1)):
+        raise ValueError(f"levels ({levels}) - cache ({cache}) = {deep} deep levels: "
+                         f"must be a power of two >= 2")
+
+
 class LevelEngine(wiring.Component):
     """Per-slot, per-side sorted level arrays with the doc's insert / evict / remove rules.
 
@@ -85,11 +98,7 @@ class LevelEngine(wiring.Component):
         check_int("levels", levels, 1, 4096)
         check_int("depth", depth, 1)
         check_int("cache", cache, 1, 256)
-        if depth > levels:
-            raise ValueError(f"depth ({depth}) must not exceed levels ({levels})")
-        if levels > cache and depth >= cache:
-            raise ValueError(f"depth ({depth}) must be below cache ({cache}) when levels "
-                             f"({levels}) exceed it")
+        check_levels(levels, cache, depth)
         self.symbols = symbols
         self.levels = levels
         self.cache = min(cache, levels)

@@ -1,16 +1,22 @@
 """How often the order table refuses an add, measured on real reference numbers.
 
-The book builder's order table is set-associative (docs/architecture.md, "Book builder"): a
-reference number picks a bucket of ``ways`` entries and an add whose bucket is full is refused
-(``order_table_full``). Whether an entry is free depends only on how many live orders share
-the bucket, so the table is modelled here by a count per bucket, for any bucket index:
+The book builder's order table (docs/architecture.md, "Book builder") keeps an order in one
+of ``ways`` entries of a bucket picked by hashing its reference number; an add that finds no
+free entry is refused (``order_table_full``). Whether an entry is free depends only on how many
+live orders share the bucket, so the table is modelled here by a count per bucket, for these
+bucket indexes (the study's columns):
 
-* ``fold`` — the emulator's and the gateware's hash (:func:`tickwire.host.emu.core.order_hash`,
-  reproduced bit for bit in numpy): XOR-fold of ``ref >> log2(ways)``;
+* ``fold`` — XOR-fold of ``ref >> log2(ways)`` (:func:`tickwire.host.emu.core.order_hash`,
+  reproduced bit for bit in numpy): bank 0 of the built table, here alone;
 * ``low`` — a direct map on the low bits of the reference: ``ref mod buckets``;
 * ``mix`` — a multiplicative (Fibonacci) hash: the top bits of ``ref * 0x9E3779B97F4A7C15``;
-* ``fold+mix`` — two choices: the emptier of the ``fold`` and the ``mix`` bucket;
-* ``uniform`` — the baseline: a uniformly random bucket for each distinct reference.
+* ``uniform`` — the baseline: a uniformly random bucket for each distinct reference;
+* ``fold+mix`` — two choices in one table: the emptier of the ``fold`` and ``mix`` bucket;
+* ``fold/rfold``, ``fold/mix``, ``fold/mix32`` — two choices in two banks of ``buckets / 2``:
+  bank 0 by ``fold``, bank 1 by a second hash (``rfold``: fold of the bit-reversed
+  reference; ``mix``; ``mix32``: :func:`tickwire.host.emu.core.mix_hash`); an add goes to the
+  bucket with fewer live orders, bank 0 on a tie. ``fold/mix32`` is the built table
+  (:data:`BUILT`): on the AMZN day its model refuses exactly the adds the emulator counts.
 
 Streams of adds and removals come from ITCH messages (a replay, as the emulator sees it) or
 from a steady-state churn at a chosen load (live orders / entries): each new order takes the
@@ -29,9 +35,10 @@ from numba import njit
 
 from . import itch
 
-__all__ = ["INDEXES", "Stream", "fold_index", "low_index", "mix_index", "uniform_index",
-           "itch_stream", "churn_stream", "sequential_keys", "uniform_keys", "refusals",
-           "study", "markdown", "GEOMETRIES", "LOADS"]
+__all__ = ["INDEXES", "BUILT", "Stream", "fold_index", "low_index", "mix_index", "mix32_index",
+           "rfold_index", "uniform_index", "itch_stream", "churn_stream", "sequential_keys",
+           "uniform_keys", "bucket_choices", "refusals", "study", "markdown", "GEOMETRIES",
+           "LOADS"]
 
 #: the table geometries of the study: (buckets, ways) of the gateware, 4x it, the emulator's
 GEOMETRIES = ((1 << 12, 4), (1 << 14, 4), (1 << 20, 4))
@@ -69,6 +76,27 @@ def mix_index(refs: np.ndarray, buckets: int, ways: int) -> np.ndarray:
     return (p >> np.uint64(64 - bits)).astype(np.int64)
 
 
+def mix32_index(refs: np.ndarray, buckets: int, ways: int) -> np.ndarray:
+    """The built bank-1 hash (core.mix_hash): the top ``log2(buckets)`` bits of
+    ``k * 0x9E3779B9 mod 2^32``, ``k = (ref ^ ref >> 32) mod 2^32``."""
+    bits = _bits(buckets)
+    if bits > 32:
+        raise ValueError(f"{buckets} buckets: mix32 gives at most 2^32")
+    r = np.asarray(refs, np.uint64)
+    k = (r ^ (r >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
+    p = (k * np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)
+    return (p >> np.uint64(32 - bits)).astype(np.int64)
+
+
+def rfold_index(refs: np.ndarray, buckets: int, ways: int) -> np.ndarray:
+    """A second hash with no multiply: the XOR-fold of the bit-reversed reference."""
+    r = np.asarray(refs, np.uint64)
+    rev = np.zeros_like(r)
+    for i in range(64):
+        rev |= ((r >> np.uint64(i)) & np.uint64(1)) << np.uint64(63 - i)
+    return fold_index(rev, buckets, 1)
+
+
 def uniform_index(refs: np.ndarray, buckets: int, ways: int, seed: int = 1) -> np.ndarray:
     """The baseline: a uniformly random bucket per distinct reference (seeded)."""
     _bits(buckets)
@@ -76,9 +104,17 @@ def uniform_index(refs: np.ndarray, buckets: int, ways: int, seed: int = 1) -> n
     return np.random.default_rng(seed).integers(0, buckets, len(uniq))[inv]
 
 
-#: bucket index of each study column: one function, or two for two choices
-INDEXES = {"fold": (fold_index,), "low": (low_index,), "mix": (mix_index,),
-           "fold+mix": (fold_index, mix_index), "uniform": (uniform_index,)}
+#: bucket index of each study column: ("one", f) one choice; ("table", f, g) two choices in
+#: one table of all buckets; ("banks", f, g) two choices, f over bank 0 and g over bank 1,
+#: each of half the buckets
+INDEXES = {"fold": ("one", fold_index), "low": ("one", low_index), "mix": ("one", mix_index),
+           "uniform": ("one", uniform_index),
+           "fold+mix": ("table", fold_index, mix_index),
+           "fold/rfold": ("banks", fold_index, rfold_index),
+           "fold/mix": ("banks", fold_index, mix_index),
+           "fold/mix32": ("banks", fold_index, mix32_index)}
+#: the index the emulator and the gateware build (docs/architecture.md, "Order table")
+BUILT = "fold/mix32"
 
 
 @dataclass
@@ -189,7 +225,7 @@ def uniform_keys(n: int, rng=None) -> np.ndarray:
 @njit(cache=True)
 def _count(b1, b2, is_add, pair, ways, n_buckets, warm):
     """Refused adds (after ``warm``) and peak live orders; an add takes the emptier of its
-    buckets ``b1``, ``b2`` (the same bucket twice: a one-choice table)."""
+    buckets ``b1``, ``b2``, ``b1`` on a tie (the same bucket twice: a one-choice table)."""
     occ = np.zeros(n_buckets, np.int32)
     at = np.full(len(b1), -1, np.int64)      # bucket each stored add went to
     refused = 0
@@ -214,11 +250,24 @@ def _count(b1, b2, is_add, pair, ways, n_buckets, warm):
     return refused, peak
 
 
-def refusals(stream: Stream, buckets: int, ways: int, index: str = "fold") -> dict:
+def bucket_choices(refs: np.ndarray, buckets: int, ways: int, index: str = BUILT):
+    """The two buckets (0..buckets-1) an add may take under ``index`` (see INDEXES; the same
+    twice for one choice); bank 1's buckets follow bank 0's."""
+    kind, *fns = INDEXES[index]
+    if kind == "one":
+        b = fns[0](refs, buckets, ways)
+        return b, b
+    if kind == "table":
+        return fns[0](refs, buckets, ways), fns[1](refs, buckets, ways)
+    half = buckets // 2
+    if half < 2:
+        raise ValueError(f"{buckets} buckets: two banks need at least 4")
+    return fns[0](refs, half, ways), fns[1](refs, half, ways) + half
+
+
+def refusals(stream: Stream, buckets: int, ways: int, index: str = BUILT) -> dict:
     """Adds refused by a ``buckets`` x ``ways`` table with bucket ``index`` (see INDEXES)."""
-    fns = INDEXES[index]
-    b1 = fns[0](stream.ref, buckets, ways)
-    b2 = fns[-1](stream.ref, buckets, ways) if len(fns) > 1 else b1
+    b1, b2 = bucket_choices(stream.ref, buckets, ways, index)
     refused, peak = _count(b1, b2, stream.is_add, stream.pair, ways, buckets, stream.warm)
     adds = stream.adds
     return {"adds": adds, "refused": int(refused), "rate": refused / adds if adds else 0.0,

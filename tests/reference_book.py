@@ -1,8 +1,8 @@
 """An independent reference of docs/architecture.md's book builder *with* its capacities,
 written from the document alone (not from the emulator or the gateware).
 
-:class:`CapBook` holds the symbol table (host names or auto), the set-associative order table
-with the XOR-folded bucket hash, the bounded sorted level arrays (eviction, refusal,
+:class:`CapBook` holds the symbol table (host names or auto), the two-bank order table
+(fold and mix32 bucket hashes, an insert into the emptier bucket), the bounded sorted level arrays (eviction, refusal,
 ``level_miss``, the shares/count removal rule) and the row rule: an add or reduction emits
 when it touches a sorted position < N (a refused add, a level miss or a 0-share reduction that
 leaves the order touches none); a replace emits only when the top N of its side changed value.
@@ -47,20 +47,30 @@ class CapBook:
 
     # ------------------------------------------------------------------ order table
 
-    def bucket(self, ref):
-        q, h, shift = ref >> self.wbits, 0, 0
-        while shift < 64:
-            h ^= q >> shift
-            shift += self.bbits or 64
-        return self.table[h & ((1 << self.bbits) - 1)]
+    def buckets(self, ref):
+        """(bank-0 bucket: fold of ref >> log2(ways) in b-bit chunks, bank-1 bucket: top b
+        bits of mix32), the bucket lists themselves; b = log2(order_buckets) - 1."""
+        b = self.bbits - 1
+        h0 = h1 = 0
+        if b:
+            q, shift = ref >> self.wbits, 0
+            while shift < 64:
+                h0 ^= q >> shift
+                shift += b
+            h0 &= (1 << b) - 1
+            k = (ref ^ (ref >> 32)) & 0xFFFFFFFF
+            h1 = ((k * 0x9E3779B9) & 0xFFFFFFFF) >> (32 - b)
+        return self.table[h0], self.table[(1 << b) + h1]
 
     def find(self, ref):
-        """(bucket, way holding ``ref`` or None)."""
-        b = self.bucket(ref)
-        for w, o in enumerate(b):
-            if o is not None and o[0] == ref:
-                return b, w
-        return b, None
+        """(bucket, way holding ``ref`` or None): the bucket holding it, else the one an
+        insert takes (fewer live entries, bank 0 on a tie)."""
+        b0, b1 = self.buckets(ref)
+        for b in (b0, b1):
+            for w, o in enumerate(b):
+                if o is not None and o[0] == ref:
+                    return b, w
+        return (b1 if b1.count(None) > b0.count(None) else b0), None
 
     def store(self, ref, slot, side, price, n) -> bool:
         """Put an order in the table (lowest free way); False when refused (counted)."""

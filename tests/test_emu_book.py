@@ -8,7 +8,7 @@ import pytest
 from emu_helpers import Day, config, run
 from reference_book import CapBook
 from tickwire.host import itch
-from tickwire.host.emu.core import order_hash
+from tickwire.host.emu.core import mix_hash, order_hash
 
 
 class RefBook:
@@ -158,14 +158,18 @@ def test_level_overflow_evicts_worst_and_misses_are_counted():
 
 
 def test_order_table_full_in_a_tiny_table():
-    bits, ways = 1, 2
-    refs = [r for r in range(1, 200) if order_hash(np.uint64(r), bits, 1) == 0][:3]
+    # 4 buckets x 2 ways: two banks of 2 buckets; 5 references whose fold (bank 0) and mix32
+    # (bank 1) buckets are both 0: bank 0, bank 1, bank 0, bank 1, then both full
+    refs = [r for r in range(1, 200) if order_hash(np.uint64(r), 1, 1) == 0
+            and mix_hash(np.uint64(r), 1) == 0][:5]
     day = Day(("AAPL",))
     for r in refs:
         day.add("AAPL", r, "B", 10, 1_000_000)
-    _, res = run(day, config(("AAPL",), order_buckets=2, order_ways=ways), depth=1)
+    emu, res = run(day, config(("AAPL",), order_buckets=4, order_ways=2), depth=1)
     assert res.counters["order_table_full"] == 1
-    assert res.rows.levels[-1, 0].tolist() == [0, 0, 1_000_000, 20]
+    assert res.rows.levels[-1, 0].tolist() == [0, 0, 1_000_000, 40]
+    ot = emu.state.orders
+    assert ot[[0, 1, 4, 5], 0].tolist() == refs[:4:2] + refs[1:4:2]
 
 
 def test_capacity_arguments_checked():

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from tickwire.host import hashstats
-from tickwire.host.emu.core import order_hash
+from tickwire.host.emu.core import mix_hash, order_hash
+from tickwire.hw.book.hash import mix_bucket
 from tickwire.host.emu.pipeline import Emulator, messages_buffer
 from emu_helpers import Day, config
 
@@ -18,8 +19,17 @@ def test_fold_index_is_the_emulators_hash(buckets, ways):
     assert hashstats.fold_index(refs, buckets, ways).tolist() == want
 
 
+@pytest.mark.parametrize("bits", [1, 5, 11, 19, 32])
+def test_mix32_index_is_the_emulators_and_the_gatewares_hash(bits):
+    refs = np.concatenate([hashstats.uniform_keys(500),
+                           hashstats.sequential_keys(500, 1, start=(1 << 40) - 7)])
+    want = [int(mix_hash(np.uint64(r), bits)) for r in refs]
+    assert hashstats.mix32_index(refs, 1 << bits, 4).tolist() == want
+    assert [mix_bucket(int(r), bits) for r in refs] == want
+
+
 def test_refusals_equal_the_emulators_order_table_full():
-    # a small table and sequential references: the fold hash fills a bucket with 4 neighbours
+    # a small table crowded far past its size by sequential references
     day = Day(symbols=("AAPL",))
     rng = np.random.default_rng(3)
     live = []
@@ -31,7 +41,7 @@ def test_refusals_equal_the_emulators_order_table_full():
     cfg = config(("AAPL",), order_buckets=64, order_ways=4, levels=64)
     emu = Emulator(cfg, depth=1)
     res = emu.run(*messages_buffer(day.msgs))
-    got = hashstats.refusals(hashstats.itch_stream(day.msgs), 64, 4, "fold")
+    got = hashstats.refusals(hashstats.itch_stream(day.msgs), 64, 4, hashstats.BUILT)
     assert res.counters["order_table_full"] == got["refused"] > 0
     assert got["adds"] == 2999
 
@@ -64,7 +74,8 @@ def test_two_choices_refuse_fewer_than_one():
     s = hashstats.churn_stream(keys, int(0.5 * 4096 * 4))
     one = hashstats.refusals(s, 4096, 4, "fold")["refused"]
     two = hashstats.refusals(s, 4096, 4, "fold+mix")["refused"]
-    assert two < one / 10
+    banks = hashstats.refusals(s, 4096, 4, hashstats.BUILT)["refused"]
+    assert two < one / 10 and banks < two
 
 
 def test_study_table_has_a_cell_per_index():

@@ -252,7 +252,8 @@ def test_levels_overflow_eviction_and_miss():
 
 
 def test_order_table_rules():
-    # 4 orders in all; bucket = parity of ref >> 1: refs 1 6 7 -> 0, refs 2 3 4 5 -> 1
+    # 4 orders in all: two banks of one 2-way bucket; adds alternate bank 0, bank 1 (the
+    # emptier, bank 0 on a tie): 1 3 -> bank 0, 2 4 -> bank 1, 5 6 refused
     p = dict(SMALL, order_buckets=2, order_ways=2)
     d = Day()
     for ref in (1, 2, 3, 4, 5, 6):
@@ -263,7 +264,7 @@ def test_order_table_rules():
       match_number=1)                                            # overfill
     d.add(1, 7, "B", 100, 1007)                                  # takes the freed way
     d("D", stock_locate=1, order_reference_number=5)             # dropped earlier: unknown
-    d("U", stock_locate=1, original_order_reference_number=3, new_order_reference_number=6,
+    d("U", stock_locate=1, original_order_reference_number=3, new_order_reference_number=4,
       shares=10, price=1003)                                     # new ref duplicate
     d("U", stock_locate=1, original_order_reference_number=77, new_order_reference_number=78,
       shares=10, price=1003)                                     # unknown old

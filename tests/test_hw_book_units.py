@@ -4,8 +4,8 @@
   refusal when full, removal by shares and by order count, zero-share reductions, level_miss,
   the U pair rule (emit only if the side's top N changed value), back-to-back operations on
   one slot (the forwarding / one-bubble hazard path) and output back-pressure (``hold``).
-* :class:`OrderTable` — the set-associative table: lowest free way, duplicate and unknown
-  references, overfill, full buckets, U halves (context hand-over, same-bucket replace), the
+* :class:`OrderTable` — the two-bank table: the emptier bucket, lowest free way, duplicate and
+  unknown references in either bank, overfill, full buckets, U halves (context hand-over, same-bucket replace), the
   level operation each op causes, and downstream back-pressure.
 
 The reference is tests/reference_book.py, the book of docs/architecture.md written from the
@@ -19,7 +19,7 @@ from amaranth_sim import simulate
 from reference_book import CapBook
 
 from tickwire.hw.book import LevelEngine, OrderTable
-from tickwire.hw.book.hash import order_bucket
+from tickwire.hw.book.hash import mix_bucket, order_bucket
 from tickwire.hw.book.layouts import OpKind
 
 ADD, RED, DEL, NOP = OpKind.ADD, OpKind.REDUCE, OpKind.DELETE, OpKind.NOP
@@ -254,12 +254,12 @@ def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0, by_hand=None)
     """RTL == reference model on ``ops``; ``by_hand``: expected level ops, derived by hand,
     checked against both (a refused op's fields are don't-care, as below)."""
     dut = OrderTable(symbols=4, order_buckets=buckets, order_ways=ways)
-    bb, wb = buckets.bit_length() - 1, ways.bit_length() - 1
+    bb, wb = buckets.bit_length() - 2, ways.bit_length() - 1     # bb: bits of a bank
     full = []
     for i, op in enumerate(ops):
         d = dict(kind=NOP, key=0, slot=0, side=0, price=0, amount=0, u0=0, u1=0, meta=_meta(i))
         d.update(op)
-        d["bucket"] = order_bucket(d["key"], bb, wb)
+        d["bucket"], d["bucket1"] = order_bucket(d["key"], bb, wb), mix_bucket(d["key"], bb)
         full.append(d)
 
     def sample(o):
@@ -298,40 +298,51 @@ def ou(old, new, price=100, amount=5):
 
 
 def test_orders_directed():
-    # 4 buckets x 2 ways; bucket = xor-fold of q = key >> 1 in 2-bit chunks: q 4 (keys 8, 9)
-    # -> 4 ^ 1 = 1, q 1 (keys 2, 3) -> 1, q 5 (keys 10, 11) -> 5 ^ 1 = 0, q 15 (key 30) -> 0
-    ops = [oadd(8, side=1, price=7), oadd(9, slot=2), oadd(9),      # dup
-           oadd(10), oadd(11), oadd(2),                           # 2 -> bucket of 8/9: full
-           ored(8, 3), ored(8, 4), ored(8, 9),                    # partial, partial, overfill
-           oadd(2, price=5),                                      # takes the freed way 0
-           odel(9), odel(9),                                      # delete, then unknown
-           *ou(10, 11),                                           # new ref duplicate
-           *ou(10, 12),                                           # unknown old: nothing
-           *ou(11, 11, price=99, amount=0),                       # same ref reused, 0 shares
-           *ou(11, 30, price=98),
+    # 4 buckets x 2 ways: two banks of 2 buckets; bank 0 by fold (parity of key >> 1), bank 1
+    # by the top bit of mix32. (fold, mix32): keys 8 9 14 16 17 22 -> (1, 1), key 2 -> (1, 0)
+    ops = [oadd(8, side=1, price=7),                              # tie: bank 0
+           oadd(9, slot=2),                                       # bank 0 fuller: bank 1
+           oadd(9),                                               # dup, found in bank 1
+           oadd(14), oadd(16),                                    # tie: bank 0; then bank 1
+           oadd(17),                                              # both buckets full
+           ored(9, 3), ored(9, 4), ored(9, 9),                    # partial, partial, overfill
+           oadd(17, price=5),                                     # bank 1's freed way 0
+           odel(14), odel(14),                                    # delete, then unknown
+           *ou(16, 8),                                            # new ref duplicate (bank 0)
+           *ou(16, 2),                                            # unknown old: nothing
+           *ou(17, 17, price=99, amount=0),                       # same ref reused, 0 shares
+           *ou(17, 22, price=98),
            dict(kind=NOP, slot=3, price=42, amount=7),            # a P passes through
-           ored(30, 0), ored(30, 5)]
+           ored(22, 0), ored(22, 5),
+           oadd(2, price=1), ored(2, 10)]                          # bank 1: its bucket empty
     # (kind, slot, side, price, amount, removed, last), worked out from the rules by hand
     x = (NOP, 0, 0, 0, 0, 0, 1)                                   # refused (fields don't care)
     by_hand = [(ADD, 0, 1, 7, 10, 0, 1), (ADD, 2, 0, 100, 10, 0, 1), x,
                (ADD, 0, 0, 100, 10, 0, 1), (ADD, 0, 0, 100, 10, 0, 1), x,
-               (RED, 0, 1, 7, 3, 0, 1), (RED, 0, 1, 7, 4, 0, 1),
-               (RED, 0, 1, 7, 3, 1, 1),                           # overfill: the 3 left go
+               (RED, 2, 0, 100, 3, 0, 1), (RED, 2, 0, 100, 4, 0, 1),
+               (RED, 2, 0, 100, 3, 1, 1),                         # overfill: the 3 left go
                (ADD, 0, 0, 5, 10, 0, 1),
-               (RED, 2, 0, 100, 10, 1, 1), x,
+               (RED, 0, 0, 100, 10, 1, 1), x,
                (RED, 0, 0, 100, 10, 1, 0), x,                     # U: old out, new refused
                (NOP, 0, 0, 0, 0, 0, 0), x,                        # U: unknown old, nothing
-               (RED, 0, 0, 100, 10, 1, 0), (ADD, 0, 0, 99, 0, 0, 1),
+               (RED, 0, 0, 5, 10, 1, 0), (ADD, 0, 0, 99, 0, 0, 1),
                (RED, 0, 0, 99, 0, 1, 0), (ADD, 0, 0, 98, 5, 0, 1),
                (NOP, 3, 0, 42, 7, 0, 1),
                (RED, 0, 0, 98, 0, 0, 1),                          # 0 shares: the order stays
-               (RED, 0, 0, 98, 5, 1, 1)]
-    _, counters = run_orders(ops, by_hand=by_hand)
+               (RED, 0, 0, 98, 5, 1, 1),
+               (ADD, 0, 0, 1, 10, 0, 1), (RED, 0, 0, 1, 10, 1, 1)]
+    dut, counters = run_orders(ops, by_hand=by_hand)
     assert (counters["duplicate_ref"], counters["order_table_full"], counters["unknown_ref"],
             counters["overfill"]) == (2, 1, 2, 1)
+    # where the model put them: the table is full only when both buckets are
+    m = CapBook(symbols=4, order_buckets=4, order_ways=2)
+    for k in (8, 9, 14, 16):
+        assert m.store(k, 0, 0, 1, 1)
+    assert [o[0] for o in m.table[1]] == [8, 14] and [o[0] for o in m.table[3]] == [9, 16]
+    assert not m.store(17, 0, 0, 1, 1) and m.c["order_table_full"] == 1
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(6))
 def test_orders_random(seed):
     rng = random.Random(seed)
     keys = [rng.randrange(0, 40) for _ in range(25)] + [rng.randrange(1 << 64) for _ in range(5)]
@@ -351,7 +362,8 @@ def test_orders_random(seed):
                           rng.choice([0, 3, 10])))
         else:
             ops.append(dict(kind=NOP, slot=rng.randrange(4), price=1, amount=2))
-    run_orders(ops, buckets=8, ways=4 if seed % 2 else 2,
+    # 4 buckets (one bit a bank) crowd both banks: ops a stage apart share buckets often
+    run_orders(ops, buckets=8 if seed < 3 else 4, ways=4 if seed % 2 else 2,
                accept_prob=0.6 if seed else 1.0, seed=seed)
 
 

@@ -74,8 +74,9 @@ class State:
                  order_ways: int = EMULATOR["order_ways"], levels: int = EMULATOR["levels"]):
         if symbols < 1 or symbols > 1 << 16:
             raise ValueError(f"capacity.symbols={symbols}: must be 1..65536")
-        if order_buckets < 2 or order_buckets & (order_buckets - 1):
-            raise ValueError(f"capacity.order_buckets={order_buckets}: must be a power of two >= 2")
+        if order_buckets < 2 or order_buckets & (order_buckets - 1) or order_buckets > 1 << 33:
+            raise ValueError(f"capacity.order_buckets={order_buckets}: must be a power of two, "
+                             "2..2^33 (two banks of at most 2^32 buckets)")
         if not 1 <= order_ways <= 64 or order_ways & (order_ways - 1):
             raise ValueError(f"capacity.order_ways={order_ways}: must be a power of two, 1..64")
         if not 1 <= levels <= 4096:
@@ -88,9 +89,9 @@ class State:
         self.n_names = np.zeros(1, np.int64)         # slots in use
         self.auto = np.zeros(1, np.uint8)            # 1: learn names as they appear
         self.locate_slot = np.full(65536, -1, np.int32)  # -1 unknown, -2 seen and untracked
-        # order table
+        # order table: bank 0 (fold buckets) in entries [0, n/2), bank 1 (mix32) in [n/2, n)
         # one record per entry, a bucket's ways adjacent: a lookup touches one or two cache
-        # lines (reductions hit old orders all over the table)
+        # lines per bank (reductions hit old orders all over the table)
         self.orders = np.zeros((n, 3), np.uint64)
         # price levels [slot, side, level]
         # one 16-byte record per level (price, shares, orders, unused): a side's top levels
@@ -192,9 +193,9 @@ def _be48(d, o):
 
 @njit(inline="always", cache=True)
 def order_hash(ref, bits, way_bits):
-    """Bucket of a reference number: XOR-fold of the ``bits``-wide chunks of
-    ``ref >> way_bits`` (docs/architecture.md). Consecutive references share a bucket, so the
-    ways of a bucket fill with neighbours and recent orders stay close in memory."""
+    """Bank-0 bucket of a reference number (``bits`` = the bank's, >= 1): XOR-fold of the
+    ``bits``-wide chunks of ``ref >> way_bits`` (docs/architecture.md). Consecutive references
+    share a bucket, so the ways of a bucket fill with neighbours."""
     r = ref >> np.uint64(way_bits)
     h = np.uint64(0)
     sh = 0
@@ -202,6 +203,14 @@ def order_hash(ref, bits, way_bits):
         h ^= r >> np.uint64(sh)
         sh += bits
     return h & np.uint64((1 << bits) - 1)
+
+
+@njit(inline="always", cache=True)
+def mix_hash(ref, bits):
+    """Bank-1 bucket of a reference number (``bits`` = the bank's, 1..32): mix32, the top
+    ``bits`` bits of ``k * 0x9E3779B9 mod 2^32`` with ``k = (ref ^ ref >> 32) mod 2^32``."""
+    k = (ref ^ (ref >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
+    return ((k * np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - bits)
 
 
 # The book kernels index flat views of the tables (unsigned indices: no wrap-around code):
@@ -214,18 +223,41 @@ _X = np.uint64  # index cast
 
 @njit(inline="always", cache=True)
 def _ot_lookup(ot, ref, bits, way_bits):
-    """(entry of ``ref``, lowest free entry of its bucket); -1 where there is none."""
+    """(entry of ``ref``, entry an insert of it takes); -1 where there is none. ``bits`` is
+    log2(order_buckets): two banks of 2^(bits-1) buckets, ``ref`` in its fold bucket of bank
+    0 or its mix32 bucket of bank 1; an insert goes to the one with fewer live entries (bank
+    0 on a tie), lowest free way."""
     ways = 1 << way_bits
-    base = np.int64(order_hash(ref, bits, way_bits)) << way_bits
-    free = -1
+    b = bits - 1
+    base0 = np.int64(0)
+    base1 = np.int64(1) << (b + way_bits)
+    if b > 0:
+        base0 = np.int64(order_hash(ref, b, way_bits)) << way_bits
+        base1 += np.int64(mix_hash(ref, b)) << way_bits
+    free0 = -1
+    free1 = -1
+    n0 = 0
+    n1 = 0
+    # both banks way by way: their cache misses overlap (a reference is held at most once,
+    # so which bank is looked at first does not matter)
     for w in range(ways):
-        e = _X(3 * (base + w))
-        if ot[e + _X(OT_META)] & np.uint64(1):
-            if ot[e] == ref:
-                return base + w, free
-        elif free < 0:
-            free = base + w
-    return -1, free
+        e0 = _X(3 * (base0 + w))
+        e1 = _X(3 * (base1 + w))
+        u0 = ot[e0 + _X(OT_META)] & np.uint64(1)
+        u1 = ot[e1 + _X(OT_META)] & np.uint64(1)
+        if u0:
+            if ot[e0] == ref:
+                return base0 + w, -1
+            n0 += 1
+        elif free0 < 0:
+            free0 = base0 + w
+        if u1:
+            if ot[e1] == ref:
+                return base1 + w, -1
+            n1 += 1
+        elif free1 < 0:
+            free1 = base1 + w
+    return -1, (free1 if n1 < n0 else free0)
 
 
 @njit(inline="always", cache=True)

@@ -30,8 +30,10 @@ many-symbol streams 1.2. Latency: a message accepted on ``i`` in cycle t has its
 stalls.
 
 Memories (defaults): locate map 65536 × 8 bits (valid, untracked, slot: 16 BRAM36 or 2 URAM);
-order table 4096 buckets × 4 ways × 136 bits (valid, ref, slot, side, price, shares; one
-4096 × 544 word per bucket: 61 BRAM36 or 8 URAM); levels 64 × 6208 bits (both sides of a slot:
+order table two banks of 2048 buckets × 4 ways × 136 bits (valid, ref, slot, side, price,
+shares; one 544-bit word per bucket: 2 × 8 URAM, half their depth used, or 61 BRAM36; bank
+1's bucket hash, mix32, is six 16 × 16-bit constant multiplies in DSPs, registered at Y2);
+levels 64 × 6208 bits (both sides of a slot:
 2 × (32 valid bits + 32 × (price 32, shares 32, count 32))), banked 576 bits wide: 87 BRAM36
 (72 bits wide, 64 of 512 rows used) or ~7k LUTs as LUTRAM; slot state 64 × 128 (best) and
 64 × 64 (last trade) LUTRAM; names 64 × 65 bits and trading states in registers.
@@ -46,7 +48,7 @@ from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 from ..layouts import DecodedMessage
 from ..trigger.common import check_bool, check_int, checked_init
 from .common import MsgMeta, lowest_onehot, onehot_select, order_op_layout
-from .hash import order_bucket
+from .hash import mix_key, mix_products, mix_top, order_bucket
 from .layouts import BookEvent, OpKind, SlotState, book_update_layout
 from .levels import CACHE_LEVELS, LevelEngine, check_levels
 from .orders import OrderTable
@@ -226,8 +228,15 @@ class BookBuilder(wiring.Component):
         oa_valid = Signal()
         oa_slot = Signal(sb)
         oa_phase = Signal()
-        oa_h_ref = Signal(self.bucket_bits)
-        oa_h_new = Signal(self.bucket_bits)
+        # order-table buckets of ref and new_ref: bank 0 (fold) at OA; bank 1 (mix32) over
+        # three registers: key at Y1, partial products at Y2, bucket at OA
+        bank_bits = self.bucket_bits - 1
+        oa_h_ref = Signal(bank_bits)
+        oa_h_new = Signal(bank_bits)
+        y1_mk_ref, y1_mk_new = Signal(32), Signal(32)
+        y2_mp_ref, y2_mp_new = Signal(64), Signal(64)
+        oa_h1_ref = Signal(bank_bits)
+        oa_h1_new = Signal(bank_bits)
 
         en_oa = orders.accept
         oa_is_u = oa.type == _c("U")
@@ -295,6 +304,8 @@ class BookBuilder(wiring.Component):
             m.d.sync += [
                 y1.eq(head), y1_valid.eq(in_fifo.r_rdy), y1_stamp.eq(head_stamp),
                 y2.eq(y1), y2_valid.eq(y1_valid), y2_stamp.eq(y1_stamp),
+                y1_mk_ref.eq(mix_key(head.ref)), y1_mk_new.eq(mix_key(head.new_ref)),
+                y2_mp_ref.eq(mix_products(y1_mk_ref)), y2_mp_new.eq(mix_products(y1_mk_new)),
                 y2_mapped.eq(Mux(byp_map, ~dec_untrack, map_rp.data.valid)),
                 y2_untracked.eq(Mux(byp_map, dec_untrack, map_rp.data.untracked)),
                 y2_map_slot.eq(Mux(byp_map, dec_slot, map_rp.data.slot)),
@@ -317,14 +328,17 @@ class BookBuilder(wiring.Component):
                     oa.eq(y2), oa_valid.eq(y2_valid & dec_mapped & book_or_state),
                     oa_stamp.eq(y2_stamp),
                     oa_slot.eq(dec_slot), oa_phase.eq(0),
-                    oa_h_ref.eq(order_bucket(y2.ref, self.bucket_bits, self.way_bits)),
-                    oa_h_new.eq(order_bucket(y2.new_ref, self.bucket_bits, self.way_bits)),
+                    oa_h_ref.eq(order_bucket(y2.ref, bank_bits, self.way_bits)),
+                    oa_h_new.eq(order_bucket(y2.new_ref, bank_bits, self.way_bits)),
+                    oa_h1_ref.eq(mix_top(y2_mp_ref, bank_bits)),
+                    oa_h1_new.eq(mix_top(y2_mp_new, bank_bits)),
                 ]
         op = orders.op
         ot = oa.type
         m.d.comb += [
             op.key.eq(oa.ref),
             op.bucket.eq(oa_h_ref),
+            op.bucket1.eq(oa_h1_ref),
             op.slot.eq(oa_slot),
             op.side.eq(oa.side != _c("B")),
             op.price.eq(oa.price),
@@ -348,7 +362,7 @@ class BookBuilder(wiring.Component):
                     m.d.comb += [op.kind.eq(OpKind.DELETE), op.u0.eq(1)]
                 with m.Else():
                     m.d.comb += [op.kind.eq(OpKind.ADD), op.u1.eq(1), op.key.eq(oa.new_ref),
-                                 op.bucket.eq(oa_h_new)]
+                                 op.bucket.eq(oa_h_new), op.bucket1.eq(oa_h1_new)]
             with m.Default():
                 m.d.comb += op.kind.eq(OpKind.NOP)
 

@@ -42,11 +42,13 @@ def level_op_layout(slot_bits: int) -> data.StructLayout:
 
 
 def order_op_layout(slot_bits: int, bucket_bits: int) -> data.StructLayout:
-    """An operation on the order table. ``u0``/``u1``: first/second half of a U."""
+    """An operation on the order table: ``bucket``/``bucket1`` the key's bucket in bank 0/1
+    (``bucket_bits`` each). ``u0``/``u1``: first/second half of a U."""
     return data.StructLayout({
         "kind": 2,
         "key": 64,
         "bucket": unsigned(bucket_bits),
+        "bucket1": unsigned(bucket_bits),
         "slot": unsigned(slot_bits),
         "side": 1,
         "price": 32,

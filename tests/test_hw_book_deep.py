@@ -99,3 +99,99 @@ def test_parameter_errors():
         BookBuilder(symbols=2, levels=40, depth=32)
     with pytest.raises(ValueError, match=r"levels \(50\) - cache \(32\) = 18 deep levels"):
         BookBuilder(symbols=2, levels=50)
+
+
+def test_deep_levels_unit_against_a_sorted_list():
+    """DeepLevels alone: random PUSH / POP / ADD / REDUCE on small full and empty lists, then
+    every list drained by POPs; refills, final order and counters as a plain sorted list."""
+    from amaranth.sim import Simulator
+
+    from tickwire.hw.book.deep import DeepKind, DeepLevels
+    D = 8
+    dut = DeepLevels(symbols=2, deep=D)
+    rng = random.Random(9)
+    model = {(s, d): [] for s in range(2) for d in range(2)}   # [price, shares, count], best first
+    ovf = miss = 0
+    reqs, want_refill = [], []
+
+    def better(side, a, b):
+        return a < b if side else a > b
+
+    for _ in range(700):
+        key = (rng.randrange(2), rng.randrange(2))
+        lst, side = model[key], key[1]
+        r = rng.random()
+        if r < 0.2:
+            best = lst[0][0] if lst else 1000
+            p = best + (-rng.randint(1, 3) if side else rng.randint(1, 3))
+            e = [p, rng.randint(1, 9), rng.randint(1, 3)]
+            reqs.append(dict(kind=DeepKind.PUSH, slot=key[0], side=side,
+                             entry=dict(price=p, shares=e[1], count=e[2])))
+            if len(lst) == D:
+                lst.pop()
+                ovf += 1
+            lst.insert(0, e)
+            want_refill.append(None)
+        elif r < 0.35:
+            reqs.append(dict(kind=DeepKind.POP, slot=key[0], side=side))
+            want_refill.append(tuple(lst.pop(0)) if lst else None)
+        elif r < 0.7:
+            p, a = 1000 + rng.randint(-12, 12), rng.randint(0, 9)
+            reqs.append(dict(kind=DeepKind.ADD, slot=key[0], side=side, price=p, amount=a))
+            want_refill.append(None)
+            hit = [x for x in lst if x[0] == p]
+            if hit:
+                hit[0][1] = (hit[0][1] + a) & 0xFFFF_FFFF
+                hit[0][2] += 1
+                continue
+            rank = sum(1 for x in lst if better(side, x[0], p))
+            if len(lst) == D:
+                ovf += 1
+                if rank == len(lst):
+                    continue
+                lst.pop()
+            lst.insert(rank, [p, a, 1])
+        else:
+            p = (lst[rng.randrange(len(lst))][0] if lst and rng.random() < 0.8
+                 else 1000 + rng.randint(-12, 12))
+            a, rm = rng.choice([0, 1, 3, 20]), rng.randrange(2)
+            reqs.append(dict(kind=DeepKind.REDUCE, slot=key[0], side=side, price=p, amount=a,
+                             removed=rm))
+            want_refill.append(None)
+            hit = [x for x in lst if x[0] == p]
+            if not hit:
+                miss += 1
+            elif a == 0 and not rm:
+                pass
+            elif hit[0][1] <= a or hit[0][2] <= rm:
+                lst.remove(hit[0])
+            else:
+                hit[0][1] -= a
+                hit[0][2] -= rm
+    for key, lst in model.items():     # drain: every list in order
+        for _ in range(len(lst) + 1):
+            reqs.append(dict(kind=DeepKind.POP, slot=key[0], side=key[1]))
+            want_refill.append(tuple(lst.pop(0)) if lst else None)
+    got = []
+
+    async def bench(ctx):
+        for q in reqs:
+            ctx.set(dut.req, dict(dict(price=0, amount=0, removed=0,
+                                       entry=dict(price=0, shares=0, count=0)), **q))
+            ctx.set(dut.req_valid, 1)
+            await ctx.tick()
+            ctx.set(dut.req_valid, 0)
+            while True:
+                done, rv, rf = ctx.get(dut.done), ctx.get(dut.refill_valid), ctx.get(dut.refill)
+                await ctx.tick()
+                if done:
+                    got.append((rf.price, rf.shares, rf.count) if rv else None)
+                    break
+        got.append((ctx.get(dut.level_overflow), ctx.get(dut.level_miss)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got[:-1] == want_refill
+    assert got[-1] == (ovf, miss) and ovf > 10 and miss > 10

@@ -13,8 +13,9 @@ every cache level is better than every deep one.
 Each list is a circular buffer of ``deep`` entries, a power of two (best first at ``base``), so that the moves
 at the cache boundary (``PUSH``, ``POP``) and the eviction of the worst level cost one access;
 a lookup is a binary search (two cycles per step) and an insert or removal at rank ``i`` moves
-the ``i`` better levels by one (one per cycle). The level engine holds its pipeline while a
-request is served (``done`` ends it), so the cost is back-pressure, never loss.
+the shorter part, the ``i`` better levels or the ones behind, by one place (one per cycle).
+The level engine holds its pipeline while a request is served (``done`` ends it), so the cost
+is back-pressure, never loss.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
@@ -104,7 +105,9 @@ class DeepLevels(wiring.Component):
         dst = Signal(ib)        # shift: where the level read last goes
         ins_at = Signal(ib)     # insert: physical index of the new level
         cnt = Signal(lb)        # shift: levels left to move
-        up = Signal()           # shift toward the front (an insert) or the back (a removal)
+        up = Signal()           # shift: read ascending (each level one place toward the front)
+        ins = Signal()          # the shift makes room for a level (else closes a removed one)
+        front = Signal()        # the shift moves the better levels (base moves), else the worse
         rdata = Signal(LevelEntry)
         refill = Signal(LevelEntry)
         m.d.comb += [rdata.eq(rp.data), self.refill.eq(refill)]
@@ -172,7 +175,11 @@ class DeepLevels(wiring.Component):
             with m.State("CHECK"):
                 # rdata: the level at rank lo (meaningless when lo == n)
                 found = (lo < n) & (rdata.price == req.price)
-                m.d.sync += ins_at.eq(base + lo - 1)
+                # an insert or removal at rank lo moves whichever part is shorter: the lo
+                # better levels (and base with them) or the levels behind rank lo
+                nn = Signal(lb)     # levels kept once a full list has dropped its worst
+                m.d.comb += nn.eq(Mux((req.kind == DeepKind.ADD) & (n == D), n - 1, n))
+                m.d.sync += ins_at.eq(Mux((lo << 1) <= nn, base + lo - 1, base + lo))
                 with m.If(req.kind == DeepKind.ADD):
                     with m.If(found):
                         m.d.comb += [wp.addr.eq(at(base + lo)), wp.en.eq(1),
@@ -191,8 +198,14 @@ class DeepLevels(wiring.Component):
                             # drop the worst to make room (it is behind rank lo)
                             m.d.sync += [n.eq(n - 1),
                                          self.level_overflow.eq(self.level_overflow + 1)]
-                        # move the lo better levels one place toward the front
-                        m.d.sync += [src.eq(base), cnt.eq(lo), up.eq(1)]
+                        with m.If((lo << 1) <= nn):
+                            # the lo better levels one place toward the front
+                            m.d.sync += [src.eq(base), cnt.eq(lo), up.eq(1), front.eq(1)]
+                        with m.Else():
+                            # the levels from rank lo one place back, the last first
+                            m.d.sync += [src.eq(base + nn - 1), cnt.eq(nn - lo), up.eq(0),
+                                         front.eq(0)]
+                        m.d.sync += ins.eq(1)
                         m.next = "SHIFT"
                 with m.Else():
                     taken = (req.amount != 0) | req.removed
@@ -205,8 +218,15 @@ class DeepLevels(wiring.Component):
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Elif(gone):
-                        # move the lo better levels one place back over it, the last first
-                        m.d.sync += [src.eq(base + lo - 1), cnt.eq(lo), up.eq(0)]
+                        with m.If((lo << 1) < n):
+                            # the lo better levels one place back over it, the last first
+                            m.d.sync += [src.eq(base + lo - 1), cnt.eq(lo), up.eq(0),
+                                         front.eq(1)]
+                        with m.Else():
+                            # the levels behind it one place forward over it
+                            m.d.sync += [src.eq(base + lo + 1), cnt.eq(n - 1 - lo), up.eq(1),
+                                         front.eq(0)]
+                        m.d.sync += ins.eq(0)
                         m.next = "SHIFT"
                     with m.Else():
                         m.d.comb += [wp.addr.eq(at(base + lo)), wp.en.eq(1),
@@ -233,14 +253,19 @@ class DeepLevels(wiring.Component):
                 with m.If(cnt == 1):
                     m.next = "FINISH"
             with m.State("FINISH"):
-                with m.If(up):
-                    # the new level takes rank lo in the list that now starts one earlier
+                with m.If(ins):
+                    # the new level takes rank lo (in a list that starts one earlier if the
+                    # better levels moved)
                     m.d.comb += [wp.addr.eq(at(ins_at)), wp.en.eq(1),
                                  wp.data.price.eq(req.price), wp.data.shares.eq(req.amount),
                                  wp.data.count.eq(1)]
-                    m.d.sync += [base.eq(base - 1), n.eq(n + 1)]
+                    m.d.sync += n.eq(n + 1)
+                    with m.If(front):
+                        m.d.sync += base.eq(base - 1)
                 with m.Else():
-                    m.d.sync += [base.eq(base + 1), n.eq(n - 1)]
+                    m.d.sync += n.eq(n - 1)
+                    with m.If(front):
+                        m.d.sync += base.eq(base + 1)
                 m.next = "STORE"
 
             with m.State("STORE"):

@@ -186,12 +186,14 @@ class BookTB:
             await RisingEdge(d.clk)
 
     async def drain(self, idle: int = 60):
+        """Until every accepted message has had its event taken (``ev_pending`` low; the deep
+        levels can hold the book for longer than any fixed wait) and ``idle`` quiet cycles."""
         quiet = 0
         n = len(self.rows) + len(self.events)
         while quiet < idle:
             await RisingEdge(self.dut.clk)
             k = len(self.rows) + len(self.events)
-            quiet = quiet + 1 if k == n else 0
+            quiet = quiet + 1 if k == n and not int(self.dut.ev_pending.value) else 0
             n = k
 
     def counters(self) -> dict[str, int]:

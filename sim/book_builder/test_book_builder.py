@@ -120,6 +120,36 @@ def test_amzn_day(big_build, shared_data, tmp_path):
           f"level_overflow {case['counters']['level_overflow']}")
 
 
+def test_deep_worst_case_burst(big_build, tmp_path):
+    """The deep levels' worst case: one symbol's bids 288 levels deep, then a burst of deletes
+    at the middle of its deep levels (each moves half of them) and adds back there; rows as the
+    emulator's, and the cycles per message of each phase (back-pressure, not loss)."""
+    from tickwire.host import itch
+    t = [34_200_000_000_000]
+
+    def msg(type_, **f):
+        t[0] += 1000
+        return itch.encode(type_, timestamp=t[0], **f)
+
+    levels = BIG["levels"]
+    raw = [msg("R", stock_locate=1, stock="AAPL")]
+    raw += [msg("A", stock_locate=1, order_reference_number=k + 1, buy_sell_indicator="B",
+                shares=100, price=2_000_000 - 100 * k, stock="AAPL") for k in range(levels)]
+    mid = CACHE_LEVELS + (levels - CACHE_LEVELS) // 2
+    burst = [msg("D", stock_locate=1, order_reference_number=k + 1) for k in range(mid, mid + 64)]
+    burst += [msg("A", stock_locate=1, order_reference_number=1000 + k, buy_sell_indicator="B",
+                  shares=100, price=2_000_000 - 100 * k, stock="AAPL")
+              for k in range(mid, mid + 64)]
+    case = make_case(tmp_path, "deep_burst_fill", raw, BIG, names=["AAPL"], state_slots=[0])
+    assert case["counters"]["level_overflow"] == 0
+    _, fill, _, _ = run_case(big_build, tmp_path / "deep_burst_fill.pkl")
+    make_case(tmp_path, "deep_burst", raw + burst, BIG, names=["AAPL"], state_slots=[0])
+    _, whole, _, _ = run_case(big_build, tmp_path / "deep_burst.pkl")
+    print(f"\ndeep worst case: filling {levels} levels {fill / len(raw):.2f} cycles per "
+          f"message; deletes and adds at the middle of the deep levels "
+          f"{(whole - fill) / len(burst):.1f} per message")
+
+
 @pytest.mark.parametrize("mode", ["host", "auto"])
 def test_random_many_symbols(big_build, tmp_path, mode):
     """90 locates for 64 slots (48 named in host mode); an order left up to 64 ticks behind

@@ -24,8 +24,9 @@ outputs are full (``hold``)::
 
 Throughput (cycles per message, no back-pressure): 1; a U takes 2. An op directly behind an
 op on the same slot (level word) or the same order bucket waits one cycle, so one hot symbol
-runs at 2 per message (U: 4); measured: the LOBSTER sample (one symbol) 1.89, random
-many-symbol streams 1.2. Latency: a message accepted on ``i`` in cycle t has its row on
+runs at 2 per message (U: 4); an op that reaches the deep levels holds the pipeline while
+they serve it (:mod:`.deep`); measured: the LOBSTER AAPL sample (one symbol) 1.89, the AMZN
+whole day (one symbol, 286 ask levels) 2.77, random many-symbol streams 1.2. Latency: a message accepted on ``i`` in cycle t has its row on
 ``o`` (and its event on ``ev``) in cycle t + 13 (:attr:`BookBuilder.LATENCY`) when nothing
 stalls.
 
@@ -33,9 +34,10 @@ Memories (defaults): locate map 65536 × 8 bits (valid, untracked, slot: 16 BRAM
 order table two banks of 2048 buckets × 4 ways × 136 bits (valid, ref, slot, side, price,
 shares; one 544-bit word per bucket: 2 × 8 URAM, half their depth used, or 61 BRAM36; bank
 1's bucket hash, mix32, is six 16 × 16-bit constant multiplies in DSPs, registered at Y2);
-levels 64 × 6208 bits (both sides of a slot:
+levels: the cache, 64 × 6208 bits (both sides of a slot:
 2 × (32 valid bits + 32 × (price 32, shares 32, count 32))), banked 576 bits wide: 87 BRAM36
-(72 bits wide, 64 of 512 rows used) or ~7k LUTs as LUTRAM; slot state 64 × 128 (best) and
+(72 bits wide, 64 of 512 rows used) or ~7k LUTs as LUTRAM, and the deep levels, 128
+slot-sides × 256 × 96 bits (11 URAM) with 128 × 17 bits of list pointers (LUTRAM); slot state 64 × 128 (best) and
 64 × 64 (last trade) LUTRAM; names 64 × 65 bits and trading states in registers.
 """
 

@@ -260,6 +260,51 @@ def _ot_lookup(ot, ref, bits, way_bits):
     return -1, (free1 if n1 < n0 else free0)
 
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Start loading ``arr[idx]`` into the cache (LLVM's prefetch: read, high locality)."""
+    if not (isinstance(arr, types.Array) and arr.layout == "C"
+            and isinstance(idx, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.void(arr, idx), codegen
+
+
+#: Messages the replay kernel looks ahead to start loading their order-table buckets: an add
+#: probes a cold bucket in each bank, and the loads of the next few messages overlap.
+PREFETCH_AHEAD = 8
+
+
+@njit(inline="always", cache=True)
+def _prefetch_buckets(data, o, ot, bits, way_bits):
+    """Prefetch the two buckets (both banks) the message at ``o`` will look up, if any."""
+    t = data[o]
+    if t == 65 or t == 70:
+        ref = _be64(data, o + O_A_REF)
+    elif t == 68 or t == 69 or t == 88 or t == 67:
+        ref = _be64(data, o + O_E_REF)
+    elif t == 85:
+        ref = _be64(data, o + O_U_OLD)
+    else:
+        return
+    b = bits - 1
+    if b > 0:
+        base0 = np.int64(order_hash(ref, b, way_bits)) << way_bits
+        base1 = (np.int64(1) << (b + way_bits)) + (np.int64(mix_hash(ref, b)) << way_bits)
+        _prefetch(ot, _X(3 * base0))
+        _prefetch(ot, _X(3 * base1))
+
+
 @njit(inline="always", cache=True)
 def _ot_put(ot, i, ref, slot, side, price, shares):
     e = _X(3 * i)
@@ -772,6 +817,8 @@ def replay(data, offsets, sequences, count, first_msg, depth,
     n_updates = 0
     L = levels
     for k in range(count):
+        if k + PREFETCH_AHEAD < count:
+            _prefetch_buckets(data, offsets[k + PREFETCH_AHEAD], ot, bits, way_bits)
         o = offsets[k]
         t = data[o]
         loc = _be16(data, o + O_LOCATE)

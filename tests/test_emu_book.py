@@ -228,6 +228,26 @@ def test_parallel_replay_falls_back_when_an_order_table_fills(tmp_path):
     assert got.counters["order_table_full"] == ref.counters["order_table_full"]
 
 
+def test_parallel_replay_leaves_the_sequential_order_table(tmp_path):
+    """Threads fill order tables of their own; where two put orders in one entry, folding the
+    tables back would lose one, so the run starts again on one thread (on this day it does:
+    the table left behind is the sequential run's, entry for entry)."""
+    from tickwire.host import gen
+    from tickwire.host.emu.pipeline import Emulator
+    day = gen.generate_day(symbols=8, messages=20_000, seed=6)
+    path = tmp_path / "d.itch"
+    gen.write_capture(day, path, fmt="binaryfile")
+    runs = {}
+    for threads in (1, 2):
+        em = Emulator(config((), order_buckets=1 << 10, order_ways=4), 3)
+        res = em.run_binaryfile(path, threads=threads, replay_kernel=False)
+        runs[threads] = (res, em.state.orders.copy())
+    (ref, ref_orders), (got, got_orders) = runs[1], runs[2]
+    assert ref.counters["order_table_full"] == 0
+    assert np.array_equal(got.rows.levels, ref.rows.levels)
+    assert np.array_equal(got_orders, ref_orders)
+
+
 # ------------------------------------------------------------------ capacities and zero shares
 
 def capacity_day(seed, n, names, locates):

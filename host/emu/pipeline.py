@@ -442,13 +442,22 @@ class Emulator:
 
     def _parallel_finish(self, parts_rows) -> bool:
         """Fold the threads' state back; False when an order table filled up (the split
-        tables would then differ from the single one: the caller reruns sequentially)."""
+        tables would then differ from the single one) or when two threads hold orders in the
+        same entry (one table cannot take both as they are): the caller reruns sequentially."""
         st = self.state
         self._pool.shutdown()
         par, self._par = self._par, None
         full = core.COUNTER_NAMES.index("order_table_full")
         if any(t["counters"][full] for t in par):
             return False
+        taken = np.zeros(len(st.orders), bool)
+        used = []
+        for t in par:
+            u = (t["orders"][:, core.OT_META] & np.uint64(1)).astype(bool)
+            if np.any(taken & u):
+                return False
+            taken |= u
+            used.append(np.nonzero(u)[0])
         t0 = par[0]
         st.names[:], st.n_names[:], st.locate_slot[:] = t0["names"], t0["n_names"], \
             t0["locate_slot"]
@@ -456,9 +465,8 @@ class Emulator:
         total = sum(t["counters"] for t in par)
         total[over] = t0["counters"][over]   # every thread learns the same symbols
         st.counters += total
-        for t in par[1:]:  # one order table again (disjoint slots, so no key collides)
-            used = np.nonzero(t["orders"][:, core.OT_META] & np.uint64(1))[0]
-            st.orders[used] = t["orders"][used]
+        for t, u in zip(par[1:], used[1:]):  # one order table again (no entry collides)
+            st.orders[u] = t["orders"][u]
         rows = [r for t in par for r in t["rows"]]
         if rows:
             msg = np.concatenate([r[0] for r in rows])

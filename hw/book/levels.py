@@ -50,6 +50,8 @@ def level_result_layout(slot_bits: int, levels: int) -> data.StructLayout:
         "book": slot_levels_layout(levels),   # the slot's word after the op (both sides)
         "visible": 1,                         # this op touched sorted position < depth
         "emit": 1,                            # a top-N row is due after this op
+        # the op counted level_overflow / level_miss; with deep levels only the misses of a
+        # cache that is not full are flagged here (the deep levels count the rest themselves)
         "overflow": 1,
         "miss": 1,
     })

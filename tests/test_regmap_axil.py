@@ -12,6 +12,7 @@ import pytest
 
 from tickwire.host.driver import AsyncDriver, BusError
 from tickwire.hw.regmap.axil import RegisterFile
+from tickwire.spec.capacity import GATEWARE
 from tickwire.spec.regmap import REGMAP
 from tickwire.sim.regmap.amaranth_harness import simulate
 from tickwire.sim.regmap.common import OKAY, SLVERR, BusAdapter, ModelChecker
@@ -53,7 +54,7 @@ def test_identity_capacity_and_resets():
         assert await h.read(R("MAP_HASH").offset) == (REGMAP.hash, OKAY)
         c0, _ = await h.read(R("CAPACITY0").offset)
         c1, _ = await h.read(R("CAPACITY1").offset)
-        assert c0 == 8 | 32 << 16
+        assert c0 == 8 | GATEWARE["levels"] << 16
         assert c1 == 12 | 4 << 8 | 4 << 16
         assert await h.read(R("CAPACITY2").offset) == (8, OKAY)
         mc = ModelChecker(h, **CAP)                       # every register at its reset value

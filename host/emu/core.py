@@ -222,18 +222,26 @@ _X = np.uint64  # index cast
 
 
 @njit(inline="always", cache=True)
-def _ot_lookup(ot, ref, bits, way_bits):
-    """(entry of ``ref``, entry an insert of it takes); -1 where there is none. ``bits`` is
-    log2(order_buckets): two banks of 2^(bits-1) buckets, ``ref`` in its fold bucket of bank
-    0 or its mix32 bucket of bank 1; an insert goes to the one with fewer live entries (bank
-    0 on a tie), lowest free way."""
-    ways = 1 << way_bits
+def _ot_buckets(ref, bits, way_bits):
+    """First entries of ``ref``'s two buckets: its fold bucket in bank 0 (entries from 0), its
+    mix32 bucket in bank 1 (entries from half the table); ``bits`` is log2(order_buckets)."""
     b = bits - 1
     base0 = np.int64(0)
     base1 = np.int64(1) << (b + way_bits)
     if b > 0:
         base0 = np.int64(order_hash(ref, b, way_bits)) << way_bits
         base1 += np.int64(mix_hash(ref, b)) << way_bits
+    return base0, base1
+
+
+@njit(inline="always", cache=True)
+def _ot_lookup(ot, ref, bits, way_bits):
+    """(entry of ``ref``, entry an insert of it takes); -1 where there is none. ``bits`` is
+    log2(order_buckets): two banks of 2^(bits-1) buckets, ``ref`` in its fold bucket of bank
+    0 or its mix32 bucket of bank 1; an insert goes to the one with fewer live entries (bank
+    0 on a tie), lowest free way."""
+    ways = 1 << way_bits
+    base0, base1 = _ot_buckets(ref, bits, way_bits)
     free0 = -1
     free1 = -1
     n0 = 0
@@ -297,12 +305,9 @@ def _prefetch_buckets(data, o, ot, bits, way_bits):
         ref = _be64(data, o + O_U_OLD)
     else:
         return
-    b = bits - 1
-    if b > 0:
-        base0 = np.int64(order_hash(ref, b, way_bits)) << way_bits
-        base1 = (np.int64(1) << (b + way_bits)) + (np.int64(mix_hash(ref, b)) << way_bits)
-        _prefetch(ot, _X(3 * base0))
-        _prefetch(ot, _X(3 * base1))
+    base0, base1 = _ot_buckets(ref, bits, way_bits)
+    _prefetch(ot, _X(3 * base0))
+    _prefetch(ot, _X(3 * base1))
 
 
 @njit(inline="always", cache=True)

@@ -32,8 +32,9 @@ from amaranth.lib.wiring import In, Out
 from tickwire.spec.capacity import GATEWARE
 
 from ..trigger.common import check_int, checked_init
-from .common import level_op_layout, lowest_onehot, onehot_select, order_op_layout
+from .common import level_op_layout, order_op_layout
 from .layouts import OpKind, order_record_layout
+from .order_rule import RULE_COUNTERS, OrderRule
 
 __all__ = ["OrderTable"]
 
@@ -71,7 +72,6 @@ class OrderTable(wiring.Component):
         rec_l = order_record_layout(self.slot_bits)
         bucket_l = data.ArrayLayout(rec_l, W)
         op_l = order_op_layout(self.slot_bits, self.bank_bits)
-        lop_l = level_op_layout(self.slot_bits)
 
         def addr(op, b):
             return op.bucket if b == 0 else op.bucket1
@@ -89,27 +89,16 @@ class OrderTable(wiring.Component):
             wps.append(mem.write_port())
             rps.append(mem.read_port(transparent_for=(wps[-1],)))
 
+        rule = OrderRule(slot_bits=self.slot_bits, bank_bits=self.bank_bits, ways=W)
         d_op = Signal(op_l)
         d_valid = Signal()
-        r1_op = Signal(op_l)
+        r1_op = rule.r1_op
         r1_valid = Signal()
-        r1_bucket = [Signal(bucket_l, name=f"r1_bucket{b}") for b in range(2)]
-        # per way, bank 0's ways then bank 1's
-        r1_match = Signal(2 * W)
-        r1_free = Signal(2 * W)
-        r1_over = Signal(2 * W)
-        r1_le = Signal(2 * W)
-        r1_rem = Signal(data.ArrayLayout(32, 2 * W))
-        r1_pick1 = Signal()     # bank 1's bucket has fewer live entries: an insert goes there
-        w_lop = Signal(lop_l)
+        w_lop = Signal(rule.lop_l)
         w_valid = Signal()
         w_we = Signal(2)
         w_addr = [Signal(self.bank_bits, name=f"w_addr{b}") for b in range(2)]
         w_data = [Signal(bucket_l, name=f"w_data{b}") for b in range(2)]
-        # context of the U in flight: did its first half find the order, and where was it
-        ctx_found = Signal()
-        ctx_slot = Signal(self.slot_bits)
-        ctx_side = Signal()
 
         # hazard (D waits for R1) and forwarding (W into D), per bank, a cycle ahead
         haz = Signal()
@@ -147,131 +136,28 @@ class OrderTable(wiring.Component):
         with m.If(adv_r1):
             m.d.sync += [d_op.eq(self.op), d_valid.eq(self.op_valid)]
 
-        # ---- stage D
+        # ---- stage D: W's write forwarded per bank, the ways compared (OrderRule.load)
         buckets = []
         for b in range(2):
             bk = Signal(bucket_l, name=f"d_bucket{b}")
             m.d.comb += bk.eq(Mux(w_valid & w_we[b] & fwd_eq[b], w_data[b], rps[b].data))
             buckets.append(bk)
-        ways = [buckets[b][i] for b in range(2) for i in range(W)]
-        n_free = [sum(~buckets[b][i].valid for i in range(W)) for b in range(2)]
         with m.If(adv_r1):
-            m.d.sync += [
-                r1_op.eq(d_op),
-                r1_valid.eq(d_valid),
-                r1_match.eq(Cat(*[e.valid & (e.ref == d_op.key) for e in ways])),
-                r1_free.eq(Cat(*[~e.valid for e in ways])),
-                r1_over.eq(Cat(*[d_op.amount > e.shares for e in ways])),
-                r1_le.eq(Cat(*[e.shares <= d_op.amount for e in ways])),
-                r1_pick1.eq(n_free[1] > n_free[0]),
-            ]
-            for b in range(2):
-                m.d.sync += r1_bucket[b].eq(buckets[b])
-            for i, e in enumerate(ways):
-                m.d.sync += r1_rem[i].eq(e.shares - d_op.amount)
+            m.d.sync += [r1_valid.eq(d_valid), *rule.load(d_op, buckets)]
         with m.Elif(adv_w):
             m.d.sync += r1_valid.eq(0)
 
-        # ---- stage R1
-        # a reference is stored at most once (an insert first looks in both banks), so at
-        # most one way matches: the match vector selects without priority
-        r1_ways = [r1_bucket[b][i] for b in range(2) for i in range(W)]
-        found = Signal()
-        has_free = Signal()
-        m.d.comb += [found.eq(r1_match.any()), has_free.eq(r1_free.any())]
-        rec = Signal(rec_l)
-        m.d.comb += rec.eq(onehot_select([r1_match[i] for i in range(2 * W)], r1_ways))
-        rec_over = onehot_select([r1_match[i] for i in range(2 * W)], list(r1_over))
-        rec_le = onehot_select([r1_match[i] for i in range(2 * W)], list(r1_le))
-        # the insert's way: lowest free way of the chosen bank (the emptier bucket has a free
-        # way whenever either has)
-        free_sel = [lowest_onehot([r1_free[b * W + i] for i in range(W)]) for b in range(2)]
-        ins_way = ([free_sel[0][i] & ~r1_pick1 for i in range(W)]
-                   + [free_sel[1][i] & r1_pick1 for i in range(W)])
-
-        lop = Signal(lop_l)
-        we = Signal()
-        ins = Signal()          # the op stores a new order
-        red = Signal()          # the op changes or removes the matching order
-        dup = Signal()
-        unknown = Signal()
-        overfill = Signal()
-        full = Signal()
-        m.d.comb += [
-            lop.kind.eq(OpKind.NOP),
-            lop.uses.eq(r1_op.kind != OpKind.NOP),
-            lop.slot.eq(r1_op.slot),
-            lop.side.eq(r1_op.side),
-            lop.price.eq(r1_op.price),
-            lop.amount.eq(r1_op.amount),
-            lop.last.eq(~r1_op.u0),
-            lop.meta.eq(r1_op.meta),
-        ]
-        # second half of a U: the removed order's slot and side (if it was found)
-        add_slot = Mux(r1_op.u1 & ctx_found, ctx_slot, r1_op.slot)
-        add_side = Mux(r1_op.u1 & ctx_found, ctx_side, r1_op.side)
-        is_del = r1_op.kind == OpKind.DELETE
-        with m.Switch(r1_op.kind):
-            with m.Case(OpKind.ADD):
-                ok = ~r1_op.u1 | ctx_found
-                m.d.comb += [lop.slot.eq(add_slot), lop.side.eq(add_side), lop.add_valid.eq(ok)]
-                with m.If(ok & found):
-                    m.d.comb += dup.eq(1)
-                with m.Elif(ok & ~has_free):
-                    m.d.comb += full.eq(1)
-                with m.Elif(ok):
-                    m.d.comb += [we.eq(1), ins.eq(1), lop.kind.eq(OpKind.ADD)]
-            with m.Case(OpKind.REDUCE, OpKind.DELETE):
-                with m.If(~found):
-                    m.d.comb += unknown.eq(1)
-                with m.Else():
-                    whole = is_del | rec_le
-                    m.d.comb += [
-                        overfill.eq(~is_del & rec_over),
-                        we.eq(1),
-                        red.eq(1),
-                        lop.kind.eq(OpKind.REDUCE),
-                        lop.slot.eq(rec.slot),
-                        lop.side.eq(rec.side),
-                        lop.price.eq(rec.price),
-                        lop.amount.eq(Mux(whole, rec.shares, r1_op.amount)),
-                        lop.removed.eq(whole),
-                    ]
-
-        # the new bucket words, way by way: the inserted record, the reduced one, or as read
-        new_rec = Signal(rec_l)
-        m.d.comb += [
-            new_rec.valid.eq(1), new_rec.ref.eq(r1_op.key), new_rec.slot.eq(add_slot),
-            new_rec.side.eq(add_side), new_rec.price.eq(r1_op.price),
-            new_rec.shares.eq(r1_op.amount),
-        ]
-        new_bucket = [Signal(bucket_l, name=f"new_bucket{b}") for b in range(2)]
-        for b in range(2):
-            for i in range(W):
-                j = b * W + i
-                old = r1_bucket[b][i]
-                reduced = Signal(rec_l, name=f"reduced{j}")
-                m.d.comb += [reduced.eq(old),
-                             reduced.valid.eq(~(is_del | r1_le[j])),
-                             reduced.shares.eq(r1_rem[j])]
-                m.d.comb += new_bucket[b][i].eq(
-                    Mux(ins & ins_way[j], new_rec, Mux(red & r1_match[j], reduced, old)))
-        bank1 = Mux(ins, r1_pick1, r1_match[W:].any())
-
+        # ---- stage R1: the rule
+        rule.rule(m)
         with m.If(adv_w):
             m.d.sync += [
-                w_lop.eq(lop),
+                w_lop.eq(rule.lop),
                 w_valid.eq(r1_valid),
-                w_we.eq(Cat(we & ~bank1, we & bank1)),
+                w_we.eq(Cat(rule.we & ~rule.bank1, rule.we & rule.bank1)),
                 w_addr[0].eq(r1_op.bucket),
                 w_addr[1].eq(r1_op.bucket1),
-                w_data[0].eq(new_bucket[0]),
-                w_data[1].eq(new_bucket[1]),
+                w_data[0].eq(rule.new_bucket[0]),
+                w_data[1].eq(rule.new_bucket[1]),
             ]
-            with m.If(r1_valid & r1_op.u0):
-                m.d.sync += [ctx_found.eq(found), ctx_slot.eq(rec.slot), ctx_side.eq(rec.side)]
-            for ctr, cond in ((self.duplicate_ref, dup), (self.unknown_ref, unknown),
-                              (self.overfill, overfill), (self.order_table_full, full)):
-                with m.If(r1_valid & cond):
-                    m.d.sync += ctr.eq(ctr + 1)
+            rule.commit(m, r1_valid, {n: getattr(self, n) for n in RULE_COUNTERS})
         return m

@@ -1,0 +1,281 @@
+"""Two-bank order table in off-chip memory (DDR/HBM) behind an AXI4 master.
+
+The same table as :mod:`.orders` (the rule is :class:`.order_rule.OrderRule`, so the semantics
+are the emulator's at the same ``order_buckets`` × ``order_ways``), sized for every live order
+of a day: 2^20 × 4 records take 128 MiB at ``base``. Bucket k of bank b is one line of
+``line_bytes`` (its 136-bit records padded to whole bus words, rounded up to a power of two)
+at ``base + ((b · buckets/2) + k) · line_bytes``. The memory must read as zeros (every way
+empty) before the first message: the host clears the region when it loads the design.
+
+Pipeline (docs/architecture.md, "Order table off chip")::
+
+    issue  op accepted into the ring of ``inflight`` ops; a live op's two bucket reads (bank
+           0, then bank 1) go out on AR; an op whose bucket (either bank) is that of an op in
+           the ring waits until that op's write is acknowledged (B), so every read returns
+           the bucket as the ops before it left it: no forwarding, no stale data
+    R      the bursts' beats assembled into lines, one FIFO per bank (reads return in order:
+           one AXI ID)
+    D      the ring's oldest unprocessed op with its two lines: per-way comparisons
+    R1     the rule; the new bucket word queued for writing (AW + W), the ring entry done
+    W      ``out`` offers the level op downstream (``down_accept``), in op order
+
+Up to ``inflight`` ops are between issue and their write's acknowledgement, so a latency of
+L cycles is hidden while ``inflight`` ≥ L × the op rate; reads of 2 lines of ``beats`` words
+each bound the rate at 1 / (2 · beats) ops per cycle (1/4 at 512 bits), and an op on a bucket
+still in flight waits for a round trip. Past that the table stops accepting (``accept`` low)
+and the builder's input FIFO backs up to the line buffer, which counts what it drops.
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from tickwire.spec.capacity import GATEWARE
+
+from ..axi import BURST_INCR, AXI4Signature
+from ..trigger.common import check_int, checked_init
+from .common import level_op_layout, order_op_layout
+from .layouts import OpKind, order_record_layout
+from .order_rule import RULE_COUNTERS, OrderRule
+
+__all__ = ["OffchipOrderTable", "line_geometry"]
+
+
+def line_geometry(order_ways: int, slot_bits: int, data_width: int) -> tuple[int, int]:
+    """(beats, line_bytes) of one bucket: its records in whole bus words, and the line's
+    address stride (a power of two, so a line never crosses a 4 KiB boundary)."""
+    bits = order_ways * order_record_layout(slot_bits).size
+    beats = -(-bits // data_width)
+    stride = 1 << (beats * data_width // 8 - 1).bit_length()
+    return beats, stride
+
+
+class OffchipOrderTable(wiring.Component):
+    """Ports as :class:`.orders.OrderTable`'s, plus ``mem`` (the AXI4 master) and ``base``
+    (the table's byte address in that memory, held while the table is in use)."""
+
+    @checked_init
+    def __init__(self, *, symbols: int = GATEWARE["symbols"],
+                 order_buckets: int = GATEWARE["order_buckets"],
+                 order_ways: int = GATEWARE["order_ways"], data_width: int = 512,
+                 addr_width: int = 64, inflight: int = 32):
+        check_int("symbols", symbols, 1, 256)
+        check_int("order_buckets", order_buckets, 2, 1 << 26, pow2=True)
+        check_int("order_ways", order_ways, 1, 16, pow2=True)
+        check_int("data_width", data_width, 32, 1024, pow2=True)
+        check_int("inflight", inflight, 2, 256, pow2=True)
+        self.symbols = symbols
+        self.order_buckets = order_buckets
+        self.order_ways = order_ways
+        self.data_width = data_width
+        self.inflight = inflight
+        self.slot_bits = max(1, (symbols - 1).bit_length())
+        self.bank_bits = order_buckets.bit_length() - 2      # buckets per bank: 2^bank_bits
+        self.beats, self.line_bytes = line_geometry(order_ways, self.slot_bits, data_width)
+        need = (order_buckets * self.line_bytes - 1).bit_length()
+        check_int("addr_width", addr_width, max(12, need), 64)
+        super().__init__({
+            "op": In(order_op_layout(self.slot_bits, self.bank_bits)),
+            "op_valid": In(1),
+            "accept": Out(1),
+            "down_accept": In(1),
+            "out": Out(level_op_layout(self.slot_bits)),
+            "out_valid": Out(1),
+            "duplicate_ref": Out(32),
+            "unknown_ref": Out(32),
+            "overfill": Out(32),
+            "order_table_full": Out(32),
+            "mem": Out(AXI4Signature(addr_width=addr_width, data_width=data_width)),
+            "base": In(addr_width),
+        })
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of memory the table occupies from ``base``."""
+        return self.order_buckets * self.line_bytes
+
+    def elaborate(self, platform):
+        m = Module()
+        N = self.inflight
+        nb = N.bit_length() - 1
+        B = self.beats
+        DW = self.data_width
+        rule = OrderRule(slot_bits=self.slot_bits, bank_bits=self.bank_bits,
+                         ways=self.order_ways)
+        bucket_w = rule.bucket_l.size
+        line_shift = self.line_bytes.bit_length() - 1
+        mem = self.mem
+
+        def line_addr(bank, bucket):
+            return self.base + (Cat(bucket, Const(bank, 1)) << line_shift)
+
+        # ---------------------------------------------------------------- the ring
+        busy = Signal(N)          # in flight and live: its buckets may not be read again
+        done = Signal(N)          # through R1 (its write, if any, queued)
+        wrote = Signal(N)         # ... and it wrote a bucket (released on that write's B)
+        a0 = Array(Signal(self.bank_bits, name=f"a0_{i}") for i in range(N))
+        a1 = Array(Signal(self.bank_bits, name=f"a1_{i}") for i in range(N))
+        tail = Signal(nb + 1)     # next entry to fill
+        head = Signal(nb + 1)     # oldest entry
+        wptr = Signal(nb)         # next entry to leave R1
+        b_credit = Signal(nb + 2)  # write acknowledgements not yet matched to an entry
+
+        live = self.op_valid & (self.op.kind != OpKind.NOP)
+        hazard = Signal()
+        m.d.comb += hazard.eq(Cat(*[busy[i] & ((a0[i] == self.op.bucket)
+                                               | (a1[i] == self.op.bucket1))
+                                    for i in range(N)]).any())
+        room = (tail - head)[:nb + 1] != N
+        ar_left = Signal(2)       # bucket reads of the last live op still to be issued
+        ar_b0 = Signal(self.bank_bits)
+        ar_b1 = Signal(self.bank_bits)
+
+        m.submodules.op_fifo = op_fifo = fifo.SyncFIFOBuffered(
+            width=rule.op_l.size + 1, depth=N)
+        take = Signal()
+        m.d.comb += [
+            take.eq(self.op_valid & room & op_fifo.w_rdy
+                    & ~(live & (hazard | (ar_left != 0)))),
+            self.accept.eq(~self.op_valid | take),
+            op_fifo.w_data.eq(Cat(self.op, live)),
+            op_fifo.w_en.eq(take),
+        ]
+        with m.If(take):
+            m.d.sync += [a0[tail[:nb]].eq(self.op.bucket), a1[tail[:nb]].eq(self.op.bucket1),
+                         tail.eq(tail + 1)]
+            with m.If(live):
+                m.d.sync += [ar_left.eq(2), ar_b0.eq(self.op.bucket),
+                             ar_b1.eq(self.op.bucket1)]
+
+        # ---------------------------------------------------------------- AR
+        m.d.comb += [
+            mem.ar.valid.eq(ar_left != 0),
+            mem.ar.addr.eq(Mux(ar_left == 2, line_addr(0, ar_b0), line_addr(1, ar_b1))),
+            mem.ar.id.eq(0),
+            mem.ar.len.eq(B - 1),
+            mem.ar.size.eq(mem.signature.size),
+            mem.ar.burst.eq(BURST_INCR),
+        ]
+        with m.If(mem.ar.valid & mem.ar.ready):
+            m.d.sync += ar_left.eq(ar_left - 1)
+
+        # ---------------------------------------------------------------- R: lines per bank
+        line_fifos = []
+        for b in range(2):
+            lf = fifo.SyncFIFOBuffered(width=bucket_w, depth=N)
+            m.submodules[f"lines{b}"] = lf
+            line_fifos.append(lf)
+        r_words = [Signal(DW, name=f"r_word{k}") for k in range(B - 1)]
+        r_beat = Signal(range(B))
+        r_bank = Signal()
+        r_full = Cat(*r_words, mem.r.data)[:bucket_w]
+        m.d.comb += mem.r.ready.eq(line_fifos[0].w_rdy & line_fifos[1].w_rdy)
+        r_fire = mem.r.valid & mem.r.ready
+        r_end = r_beat == B - 1
+        for b in range(2):
+            m.d.comb += [line_fifos[b].w_data.eq(r_full),
+                         line_fifos[b].w_en.eq(r_fire & r_end & (r_bank == b))]
+        with m.If(r_fire):
+            with m.If(r_end):
+                m.d.sync += [r_beat.eq(0), r_bank.eq(~r_bank)]
+            with m.Else():
+                m.d.sync += r_beat.eq(r_beat + 1)
+                for k in range(B - 1):
+                    with m.If(r_beat == k):
+                        m.d.sync += r_words[k].eq(mem.r.data)
+
+        # ---------------------------------------------------------------- D, R1, W
+        d_op = Signal(rule.op_l)
+        d_live = Signal()
+        m.d.comb += Cat(d_op, d_live).eq(op_fifo.r_data)
+        d_ready = op_fifo.r_rdy & (~d_live | (line_fifos[0].r_rdy & line_fifos[1].r_rdy))
+        buckets = [Signal(rule.bucket_l, name=f"d_bucket{b}") for b in range(2)]
+        m.d.comb += [buckets[b].eq(line_fifos[b].r_data) for b in range(2)]
+
+        m.submodules.wq = wq = fifo.SyncFIFOBuffered(width=bucket_w + 1 + self.bank_bits,
+                                                    depth=4)
+        rule.rule(m)
+        r1_valid = Signal()
+        r1_write = r1_valid & rule.we
+        move_r1 = Signal()        # R1 leaves (into W) this cycle
+        move_d = Signal()         # D's op enters R1 this cycle
+        m.d.comb += [
+            move_r1.eq(self.down_accept & (~r1_write | wq.w_rdy)),
+            move_d.eq((~r1_valid | move_r1) & d_ready),
+            op_fifo.r_en.eq(move_d),
+            line_fifos[0].r_en.eq(move_d & d_live),
+            line_fifos[1].r_en.eq(move_d & d_live),
+        ]
+        with m.If(move_d):
+            m.d.sync += [r1_valid.eq(1), *rule.load(d_op, buckets)]
+        with m.Elif(move_r1):
+            m.d.sync += r1_valid.eq(0)
+
+        w_lop = Signal(rule.lop_l)
+        w_valid = Signal()
+        m.d.comb += [self.out.eq(w_lop), self.out_valid.eq(w_valid)]
+        r1_op = rule.r1_op
+        m.d.comb += [
+            wq.w_data.eq(Cat(Mux(rule.bank1, rule.new_bucket[1], rule.new_bucket[0]),
+                             rule.bank1, Mux(rule.bank1, r1_op.bucket1, r1_op.bucket))),
+            wq.w_en.eq(self.down_accept & move_r1 & r1_write),
+        ]
+        with m.If(self.down_accept):
+            m.d.sync += [w_lop.eq(rule.lop), w_valid.eq(r1_valid & move_r1)]
+            with m.If(move_r1):
+                rule.commit(m, r1_valid, {n: getattr(self, n) for n in RULE_COUNTERS})
+                with m.If(r1_valid):
+                    m.d.sync += wptr.eq(wptr + 1)
+
+        # ---------------------------------------------------------------- AW, W, B
+        w_line = Signal(B * DW)
+        wq_bank = Signal()
+        wq_bucket = Signal(self.bank_bits)
+        m.d.comb += Cat(w_line[:bucket_w], wq_bank, wq_bucket).eq(wq.r_data)
+        aw_sent = Signal()
+        w_beat = Signal(range(B + 1))
+        m.d.comb += [
+            mem.aw.valid.eq(wq.r_rdy & ~aw_sent),
+            mem.aw.addr.eq(self.base + (Cat(wq_bucket, wq_bank) << line_shift)),
+            mem.aw.id.eq(0),
+            mem.aw.len.eq(B - 1),
+            mem.aw.size.eq(mem.signature.size),
+            mem.aw.burst.eq(BURST_INCR),
+            mem.w.valid.eq(wq.r_rdy & (w_beat != B)),
+            mem.w.data.eq(w_line.word_select(w_beat[:max(1, (B - 1).bit_length())], DW)
+                          if B > 1 else w_line),
+            mem.w.strb.eq(-1),
+            mem.w.last.eq(w_beat == B - 1),
+            mem.b.ready.eq(1),
+        ]
+        aw_fire = mem.aw.valid & mem.aw.ready
+        w_fire = mem.w.valid & mem.w.ready
+        aw_done = aw_sent | aw_fire
+        w_done = (w_beat == B) | (w_fire & (w_beat == B - 1))
+        m.d.comb += wq.r_en.eq(wq.r_rdy & aw_done & w_done)
+        with m.If(wq.r_en):
+            m.d.sync += [aw_sent.eq(0), w_beat.eq(0)]
+        with m.Else():
+            with m.If(aw_fire):
+                m.d.sync += aw_sent.eq(1)
+            with m.If(w_fire):
+                m.d.sync += w_beat.eq(w_beat + 1)
+
+        # ---------------------------------------------------------------- release
+        hi = head[:nb]
+        release = Signal()
+        m.d.comb += release.eq((head != tail) & done.bit_select(hi, 1)
+                               & (~wrote.bit_select(hi, 1) | (b_credit != 0)))
+        m.d.sync += b_credit.eq(b_credit + (mem.b.valid & mem.b.ready)
+                                - (release & wrote.bit_select(hi, 1)))
+        # clears before sets: an entry released this cycle is never the one filled or done
+        for i in range(N):
+            with m.If(release & (hi == i)):
+                m.d.sync += [busy[i].eq(0), done[i].eq(0), wrote[i].eq(0)]
+            with m.If(take & (tail[:nb] == i)):
+                m.d.sync += busy[i].eq(live)
+            with m.If(self.down_accept & move_r1 & r1_valid & (wptr == i)):
+                m.d.sync += [done[i].eq(1), wrote[i].eq(rule.we)]
+        with m.If(release):
+            m.d.sync += head.eq(head + 1)
+        return m

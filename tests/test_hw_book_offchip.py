@@ -1,0 +1,191 @@
+"""The off-chip order table (:mod:`tickwire.hw.book.orders_offchip`) against the rules of
+docs/architecture.md, behind the Amaranth-simulator AXI memory (``sim/amaranth_axi.py``) at
+several latencies and back-pressures: every level op in order, the counters, the memory left
+behind equal to the reference table, and ops on buckets still in flight waiting rather than
+reading stale lines.
+"""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+from test_hw_book_units import ADD, NOP, _meta, oadd, odel, order_ref, ored, ou
+
+from tickwire.hw.book.hash import mix_bucket, order_bucket
+from tickwire.hw.book.orders_offchip import OffchipOrderTable, line_geometry
+from tickwire.sim.amaranth_axi import AxiMemory
+
+
+def run_offchip(ops, *, buckets=8, ways=2, latency=20, backpressure=0.0, accept_prob=1.0,
+                seed=0, inflight=8, data_width=128, base=0x1000):
+    dut = OffchipOrderTable(symbols=4, order_buckets=buckets, order_ways=ways,
+                            data_width=data_width, inflight=inflight, addr_width=32)
+    memory = AxiMemory(dut.mem, size=base + dut.memory_bytes, latency=latency,
+                       backpressure=backpressure, seed=seed + 1)
+    bb, wb = buckets.bit_length() - 2, ways.bit_length() - 1
+    full = []
+    for i, op in enumerate(ops):
+        d = dict(kind=NOP, key=0, slot=0, side=0, price=0, amount=0, u0=0, u1=0, meta=_meta(i))
+        d.update(op)
+        d["bucket"], d["bucket1"] = order_bucket(d["key"], bb, wb), mix_bucket(d["key"], bb)
+        full.append(d)
+    got = []
+    state = dict(done=False, cycles=0, waits=0)
+
+    async def driver(ctx):
+        ctx.set(dut.base, base)
+        for op in full:
+            ctx.set(dut.op, op)
+            ctx.set(dut.op_valid, 1)
+            await ctx.tick().until(dut.accept)
+            ctx.set(dut.op_valid, 0)
+        for _ in range(50 * latency + 200):
+            if len(got) == len(full):
+                break
+            await ctx.tick()
+        for _ in range(3 * latency + 20):      # the last writes reach the memory
+            await ctx.tick()
+        state["done"] = True
+
+    async def holder(ctx):
+        rng = random.Random(seed)
+        while not state["done"]:
+            ctx.set(dut.down_accept, rng.random() < accept_prob)
+            await ctx.tick()
+
+    async def collector(ctx):
+        t = 0
+        async for _, _, v, c, o, a, ov in ctx.tick().sample(dut.out_valid, dut.down_accept,
+                                                           dut.out, dut.accept, dut.op_valid):
+            t += 1
+            if ov and not a:
+                state["waits"] += 1
+            if v and c:
+                got.append((o.kind, o.slot, o.side, o.price, o.amount, o.removed, o.last))
+                state["cycles"] = t
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_testbench(holder, background=True)
+    sim.add_testbench(memory.serve, background=True)
+    sim.add_process(collector)
+    sim.run()
+
+    want, counters = order_ref(full, buckets=buckets, ways=ways)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        if full[i]["kind"] == NOP or w[0] == NOP:
+            g, w = g[:1] + g[6:], w[:1] + w[6:]     # a refused op's fields are don't-care
+        assert g == w, f"op {i} {full[i]}:\n rtl {g}\n ref {w}"
+    return dut, memory, counters, state
+
+
+def table_in_memory(dut, memory, base):
+    """The references stored per bucket (bank 0's buckets, then bank 1's), read back from the
+    memory model's words through the record layout."""
+    from tickwire.hw.book.layouts import order_record_layout
+    rec_w = order_record_layout(dut.slot_bits).size
+    wb = memory.word_bytes
+    out = []
+    for line in range(dut.order_buckets):
+        addr = base + line * dut.line_bytes
+        bits = 0
+        for k in range(dut.beats):
+            bits |= memory.read_word(addr + k * wb) << (8 * wb * k)
+        refs = []
+        for w in range(dut.order_ways):
+            r = bits >> (w * rec_w)
+            if r & 1:
+                refs.append((r >> 1) & ((1 << 64) - 1))
+        out.append(sorted(refs))
+    return out
+
+
+def test_line_geometry():
+    # 4 ways x 136 bits (64 slots): 544 bits = 2 words of 512, a 128-byte line
+    assert line_geometry(4, 6, 512) == (2, 128)
+    assert line_geometry(4, 6, 256) == (3, 128)
+    assert line_geometry(2, 2, 128) == (3, 64)
+
+
+def test_offchip_directed():
+    ops = [oadd(8, side=1, price=7), oadd(9, slot=2), oadd(9), oadd(14), oadd(16), oadd(17),
+           ored(9, 3), ored(9, 4), ored(9, 9), oadd(17, price=5), odel(14), odel(14),
+           *ou(16, 8), *ou(16, 2), *ou(17, 17, price=99, amount=0), *ou(17, 22, price=98),
+           dict(kind=NOP, slot=3, price=42, amount=7), ored(22, 0), ored(22, 5),
+           oadd(2, price=1), ored(2, 10)]
+    dut, memory, counters, st = run_offchip(ops, buckets=4, ways=2)
+    assert (counters["duplicate_ref"], counters["order_table_full"], counters["unknown_ref"],
+            counters["overfill"]) == (2, 1, 2, 1)
+    # back to back on 4 buckets: most ops wait for the op before them (same bucket)
+    assert st["waits"] > len(ops)
+    # two bucket reads per live op; a write per op that stored or changed an order
+    assert memory.stats["reads"] == 2 * sum(o.get("kind", NOP) != NOP for o in ops)
+    # (the 18 ops of tests/test_hw_book_units.py's by-hand list that are not refused)
+    assert memory.stats["writes"] == 18
+
+
+@pytest.mark.parametrize("latency,backpressure,accept_prob,seed", [
+    (1, 0.0, 1.0, 0), (20, 0.0, 1.0, 1), (20, 0.3, 0.6, 2), (60, 0.1, 1.0, 3),
+    (5, 0.5, 0.5, 4)])
+def test_offchip_random(latency, backpressure, accept_prob, seed):
+    rng = random.Random(seed)
+    keys = [rng.randrange(0, 60) for _ in range(40)] + [rng.randrange(1 << 64) for _ in range(8)]
+    ops = []
+    for _ in range(250):
+        r = rng.random()
+        k = rng.choice(keys)
+        if r < 0.4:
+            ops.append(oadd(k, rng.randrange(4), rng.randrange(2), rng.randrange(90, 110),
+                            rng.choice([0, 1, 10, 100])))
+        elif r < 0.7:
+            ops.append(ored(k, rng.choice([0, 1, 5, 10, 200])))
+        elif r < 0.85:
+            ops.append(odel(k))
+        elif r < 0.95:
+            ops.extend(ou(k, rng.choice(keys + [k]), rng.randrange(90, 110),
+                          rng.choice([0, 3, 10])))
+        else:
+            ops.append(dict(kind=NOP, slot=rng.randrange(4), price=1, amount=2))
+    dut, memory, counters, st = run_offchip(
+        ops, buckets=16, ways=2 if seed % 2 else 4, latency=latency,
+        backpressure=backpressure, accept_prob=accept_prob, seed=seed,
+        data_width=128 if seed % 2 else 256)
+    assert memory.stats["reads"] == 2 * sum(o.get("kind", NOP) != NOP for o in ops)
+
+
+def test_offchip_memory_holds_the_table():
+    # what is left in memory is the reference's table, bucket by bucket
+    from reference_book import CapBook
+    rng = random.Random(7)
+    keys = rng.sample(range(1 << 40), 40)
+    ops = [oadd(k, price=100 + i) for i, k in enumerate(keys)] + [odel(k) for k in keys[::3]]
+    base = 0x4000
+    dut, memory, counters, _ = run_offchip(ops, buckets=16, ways=4, latency=10, base=base)
+    ref = CapBook(symbols=4, order_buckets=16, order_ways=4)
+    for op in ops:
+        if op["kind"] == ADD:
+            ref.store(op["key"], 0, 0, op["price"], op["amount"])
+        else:
+            ref.take(op["key"], 0, whole=True)
+    want = [sorted(o[0] for o in ref.table[b] if o is not None) for b in range(16)]
+    assert table_in_memory(dut, memory, base) == want
+
+
+def test_offchip_hides_latency():
+    # distinct buckets: with 16 ops in flight a 40-cycle round trip costs no throughput
+    # beyond the issue rate (3 cycles an op: accept, two reads); with 2 in flight it does
+    keys = list(range(0, 4 * 64, 4))[:48]
+    ops = [oadd(k) for k in keys]
+    _, _, _, fast = run_offchip(ops, buckets=256, ways=4, latency=40, inflight=16)
+    _, _, _, slow = run_offchip(ops, buckets=256, ways=4, latency=40, inflight=2)
+    # 128-bit bus: 10 beats an op bound the fast run; the slow one pays a round trip per 2 ops
+    assert fast["cycles"] < 12 * len(ops) < slow["cycles"] / 3
+
+
+def test_offchip_parameter_errors():
+    with pytest.raises(ValueError, match="inflight=12: must be a power of two"):
+        OffchipOrderTable(inflight=12)
+    with pytest.raises(ValueError, match="addr_width=20: must be in 27..64"):
+        OffchipOrderTable(order_buckets=1 << 20, addr_width=20)

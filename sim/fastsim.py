@@ -7,7 +7,9 @@ fast as it runs, and every output-stream handshake is written back to a file.
 
 Streams are Amaranth ``lib.stream`` ports (``<name>__payload``, ``__valid``, ``__ready``);
 plain input ports can be set before the run (``statics``). Records are payloads packed into
-little-endian bytes, LSB first (``pack_bits``/``unpack_bits``).
+little-endian bytes, LSB first (``pack_bits``/``unpack_bits``). An AXI4 master port of the
+design (``hw.axi``) can be served by a memory model in the harness (``AxiPort``; latency and
+back-pressure chosen per run with ``AxiTiming``, statistics returned with the outputs).
 """
 
 from __future__ import annotations
@@ -43,6 +45,64 @@ class StreamPort:
 
 
 @dataclass
+class AxiPort:
+    """An AXI4 master port of the design (``hw.axi.AXI4Signature``) that the harness serves
+    as a memory: ``size_bytes`` zero-initialised bytes at address 0 (allocated lazily, so a
+    large memory costs only the pages touched). The memory persists across the runs of a
+    :class:`Server`. Bursts must be INCR of whole, aligned bus words within the memory and
+    within one 4 KiB page; anything else stops the run with an error naming the port."""
+    prefix: str          # Verilog prefix, e.g. "mem" for mem__ar__valid ...
+    addr_width: int
+    data_width: int      # bus bits, a power of two, 32..1024
+    id_width: int = 1
+    size_bytes: int = 1 << 27
+
+    def __post_init__(self):
+        if self.data_width < 32 or self.data_width > 1024 or \
+                self.data_width & (self.data_width - 1):
+            raise ValueError(f"AXI port {self.prefix}: data_width={self.data_width} must be a "
+                             "power of two in 32..1024")
+        if not 0 < self.size_bytes <= 1 << self.addr_width:
+            raise ValueError(f"AXI port {self.prefix}: size_bytes={self.size_bytes} must be in "
+                             f"1..2**addr_width")
+        if not 1 <= self.id_width <= 32 or not 1 <= self.addr_width <= 64:
+            raise ValueError(f"AXI port {self.prefix}: id_width 1..32, addr_width 1..64")
+
+
+@dataclass(frozen=True)
+class AxiTiming:
+    """Run-time behaviour of the harness's AXI memories (one build serves all).
+
+    ``latency``: cycles from a read's AR handshake to its first R beat, and from a write's
+    last W beat (or its AW, if later) to its B; at least 1. ``backpressure``: fraction of
+    cycles (0..1) on which each of AR/AW/W ready is low and a new R beat or B is withheld,
+    drawn from a generator seeded by ``seed``. A write reaches the memory when its B is
+    taken; an R beat reads the memory when first presented, so a read whose AR follows a
+    write's B sees that write (AXI's guarantee) and one that does not may not."""
+    latency: int = 40     # about 125 ns at 322 MHz
+    backpressure: float = 0.0
+    seed: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.latency, int) or self.latency < 1:
+            raise ValueError(f"AXI latency={self.latency!r}: must be an integer >= 1")
+        if not 0.0 <= self.backpressure <= 1.0:
+            raise ValueError(f"AXI backpressure={self.backpressure!r}: must be in 0..1")
+
+    def args(self) -> list[str]:
+        thr = min(1 << 32, round(self.backpressure * (1 << 32)))
+        return [str(self.latency), str(thr), str(int(self.seed) & ((1 << 64) - 1))]
+
+
+#: statistics of each AXI memory over a run, in the order the harness writes them: bursts
+#: (AR/AW handshakes), beats (R/W handshakes), cycles a master's valid met a low ready
+#: (ar/aw/w stalls; r_stalls: an R beat the master did not take) and the most read bursts
+#: accepted and not yet fully returned at once
+AXI_STATS = ("reads", "writes", "read_beats", "write_beats", "ar_stalls", "aw_stalls",
+             "w_stalls", "r_stalls", "max_reads_outstanding")
+
+
+@dataclass
 class Harness:
     """A design and the stream ports the harness drives/collects."""
     name: str
@@ -63,6 +123,8 @@ class Harness:
     #: prefix of an AXI4-Lite slave port group the harness drives as a bus master (ops
     #: passed to :func:`run` as ``bus_ops``), or None
     axil: str | None = None
+    #: AXI4 master ports of the design the harness serves as memories (see :class:`AxiPort`)
+    axi: list[AxiPort] = field(default_factory=list)
 
 
 _CPP_KEYWORDS = {"auto", "break", "case", "char", "class", "const", "continue", "default",
@@ -199,13 +261,17 @@ def _harness_cpp(h: Harness) -> str:
     lines = [
         '#include <cstdio>', '#include <cstdlib>', '#include <cstring>', '#include <cstdint>',
         '#include <vector>', f'#include "V{h.name}.h"', '#include "verilated.h"',
+        *(['#include <cstdarg>', '#include <deque>'] if h.axi else []),
         'static std::vector<uint8_t> slurp(const char* p) {',
         '  FILE* f = fopen(p, "rb"); if (!f) { perror(p); exit(2); }',
         '  fseek(f, 0, SEEK_END); long n = ftell(f); fseek(f, 0, SEEK_SET);',
         '  std::vector<uint8_t> b(n); if (n && fread(b.data(), 1, n, f) != (size_t)n) exit(2);',
         '  fclose(f); return b; }',
+        *_axi_globals(h),
         '// One run: argv holds statics.bin, then one input file per input stream, then one',
         '// output file per output stream, then max_cycles, idle_cycles, ready_mode (0 always,',
+        # (harnesses with ``axi`` take, after the bus arguments, per port: latency,
+        # back-pressure, seed, statistics file; see _axi_decl)
         '// else LFSR % 4), pulses.bin, [bus ops, bus results, settle], [observe]. The model',
         '// and the cycle count persist across runs (server mode).',
         f'static int run_once(V{h.name}* top, char** argv, unsigned long long& cyc) {{',
@@ -241,12 +307,14 @@ def _harness_cpp(h: Harness) -> str:
     ]
     if h.axil:
         lines += _bus_decl(h)
+    lines += _axi_decl(h)
     lines += [
         '  while (cyc - start < max_cycles) {',
         f'    top->{h.clock} = 0;',
     ]
     if h.axil:
         lines += _bus_drive(h)
+    lines += _axi_drive(h)
     for k, p in enumerate(ins):
         rec = 4 + p.nbytes
         block = " && !bus_block" if h.axil else ""
@@ -287,6 +355,7 @@ def _harness_cpp(h: Harness) -> str:
         ]
     if h.axil:
         lines += _bus_sample(h)
+    lines += _axi_sample(h)
     lines += [f'    top->{h.clock} = 1;', '    top->eval();']
     for k, p in enumerate(ins):
         rec = 4 + p.nbytes
@@ -309,6 +378,7 @@ def _harness_cpp(h: Harness) -> str:
         lines.append(f'  fclose(ack{k});')
     if h.axil:
         lines.append('  fclose(busf);')
+    lines += _axi_end(h)
     if h.observe:
         lines.append('  FILE* obs = fopen(argv[a++], "wb");')
         for port in h.observe:
@@ -418,6 +488,189 @@ def _bus_sample(h: Harness) -> list[str]:
     ]
 
 
+# ---- AXI4 memory slaves --------------------------------------------------------------------
+# Per port a static AxiMem (it outlives a run, as the memory of a board does). Each cycle, with
+# the clock low: the model drives ready/valid and the R/B payloads (_axi_drive), the design is
+# evaluated, then the handshakes it saw are applied (_axi_sample); the clock edge follows. A
+# harness run takes, per port, latency, back-pressure threshold (out of 2**32), seed and the
+# statistics file (see AxiTiming, AXI_STATS).
+_AXI_CPP = r"""
+struct AxiMem {
+  const char* name; uint64_t size; unsigned nb, sb;  // bytes, bus bytes, strobe bytes
+  uint8_t* mem = nullptr;
+  unsigned long long latency = 1, now = 0; uint64_t bp = 0, rng = 1;
+  struct Rd { uint64_t addr; uint32_t id, len; unsigned long long due; };
+  // a write burst: data, then strobes, per beat as received
+  struct Wr { uint64_t addr; uint32_t id, len, got; unsigned long long due;
+              std::vector<uint8_t> buf; };
+  std::deque<Rd> rq;                  // accepted reads, in order
+  std::deque<Wr> wq;                  // accepted writes, in order; the first wfill complete
+  size_t wfill = 0;
+  std::deque<std::vector<uint8_t>> wb;  // W beats not yet matched to an AW: data, strb, last
+  uint32_t rbeat = 0; bool rv = false, bv = false, moved = false;
+  std::vector<uint8_t> rbuf;          // the R beat presented (held until taken)
+  uint64_t st[9];
+  AxiMem(const char* n, uint64_t s, unsigned b)
+      : name(n), size(s), nb(b), sb((b + 7) / 8), rbuf(b) {}
+  void start(char** argv, int& a) {
+    latency = strtoull(argv[a++], 0, 10); bp = strtoull(argv[a++], 0, 10);
+    rng = strtoull(argv[a++], 0, 10) * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    if (!rng) rng = 1;
+    memset(st, 0, sizeof st);
+    if (!mem && !(mem = (uint8_t*)calloc(size, 1))) fail("cannot allocate %llu bytes",
+                                                        (unsigned long long)size);
+  }
+  __attribute__((noreturn, format(printf, 2, 3))) void fail(const char* fmt, ...) {
+    va_list ap; va_start(ap, fmt);
+    fprintf(stderr, "AXI memory port '%s': ", name); vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (cycle %llu)\n", now); va_end(ap); fflush(stderr); exit(4);
+  }
+  bool hold() {  // true on a fraction bp / 2**32 of draws (xorshift64)
+    if (!bp) return false;
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (rng >> 32) < bp;
+  }
+  void check(const char* kind, uint64_t addr, uint32_t len, unsigned size_, unsigned burst) {
+    unsigned long long bytes = (unsigned long long)(len + 1) * nb;
+    if (burst != 1) fail("%s burst at 0x%llx: AxBURST=%u, only INCR (1) is served", kind,
+                         (unsigned long long)addr, burst);
+    if ((1u << size_) != nb) fail("%s burst at 0x%llx: AxSIZE=%u, only whole %u-byte bus "
+                                  "words are served", kind, (unsigned long long)addr, size_, nb);
+    if (addr % nb) fail("%s burst at 0x%llx: not aligned to the %u-byte bus word", kind,
+                        (unsigned long long)addr, nb);
+    if (addr >= size || bytes > size - addr)
+      fail("%s burst at 0x%llx of %u beats (%llu bytes) is out of range: the memory has "
+           "%llu bytes", kind, (unsigned long long)addr, len + 1, bytes,
+           (unsigned long long)size);
+    if ((addr >> 12) != ((addr + bytes - 1) >> 12))
+      fail("%s burst at 0x%llx of %u beats crosses a 4 KiB boundary", kind,
+           (unsigned long long)addr, len + 1);
+  }
+  void ar(uint64_t addr, uint32_t id, uint32_t len, unsigned size_, unsigned burst) {
+    check("read", addr, len, size_, burst);
+    rq.push_back({addr, id, len, now + latency});
+    st[0]++; if (rq.size() > st[8]) st[8] = rq.size(); moved = true;
+  }
+  void aw(uint64_t addr, uint32_t id, uint32_t len, unsigned size_, unsigned burst) {
+    check("write", addr, len, size_, burst);
+    wq.push_back({addr, id, len, 0, 0, {}}); wq.back().buf.reserve((size_t)(len + 1) * (nb + sb));
+    st[1]++; moved = true;
+  }
+  uint8_t* w_slot() {  // room for a W beat the master hands over this cycle
+    wb.emplace_back(nb + sb + 1); st[3]++; moved = true; return wb.back().data();
+  }
+  // drive: a new R beat / B when due and not withheld; true if the R beat is new
+  bool r_next() {
+    if (rv || rq.empty() || rq.front().due > now || hold()) return false;
+    memcpy(rbuf.data(), mem + rq.front().addr + (uint64_t)rbeat * nb, nb);
+    return rv = true;
+  }
+  bool b_next() {
+    if (bv || wfill == 0 || wq.front().due > now || hold()) return false;
+    return bv = true;
+  }
+  void r_taken() {
+    rv = false; st[2]++; moved = true;
+    if (rbeat++ == rq.front().len) { rq.pop_front(); rbeat = 0; }
+  }
+  void b_taken() {  // the write reaches the memory (strobed bytes only)
+    Wr& w = wq.front(); const uint8_t* p = w.buf.data();
+    for (uint32_t k = 0; k <= w.len; k++, p += nb + sb) {
+      uint8_t* m = mem + w.addr + (uint64_t)k * nb;
+      for (unsigned j = 0; j < nb; j++) if (p[nb + j / 8] >> (j % 8) & 1) m[j] = p[j];
+    }
+    wq.pop_front(); wfill--; bv = false; moved = true;
+  }
+  void match() {  // hand buffered W beats to the accepted write bursts, in order
+    while (wfill < wq.size() && !wb.empty()) {
+      Wr& w = wq[wfill]; std::vector<uint8_t>& b = wb.front();
+      bool last = w.got == w.len;
+      if (b[nb + sb] != last)
+        fail("W beat %u of the %u-beat write burst at 0x%llx has WLAST=%u", w.got + 1,
+             w.len + 1, (unsigned long long)w.addr, (unsigned)b[nb + sb]);
+      w.buf.insert(w.buf.end(), b.begin(), b.begin() + nb + sb); wb.pop_front();
+      if (w.got++ == w.len) { w.due = now + latency; wfill++; }
+    }
+  }
+  bool busy() const { return !rq.empty() || !wq.empty() || !wb.empty(); }
+  // waiting out a latency is progress (the stall detector must not fire on it)
+  bool waiting() const {
+    return (!rq.empty() && rq.front().due > now) || (wfill > 0 && wq.front().due > now);
+  }
+};
+"""
+
+
+def _axi_globals(h: Harness) -> list[str]:
+    if not h.axi:
+        return []
+    return [_AXI_CPP] + [f'static AxiMem axi{k}("{p.prefix}", {p.size_bytes}ull, '
+                         f'{p.data_width // 8});' for k, p in enumerate(h.axi)]
+
+
+def _axi_decl(h: Harness) -> list[str]:
+    lines = []
+    for k, p in enumerate(h.axi):
+        c = lambda n: f"top->{_cname(p.prefix + '__' + n)}"  # noqa: E731
+        lines += [f'  axi{k}.start(argv, a); const char* axi{k}_stats = argv[a++];',
+                  f'  {c("r__resp")} = 0; {c("b__resp")} = 0;']
+    return lines
+
+
+def _axi_drive(h: Harness) -> list[str]:
+    lines = []
+    for k, p in enumerate(h.axi):
+        c = lambda n: f"top->{_cname(p.prefix + '__' + n)}"  # noqa: E731
+        m = f"axi{k}"
+        lines += [
+            f'    {m}.now = cyc; {m}.moved = false;',
+            f'    {c("ar__ready")} = !{m}.hold();',
+            f'    {c("aw__ready")} = !{m}.hold();',
+            # W beats ahead of their AW: at most one longest burst's worth is buffered
+            f'    {c("w__ready")} = {m}.wb.size() < 256 && !{m}.hold();',
+            f'    if ({m}.r_next()) {{ '
+            f'{_set(p.prefix + "__r__data", p.data_width, f"{m}.rbuf.data()")}',
+            f'      {c("r__id")} = {m}.rq.front().id; '
+            f'{c("r__last")} = {m}.rbeat == {m}.rq.front().len; }}',
+            f'    {c("r__valid")} = {m}.rv;',
+            f'    if ({m}.b_next()) {c("b__id")} = {m}.wq.front().id;',
+            f'    {c("b__valid")} = {m}.bv;',
+        ]
+    return lines
+
+
+def _axi_sample(h: Harness) -> list[str]:
+    lines = []
+    for k, p in enumerate(h.axi):
+        c = lambda n: f"top->{_cname(p.prefix + '__' + n)}"  # noqa: E731
+        m = f"axi{k}"
+        nb = p.data_width // 8
+        for ch in ("ar", "aw"):
+            lines += [
+                f'    if ({c(ch + "__valid")}) {{ if ({c(ch + "__ready")}) {m}.{ch}('
+                f'{c(ch + "__addr")}, {c(ch + "__id")}, {c(ch + "__len")}, {c(ch + "__size")}, '
+                f'{c(ch + "__burst")}); else {m}.st[{4 if ch == "ar" else 5}]++; busy = true; }}',
+            ]
+        lines += [
+            f'    if ({c("w__valid")}) {{ busy = true; if ({c("w__ready")}) {{ '
+            f'uint8_t* wp = {m}.w_slot();',
+            f'      {_get(p.prefix + "__w__data", p.data_width, "wp")}',
+            f'      {_get(p.prefix + "__w__strb", nb, f"wp + {nb}")}',
+            f'      wp[{nb + (nb + 7) // 8}] = {c("w__last")}; }} else {m}.st[6]++; }}',
+            f'    if ({m}.rv) {{ if ({c("r__ready")}) {m}.r_taken(); else {m}.st[7]++; }}',
+            f'    if ({m}.bv && {c("b__ready")}) {m}.b_taken();',
+            f'    {m}.match();',
+            f'    if ({m}.busy()) busy = true;',
+            f'    if ({m}.moved || {m}.waiting()) moved = true;',
+        ]
+    return lines
+
+
+def _axi_end(h: Harness) -> list[str]:
+    return [f'  {{ FILE* f = fopen(axi{k}_stats, "wb"); fwrite(axi{k}.st, 8, '
+            f'{len(AXI_STATS)}, f); fclose(f); }}' for k in range(len(h.axi))]
+
+
 #: What generated Verilog depends on: the gateware, the shared facts it reads (register map,
 #: counter names, capacities) and the config defaults that set register reset values.
 MODEL_SOURCES = ("hw", "spec", "host/config.py")
@@ -509,7 +762,8 @@ def pack_records(payloads: list[bytes] | np.ndarray, nbytes: int, gaps=None) -> 
 
 
 def _prepare(h: Harness, d: Path, inputs: list[bytes], statics, pulses, max_cycles: int,
-             idle_cycles: int, random_ready: bool, bus_ops, settle: int) -> list[str]:
+             idle_cycles: int, random_ready: bool, bus_ops, settle: int,
+             axi_timing=None) -> list[str]:
     """Write a run's input files into ``d``; returns the harness arguments of the run."""
     st = bytearray()
     for port, width in h.statics.items():
@@ -540,9 +794,22 @@ def _prepare(h: Harness, d: Path, inputs: list[bytes], statics, pulses, max_cycl
             blob += struct.pack("<QIII", at, 1 if kind == "w" else 0, addr, value)
         (d / "bus_ops.bin").write_bytes(bytes(blob))
         args += [str(d / "bus_ops.bin"), str(d / "bus.bin"), str(int(settle))]
+    for k, p in enumerate(h.axi):
+        args += _axi_timing(h, axi_timing, p.prefix).args() + [str(d / f"axi{k}.bin")]
     if h.observe:
         args.append(str(d / "observe.bin"))
     return args
+
+
+def _axi_timing(h: Harness, timing, prefix: str) -> AxiTiming:
+    """A port's :class:`AxiTiming` from ``run``'s ``axi_timing``: one for every port, a dict by
+    prefix, or None (the defaults)."""
+    if timing is None or isinstance(timing, AxiTiming):
+        return timing or AxiTiming()
+    unknown = set(timing) - {p.prefix for p in h.axi}
+    if unknown:
+        raise ValueError(f"{h.name}: axi_timing for unknown AXI ports {sorted(unknown)}")
+    return timing.get(prefix, AxiTiming())
 
 
 def taken_cycles(d: Path, k: int) -> np.ndarray:
@@ -567,6 +834,9 @@ def _collect(h: Harness, d: Path, n_ops: int) -> list:
                      for a, v, k, rsp in res.tolist()])
         if len(res) != n_ops:
             raise RuntimeError(f"{h.name}: {len(res)} of {n_ops} bus operations completed")
+    if h.axi:
+        outs.append({p.prefix: dict(zip(AXI_STATS, (int(v) for v in np.frombuffer(
+            (d / f"axi{k}.bin").read_bytes(), "<u8")))) for k, p in enumerate(h.axi)})
     return outs
 
 
@@ -574,22 +844,27 @@ def run(h: Harness, inputs: list[bytes], statics: dict[str, int] | None = None, 
         pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40, idle_cycles: int = 64,
         random_ready: bool = False, workdir: Path | None = None,
         bus_ops: list[tuple[int, str, int, int]] = (), settle: int = 4096,
-        taken: list | None = None) -> tuple[list[np.ndarray], int]:
+        taken: list | None = None,
+        axi_timing: AxiTiming | dict[str, AxiTiming] | None = None
+        ) -> tuple[list[np.ndarray], int]:
     """Run the harness; returns (outputs, cycles simulated): ``outputs`` starts with a dict of
     the ``observe`` ports' final values when there are any, then per output stream a
     structured array (cycle, payload bytes), then (harnesses with ``axil``) the completed bus
-    operations as a list of (kind "r"/"w", addr, data, resp).
+    operations as a list of (kind "r"/"w", addr, data, resp), then (harnesses with ``axi``)
+    the run's statistics per AXI memory: ``{prefix: {name: value}}``, names :data:`AXI_STATS`.
 
     ``bus_ops`` (harnesses with ``axil``): (at, "r"|"w", addr, data) in order; an op runs once
     ``at`` records of input stream 0 have been presented (``at`` past the end: after the
     last), the inputs pausing ``settle`` cycles before the first op of each ``at``.
-    ``taken``: a list that receives, per input stream, the cycle each record was taken."""
+    ``taken``: a list that receives, per input stream, the cycle each record was taken.
+    ``axi_timing``: latency and back-pressure of the AXI memories (:class:`AxiTiming`, one
+    for all or a dict by prefix; default ``AxiTiming()``)."""
     exe = build(h)
     import tempfile
     with tempfile.TemporaryDirectory(dir=workdir) as d:
         d = Path(d)
         args = _prepare(h, d, inputs, statics, pulses, max_cycles, idle_cycles, random_ready,
-                        bus_ops, settle)
+                        bus_ops, settle, axi_timing)
         r = subprocess.run([str(exe)] + args, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"{h.name} harness failed: {r.stderr[-1000:]}")
@@ -619,12 +894,12 @@ class Server:
     def run(self, inputs: list[bytes], statics: dict[str, int] | None = None, *,
             pulses: list[dict[str, int]] = (), max_cycles: int = 1 << 40,
             idle_cycles: int = 64, random_ready: bool = False,
-            bus_ops: list[tuple[int, str, int, int]] = (), settle: int = 4096
-            ) -> tuple[list, int]:
+            bus_ops: list[tuple[int, str, int, int]] = (), settle: int = 4096,
+            axi_timing: AxiTiming | dict[str, AxiTiming] | None = None) -> tuple[list, int]:
         if self.proc is None or self.proc.poll() is not None:
             raise RuntimeError(f"{self.h.name} server is not running")
         args = _prepare(self.h, self.dir, inputs, statics, pulses, max_cycles, idle_cycles,
-                        random_ready, bus_ops, settle)
+                        random_ready, bus_ops, settle, axi_timing)
         self.proc.stdin.write(" ".join(args) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline().split()

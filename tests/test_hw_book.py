@@ -15,6 +15,7 @@ from amaranth.sim import Simulator
 
 from tickwire.host import itch
 from tickwire.hw.book import BookBuilder, COUNTERS
+from tickwire.sim.amaranth_axi import AxiMemory
 from tickwire.sim.book_builder.gen import emulator_case, fault_day, to_decoded
 from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
 from tickwire.spec.values import pack_symbol
@@ -34,12 +35,18 @@ def _event_tuple(e):
 
 
 def run_builder(msgs, *, names=(), auto=False, ready_prob=1.0, gap_prob=0.0, seed=0,
-                state_slots=(), cycles=None, **params):
+                state_slots=(), cycles=None, mem_latency=20, mem_backpressure=0.0, **params):
     """Drive decoded ``msgs`` through a BookBuilder in the Amaranth simulator.
 
     Returns (rows, counters read after the drain, {slot: state tuple}, stats) where stats has
-    the cycle count from first accept to last input accept and the BookEvents ("events")."""
+    the cycle count from first accept to last input accept and the BookEvents ("events").
+    With ``order_memory="offchip"`` the table's memory is the simulator's AXI memory
+    (``mem_latency`` cycles, ``mem_backpressure``)."""
     dut = BookBuilder(events=True, **params)
+    memory = None
+    if dut.order_memory == "offchip":
+        memory = AxiMemory(dut.mem, size=dut.order_memory_bytes, latency=mem_latency,
+                           backpressure=mem_backpressure, seed=seed + 2)
     depth = dut.depth
     rows, states, counters, stats = [], {}, {}, {}
     events = stats["events"] = []
@@ -67,7 +74,7 @@ def run_builder(msgs, *, names=(), auto=False, ready_prob=1.0, gap_prob=0.0, see
             ctx.set(dut.i.valid, 0)
         stats["input_cycles"] = n_cycles
         idle = 0
-        while idle < 40:
+        while idle < 40 + (4 * mem_latency if memory else 0):
             await ctx.tick()
             idle = 0 if (ctx.get(dut.o.valid) or ctx.get(dut.ev.valid)) else idle + 1
         done[0] = True
@@ -105,6 +112,8 @@ def run_builder(msgs, *, names=(), auto=False, ready_prob=1.0, gap_prob=0.0, see
     sim.add_clock(1e-8)
     sim.add_testbench(driver)
     sim.add_testbench(sink, background=True)
+    if memory is not None:
+        sim.add_testbench(memory.serve, background=True)
     sim.add_process(collector)
     sim.add_process(ev_collector)
     sim.run()
@@ -118,8 +127,10 @@ def emu_state(emu, s):
             int(st.last_trade[s, 0]), int(st.last_trade[s, 1]) & 0xFFFF_FFFF)
 
 
-def check(raw, *, names=None, params, ready_prob=1.0, gap_prob=0.0, seed=0, state_slots=None):
-    """RTL == emulator on ``raw`` ITCH messages (names None: auto mode)."""
+def check(raw, *, names=None, params, ready_prob=1.0, gap_prob=0.0, seed=0, state_slots=None,
+          **memory):
+    """RTL == emulator on ``raw`` ITCH messages (names None: auto mode); ``memory``: the
+    off-chip table's memory model (run_builder's ``mem_*``)."""
     p = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)
     p.update(params)
     want, want_c, want_events, emu = emulator_case(
@@ -130,7 +141,7 @@ def check(raw, *, names=None, params, ready_prob=1.0, gap_prob=0.0, seed=0, stat
         state_slots = range(min(p["symbols"], 8))
     rows, counters, states, stats = run_builder(
         msgs, names=names or (), auto=names is None, ready_prob=ready_prob, gap_prob=gap_prob,
-        seed=seed, state_slots=state_slots, **params)
+        seed=seed, state_slots=state_slots, **memory, **params)
     for i, (a, b) in enumerate(zip(rows, want)):
         assert a == b, f"row {i}:\n rtl {a}\n emu {b}"
     assert len(rows) == len(want), f"{len(rows)} rows, emulator {len(want)}"

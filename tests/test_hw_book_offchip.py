@@ -9,8 +9,10 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
+from test_hw_book import SMALL, check, fault_day
 from test_hw_book_units import ADD, NOP, _meta, oadd, odel, order_ref, ored, ou
 
+from tickwire.hw.book import BookBuilder
 from tickwire.hw.book.hash import mix_bucket, order_bucket
 from tickwire.hw.book.orders_offchip import OffchipOrderTable, line_geometry
 from tickwire.sim.amaranth_axi import AxiMemory
@@ -189,3 +191,25 @@ def test_offchip_parameter_errors():
         OffchipOrderTable(inflight=12)
     with pytest.raises(ValueError, match="addr_width=20: must be in 27..64"):
         OffchipOrderTable(order_buckets=1 << 20, addr_width=20)
+
+
+# ----------------------------------------------------------------------------- in the builder
+
+OFF = dict(order_memory="offchip", mem_data_width=256, mem_addr_width=32, mem_inflight=16)
+
+
+@pytest.mark.parametrize("seed,latency,backpressure", [(0, 30, 0.0), (1, 8, 0.3)])
+def test_builder_offchip_equals_emulator(seed, latency, backpressure):
+    """The whole builder with its table off chip: rows, events, counters and slot states
+    equal to the emulator's at the same capacities, full buckets and refusals included."""
+    raw, names = fault_day(200 + seed, 500, 8, duplicate_ref=0.05)
+    check(raw, names=names[:4], params=dict(SMALL, order_buckets=16, order_ways=4, **OFF),
+          ready_prob=0.5 if seed else 1.0, seed=seed, state_slots=range(4),
+          mem_latency=latency, mem_backpressure=backpressure)
+
+
+def test_builder_offchip_parameter_errors():
+    with pytest.raises(ValueError, match="order_memory='dram': must be one of 'chip', 'offchip'"):
+        BookBuilder(order_memory="dram")
+    with pytest.raises(ValueError, match="addr_width=16: must be in 27..64"):
+        BookBuilder(order_memory="offchip", order_buckets=1 << 20, mem_addr_width=16)

@@ -54,8 +54,13 @@ from .hash import mix_key, mix_products, mix_top, order_bucket
 from .layouts import BookEvent, OpKind, SlotState, book_update_layout
 from .levels import CACHE_LEVELS, LevelEngine, check_levels
 from .orders import OrderTable
+from .orders_offchip import OffchipOrderTable
 
-__all__ = ["BookBuilder", "COUNTERS"]
+__all__ = ["BookBuilder", "COUNTERS", "ORDER_MEMORIES"]
+
+#: Where the order table lives: block/ultra RAM on chip (:mod:`.orders`) or DDR/HBM behind
+#: the ``mem`` AXI4 master (:mod:`.orders_offchip`).
+ORDER_MEMORIES = ("chip", "offchip")
 
 #: Counter output ports, named as the emulator's counters.
 COUNTERS = ("book_messages", "book_updates", "duplicate_ref", "unknown_ref", "overfill",
@@ -83,6 +88,10 @@ class BookBuilder(wiring.Component):
         events         add the ``ev`` output for the trigger engine (default off)
         stamp          add the ``now`` input; events then carry ``now`` of the cycle their
                        message was accepted on ``i`` (stamp_valid 1)
+        order_memory   "chip" (default) or "offchip": the order table in DDR/HBM behind the
+                       ``mem`` port, ``order_buckets`` up to 2**26 (mem_data_width,
+                       mem_addr_width, mem_inflight: its bus and ops in flight; see
+                       :mod:`.orders_offchip`)
 
     Ports:
         i               In(stream.Signature(DecodedMessage)); ready is the pipeline's advance
@@ -111,6 +120,8 @@ class BookBuilder(wiring.Component):
                         on ``ev`` (the cycle of that handshake included); 0 = every such
                         message the book holds or held has reached the trigger engine
         counters        :data:`COUNTERS`, the emulator's names (32 bits, wrap)
+        mem, mem_base   with ``order_memory="offchip"``: the AXI4 master of the order table
+                        and the table's byte address (:attr:`order_memory_bytes` from there)
 
     Tables are not cleared by reset (block RAM keeps its configuration contents: empty).
     """
@@ -123,7 +134,9 @@ class BookBuilder(wiring.Component):
                  order_ways: int = GATEWARE["order_ways"], levels: int = GATEWARE["levels"],
                  depth: int = ROW_DEPTH, locates: int = 1 << 16,
                  in_fifo_depth: int = 4, out_fifo_depth: int = 4, events: bool = False,
-                 stamp: bool = False, cache_levels: int = CACHE_LEVELS):
+                 stamp: bool = False, cache_levels: int = CACHE_LEVELS,
+                 order_memory: str = "chip", mem_data_width: int = 512,
+                 mem_addr_width: int = 64, mem_inflight: int = 32):
         check_int("symbols", symbols, 1, 256)
         check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
         check_int("order_ways", order_ways, 1, 16, pow2=True)
@@ -136,6 +149,12 @@ class BookBuilder(wiring.Component):
         check_int("out_fifo_depth", out_fifo_depth, 1, 64)
         check_bool("events", events)
         check_bool("stamp", stamp)
+        if order_memory not in ORDER_MEMORIES:
+            raise ValueError(f"order_memory={order_memory!r}: must be one of "
+                             f"{', '.join(map(repr, ORDER_MEMORIES))}")
+        self.order_memory = order_memory
+        self._mem_kw = dict(data_width=mem_data_width, addr_width=mem_addr_width,
+                            inflight=mem_inflight)
         self.symbols = symbols
         self.order_buckets = order_buckets
         self.order_ways = order_ways
@@ -173,6 +192,14 @@ class BookBuilder(wiring.Component):
             ports["ev_pending"] = Out(1)
         if stamp:
             ports["now"] = In(32)
+        if order_memory == "offchip":
+            # checks the memory parameters against the table's size
+            table = self._offchip = OffchipOrderTable(
+                symbols=symbols, order_buckets=order_buckets, order_ways=order_ways,
+                **self._mem_kw)
+            self.order_memory_bytes = table.memory_bytes
+            ports["mem"] = Out(table.signature.members["mem"].signature)
+            ports["mem_base"] = In(mem_addr_width)
         for name in COUNTERS:
             ports[name] = Out(32)
         super().__init__(ports)
@@ -195,8 +222,13 @@ class BookBuilder(wiring.Component):
         head_stamp = in_fifo.r_data[DecodedMessage.as_shape().size:] if self.stamp else 0
         y1_stamp, y2_stamp, oa_stamp = Signal(32), Signal(32), Signal(32)
 
-        m.submodules.orders = orders = OrderTable(
-            symbols=S, order_buckets=self.order_buckets, order_ways=self.order_ways)
+        if self.order_memory == "offchip":
+            m.submodules.orders = orders = self._offchip
+            wiring.connect(m, orders.mem, wiring.flipped(self.mem))
+            m.d.comb += orders.base.eq(self.mem_base)
+        else:
+            m.submodules.orders = orders = OrderTable(
+                symbols=S, order_buckets=self.order_buckets, order_ways=self.order_ways)
         m.submodules.levels = lv = LevelEngine(symbols=S, levels=self.levels, depth=self.depth,
                                                 cache=self.cache_levels)
 

@@ -154,23 +154,31 @@ def gen(symbols: int = typer.Option(8, help="number of symbols"),
         seed: int = typer.Option(1, help="random seed (same seed, same bytes)"),
         out: Path = typer.Option(..., "--out", help="output file"),
         fmt: str = typer.Option("pcap", "--format", help="pcap | binaryfile"),
-        vlan: Optional[int] = typer.Option(None, help="802.1Q VLAN id")):
+        vlan: Optional[int] = typer.Option(None, help="802.1Q VLAN id"),
+        profile: str = typer.Option("day", help="day: a trading day's flow | deep: a "
+                                    "build-up to a big, deep book, then a session of "
+                                    "executions, cancels and replaces (generate_deep_day)")):
     """Generate a deterministic synthetic trading day."""
     from . import gen as g
     if fmt not in ("pcap", "binaryfile"):
         _fail(f"--format {fmt!r}: pcap or binaryfile")
     if vlan is not None and not 0 <= vlan < 4096:
         _fail(f"--vlan {vlan}: must be 0..4095")
+    if profile not in ("day", "deep"):
+        _fail(f"--profile {profile!r}: day or deep")
     with _errors():
-        if fmt == "binaryfile" and vlan is None:
+        if profile == "deep":
+            day = g.generate_deep_day(symbols=symbols, messages=messages, seed=seed)
+            g.write_capture(day, out, fmt=fmt, vlan=vlan)
+        elif fmt == "binaryfile" and vlan is None:
             # generated and written part by part: memory does not grow with the day
             with _progress(messages, "gen", True) as prog:
                 g.write_day(out, symbols, messages, seed, progress=prog)
         else:
             day = g.generate_day(symbols=symbols, messages=messages, seed=seed)
             g.write_capture(day, out, fmt=fmt, vlan=vlan)
-    typer.echo(f"wrote {out} ({messages:,} messages, {symbols} symbols, seed {seed}, {fmt})",
-               err=True)
+    typer.echo(f"wrote {out} ({messages:,} messages, {symbols} symbols, seed {seed}, {fmt}"
+               + (", deep" if profile == "deep" else "") + ")", err=True)
 
 
 @app.command()

@@ -7,6 +7,10 @@ hidden trades, opening/closing crosses, NOII, Reg SHO and market-maker messages.
 implies never lock or cross, and every execution, cancel, delete and replace refers to a live
 order with enough shares, so the emulator's book builder can be checked on it exactly.
 
+:func:`generate_deep_day` builds a book of about a million live orders, some sides over a
+thousand levels deep, then trades, cancels and replaces in it, under the same guarantees;
+:func:`book_stats` follows the book a day implies (live orders, levels per side).
+
 Everything random is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order, so a
 (symbols, messages, seed) triple always gives the same bytes. The event loop is plain Python
 fed with pre-drawn numpy chunks; the message bytes are built column-wise per type from the
@@ -30,7 +34,7 @@ from .genflow import FlowSchedule
 
 __all__ = [
     "Day", "TICKERS", "symbol_names", "generate_day", "inject_faults", "FAULTS", "to_packets",
-    "write_capture", "day_stats", "DEFAULT_EPOCH_NS",
+    "write_capture", "day_stats", "DEFAULT_EPOCH_NS", "generate_deep_day", "book_stats",
 ]
 
 NS = 1_000_000_000
@@ -194,6 +198,22 @@ def _zipf_cdf(n: int, s: float = 1.0) -> np.ndarray:
     return np.cumsum(w) / w.sum()
 
 
+def _directory(i: int, nm: str, t: int) -> bytes:
+    """The stock directory (R) message of symbol index ``i`` (locate ``i + 1``) at ``t``."""
+    loc = i + 1
+    etf = nm in _ETFS
+    return itch.encode("R", stock_locate=loc, tracking_number=1 + (loc - 1) % 7, timestamp=t,
+                       stock=nm, market_category="Q" if i < 60 else "G",
+                       financial_status_indicator="N", round_lot_size=100,
+                       round_lots_only="N", issue_classification="Q" if etf else "C",
+                       issue_sub_type="I" if etf else "Z", authenticity="P",
+                       short_sale_threshold_indicator="N", ipo_flag="N",
+                       luld_reference_price_tier="1" if i < 60 else "2",
+                       etp_flag="Y" if etf else "N",
+                       etp_leverage_factor=3 if nm == "TQQQ" else (1 if etf else 0),
+                       inverse_indicator="N")
+
+
 def generate_day(symbols: int, messages: int, seed: int, *, session_ns: int | None = None
                  ) -> Day:
     """A deterministic synthetic ITCH 5.0 day of exactly ``messages`` messages.
@@ -250,18 +270,7 @@ def day_chunks(symbols: int, messages: int, seed: int, *, session_ns: int | None
     pre.append((T_START_SYSTEM, enc("S", timestamp=T_START_SYSTEM, event_code="S")))
     t = T_START_SYSTEM + 1_000_000
     for i, nm in enumerate(names):
-        loc = i + 1
-        etf = nm in _ETFS
-        pre.append((t, enc("R", stock_locate=loc, tracking_number=trk_of(loc), timestamp=t,
-                           stock=nm, market_category="Q" if i < 60 else "G",
-                           financial_status_indicator="N", round_lot_size=100,
-                           round_lots_only="N", issue_classification="Q" if etf else "C",
-                           issue_sub_type="I" if etf else "Z", authenticity="P",
-                           short_sale_threshold_indicator="N", ipo_flag="N",
-                           luld_reference_price_tier="1" if i < 60 else "2",
-                           etp_flag="Y" if etf else "N",
-                           etp_leverage_factor=3 if nm == "TQQQ" else (1 if etf else 0),
-                           inverse_indicator="N")))
+        pre.append((t, _directory(i, nm, t)))
         t += 2_000
     for i, nm in enumerate(names):
         loc = i + 1
@@ -724,6 +733,322 @@ def _assemble(names, prices, seed, flow_ts, ev_sym, col_typ, col_ref, col_ref2, 
 
 
 # --------------------------------------------------------------------------------------------
+# deep-book day
+
+#: Prices (ticks from the side's best possible price) an ordinary side of the deep-book day
+#: spreads its orders over; a deep side spreads over ``deep_levels``.
+_DEEP_NORMAL_W = 200
+#: Shares of the session's events: executions at the touch, deletes, partial cancels and
+#: replaces of resting orders, new orders; hidden trades fill the rest.
+_DEEP_MIX = {"exe": 0.12, "del": 0.24, "cxl": 0.08, "rep": 0.12, "add": 0.20}
+#: Follow-ups, as shares of the events they follow: a delete after a partial cancel; a delete
+#: or a partial cancel of a replace's new order, or of a new order.
+_DEEP_FOLLOW = {"cxl_del": 0.40, "rep_del": 0.40, "rep_cxl": 0.10, "add_del": 0.55,
+                "add_cxl": 0.10}
+
+
+def _deep_side_list(symbols: int, k: int) -> list[tuple[int, int]]:
+    """The (symbol index, side: 0 bid, 1 ask) of the ``k`` deep sides: both sides of the
+    busiest symbol, the bids of the second, the asks of the quietest, then others."""
+    out: list[tuple[int, int]] = []
+    for c in ([(0, 0), (0, 1), (1, 0), (symbols - 1, 1)] + [(i, i % 2) for i in range(symbols)]
+              + [(i, 1 - i % 2) for i in range(symbols)]):
+        if 0 <= c[0] < symbols and c not in out:
+            out.append(c)
+    return out[:k]
+
+
+def _shares_v(u: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """:func:`_draw_shares`, column-wise."""
+    return np.where(u < 0.70, 100 * g, np.where(
+        u < 0.92, 1 + ((u - 0.70) / 0.22 * 99).astype(np.int64),
+        100 * (5 + ((u - 0.92) / 0.08 * 45).astype(np.int64)))).astype(np.int64)
+
+
+def _part_v(sh: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """A part 1..sh-1 of each ``sh`` (>= 2): whole round lots of a round-lot order."""
+    lots = (sh >= 200) & (sh % 100 == 0)
+    return np.where(lots, 100 * (1 + (u * (sh // 100 - 1)).astype(np.int64)),
+                    1 + (u * (sh - 1)).astype(np.int64))
+
+
+def generate_deep_day(symbols: int = 64, messages: int = 1_300_000, seed: int = 1, *,
+                      deep_sides: int = 4, deep_levels: int = 1040, build_share: float = 0.8,
+                      session_ns: int = 10 * MIN) -> Day:
+    """A deterministic ITCH day whose book gets big and deep: exactly ``messages`` messages.
+
+    Before the open a build-up of ``build_share`` of the flow adds orders and removes none, so
+    the live orders peak at about that many. ``deep_sides`` sides (:func:`_deep_side_list`)
+    spread theirs over ``deep_levels`` consecutive prices, each of which gets at least one
+    order; the others over up to 200 prices, mostly near the touch. The session
+    (``session_ns`` from the open; the market closes after it) then executes orders at the
+    touch in price-time priority (sweeps, some orders in two parts), deletes, partly cancels
+    and replaces resting orders anywhere in the book, adds orders at or behind the touch (or,
+    after that side's last sweep, inside it), many of them soon cancelled again, and reports
+    hidden trades.
+
+    Every side keeps its orders in a fixed range of prices (bids below asks), so the books
+    never lock or cross and a side never holds more than ``deep_levels`` (or 200) levels;
+    every E, C, X, D and U refers to a live order with enough shares. Same arguments, same
+    bytes (one ``numpy.random.default_rng(seed)``, column-wise). Raises ValueError for
+    arguments that cannot give such a day.
+    """
+    if symbols < 1:
+        raise ValueError("symbols must be at least 1")
+    if not 0 <= deep_sides <= 2 * symbols:
+        raise ValueError(f"deep_sides={deep_sides}: must be 0..{2 * symbols}")
+    if not 1 <= deep_levels <= 4096:
+        raise ValueError(f"deep_levels={deep_levels}: must be 1..4096")
+    if not 0.0 < build_share < 1.0:
+        raise ValueError(f"build_share={build_share}: must be between 0 and 1")
+    longest = T_CLOSE - T_OPEN - 2 * MIN
+    if not 1000 <= session_ns <= longest:
+        raise ValueError(f"session_ns={session_ns}: must be 1000..{longest}")
+    rng = np.random.default_rng(seed)
+    names = symbol_names(symbols)
+    known = dict(TICKERS)
+    synth_px = np.exp(rng.uniform(math.log(5.0), math.log(500.0), size=symbols))
+    prices = [min(max(known.get(nm, float(synth_px[i])), 5.0), 500.0)
+              for i, nm in enumerate(names)]
+    n_fixed = 2 + 2 * symbols + 1 + 3   # S O, S S, R and H per symbol, S Q; S M, S E, S C
+    n_flow = messages - n_fixed
+    n_build = int(n_flow * build_share)
+    n_act = n_flow - n_build
+    n_fill = deep_sides * deep_levels
+    if n_build < n_fill + 2 * symbols:
+        raise ValueError(f"messages={messages}: a build-up of {max(n_build, 0)} adds cannot "
+                         f"fill {deep_sides} sides of {deep_levels} levels")
+
+    # -- sides (2 * symbol index + 1 for asks): orders at distance d (ticks) from the side's
+    #    top, price top - d for bids, top + d for asks, d < the side's width
+    n_sides = 2 * symbols
+    side_sym = np.arange(n_sides) // 2
+    side_ask = np.arange(n_sides) % 2
+    deep = np.zeros(n_sides, bool)
+    for s, a in _deep_side_list(symbols, deep_sides):
+        deep[2 * s + a] = True
+    px_usd = np.asarray(prices)
+    half = np.where(px_usd < 50, 0, np.where(px_usd < 200, 1, 2))
+    width = np.where(deep, deep_levels, _DEEP_NORMAL_W)
+    # a deep bid side needs a price range above 0: its symbol trades high enough
+    mid = np.maximum(np.rint(px_usd * 100).astype(np.int64),
+                     np.where(deep[0::2], deep_levels, 1) + half)
+    width[0::2] = np.minimum(width[0::2], mid - half)
+    top = np.where(side_ask == 1, mid[side_sym] + 1 + half[side_sym],
+                   mid[side_sym] - half[side_sym])
+    sign = np.where(side_ask == 1, 1, -1)
+    sym_w = np.diff(np.concatenate([[0.0], _zipf_cdf(symbols)]))
+    side_w = sym_w[side_sym] / 2
+
+    # -- the build-up: per deep side one order at each of its prices, the rest by activity
+    fill = np.where(deep, deep_levels, 0)
+    count = fill + rng.multinomial(n_build - n_fill, side_w)
+    b_side = np.repeat(np.arange(n_sides), count)
+    pos = np.arange(n_build) - np.repeat(np.cumsum(count) - count, count)
+    u = rng.random(n_build)
+    geo = rng.geometric(0.15, n_build) - 1
+    uni = (rng.random(n_build) * width[b_side]).astype(np.int64)
+    d = np.where(pos < fill[b_side], pos,
+                 np.where(u < np.where(deep, 0.5, 0.15)[b_side], uni, geo))
+    d = np.minimum(d, width[b_side] - 1)
+    sh = _shares_v(rng.random(n_build), rng.geometric(0.45, n_build))
+    ua = rng.random(n_build)
+    perm = rng.permutation(n_build)   # time order; an order's id is its place in it
+    b_side, d, sh, ua = b_side[perm], d[perm], sh[perm], ua[perm]
+    gaps = 1 + rng.exponential(400.0, n_build).astype(np.int64)
+    pause = rng.random(n_build) < 1 / 2000
+    gaps[pause] += rng.integers(10_000_000, 500_000_000, int(pause.sum()))
+    t_build = T_START_SYSTEM + NS
+    budget = T_OPEN - MIN - t_build   # done a minute before the open
+    if int(gaps.sum()) > budget:
+        gaps = gaps * budget // int(gaps.sum())
+    b_ts = t_build + np.cumsum(gaps)
+    # priority on each side once built: best price first, then time
+    prio = np.lexsort((np.arange(n_build), d, b_side))
+    p0 = np.cumsum(count) - count
+
+    # -- the session's moments: bursts of events around random instants
+    a0 = T_OPEN + symbols * 1000 + 1_000_000
+    n_burst = max(1, n_act // 16)
+    centres = np.sort(rng.integers(a0, a0 + session_ns, n_burst))
+
+    def moments(n):
+        return centres[rng.integers(0, n_burst, n)] + rng.exponential(1500.0, n).astype(
+            np.int64)
+
+    def later(t):   # 1 us .. 10 s after, log-uniform
+        return t + 1 + np.exp(rng.uniform(math.log(1e3), math.log(1e10), len(t))).astype(
+            np.int64)
+
+    keys = ("t", "typ", "oid", "oid2", "side", "sh", "d", "aux")
+    ev: dict[str, list] = {k: [] for k in keys}
+
+    def emit(t, typ, oid, side, sh_=0, d_=0, oid2=-1, aux=0):
+        for k, v in zip(keys, (t, typ, oid, oid2, side, sh_, d_, aux)):
+            ev[k].append(np.broadcast_to(np.asarray(v, np.int64), (len(t),)))
+
+    A_, F_, E_, C_, X_, D_, U_, P_ = (ord(c) for c in "AFECXDUP")
+    # -- executions: sweeps down each side's priority order, pieces shared by activity (at
+    #    most a third of a side's orders)
+    pieces = np.minimum(rng.multinomial(int(n_act * _DEEP_MIX["exe"]), count / n_build),
+                        count // 3)
+    reserved = np.zeros(n_build, bool)   # executed (or partly): nothing else touches them
+    touch = np.zeros(n_sides, np.int64)  # distance of the touch once the sweeps are done
+    t_last = np.full(n_sides, a0, np.int64)   # the side's last execution
+    for s in np.flatnonzero(pieces):
+        e = int(pieces[s])
+        cand = prio[p0[s]:p0[s] + e + 1]
+        split = (rng.random(e + 1) < 0.25) & (sh[cand] >= 2)
+        part = _part_v(np.maximum(sh[cand], 2), rng.random(e + 1))
+        per = 1 + split
+        k = int(np.searchsorted(np.cumsum(per), e))   # the order of the e-th piece
+        o_ = np.repeat(np.arange(k + 1), per[:k + 1])
+        second = np.zeros(len(o_), bool)
+        second[1:] = o_[1:] == o_[:-1]
+        p_sh = np.where(split[o_], np.where(second, sh[cand][o_] - part[o_], part[o_]),
+                        sh[cand][o_])[:e]
+        o_ = o_[:e]
+        reserved[cand[:k + 1]] = True
+        # its second piece cut off, order k stays at the touch; else the next order is there
+        touch[s] = d[cand[k]] if len(second) > e else d[cand[k + 1]]
+        sweep = np.repeat(np.arange(e), rng.geometric(0.3, e))[:e]
+        starts = np.searchsorted(sweep, np.arange(sweep[-1] + 1))
+        lens = np.diff(np.append(starts, e))
+        st = np.sort(centres[rng.integers(0, n_burst, len(starts))])
+        for j in range(1, len(st)):   # a sweep starts once the one before is done
+            st[j] = max(st[j], st[j - 1] + lens[j - 1])
+        p_t = st[sweep] + np.arange(e) - starts[sweep]
+        t_last[s] = p_t[-1]
+        withp = rng.random(e) < 0.08
+        printable = np.where(rng.random(e) < 0.1, ord("N"), ord("Y"))
+        emit(p_t, np.where(withp, C_, E_), cand[o_], s, p_sh, d[cand[o_]],
+             aux=np.where(withp, printable, 0))
+
+    def new_d(side, t):
+        """Distance of a new order: at or behind the final touch, or inside it once the
+        side's sweeps are done."""
+        n = len(side)
+        u1, u2, u3 = rng.random(n), rng.random(n), rng.random(n)
+        near = rng.geometric(0.3, n) - 1
+        ft, w = touch[side], width[side]
+        behind = ft + np.where(u2 < 0.85, near, (u3 * (w - ft)).astype(np.int64))
+        inside = (t > t_last[side]) & (ft > 0) & (u1 < 0.25)
+        return np.where(inside, (u3 * ft).astype(np.int64), np.minimum(behind, w - 1))
+
+    # -- resting orders deleted, partly cancelled, replaced
+    n_del, n_cxl, n_rep, n_add = (int(n_act * _DEEP_MIX[k]) for k in ("del", "cxl", "rep",
+                                                                      "add"))
+    pool = np.flatnonzero(~reserved)
+    if len(pool) < n_del + n_cxl + n_rep:
+        raise ValueError(f"build_share={build_share}: too few resting orders for the session")
+    pick = rng.permutation(pool)[:n_del + n_cxl + n_rep]
+    o = pick[:n_del]
+    emit(moments(len(o)), D_, o, b_side[o])
+    o = pick[n_del:n_del + n_cxl]
+    t = moments(len(o))
+    whole = sh[o] < 2   # one share: a partial cancel is a delete
+    emit(t, np.where(whole, D_, X_), o, b_side[o], np.where(whole, 0,
+                                                            _part_v(np.maximum(sh[o], 2),
+                                                                    rng.random(len(o)))))
+    f = rng.permutation(np.flatnonzero(~whole))[:int(n_cxl * _DEEP_FOLLOW["cxl_del"])]
+    emit(later(t[f]), D_, o[f], b_side[o[f]])
+    n_new = n_rep + n_add
+    new_side = np.concatenate([b_side[pick[n_del + n_cxl:]],
+                               rng.choice(n_sides, n_add, p=side_w)])
+    new_t = moments(n_new)
+    new_d_ = new_d(new_side, new_t)
+    new_sh = _shares_v(rng.random(n_new), rng.geometric(0.45, n_new))
+    o = pick[n_del + n_cxl:]
+    same = rng.random(n_rep) < 0.5
+    new_sh[:n_rep] = np.where(same, sh[o], new_sh[:n_rep])
+    new_oid = n_build + np.arange(n_new)
+    emit(new_t[:n_rep], U_, o, new_side[:n_rep], new_sh[:n_rep], new_d_[:n_rep],
+         oid2=new_oid[:n_rep])
+    u_mp = rng.random(n_add)
+    mp = u_mp < _P_MPID
+    emit(new_t[n_rep:], np.where(mp, F_, A_), new_oid[n_rep:], new_side[n_rep:],
+         new_sh[n_rep:], new_d_[n_rep:], aux=np.where(mp, (u_mp / _P_MPID * len(MPIDS))
+                                                      .astype(np.int64), 0))
+    # -- follow-ups of new orders: deleted, or partly cancelled (one share: deleted)
+    for lo, n, kd, kx in ((0, n_rep, "rep_del", "rep_cxl"), (n_rep, n_add, "add_del",
+                                                              "add_cxl")):
+        f = lo + rng.permutation(n)
+        n_d, n_x = int(n * _DEEP_FOLLOW[kd]), int(n * _DEEP_FOLLOW[kx])
+        emit(later(new_t[f[:n_d]]), D_, new_oid[f[:n_d]], new_side[f[:n_d]])
+        fx = f[n_d:n_d + n_x]
+        whole = new_sh[fx] < 2
+        emit(later(new_t[fx]), np.where(whole, D_, X_), new_oid[fx], new_side[fx],
+             np.where(whole, 0, _part_v(np.maximum(new_sh[fx], 2), rng.random(len(fx)))))
+    # -- hidden trades fill the count
+    n_p = n_act - sum(len(x) for x in ev["t"])
+    if n_p < 0:
+        raise AssertionError(f"{-n_p} session events too many")
+    p_side = rng.choice(n_sides, n_p, p=side_w)
+    emit(moments(n_p), P_, -1, p_side, _shares_v(rng.random(n_p),
+                                                   rng.geometric(0.45, n_p)))
+
+    # -- the session in time order; references in the order the orders appear
+    a = {k: np.concatenate(v) for k, v in ev.items()}
+    order = np.lexsort((np.arange(len(a["t"])), a["t"]))
+    a = {k: v[order] for k, v in a.items()}
+    typ = a["typ"]
+    made = np.where(typ == U_, a["oid2"], a["oid"])[(typ == A_) | (typ == F_) | (typ == U_)]
+    n_orders = n_build + n_new
+    ref_of = np.zeros(n_orders, np.uint64)
+    ref_of[np.concatenate([np.arange(n_build), made])] = (
+        1 + rng.integers(0, 1000) + np.cumsum(rng.geometric(0.7, n_orders))).astype(np.uint64)
+
+    # -- columns of the flow: build-up, the open (S Q), the session
+    B_, S_ = ord("B"), ord("S")   # sides; S is also the system event's type
+    mpb = ua < _P_MPID
+    side_all = np.concatenate([b_side, [0], a["side"]])
+    ask_all = side_ask[side_all] == 1
+    typ_all = np.concatenate([np.where(mpb, F_, A_), [S_], typ]).astype(np.uint8)
+    d_all = np.concatenate([d, [0], a["d"]])
+    tradeish = (typ_all == E_) | (typ_all == C_) | (typ_all == P_)
+    match = np.where(tradeish, np.cumsum(tradeish), 0).astype(np.uint64)
+    oid_all = np.concatenate([np.arange(n_build), [-1], a["oid"]])
+    oid2_all = np.concatenate([np.full(n_build + 1, -1), a["oid2"]])
+    col_ref = np.where(oid_all >= 0, ref_of[np.maximum(oid_all, 0)], 0).astype(np.uint64)
+    col_ref[typ_all == P_] = 0
+    col_ref2 = np.where(typ_all == U_, ref_of[np.maximum(oid2_all, 0)], match)
+    book_side = (typ_all == A_) | (typ_all == F_) | (typ_all == P_)
+    aux_all = np.concatenate([(ua / _P_MPID * len(MPIDS)).astype(np.int64) * mpb, [0],
+                              a["aux"]])
+    col_side = np.where(book_side, np.where(ask_all, S_, B_),
+                        np.where(typ_all == C_, aux_all, 0)).astype(np.uint8)
+    col_aux = np.where(typ_all == F_, aux_all, 0).astype(np.uint8)
+    col_sh = np.concatenate([sh, [0], a["sh"]]).astype(np.uint32)
+    px = (top[side_all] + sign[side_all] * d_all) * TICK
+    px = np.where(typ_all == P_, mid[side_sym[side_all]] * TICK, px)
+    has_px = book_side | (typ_all == U_) | (typ_all == C_)
+    col_px = np.where(has_px, px, 0).astype(np.uint32)
+    flow_ts = np.concatenate([b_ts, [T_OPEN], a["t"]]).astype(np.int64)
+    ev_sym = side_sym[side_all]
+    rare = {n_build: itch.encode("S", timestamp=T_OPEN, event_code="Q")}
+
+    pre = [(T_START_MESSAGES, itch.encode("S", timestamp=T_START_MESSAGES, event_code="O")),
+           (T_START_SYSTEM, itch.encode("S", timestamp=T_START_SYSTEM, event_code="S"))]
+    t = T_START_SYSTEM + 1_000_000
+    for i, nm in enumerate(names):
+        pre.append((t, _directory(i, nm, t)))
+        t += 2_000
+    for i, nm in enumerate(names):
+        pre.append((t, itch.encode("H", stock_locate=i + 1, tracking_number=1 + i % 7,
+                                   timestamp=t, stock=nm, trading_state="T", reserved=" ")))
+        t += 2_000
+    t_close = max(int(flow_ts[-1]), a0 + session_ns) + 1_000_000
+    post = [(t_close, itch.encode("S", timestamp=t_close, event_code="M")),
+            (t_close + NS, itch.encode("S", timestamp=t_close + NS, event_code="E")),
+            (t_close + 2 * NS, itch.encode("S", timestamp=t_close + 2 * NS, event_code="C"))]
+    return join_days([
+        _fixed(pre, names, prices, seed),
+        _assemble(names, prices, seed, flow_ts, ev_sym, typ_all, col_ref, col_ref2, col_side,
+                  col_sh, col_px, col_aux, rare),
+        _fixed(post, names, prices, seed)])
+
+
+# --------------------------------------------------------------------------------------------
 # faults
 
 #: What :func:`inject_faults` can put into a clean day (each with a rate, per message it
@@ -886,6 +1211,145 @@ def day_stats(day: Day) -> dict:
            "fraction_replaces": counts.get("U", 0) / n}
     out["orders_cancelled"] = ((counts.get("D", 0) + counts.get("U", 0)) / orders
                                if orders else 0.0)
+    return out
+
+
+def _be_col(buf: np.ndarray, starts: np.ndarray, type_: str, name: str) -> np.ndarray:
+    """Field ``name`` of the ``type_`` messages starting at ``starts``, column-wise."""
+    f = next(f for f in itch.MESSAGES[type_].fields if f.name == name)
+    v = np.zeros(len(starts), np.int64)
+    for b in range(f.size):
+        v = (v << 8) | buf[starts + f.offset + b]
+    return v
+
+
+def _group_cumsum(x: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Running sum of ``x`` that restarts wherever ``first`` is set (groups laid end to end)."""
+    c = np.cumsum(x)
+    g = np.maximum.accumulate(np.where(first, np.arange(len(x)), 0))
+    return c - c[g] + x[g]
+
+
+def _group_starts(key: np.ndarray) -> np.ndarray:
+    first = np.ones(len(key), bool)
+    first[1:] = key[1:] != key[:-1]
+    return first
+
+
+def book_stats(day: Day) -> dict:
+    """The book a day implies, followed order by order from its messages alone (column-wise):
+    the live orders after each message and the price levels (prices with a live order) of
+    each side, to check a generated day and a book builder against each other.
+
+    Returns ``peak_live_orders`` and ``peak_at`` (the first message after which that many
+    are live), ``final_live_orders``, ``deepest_levels`` (the most levels one side held) with
+    ``deepest_symbol``, ``deepest_side`` (B or S) and ``deepest_at``, ``levels_at_peak``
+    (levels after message ``peak_at``, an int array [locate, 0 bid / 1 ask]) and ``errors``:
+    the messages that name no live order (``unknown_ref``), take more shares than it has
+    (``overfill``), add a reference used before (``duplicate_ref``) or carry 0 shares
+    (``zero_shares``). The figures are exact when every error count is 0.
+    """
+    buf = np.frombuffer(day.blob, np.uint8)
+    starts = day.offsets[:-1]
+    typ = buf[starts]
+    n = len(starts)
+    names = ("ref", "idx", "kind", "delta", "loc", "ask", "px", "old")
+    cols: dict[str, list] = {k: [] for k in names}
+
+    def put(ref, idx, kind, delta, loc=-1, ask=-1, px=0, old=-1):
+        for k, v in zip(names, (ref, idx, kind, delta, loc, ask, px, old)):
+            cols[k].append(np.broadcast_to(np.asarray(v, np.int64), (len(idx),)))
+
+    # kinds: 0 an order appears (A, F, U's new one), 1 a reduction (E, C, X), 2 the order's
+    # removal (D, U's original)
+    for t_ in "AF":
+        i = np.flatnonzero(typ == ord(t_))
+        s = starts[i]
+        put(_be_col(buf, s, t_, "order_reference_number"), i, 0, _be_col(buf, s, t_, "shares"),
+            _be_col(buf, s, t_, "stock_locate"),
+            buf[s + itch.field_offset(t_, "buy_sell_indicator")] != ord("B"),
+            _be_col(buf, s, t_, "price"))
+    for t_, f_ in (("E", "executed_shares"), ("C", "executed_shares"), ("X", "canceled_shares")):
+        i = np.flatnonzero(typ == ord(t_))
+        put(_be_col(buf, starts[i], t_, "order_reference_number"), i, 1,
+            -_be_col(buf, starts[i], t_, f_))
+    i = np.flatnonzero(typ == ord("D"))
+    put(_be_col(buf, starts[i], "D", "order_reference_number"), i, 2, 0)
+    i = np.flatnonzero(typ == ord("U"))
+    s = starts[i]
+    old = _be_col(buf, s, "U", "original_order_reference_number")
+    put(old, i, 2, 0)
+    put(_be_col(buf, s, "U", "new_order_reference_number"), i, 0, _be_col(buf, s, "U", "shares"),
+        px=_be_col(buf, s, "U", "price"), old=old)
+    c = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in cols.items()}
+    # a replacement order has its original's locate and side: resolve chains of replaces
+    made = np.flatnonzero(c["kind"] == 0)
+    made = made[np.argsort(c["ref"][made], kind="stable")]
+    made_refs = c["ref"][made]
+    todo = np.flatnonzero((c["kind"] == 0) & (c["loc"] < 0))
+    while len(todo) and len(made):
+        j = np.minimum(np.searchsorted(made_refs, c["old"][todo]), len(made) - 1)
+        src = made[j]
+        hit = (made_refs[j] == c["old"][todo]) & (c["loc"][src] >= 0)
+        if not hit.any():
+            break
+        c["loc"][todo[hit]], c["ask"][todo[hit]] = c["loc"][src[hit]], c["ask"][src[hit]]
+        todo = todo[~hit]
+    # each reference's events in message order (at one message a removal first)
+    o = np.lexsort((-c["kind"], c["idx"], c["ref"]))
+    c = {k: v[o] for k, v in c.items()}
+    kind, delta, idx = c["kind"], c["delta"], c["idx"]
+    first = _group_starts(c["ref"])
+    left = _group_cumsum(delta, first)
+    made_n = _group_cumsum((kind == 0).astype(np.int64), first)
+    ends = (kind == 2) | ((kind == 1) & (left <= 0))
+    live_before = (made_n - (kind == 0) > 0) & (_group_cumsum(ends.astype(np.int64), first)
+                                                 - ends == 0)
+    errors = {"unknown_ref": int(((kind != 0) & ~live_before).sum()),
+              "overfill": int(((kind == 1) & live_before & (left < 0)).sum()),
+              "duplicate_ref": int(((kind == 0) & (made_n > 1)).sum()),
+              "zero_shares": int(((kind != 2) & (delta == 0)).sum())}
+    gone = ends & live_before   # the one message that ends each order
+    born = (kind == 0) & (made_n == 1)
+    live = np.cumsum(np.bincount(idx[born], minlength=n) - np.bincount(idx[gone], minlength=n))
+    peak_at = int(np.argmax(live)) if n else 0
+    # levels: an order holds its (locate, side, price) from the message that adds it to the
+    # one that ends it
+    grp = np.cumsum(first) - 1
+    end_of = np.full(int(first.sum()), n, np.int64)
+    end_of[grp[gone]] = idx[gone]
+    b = np.flatnonzero(born & (c["loc"] >= 0))
+    t_out = end_of[grp[b]]
+    out_ = t_out < n
+    side_key = np.concatenate([c["loc"][b] * 2 + c["ask"][b], (c["loc"][b] * 2 + c["ask"][b])
+                               [out_]])
+    at = np.concatenate([idx[b], t_out[out_]])
+    step = np.concatenate([np.ones(len(b), np.int64), -np.ones(int(out_.sum()), np.int64)])
+    lv_key = (side_key << 33) | np.concatenate([c["px"][b], c["px"][b][out_]])
+    o = np.lexsort((step, at, lv_key))   # the book takes an order off before adding one
+    lv_key, at, step = lv_key[o], at[o], step[o]
+    cnt = _group_cumsum(step, _group_starts(lv_key))
+    chg = ((step == 1) & (cnt == 1)) | ((step == -1) & (cnt == 0))   # a level opens/closes
+    s_key, s_at, s_step = lv_key[chg] >> 33, at[chg], step[chg]
+    o = np.lexsort((s_step, s_at, s_key))
+    s_key, s_at, s_step = s_key[o], s_at[o], s_step[o]
+    s_first = _group_starts(s_key)
+    levels = _group_cumsum(s_step, s_first)
+    n_loc = int(c["loc"].max()) + 1 if len(c["loc"]) else 1
+    at_peak = np.zeros((max(n_loc, 1), 2), np.int64)
+    upto = s_at <= peak_at
+    last = upto & (np.append(s_first[1:], True) | np.append(~upto[1:], True))
+    at_peak[s_key[last] // 2, s_key[last] % 2] = levels[last]
+    out = {"messages": n, "peak_live_orders": int(live[peak_at]) if n else 0,
+           "peak_at": peak_at, "final_live_orders": int(live[-1]) if n else 0,
+           "levels_at_peak": at_peak, "errors": errors, "deepest_levels": 0,
+           "deepest_at": -1, "deepest_symbol": "", "deepest_side": ""}
+    if len(levels):
+        j = int(np.argmax(levels))
+        loc = int(s_key[j]) // 2
+        out.update(deepest_levels=int(levels[j]), deepest_at=int(s_at[j]),
+                   deepest_symbol=day.symbols[loc - 1] if 0 < loc <= len(day.symbols)
+                   else str(loc), deepest_side="S" if s_key[j] % 2 else "B")
     return out
 
 

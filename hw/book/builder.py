@@ -197,6 +197,7 @@ class BookBuilder(wiring.Component):
             table = self._offchip = OffchipOrderTable(
                 symbols=symbols, order_buckets=order_buckets, order_ways=order_ways,
                 **self._mem_kw)
+            table._MustUse__silence = True    # elaborated with the builder (a submodule)
             self.order_memory_bytes = table.memory_bytes
             ports["mem"] = Out(table.signature.members["mem"].signature)
             ports["mem_base"] = In(mem_addr_width)

@@ -68,6 +68,13 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
                                ports=component_ports(top))
 
     rx = list(BEAT_FIELDS)
+    probe = Appliance(depth=depth, symbols=symbols)
+    probe._MustUse__silence = True          # asked for its memory port only
+    axi = []
+    if "mem" in probe.signature.members:
+        sig = probe.signature.members["mem"].signature
+        axi = [fastsim.AxiPort("mem", sig.addr_width, sig.data_width, sig.id_width,
+                               probe.order_memory_bytes)]
     return fastsim.Harness(
         "appliance", to_verilog,
         inputs=[fastsim.StreamPort("rx_a", BEAT_BITS, has_ready=False, fields=rx),
@@ -75,7 +82,7 @@ def harness(depth: int = BUILD_DEPTH, symbols: int = GATEWARE["symbols"]) -> fas
         outputs=[fastsim.StreamPort("o", data.Layout.cast(OrderBeat).size),
                  fastsim.StreamPort("updates", book_update_layout(depth).size),
                  fastsim.StreamPort("lat", LatencyRecord.as_shape().size, has_ready=False)],
-        axil="axi", key=fastsim.source_key("appliance", depth, symbols))
+        axil="axi", axi=axi, key=fastsim.source_key("appliance", depth, symbols))
 
 
 def rtl_config(config: Config | None = None) -> Config:
@@ -152,7 +159,7 @@ class RtlDevice(Device):
         outs, _ = self.server.run(ins, bus_ops=[(0, k, a, v) for k, a, v in todo],
                                   idle_cycles=IDLE_CYCLES, settle=SETTLE,
                                   random_ready=self.random_ready)
-        o, u, lat, done = outs
+        o, u, lat, done = outs[:4]
         if len(lat):
             self._lat.append(lat)
         if first_beats:
@@ -295,6 +302,8 @@ class ApplianceRun:
     latency: dict | None = None
     #: CPU time of the harness process (user + system): the rate on a shared machine
     sim_cpu_seconds: float = 0.0
+    #: the order table's memory traffic (fastsim AXI_STATS), None for an on-chip table
+    memory: dict | None = None
 
 
 def frame_beat_index(frames: list[bytes]) -> list[int]:
@@ -340,7 +349,7 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
     secs = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-    o, u, lat, done = outs
+    o, u, lat, done = outs[:4]
     bus.check(done[:len(bus.ops)])
     words = {}
     for kind, addr, value, resp in done[len(bus.ops):]:
@@ -350,7 +359,8 @@ def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols
     got, firsts, _ = gather_frames(o)
     return ApplianceRun(got, firsts, Driver(SnapshotBus(words)), cycles, secs,
                         parse_rows(u, BUILD_DEPTH), u["cycle"].copy(), taken[0],
-                        parse_latency(lat), sim_cpu_seconds=cpu)
+                        parse_latency(lat), sim_cpu_seconds=cpu,
+                        memory=outs[4]["mem"] if len(outs) > 4 else None)
 
 
 def _counters(r: ApplianceRun) -> dict:

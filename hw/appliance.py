@@ -95,6 +95,10 @@ class Appliance(wiring.Component):
     o : Out(stream.Signature(OrderBeat))              order frames to the MAC
     updates : Out(stream.Signature(book_update_layout(depth)))   top-N book rows (hold
         ``ready`` high when unused)
+    mem : Out(AXI4Signature)   with the order table off chip (the default: more buckets than
+        ``spec/capacity.py`` ONCHIP_ORDER_BUCKETS, or ``order_memory="offchip"``): the table's
+        memory (hw/book/orders_offchip.py), from the address in ORDER_TABLE_BASE,
+        :attr:`order_memory_bytes` of it
 
     Parameters are the pipeline's build parameters (``depth``, ``symbols``, ``order_buckets``,
     ``order_ways``, ``levels``, ``groups``, ``fifo_depth``, ``hist_bins``); the register file
@@ -105,7 +109,8 @@ class Appliance(wiring.Component):
     def __init__(self, *, depth: int = ROW_DEPTH, symbols: int = _CAP["symbols"],
                  order_buckets: int = _CAP["order_buckets"], order_ways: int = _CAP["order_ways"],
                  levels: int = _CAP["levels"], groups: int = _CAP["groups"],
-                 fifo_depth: int = 16, hist_bins: int = _CAP["hist_bins"], build_id: int = 0):
+                 fifo_depth: int = 16, hist_bins: int = _CAP["hist_bins"], build_id: int = 0,
+                 order_memory: str = "auto"):
         check_int("symbols", symbols, 1, 256)
         check_int("groups", groups, 1, 64)
         check_int("hist_bins", hist_bins, 2, 256)
@@ -113,12 +118,20 @@ class Appliance(wiring.Component):
         self.build_id = build_id
         self._pipe_kw = dict(depth=depth, symbols=symbols, order_buckets=order_buckets,
                              order_ways=order_ways, levels=levels, groups=groups,
-                             fifo_depth=fifo_depth, hist_bins=hist_bins)
+                             fifo_depth=fifo_depth, hist_bins=hist_bins,
+                             order_memory=order_memory)
         self._cap = dict(symbols=symbols, levels=levels, order_buckets=order_buckets,
                          order_ways=order_ways, groups=groups, hist_bins=hist_bins)
         self.depth = depth
         self.symbols = symbols
         self.wired: set[str] = set()
+        self.order_memory = order_memory
+        pipe = TickToTrade(**self._pipe_kw)
+        pipe._MustUse__silence = True    # asked for its memory port only
+        memory = {}
+        if "mem" in pipe.signature.members:
+            self.order_memory_bytes = pipe.order_memory_bytes
+            memory = {"mem": Out(pipe.signature.members["mem"].signature)}
         super().__init__({
             "axi": In(AXI4LiteSignature(REGMAP.addr_width)),
             "rx_a": In(AxiStreamSignature(64)),
@@ -127,6 +140,7 @@ class Appliance(wiring.Component):
             "updates": Out(stream.Signature(book_update_layout(depth))),
             # per order frame, its latency stamps (hw/egress/layouts.py LatencyRecord)
             "lat": Out(stream.Signature(LatencyRecord, always_ready=True)),
+            **memory,
         })
 
     @property
@@ -144,6 +158,11 @@ class Appliance(wiring.Component):
         wiring.connect(m, p.o, wiring.flipped(self.o))
         wiring.connect(m, p.updates, wiring.flipped(self.updates))
         wiring.connect(m, p.lat, wiring.flipped(self.lat))
+        if "mem" in self.signature.members:
+            wiring.connect(m, p.mem, wiring.flipped(self.mem))
+            m.d.comb += p.order_base.eq(rf.order_table_base)
+        else:
+            rf.used.add("order_table_base")     # no off-chip table: nothing to point at
 
         # ---- control port: writes wait while the order path clears its tables --------
         hold = p.status.busy

@@ -117,15 +117,22 @@ class TickToTrade(wiring.Component):
                  order_buckets: int = _CAP["order_buckets"], order_ways: int = _CAP["order_ways"],
                  levels: int = _CAP["levels"], groups: int = _CAP["groups"],
                  fifo_depth: int = 16, hist_bins: int = _CAP["hist_bins"],
-                 limits_init: dict | None = None):
+                 limits_init: dict | None = None, order_memory: str = "auto"):
         self._feed_kw = dict(groups=groups)
         self._book_kw = dict(depth=depth, symbols=symbols, order_buckets=order_buckets,
-                             order_ways=order_ways, levels=levels)
+                             order_ways=order_ways, levels=levels, order_memory=order_memory)
         self._path_kw = dict(symbols=symbols, fifo_depth=fifo_depth, hist_bins=hist_bins,
                              limits_init=limits_init)
         self.depth = depth
         self.slots = symbols
         slot_bits = max(1, (symbols - 1).bit_length())
+        # the book builder's order-table memory port, as the builder declares it
+        probe = BookBuilder(**self._book_kw)
+        probe._MustUse__silence = True
+        memory = {}
+        if order_memory == "offchip":
+            self.order_memory_bytes = probe.order_memory_bytes
+            memory = {"mem": Out(probe.mem.signature), "order_base": In(len(probe.mem_base))}
         super().__init__({
             "rx_a": In(AxiStreamSignature(64)),
             "rx_b": In(AxiStreamSignature(64)),
@@ -141,12 +148,16 @@ class TickToTrade(wiring.Component):
             "session": Out(80), "expected": Out(64),
             "counters": Out(CounterGroup(COUNTERS + FEED_HW_PORTS, 32, wide=WIDE_COUNTERS)),
             "fast_offered": Out(32),
+            **memory,
         })
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.feed = feed = FeedFrontEnd(**self._feed_kw)
         m.submodules.book = book = BookBuilder(events=True, stamp=True, **self._book_kw)
+        if "mem" in self.signature.members:
+            wiring.connect(m, book.mem, wiring.flipped(self.mem))
+            m.d.comb += book.mem_base.eq(self.order_base)
         m.submodules.path = path = OrderPath(**self._path_kw)
         m.submodules.cut = cut = CutThrough(symbols=self.slots, slot_bits=book.slot_bits)
         wiring.connect(m, wiring.flipped(self.rx_a), feed.rx_a)

@@ -7,16 +7,27 @@ run "at the gateware's capacities" (:func:`gateware_capacity`) is the RTL's scor
 
 from __future__ import annotations
 
-__all__ = ["GATEWARE", "EMULATOR", "BOOK_FIELDS", "ROW_DEPTH", "gateware_capacity"]
+__all__ = ["GATEWARE", "ONCHIP_ORDER_BUCKETS", "ORDER_LINE_BYTES", "EMULATOR", "BOOK_FIELDS", "ROW_DEPTH", "gateware_capacity"]
 
 #: Build parameters of the gateware (hw/appliance.py and the register file report them in
 #: the CAPACITY registers): symbol slots, price levels per slot and side, order-table buckets
 #: and ways, feed group table entries, latency histogram bins.
-GATEWARE = {"symbols": 64, "levels": 288, "order_buckets": 1 << 12, "order_ways": 4,
+GATEWARE = {"symbols": 64, "levels": 1056, "order_buckets": 1 << 20, "order_ways": 4,
             "groups": 4, "hist_bins": 33}
 
-#: The emulator's defaults (``[capacity]`` of the TOML config): deep enough for a real day.
-EMULATOR = {"symbols": 64, "levels": 256, "order_buckets": 1 << 20, "order_ways": 4}
+#: The most order-table buckets kept on chip (block/ultra RAM); a bigger table (the default
+#: 2^20 × 4 orders: 128 MiB) lives in the board's DDR/HBM behind the book builder's AXI4
+#: master (``order_memory="auto"`` of the gateware).
+ONCHIP_ORDER_BUCKETS = 1 << 14
+
+#: Bytes of one order-table bucket in that memory: 4 ways of 136-bit records in two 512-bit
+#: words (hw/book/orders_offchip.py ``line_geometry``); the table is ``order_buckets`` lines.
+ORDER_LINE_BYTES = 128
+
+#: The emulator's defaults (``[capacity]`` of the TOML config): deep enough for a real day,
+#: as deep as the gateware's book.
+EMULATOR = {"symbols": 64, "levels": GATEWARE["levels"], "order_buckets": 1 << 20,
+            "order_ways": 4}
 
 #: Levels per side in the gateware's book rows (the book-update stream) and in a run's rows
 #: on every back-end, so their ``book_updates`` counters agree; shallower replays are

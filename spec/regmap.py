@@ -683,7 +683,8 @@ def build_regmap() -> RegisterMap:
                   doc="price levels per slot and side")],
             doc="Build capacities of the book."),
         Register("CAPACITY1", None, [
-            Field("order_buckets_log2", 8, "ro", reset=12, hw="param",
+            Field("order_buckets_log2", 8, "ro",
+                  reset=CAPACITY_DEFAULTS["order_buckets"].bit_length() - 1, hw="param",
                   doc="log2 of the order-table buckets"),
             Field("order_ways", 8, "ro", reset=CAPACITY_DEFAULTS["order_ways"], hw="param",
                   doc="order-table ways per bucket"),
@@ -750,7 +751,16 @@ def build_regmap() -> RegisterMap:
                   doc="cycles a packet that would open a gap waits for the other line "
                       "(0: no waiting)")],
             doc="Feed handler configuration."),
-    ], doc="Enables, kill switch, sticky status.")
+        Register("ORDER_TABLE_BASE", None, [
+            Field("base", 64, "rw",
+                  doc="byte address of the order table in the memory behind the book's AXI4 "
+                      "master (DDR/HBM), ORDER_LINE_BYTES-aligned: the host allocates "
+                      "2^CAPACITY1.order_buckets_log2 lines of ORDER_LINE_BYTES there, "
+                      "zeroes them and writes this before the feed starts (ignored by a "
+                      "build whose table is on chip)")],
+            doc="Where the book's order table lives."),
+    ], doc="Enables, kill switch, sticky status, feed configuration, the order table's "
+           "address.")
 
     feed = Block("Feed counters", 0x0100, _counters(FEED_COUNTERS),
                  doc="Every counter of the feed path (docs/architecture.md, \"Feed: frames "

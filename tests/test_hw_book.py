@@ -205,7 +205,13 @@ def test_parameter_errors(kw, exc, text):
 def test_signature():
     b = BookBuilder()
     b._MustUse__silence = True      # only the signature is looked at
-    assert b.depth == 10 and b.levels == 288 and b.cache_levels == 32 and b.order_buckets == 4096
+    assert (b.depth, b.levels, b.cache_levels, b.order_buckets) == (10, 1056, 32, 1 << 20)
+    # 2^20 buckets are more than the chip holds: the table is off chip, 128 MiB
+    assert b.order_memory == "offchip" and b.order_memory_bytes == 128 << 20
+    assert "mem" in b.signature.members and "mem_base" in b.signature.members
+    small = BookBuilder(order_buckets=1 << 12)
+    small._MustUse__silence = True
+    assert small.order_memory == "chip" and "mem" not in small.signature.members
     members = b.signature.members
     for name in ("i", "o", "sym_we", "sym_slot", "sym_name", "sym_valid", "auto",
                  "state_addr", "state", *COUNTERS):

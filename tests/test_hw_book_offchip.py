@@ -209,7 +209,7 @@ def test_builder_offchip_equals_emulator(seed, latency, backpressure):
 
 
 def test_builder_offchip_parameter_errors():
-    with pytest.raises(ValueError, match="order_memory='dram': must be one of 'chip', 'offchip'"):
+    with pytest.raises(ValueError, match="order_memory='dram': must be one of 'chip', 'offchip', 'auto'"):
         BookBuilder(order_memory="dram")
     with pytest.raises(ValueError, match="addr_width=16: must be in 27..64"):
         BookBuilder(order_memory="offchip", order_buckets=1 << 20, mem_addr_width=16)

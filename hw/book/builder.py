@@ -45,7 +45,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
+from tickwire.spec.capacity import GATEWARE, ONCHIP_ORDER_BUCKETS, ROW_DEPTH
 
 from ..layouts import DecodedMessage
 from ..trigger.common import check_bool, check_int, checked_init
@@ -88,10 +88,10 @@ class BookBuilder(wiring.Component):
         events         add the ``ev`` output for the trigger engine (default off)
         stamp          add the ``now`` input; events then carry ``now`` of the cycle their
                        message was accepted on ``i`` (stamp_valid 1)
-        order_memory   "chip" (default) or "offchip": the order table in DDR/HBM behind the
-                       ``mem`` port, ``order_buckets`` up to 2**26 (mem_data_width,
-                       mem_addr_width, mem_inflight: its bus and ops in flight; see
-                       :mod:`.orders_offchip`)
+        order_memory   "chip", "offchip" (the order table in DDR/HBM behind the ``mem``
+                       port; mem_data_width, mem_addr_width, mem_inflight: its bus and ops
+                       in flight, see :mod:`.orders_offchip`) or "auto" (default): off chip
+                       when ``order_buckets`` exceeds ONCHIP_ORDER_BUCKETS (spec/capacity.py)
 
     Ports:
         i               In(stream.Signature(DecodedMessage)); ready is the pipeline's advance
@@ -135,7 +135,7 @@ class BookBuilder(wiring.Component):
                  depth: int = ROW_DEPTH, locates: int = 1 << 16,
                  in_fifo_depth: int = 4, out_fifo_depth: int = 4, events: bool = False,
                  stamp: bool = False, cache_levels: int = CACHE_LEVELS,
-                 order_memory: str = "chip", mem_data_width: int = 512,
+                 order_memory: str = "auto", mem_data_width: int = 512,
                  mem_addr_width: int = 64, mem_inflight: int = 32):
         check_int("symbols", symbols, 1, 256)
         check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
@@ -149,9 +149,11 @@ class BookBuilder(wiring.Component):
         check_int("out_fifo_depth", out_fifo_depth, 1, 64)
         check_bool("events", events)
         check_bool("stamp", stamp)
-        if order_memory not in ORDER_MEMORIES:
+        if order_memory not in ORDER_MEMORIES + ("auto",):
             raise ValueError(f"order_memory={order_memory!r}: must be one of "
-                             f"{', '.join(map(repr, ORDER_MEMORIES))}")
+                             f"{', '.join(map(repr, ORDER_MEMORIES + ('auto',)))}")
+        if order_memory == "auto":
+            order_memory = "offchip" if order_buckets > ONCHIP_ORDER_BUCKETS else "chip"
         self.order_memory = order_memory
         self._mem_kw = dict(data_width=mem_data_width, addr_width=mem_addr_width,
                             inflight=mem_inflight)

@@ -23,6 +23,16 @@ device served by ``tickwire device serve``: loaded where it runs) and :class:`Rt
 Verilated appliance started on load and served on loopback: what the tests deploy to).
 :func:`deploy` refuses an artifact whose register map differs from the host's, skips the load
 when the board already runs the artifact's BUILD_ID, and checks the identity after a load.
+
+A build whose order table is off chip (CAPACITY1.order_buckets_log2 above
+``ONCHIP_ORDER_BUCKETS``: the default) reads and writes it in the board's memory through its
+AXI4 master, at ORDER_TABLE_BASE. The host owns that memory: on a load, :class:`PynqBoard`
+allocates it with ``pynq.allocate`` (physically contiguous, :func:`pynq_order_table`) and
+:class:`XrtBoard` as an ``xrt.bo`` in the bank its master is linked to
+(:func:`xrt_order_table`), zeroed (every way empty), and writes its address before anything
+is enabled. The buffer lives as long as the device object (``dev.order_table``); the table's
+memory of a build reused by another process is that process's (left as it is when
+ORDER_TABLE_BASE is set).
 """
 
 from __future__ import annotations
@@ -31,13 +41,15 @@ import importlib
 import importlib.util
 import json
 import time
+import weakref
 from pathlib import Path
 
 from .base import BackendUnavailable, Device
 
 __all__ = ["PynqDevice", "XrtDevice", "probe_pynq", "probe_xrt", "FPGA_MANAGER", "Board",
            "PynqBoard", "XrtBoard", "RemoteBoard", "RtlBoard", "DeployError", "load_manifest",
-           "check_manifest", "deploy", "status", "pynq_driver", "XrtBookRing", "pynq_book_rows"]
+           "check_manifest", "deploy", "status", "pynq_driver", "XrtBookRing", "pynq_book_rows",
+           "OrderTable", "pynq_order_table", "xrt_order_table"]
 
 #: how a package is looked for (tests put a stand-in here)
 _find_spec = importlib.util.find_spec
@@ -83,6 +95,8 @@ class _Board(Device):
     def __init__(self):
         super().__init__()
         self.opened = False
+        #: the off-chip order table's buffer where this host allocated it (:class:`OrderTable`)
+        self.order_table = None
 
     def _probe(self) -> str | None:
         raise NotImplementedError
@@ -233,6 +247,10 @@ class Board:
         """Load the build of ``project``; the device, opened."""
         raise NotImplementedError
 
+    def prepare(self, dev, project: Path, man: dict, *, loaded: bool) -> None:
+        """After the identity checks, before anything is enabled: what a build needs from the
+        host (the off-chip order table); ``loaded``: this deploy loaded it."""
+
     def health(self) -> dict:
         """What the board's stack says of its health (rails, temperatures), where it can."""
         return {}
@@ -300,6 +318,10 @@ class PynqBoard(Board):
             return None
         return PynqDevice(base, window=window).open()
 
+    def prepare(self, dev, project, man, *, loaded: bool) -> None:
+        _table_of(dev, loaded, lambda drv: pynq_order_table(
+            drv, windows=(man.get("order_table") or {}).get("windows")))
+
     def program(self, project, man):
         import pynq
         pynq_driver()
@@ -358,6 +380,30 @@ class XrtBoard(Board):
             raise DeployError(f"xclbin load: the device reports UUID {got}, {x.name} is {want}")
         return XrtDevice(ip=self.shim.Kernel(self.index, got, self.kernel)).open()
 
+    def prepare(self, dev, project, man, *, loaded: bool) -> None:
+        _table_of(dev, loaded, lambda drv: self._table(drv, project, man))
+
+    def _bank(self, project, man, tag: str, what: str, pyxrt) -> int:
+        """Index of memory bank ``tag`` (``HBM[1]``) in the xclbin's memory topology."""
+        mems = {m.get_tag(): m.get_index() for m in pyxrt.xclbin(
+            str(self._xclbin(project, man))).get_mems() if m.get_used()}
+        if tag not in mems:
+            raise DeployError(f"the xclbin has no memory bank {tag} in use ({what}); it has "
+                              f"{sorted(mems)}")
+        return mems[tag]
+
+    def _table(self, drv, project, man) -> OrderTable | None:
+        """The order table in the bank the manifest links the kernel's master to."""
+        if not _table_bytes(drv):
+            return None
+        import pyxrt
+        order = man.get("order_table") or {}
+        if "bank" not in order:
+            raise DeployError("the loaded build's order table is off chip, but its manifest "
+                              "names no memory bank for it (rebuild the project)")
+        bank = self._bank(project, man, order["bank"], "the order table's", pyxrt)
+        return xrt_order_table(drv, pyxrt.device(self.index), bank, pyxrt=pyxrt)
+
     def health(self) -> dict:
         return dict(self.shim.info(self.index))
 
@@ -369,12 +415,8 @@ class XrtBoard(Board):
         uuid = self.shim.loaded_uuid(self.index)
         regs = self.shim.Kernel(self.index, uuid, mv["instance"])
         dev = pyxrt.device(self.index)
-        mems = {m.get_tag(): m.get_index() for m in pyxrt.xclbin(
-            str(self._xclbin(project, man))).get_mems() if m.get_used()}
-        if mv["bank"] not in mems:
-            raise DeployError(f"the xclbin has no memory bank {mv['bank']} in use (the book "
-                              f"mover's); it has {sorted(mems)}")
-        bo = pyxrt.bo(dev, size, pyxrt.bo.flags.normal, mems[mv["bank"]])
+        bank = self._bank(project, man, mv["bank"], "the book mover's", pyxrt)
+        bo = pyxrt.bo(dev, size, pyxrt.bo.flags.normal, bank)
         from ..host.driver import MMIOBus
         ring = XrtBookRing(MMIOBus(regs, xrt=True), bo, size, int(man["depth"]))
         ring.start()
@@ -462,6 +504,113 @@ def pynq_book_rows(dma, depth: int, rows: int, *, allocate=None, timeout: float 
         if hasattr(buf, "freebuffer") and len(packets) == rows:
             buf.freebuffer()
     return book_packet_rows(packets, depth)
+
+
+# ------------------------------------------------------------------------ order table
+
+class OrderTable:
+    """The host's buffer of an off-chip order table: ``buffer`` (a ``pynq`` buffer or an
+    ``xrt.bo``: kept referenced, so the memory stays the table's), its device ``address``
+    (what ORDER_TABLE_BASE holds) and size.
+
+    The memory is this process's: when the table is released (:meth:`release`, the object
+    collected, or the process exiting) ORDER_TABLE_BASE is cleared first where it still
+    holds this table, so the next host to deploy sees no table and makes its own rather than
+    adopting freed memory."""
+
+    def __init__(self, drv, buffer, address: int, nbytes: int, where: str):
+        self.buffer, self.address, self.nbytes, self.where = buffer, address, nbytes, where
+        self._release = weakref.finalize(self, _release_table, drv, buffer, address)
+
+    def release(self) -> None:
+        self._release()
+
+    def __repr__(self):
+        return (f"OrderTable({self.nbytes:,} bytes at 0x{self.address:x} in {self.where})")
+
+
+def _release_table(drv, buffer, address: int) -> None:
+    try:
+        if drv.read_raw("ORDER_TABLE_BASE") == address:
+            drv.write_raw("ORDER_TABLE_BASE", 0)
+    finally:
+        if hasattr(buffer, "freebuffer"):       # pynq; an xrt.bo is freed when collected
+            buffer.freebuffer()
+
+
+def _table_bytes(drv) -> int:
+    """Bytes of the loaded build's off-chip order table (0: on chip), from its CAPACITY1."""
+    from ..hw.board.targets import order_table_bytes
+    return order_table_bytes(drv.capacity()["order_buckets"])
+
+
+def _set_table(drv, buffer, address: int, nbytes: int, where: str,
+               windows=None) -> OrderTable:
+    """Check the table's address (line-aligned; inside one of ``windows``, the (base, bytes)
+    the kernel's master reaches, where given) and write it to ORDER_TABLE_BASE, the order
+    path disabled (the table is set before anything is enabled)."""
+    from ..spec.capacity import ORDER_LINE_BYTES
+    if address % ORDER_LINE_BYTES:
+        raise DeployError(f"the order table's buffer at 0x{address:x} is not aligned to "
+                          f"{ORDER_LINE_BYTES}-byte lines")
+    if windows and not any(int(b, 0) <= address and address + nbytes <= int(b, 0) + int(n, 0)
+                           for b, n in windows):
+        raise DeployError(f"the order table's buffer 0x{address:x}+{nbytes:#x} lies outside "
+                          f"what the kernel's master reaches ({windows})")
+    if drv.read("CONTROL").enable:
+        raise DeployError("the order path is enabled: the order table is set before anything "
+                          "is enabled (clear CONTROL.enable first)")
+    drv.write_raw("ORDER_TABLE_BASE", address)
+    return OrderTable(drv, buffer, address, nbytes, where)
+
+
+def pynq_order_table(drv, *, allocate=None, windows=None) -> OrderTable | None:
+    """The loaded build's order table on a PYNQ board: ``pynq.allocate`` of its size
+    (physically contiguous), zeroed and flushed from the CPU's caches (the PL reads DDR
+    through a non-coherent HP port), its physical address in ORDER_TABLE_BASE. None where
+    the build keeps its table on chip. ``allocate``: ``pynq.allocate`` (given by tests);
+    ``windows``: the manifest's ``order_table.windows``."""
+    n = _table_bytes(drv)
+    if not n:
+        return None
+    if allocate is None:
+        from pynq import allocate
+    import numpy as np
+    buf = allocate(shape=(n,), dtype=np.uint8)
+    buf[:] = 0
+    buf.flush()
+    return _set_table(drv, buf, int(buf.physical_address), n, "PS DDR", windows)
+
+
+#: bytes zeroed per write into an xrt.bo (the host copy stays small)
+_ZERO_CHUNK = 1 << 24
+
+
+def xrt_order_table(drv, device, bank: int, *, pyxrt=None) -> OrderTable | None:
+    """The loaded build's order table on an Alveo card: an ``xrt.bo`` of its size in memory
+    bank ``bank`` (the index of the bank the kernel's ``m_axi_book`` is linked to),
+    zeroed, synced to the device, its device address in ORDER_TABLE_BASE. None where the
+    build keeps its table on chip. ``pyxrt``: the module (given by tests)."""
+    n = _table_bytes(drv)
+    if not n:
+        return None
+    if pyxrt is None:
+        import pyxrt
+    bo = pyxrt.bo(device, n, pyxrt.bo.flags.normal, bank)
+    zeros = bytes(min(n, _ZERO_CHUNK))
+    for off in range(0, n, len(zeros)):
+        bo.write(zeros[:min(len(zeros), n - off)], off)
+    bo.sync(pyxrt.xclBOSyncDirection.XCL_BO_SYNC_BO_TO_DEVICE, n, 0)
+    return _set_table(drv, bo, int(bo.address()), n, f"memory bank {bank}")
+
+
+def _table_of(dev, loaded: bool, make) -> None:
+    """Give the device of a build with an off-chip order table its table (``make(driver)``):
+    always after a load; for a build found running, only where ORDER_TABLE_BASE is unset
+    (a set one is the loading process's table, which this host must not move under it)."""
+    drv = dev.driver
+    if _table_bytes(drv) and (loaded or not drv.read_raw("ORDER_TABLE_BASE")):
+        dev.order_table = make(drv)
 
 
 class RemoteBoard(Board):
@@ -555,9 +704,12 @@ def deploy(artifact, board: Board, *, force: bool = False) -> dict:
     if got != want:
         raise DeployError(f"after the load the board reports BUILD_ID {_hex(got)}, the artifact "
                           f"is {man['build_id']} (built from other sources?)")
+    board.prepare(dev, project, man, loaded=action == "loaded")
+    table = getattr(dev, "order_table", None)
     return {"action": action, "board": board.kind, "target": man["target"],
             "build_id": man["build_id"], "previous_build_id": _hex(before),
-            "project": str(project), "dev": dev}
+            "project": str(project), "order_table": None if table is None else repr(table),
+            "dev": dev}
 
 
 def status(dev, man: dict | None = None, *, interval: float = 0.5, board: Board | None = None

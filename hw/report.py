@@ -9,6 +9,11 @@ MUXF7/F8), and the path goes on through it; only its write side ends a path. Inp
 paths and output ports end them. Latency/throughput figures are the blocks' own
 (``LATENCY``/``THROUGHPUT`` attributes where a block declares them).
 
+Memory off chip: a block with an AXI4 master (the book builder's order table, ``mem``) is
+reported with it (:func:`offchip_ports`): the master's widths and the bytes it needs in the
+board's DDR/HBM (``order_memory_bytes``), beside its block and ultra RAM. Its ports are ports
+of the synthesized module like any other (paths start and end there).
+
 The flow is ``synth_xilinx -family xcup -flatten`` with its LUT-mapping step (``map_luts``)
 spelled out, so that the mapping is done for what is counted here:
 
@@ -136,6 +141,8 @@ class BlockReport:
     error: str | None = None
     #: per block of a whole design (:func:`block_breakdown`), where asked for
     blocks: dict | None = None
+    #: the AXI4 masters to off-chip memory (:func:`offchip_ports`), None where there are none
+    offchip: dict | None = None
 
 
 def yosys_command() -> list[str]:
@@ -410,6 +417,40 @@ def component_ports(component) -> list:
     return out
 
 
+def offchip_ports(component) -> dict | None:
+    """The component's AXI4 masters to off-chip memory: port name -> {"protocol": "AXI4",
+    "data_width", "addr_width", "id_width", "bytes"} (``bytes``: the memory it needs there,
+    the component's ``order_memory_bytes``, None where it declares none); None where it has
+    no such port."""
+    from .axi import AXI4Signature
+    out = {}
+    for name, member in component.signature.members.items():
+        if member.is_signature and isinstance(member.signature, AXI4Signature):
+            sig = member.signature
+            out[name] = {"protocol": "AXI4", "data_width": sig.data_width,
+                         "addr_width": sig.addr_width, "id_width": sig.id_width,
+                         "bytes": getattr(component, "order_memory_bytes", None)}
+    return out or None
+
+
+def mib(nbytes: int) -> str:
+    """Bytes as MiB/GiB for reading (``128 MiB``)."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= size:
+            return f"{nbytes / size:g} {unit}"
+    return f"{nbytes} B"
+
+
+def offchip_text(offchip: dict | None) -> str:
+    """One line per off-chip master: ``mem: AXI4 master, 512-bit data, 64-bit address,
+    1-bit ID; 128 MiB (134,217,728 bytes)``."""
+    return "; ".join(
+        f"{port}: {m['protocol']} master, {m['data_width']}-bit data, {m['addr_width']}-bit "
+        f"address, {m['id_width']}-bit ID"
+        + (f", {mib(m['bytes'])} ({m['bytes']:,} bytes) off chip" if m["bytes"] else "")
+        for port, m in (offchip or {}).items())
+
+
 #: an ``initial`` block that sets every word of a large memory to zero, as Amaranth writes it
 _ZERO_INIT = re.compile(r"  initial begin\n(?:    [\w\\$.]+\[\d+\] = \d+'h0+;\n){1024,}  end\n")
 
@@ -592,6 +633,7 @@ def synthesize(name: str, component, workdir: Path, timeout: float | None = None
     rep.lut_levels = lut_levels(net, name)
     if breakdown:
         rep.blocks = block_breakdown(net, name, instances)
+    rep.offchip = offchip_ports(component)
     rep.latency_cycles = getattr(component, "LATENCY", None)
     t = getattr(component, "THROUGHPUT", None)
     rep.throughput = str(t) if t is not None else None
@@ -618,14 +660,21 @@ def report(names: list[str] | None = None, progress=None) -> list[BlockReport]:
 
 
 def markdown_table(reports: list[BlockReport]) -> str:
+    """The blocks' table; a block's off-chip memory is in its memory column (bytes) and, with
+    its master's widths, in a line under the table."""
     lines = ["| block | LUTs | FFs | BRAM36 (+ URAM) | LUTRAM | DSP | LUT levels | "
              "latency (cycles) |", "|---|---|---|---|---|---|---|---|"]
+    notes = []
     for r in reports:
         if r.error:
             lines.append(f"| {r.name} | error: {r.error.splitlines()[-1][:60]} |||||||")
             continue
         ram = f"{r.bram36:g}" + (f" + {r.uram} URAM" if r.uram else "")
+        off = sum(m["bytes"] or 0 for m in (r.offchip or {}).values())
+        ram += f" + {mib(off)} off chip" if off else ""
+        if r.offchip:
+            notes.append(f"{r.name} off chip: {offchip_text(r.offchip)}")
         lines.append(f"| {r.name} | {r.luts:,} | {r.ffs:,} | {ram} | {r.lutram} | "
                      f"{r.dsp} | {r.lut_levels} | "
                      f"{'' if r.latency_cycles is None else r.latency_cycles} |")
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + notes if notes else []))

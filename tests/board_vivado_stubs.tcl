@@ -12,6 +12,7 @@ set ::tw_out [open $::env(TW_RECORD) a]
 set ::tw_files {}
 set ::tw_top ""
 set ::tw_inferred {}
+set ::tw_masters {}
 
 proc tw_record {args} {
     puts $::tw_out [join $args "\x1f"]
@@ -42,6 +43,11 @@ proc ipx::current_core {args} { return tw_core }
 proc ipx::add_bus_parameter {name obj} { tw_record ipx::add_bus_parameter $name $obj; return "$obj/$name" }
 proc ipx::add_memory_map {name core} { tw_record ipx::add_memory_map $name $core; return "mm:$name" }
 proc ipx::add_address_block {name mm} { tw_record ipx::add_address_block $name $mm; return "$mm/$name" }
+proc ipx::add_register {name blk} { tw_record ipx::add_register $name $blk; return "$blk/$name" }
+proc ipx::add_register_parameter {name reg} {
+    tw_record ipx::add_register_parameter $name $reg
+    return "$reg/$name"
+}
 proc get_property {name obj} {
     if {$name eq "PROGRESS"} { return "100%" }
     return ""
@@ -99,6 +105,7 @@ proc ipx::package_project {args} {
         dict lappend groups $prefix $sig
     }
     set ::tw_inferred {}
+    set ::tw_masters {}
     dict for {prefix sigs} $groups {
         set axis [expr {[lsearch $sigs tvalid] >= 0 && [lsearch $sigs tdata] >= 0}]
         set axi [expr {[lsearch $sigs awaddr] >= 0 && [lsearch $sigs rdata] >= 0}]
@@ -108,6 +115,8 @@ proc ipx::package_project {args} {
             if {[lsearch $known $s] < 0} { error "interface $prefix: stray signal $s" }
         }
         lappend ::tw_inferred $prefix
+        # an AXI4 (full) master gets an address space of its own, as Vivado infers one
+        if {$axi && [lsearch $sigs awlen] >= 0} { lappend ::tw_masters $prefix }
         tw_record tw_inferred $prefix [expr {$axis ? "axis" : "aximm"}] [lsort $sigs]
     }
     foreach p [tw_ports $::tw_top] {
@@ -116,6 +125,10 @@ proc ipx::package_project {args} {
             tw_record tw_inferred $p [expr {$p eq "ap_clk" ? "clock" : "reset"}] $p
         }
     }
+    return ""
+}
+proc ipx::get_address_spaces {name args} {
+    if {[lsearch $::tw_masters $name] >= 0} { return "as:$name" }
     return ""
 }
 proc ipx::get_bus_interfaces {name args} {

@@ -14,9 +14,12 @@ import pytest
 from tickwire.hw.board.project import build_project
 from tickwire.hw.board.targets import TARGETS
 from tickwire.hw.board.book_ring import MOVER_KERNEL, MOVER_MAP, MOVER_VLNV
-from tickwire.hw.board.tcl import ADDRESS_MAP, MAC_IP, MOVER_BANK, VLNV
+from tickwire.hw.board.tcl import (ADDRESS_MAP, MAC_IP, MOVER_BANK, ORDER_BANK, ORDER_PORT,
+                                   VLNV)
 from tickwire.hw.board.mover import MOVER_INTERFACES, mover_ports
-from tickwire.hw.board.wrapper import ADDR_WIDTH, INTERFACES, KERNEL, kernel_ports
+from tickwire.hw.board.wrapper import (ADDR_WIDTH, KERNEL, MEM_INTERFACE,
+                                       kernel_interfaces, kernel_ports)
+from tickwire.spec.capacity import GATEWARE, ORDER_LINE_BYTES
 from tickwire.spec.regmap import REGMAP
 
 STUBS = Path(__file__).with_name("board_vivado_stubs.tcl")
@@ -51,10 +54,18 @@ def projects(tmp_path_factory):
     return out
 
 
-def check_packaging(rec, t):
+def mem_of(man):
+    """The kernel's order-table master widths the manifest names (None: on chip)."""
+    o = man["order_table"]
+    return None if o is None else (o["addr_width"], o["data_width"], o["id_width"])
+
+
+def check_packaging(rec, t, man):
     assert calls(rec, "create_project")[0] == ["-in_memory", "-part", t.part]
     inferred = {c[0]: c[1] for c in calls(rec, "tw_inferred")}
-    for name, (proto, _, sigs) in INTERFACES.items():
+    interfaces = kernel_interfaces(mem_of(man))
+    assert set(man["interfaces"]) == set(interfaces)
+    for name, (proto, _, sigs) in interfaces.items():
         assert inferred[name] == proto, name
         got = set(next(c[2] for c in calls(rec, "tw_inferred") if c[0] == name).split())
         assert got == {s for s, _, _ in sigs}, name
@@ -69,6 +80,18 @@ def check_packaging(rec, t):
     assert ["value", str(int(t.clock_mhz * 1e6)), "busif:ap_clk/FREQ_HZ"] in props
     assert ["range", str(1 << ADDR_WIDTH), "mm:s_axi_control/reg0"] in props
     assert calls(rec, "ipx::save_core")
+    # the order table's master: tied to the register holding the table's address
+    order = man["order_table"]
+    regs = calls(rec, "ipx::add_register")
+    if order is None:
+        assert not regs
+        return
+    reg = REGMAP.register("ORDER_TABLE_BASE")
+    assert regs == [["ORDER_TABLE_BASE", "mm:s_axi_control/reg0"]]
+    where = "mm:s_axi_control/reg0/ORDER_TABLE_BASE"
+    assert ["address_offset", f"0x{reg.offset:03X}", where] in props
+    assert ["size", "64", where] in props
+    assert ["value", MEM_INTERFACE, f"{where}/ASSOCIATED_BUSIF"] in props
 
 
 @needs_tcl
@@ -76,7 +99,7 @@ def check_packaging(rec, t):
 def test_pynq_block_design(projects, name, tmp_path):
     t = TARGETS[name]
     d, man = projects[name]
-    check_packaging(run_tcl(d, "tcl/package_ip.tcl", tmp_path), t)
+    check_packaging(run_tcl(d, "tcl/package_ip.tcl", tmp_path), t, man)
     rec = run_tcl(d, "tcl/bd.tcl", tmp_path)
     assert calls(rec, "create_project")[0][2:] == ["-part", t.part, "-force"]
     props = calls(rec, "set_property")
@@ -92,7 +115,8 @@ def test_pynq_block_design(projects, name, tmp_path):
         for pin in (a, b):
             assert pin.split("/")[0] in cells or pin in ports, pin
     # each kernel interface is connected exactly once
-    for busif in INTERFACES:
+    assert MEM_INTERFACE in man["interfaces"]          # the default table is off chip
+    for busif in man["interfaces"]:
         n = sum(f"{k}/{busif}" in (a, b) for a, b in nets)
         assert n == 1, (busif, n)
     assert [f"{k}/s_axi_control" in (a, b) and "ctrl_ic/M00_AXI" in (a, b) for a, b in nets
@@ -115,6 +139,27 @@ def test_pynq_block_design(projects, name, tmp_path):
     # the DMAs reach DDR through HP0
     hp = [c for c in calls(rec, "assign_bd_address") if c[-1] == "ps/SAXIGP2/HP0_DDR_LOW"]
     assert len(hp) == 4
+    # the order table: the kernel's master -> its SmartConnect -> HP1, which the PS enables
+    # at 128 bits; the kernel's address space holds the board's PS DDR (over 2 GiB: both
+    # windows), and the manifest names the same windows for the host's buffer check
+    port = ORDER_PORT[0]
+    assert cells["book_sc"].startswith("xilinx.com:ip:smartconnect:")
+    assert [f"{k}/{MEM_INTERFACE}", "book_sc/S00_AXI"] in nets
+    assert ["book_sc/M00_AXI", f"ps/{port}"] in nets
+    ps = " ".join(" ".join(p) for p in props if p[-1] == "ps")
+    assert "CONFIG.PSU__USE__S_AXI_GP3 1" in ps and "CONFIG.PSU__SAXIGP3__DATA_WIDTH 128" in ps
+    for pin in (f"ps/{ORDER_PORT[4]}", "book_sc/aclk"):
+        assert ["ps/pl_clk0", pin] in clk, pin
+    assert ["rst_fabric/peripheral_aresetn", "book_sc/aresetn"] in clk
+    segs = [c[-1] for c in calls(rec, "assign_bd_address")
+            if c[1] == f"{k}/{MEM_INTERFACE}"]
+    want = ["ps/SAXIGP3/HP1_DDR_LOW"] + (["ps/SAXIGP3/HP1_DDR_HIGH"]
+                                         if t.offchip_bytes > 2 << 30 else [])
+    assert segs == want
+    order = man["order_table"]
+    assert order["bytes"] == GATEWARE["order_buckets"] * ORDER_LINE_BYTES <= t.offchip_bytes
+    assert order["port"] == port and len(order["windows"]) == len(want)
+    assert sum(int(n, 16) for _, n in order["windows"]) == t.offchip_bytes
     # the network: the Ethernet subsystem on the cage, through clock-converting FIFOs
     src = t.feed_sources()
     if t.cages:
@@ -167,7 +212,7 @@ def test_alveo_kernel_and_link(projects, tmp_path):
     t = TARGETS["u55c"]
     d, man = projects["u55c"]
     rec = run_tcl(d, "tcl/package_xo.tcl", tmp_path)
-    check_packaging(rec, t)
+    check_packaging(rec, t, man)
     props = calls(rec, "set_property")
     assert ["sdx_kernel", "true", "tw_core"] in props
     xo = calls(rec, "package_xo")
@@ -183,7 +228,7 @@ def test_alveo_kernel_and_link(projects, tmp_path):
         for end in (a, b):
             inst, port = end.split(".")
             if inst == f"{KERNEL}_1":
-                assert port in INTERFACES, port
+                assert port in man["interfaces"], port
             elif inst == f"{MOVER_KERNEL}_1":
                 assert port in MOVER_INTERFACES, port
             else:
@@ -191,8 +236,11 @@ def test_alveo_kernel_and_link(projects, tmp_path):
     # the book rows go to the mover, its memory master to the ring's bank
     assert f"nk={MOVER_KERNEL}:1:{MOVER_KERNEL}_1" in cfg.splitlines()
     assert (f"{KERNEL}_1.m_axis_book", f"{MOVER_KERNEL}_1.s_axis_book") in streams
-    assert re.findall(r"^sp=(\S+):(\S+)$", cfg, re.M) == [(f"{MOVER_KERNEL}_1.m_axi_gmem",
-                                                             MOVER_BANK)]
+    # ... and the order table's master to a bank of its own, which the manifest names
+    assert re.findall(r"^sp=(\S+):(\S+)$", cfg, re.M) == [
+        (f"{MOVER_KERNEL}_1.m_axi_gmem", MOVER_BANK), (f"{KERNEL}_1.{MEM_INTERFACE}", ORDER_BANK)]
+    assert man["order_table"]["bank"] == ORDER_BANK != MOVER_BANK
+    assert man["order_table"]["bytes"] <= t.offchip_bank_bytes
     check_mover_packaging(rec, t)
     assert f"xo/{MOVER_KERNEL}.xo" in (d / "build.sh").read_text()
     assert man["book_mover"]["bank"] == MOVER_BANK and man["book_mover"]["vlnv"] == MOVER_VLNV
@@ -225,12 +273,44 @@ def test_full_project_and_lint(tmp_path):
         re.search(r"32'h0*%x\b" % int(man["build_id"], 16), app_v, re.I)
     top = (out / "hdl/tickwire.v").read_text()
     header = re.search(r"module tickwire\(([^;]*)\);", top).group(1)
-    assert {p.strip() for p in header.split(",")} == set(kernel_ports())
+    assert mem_of(man) == (64, 512, 1)                  # the default table is off chip
+    assert {p.strip() for p in header.split(",")} == set(kernel_ports(mem_of(man)))
     both = tmp_path / "lint.v"
     both.write_text(top + app_v)
     lint(both, top=KERNEL)
     for f in ("tcl/package_ip.tcl", "tcl/bd.tcl", "constraints/board.xdc", "build.sh"):
         assert (out / f).stat().st_size > 0, f
+
+
+def test_kernel_top_order_table_master():
+    """Off chip (the default 2^20 buckets): m_axi_book carries the appliance's mem ports one
+    to one (AXI names), AxCACHE 0011 and AxPROT 0 tied; its signals are the kernel's ports.
+    On chip (ONCHIP_ORDER_BUCKETS): no m_axi_book."""
+    from tickwire.hw.board.wrapper import (MEM_CACHE, KernelTop, appliance_ports, axi4_master,
+                                           kernel_verilog)
+    from tickwire.spec.capacity import ONCHIP_ORDER_BUCKETS
+    cap = dict(GATEWARE, symbols=8)
+    top = KernelTop(4, cap, 1)
+    assert top.mem == (64, 512, 1)
+    v = kernel_verilog(top)
+    header = re.search(r"module tickwire\(([^;]*)\);", v).group(1)
+    assert {p.strip() for p in header.split(",")} == set(kernel_ports(top.mem))
+    inner = {n: d for n, (_, d) in appliance_ports(4, cap, 1).items() if n.startswith("mem__")}
+    sigs = {s: (w, d) for s, w, d in axi4_master(*top.mem)}
+    assert len(inner) == 29 and len(sigs) == 33
+    for n, d in inner.items():
+        _, ch, s = n.split("__")
+        assert f".{n}({MEM_INTERFACE}_{ch}{s})" in v, n
+        assert sigs[ch + s][1] == d, n        # the kernel port flows as the appliance's
+    for s, value in (("awcache", MEM_CACHE), ("arcache", MEM_CACHE), ("awprot", 0),
+                     ("arprot", 0)):
+        w = sigs[s][0]
+        assert re.search(rf"assign {MEM_INTERFACE}_{s} = {w}'h{value:x};", v), s
+    small = KernelTop(4, dict(cap, order_buckets=ONCHIP_ORDER_BUCKETS), 1)
+    small._MustUse__silence = True
+    assert small.mem is None
+    assert not any(n.startswith(MEM_INTERFACE) for n in small.ports)
+    assert set(small.ports) == set(kernel_ports())
 
 
 def test_book_mover_verilog_lint(projects):

@@ -131,3 +131,64 @@ def test_block_breakdown_of_a_hand_built_netlist():
     assert sum(r["luts"] for r in got.values()) == 5
     assert got["book_builder"]["lut_levels"] == 2 and got["ports"]["lut_levels"] == 1
     assert got["risk"]["lut_levels"] == 2      # the shared LUT, then its own
+
+
+def test_offchip_master_reported_with_the_memories():
+    """A block with an off-chip order table (the book builder above ONCHIP_ORDER_BUCKETS)
+    reports its AXI4 master's widths and the table's bytes, in the JSON's ``offchip`` and the
+    table's memory column (the README table keeps its eight columns); an on-chip one none."""
+    from dataclasses import asdict
+
+    from tickwire.hw.book.builder import BookBuilder
+    from tickwire.spec.capacity import ONCHIP_ORDER_BUCKETS, ORDER_LINE_BYTES
+    big = BookBuilder(symbols=4, levels=64, order_buckets=ONCHIP_ORDER_BUCKETS * 4)
+    off = report.offchip_ports(big)
+    assert off == {"mem": {"protocol": "AXI4", "data_width": 512, "addr_width": 64,
+                           "id_width": 1,
+                           "bytes": ONCHIP_ORDER_BUCKETS * 4 * ORDER_LINE_BYTES}}
+    assert report.offchip_ports(BookBuilder(symbols=4, levels=64,
+                                            order_buckets=ONCHIP_ORDER_BUCKETS)) is None
+    rep = report.BlockReport("book_builder", luts=10, ffs=5, bram36=3, uram=2, lut_levels=5,
+                             offchip=off)
+    assert asdict(rep)["offchip"] == off
+    text = report.markdown_table([rep])
+    row = next(ln for ln in text.splitlines() if ln.startswith("| book_builder"))
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    assert len(cells) == 8 and cells[3] == "3 + 2 URAM + 8 MiB off chip" and cells[6] == "5"
+    assert ("book_builder off chip: mem: AXI4 master, 512-bit data, 64-bit address, 1-bit ID, "
+            "8 MiB (8,388,608 bytes) off chip") in text
+
+
+def test_appliance_fit_holds_the_table_against_the_targets_memory():
+    """The appliance report's fit: the table's bytes against each target's off-chip memory
+    (u55c: also one HBM bank); a target without off-chip memory fits no such build."""
+    from dataclasses import replace
+
+    from tickwire.hw.board.synth import appliance_markdown, fit, offchip_use
+    from tickwire.hw.board.targets import TARGETS, GiB
+    ports = {"mem": {"protocol": "AXI4", "data_width": 512, "addr_width": 64, "id_width": 1,
+                     "bytes": 128 << 20}}
+    rep = report.BlockReport("tickwire_appliance", luts=50_000, ffs=40_000, bram36=10,
+                             uram=40, lutram=1_000, dsp=6, lut_levels=8, offchip=ports)
+    kv, u55c = TARGETS["kv260"], TARGETS["u55c"]
+    assert kv.offchip_bytes == 4 * GiB and TARGETS["zcu104"].offchip_bytes == 2 * GiB
+    assert u55c.offchip_bytes == 16 * GiB and u55c.offchip_bank_bytes == GiB // 2
+    share, fits = fit(kv, rep, offchip_use(kv, ports))
+    assert share["offchip"] == round(128 / 4096, 4) and "offchip_bank" not in share and fits
+    share, fits = fit(u55c, rep, offchip_use(u55c, ports))
+    assert share["offchip_bank"] == 0.25 and fits
+    share, fits = fit(kv, rep, None)
+    assert "offchip" not in share and fits
+    bare = replace(kv, offchip_bytes=0)
+    share, fits = fit(bare, rep, offchip_use(bare, ports))
+    assert share["offchip"] is None and not fits
+    r = {"target": "u55c", "part": u55c.part, "capacity": {}, "seconds": 1.0,
+         "report": {**{k: getattr(rep, k) for k in ("luts", "ffs", "bram36", "uram",
+                                                     "lutram", "dsp", "lut_levels")},
+                    "error": None, "blocks": None},
+         "offchip": offchip_use(u55c, ports)}
+    r["share"], r["fits"] = fit(u55c, rep, r["offchip"])
+    text = appliance_markdown(r)
+    assert "off chip: mem: AXI4 master, 512-bit data, 64-bit address" in text
+    assert "the target's HBM2: 16 GiB (512 MiB a bank)" in text
+    assert "off-chip memory 0.78% (of one bank 25%): fits" in text

@@ -9,7 +9,8 @@ Layout of ``DIR``::
     hdl/tickwire_book_mover.v  Alveo: the book mover (hw/board/mover.py)
     tcl/package_xo.tcl         Alveo: user-managed RTL kernels .xo (appliance, book mover) +
                                the MAC kernel .xo
-    link.cfg                   Alveo: v++ --link configuration -> tickwire.xclbin
+    link.cfg                   Alveo: v++ --link configuration -> tickwire.xclbin (the
+                               order table's master on ORDER_BANK)
     constraints/board.xdc      PYNQ: constraints (Alveo: the platform's)
     build.sh                   the vendor steps in order
     manifest.json              what this build is (ID, VERSION, MAP_HASH, BUILD_ID, ...)
@@ -27,17 +28,46 @@ import subprocess
 import time
 from pathlib import Path
 
+from tickwire.spec.capacity import ORDER_LINE_BYTES
 from tickwire.spec.regmap import REGMAP
 
 from .identity import build_id, source_digest
-from .targets import Target, target
+from .targets import Target, order_table_bytes, target
 from .book_ring import MOVER_KERNEL, MOVER_MAP, MOVER_VLNV, slot_bytes
-from .tcl import (ADDRESS_MAP, MAC_IP, MOVER_BANK, VLNV, bd_tcl, link_cfg, package_ip_tcl,
-                  package_xo_tcl, xdc)
-from .wrapper import (APPLIANCE, BOOK_BEAT, INTERFACES, KERNEL, KernelTop, appliance_verilog,
-                      book_beats, kernel_verilog)
+from .tcl import (ADDRESS_MAP, MAC_IP, MOVER_BANK, ORDER_BANK, ORDER_PORT, VLNV, bd_tcl,
+                  link_cfg, package_ip_tcl, package_xo_tcl, ps_ddr_segments, xdc)
+from .wrapper import (APPLIANCE, BOOK_BEAT, KERNEL, MEM_INTERFACE, KernelTop, appliance_mem,
+                      appliance_verilog, book_beats, kernel_interfaces, kernel_verilog)
 
-__all__ = ["build_project", "manifest", "tools_missing", "git_commit", "MANIFEST"]
+__all__ = ["build_project", "manifest", "order_table", "tools_missing", "git_commit",
+           "MANIFEST"]
+
+
+def order_table(t: Target, params: dict) -> dict | None:
+    """The manifest's ``order_table``: where the build's off-chip order table goes and what
+    reaches it (None: the table is on chip). ValueError where the board cannot hold it."""
+    nbytes = order_table_bytes(params["order_buckets"])
+    if not nbytes:
+        return None
+    mem = appliance_mem(t.depth, {k: params[k] for k in REGMAP.capacity() if k in params})
+    reg = REGMAP.register("ORDER_TABLE_BASE")
+    out = {"bytes": nbytes, "interface": MEM_INTERFACE, "register": reg.name,
+           "offset": reg.offset, "addr_width": mem[0], "data_width": mem[1],
+           "id_width": mem[2], "line_bytes": ORDER_LINE_BYTES}
+    if t.flow == "rtl":
+        return dict(out, memory="the harness's AXI memory model")
+    if nbytes > t.offchip_bytes:
+        raise ValueError(f"{t.name}: an order table of {nbytes:,} bytes does not fit its "
+                         f"{t.offchip_bytes:,} bytes of {t.offchip_kind}")
+    if t.flow == "pynq":
+        out.update(memory=t.offchip_kind, port=ORDER_PORT[0],
+                   windows=[[f"0x{b:x}", f"0x{n:x}"] for _, b, n in ps_ddr_segments(t)])
+    elif t.flow == "xrt":
+        if t.offchip_bank_bytes and nbytes > t.offchip_bank_bytes:
+            raise ValueError(f"{t.name}: an order table of {nbytes:,} bytes is larger than "
+                             f"one {t.offchip_kind} bank ({t.offchip_bank_bytes:,} bytes)")
+        out.update(memory=t.offchip_kind, bank=ORDER_BANK)
+    return out
 
 MANIFEST = "manifest.json"
 
@@ -66,6 +96,9 @@ def manifest(t: Target, capacity: dict | None = None) -> dict:
     bid = build_id(params, model_digest if t.flow == "rtl" else board_digest)
     commit, dirty = git_commit()
     cap = {k: params[k] for k in REGMAP.capacity() if k in params}
+    order = order_table(t, params)
+    mem = None if order is None else (order["addr_width"], order["data_width"],
+                                      order["id_width"])
     m = {
         "id": f"0x{REGMAP.map_id:08x}", "version": list(REGMAP.version),
         "map_hash": f"0x{REGMAP.hash:08x}", "build_id": f"0x{bid:08x}",
@@ -75,9 +108,10 @@ def manifest(t: Target, capacity: dict | None = None) -> dict:
         "git_commit": commit, "git_dirty": dirty,
         "source_digest": board_digest if t.flow != "rtl" else model_digest,
         "kernel": KERNEL, "vlnv": VLNV,
-        "interfaces": {n: {"protocol": p, "mode": md} for n, (p, md, _) in INTERFACES.items()},
+        "interfaces": {n: {"protocol": p, "mode": md}
+                       for n, (p, md, _) in kernel_interfaces(mem).items()},
         "book_beat_bits": BOOK_BEAT, "book_beats_per_row": book_beats(t.depth),
-        "streams": t.feed_sources(), "memory": t.memory,
+        "streams": t.feed_sources(), "memory": t.memory, "order_table": order,
         "network": ({"ip": MAC_IP, "rate": "10GBASE-R",
                      "cages": [{"name": c.name, "kind": c.kind, "gt": c.gt,
                                 "gt_location": c.gt_location, "refclk_mhz": c.refclk_mhz,
@@ -145,17 +179,18 @@ def build_project(name: str, out: Path, *, capacity: dict | None = None, verilog
         (out / "hdl" / f"{APPLIANCE}.v").write_text(appliance_verilog(t.depth, cap, bid))
     (out / "hdl" / f"{KERNEL}.v").write_text(kernel_verilog(KernelTop(t.depth, cap, bid)))
     man["verilog_seconds"] = round(time.perf_counter() - t0, 1)
+    order = man["order_table"]
     if t.flow == "pynq":
-        (out / "tcl" / "package_ip.tcl").write_text(package_ip_tcl(t))
-        (out / "tcl" / "bd.tcl").write_text(bd_tcl(t))
+        (out / "tcl" / "package_ip.tcl").write_text(package_ip_tcl(t, order))
+        (out / "tcl" / "bd.tcl").write_text(bd_tcl(t, order))
         # Alveo: the platform constrains the clocks and the QSFP28 GT pins
         (out / "constraints").mkdir(exist_ok=True)
         (out / "constraints" / "board.xdc").write_text(xdc(t))
     elif t.flow == "xrt":
         from .mover import mover_verilog
         (out / "hdl" / f"{MOVER_KERNEL}.v").write_text(mover_verilog(book_beats(t.depth)))
-        (out / "tcl" / "package_xo.tcl").write_text(package_xo_tcl(t))
-        (out / "link.cfg").write_text(link_cfg(t))
+        (out / "tcl" / "package_xo.tcl").write_text(package_xo_tcl(t, order))
+        (out / "link.cfg").write_text(link_cfg(t, order))
     if t.flow != "rtl":
         sh = out / "build.sh"
         sh.write_text(_build_sh(t))

@@ -29,9 +29,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
+from tickwire.spec.capacity import GATEWARE, ONCHIP_ORDER_BUCKETS, ORDER_LINE_BYTES, ROW_DEPTH
 
-__all__ = ["Cage", "Target", "TARGETS", "target", "RTL"]
+__all__ = ["Cage", "Target", "TARGETS", "target", "RTL", "order_table_bytes", "GiB"]
+
+GiB = 1 << 30
+
+
+def order_table_bytes(order_buckets: int) -> int:
+    """Bytes of the build's order table in off-chip memory: 0 where the table is on chip
+    (at most ``ONCHIP_ORDER_BUCKETS`` buckets, the gateware's ``order_memory="auto"`` rule),
+    else ``order_buckets`` lines of ``ORDER_LINE_BYTES``."""
+    n = int(order_buckets)
+    return 0 if n <= ONCHIP_ORDER_BUCKETS else n * ORDER_LINE_BYTES
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,9 @@ class Target:
     clock_mhz: float = 300.0
     cages: tuple[Cage, ...] = ()
     memory: str = ""
+    offchip_bytes: int = 0  # the memory the appliance's AXI4 master (the order table) reaches
+    offchip_kind: str = ""  # what that memory is
+    offchip_bank_bytes: int = 0  # one bank of it, where a buffer lives in one bank (HBM)
     luts: int = 0           # the part's resources, for the share the appliance uses
     ffs: int = 0
     bram36: int = 0
@@ -109,7 +122,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
         # feed lines A and B and the order output reach the PS through the AXI DMA, which
         # replays captures (the K26's GTH lanes come out on the KR260 carrier's SFP+ cages).
         cages=(),
-        memory="4 GB DDR4 on the PS (DMA buffers); the book is on chip",
+        memory="4 GB DDR4 on the PS: DMA buffers and the book's order table (HP1)",
+        offchip_bytes=4 * GiB, offchip_kind="PS DDR4 (K26 SOM, 64-bit)",
         luts=117_120, ffs=234_240, bram36=144, uram=64, dsp=1_248,
         capacity={"symbols": 64},
         source=_SRC_LITEX.format("xilinx_kv260.py") + "; Kria K26 SOM data sheet DS987",
@@ -121,7 +135,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
         cages=(Cage("sfp0", "SFP+", 1, "GTH", "GTHE4_CHANNEL_X0Y10", 156.25,
                     "USER_MGT_SI570 (GTH quad 225 reference)", (("feed_a", 0), ("orders", 0)),
                     source="UG1267 (ZCU104 user guide), SFP+ cage P2 -- verify the channel"),),
-        memory="2 GB DDR4 on the PS (DMA buffers); the book is on chip",
+        # the PS's 2 GB of DDR4 components (UG1267; the Vitis platform's platforminfo: "2GB
+        # DDR4 ... of the Processing System"); the 4 GB SODIMM is on the PL's pins, unused here
+        memory="2 GB DDR4 on the PS: DMA buffers and the book's order table (HP1)",
+        offchip_bytes=2 * GiB, offchip_kind="PS DDR4 (64-bit components)",
         luts=230_400, ffs=460_800, bram36=312, uram=96, dsp=1_728,
         capacity={"symbols": 128},
         source=_SRC_LITEX.format("xilinx_zcu104.py") + "; UG1267",
@@ -133,7 +150,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
         cages=(Cage("qsfp0", "QSFP28", 4, "GTY", "io_gt_qsfp0_00", 161.1328125,
                     "io_clk_qsfp0_refclkb_00", (("feed_a", 0), ("feed_b", 1), ("orders", 0)),
                     source="U55C Vitis platform interfaces (XUP vitis_network_example)"),),
-        memory="16 GB HBM2 (host buffers); the book is on chip",
+        memory="16 GB HBM2: host buffers, the book mover's ring and the order table",
+        # two 8 GB stacks as 32 pseudo-channels of 512 MiB, each a bank (HBM[k]) of v++ sp=
+        offchip_bytes=16 * GiB, offchip_kind="HBM2", offchip_bank_bytes=GiB // 2,
         luts=1_303_680, ffs=2_607_360, bram36=2_016, uram=960, dsp=9_024,
         capacity={"symbols": 256},
         source=_SRC_LITEX.format("xilinx_alveo_u55c.py") + "; Alveo U55C data sheet DS978",

@@ -6,11 +6,17 @@
 * PYNQ (``flow="pynq"``) ``bd.tcl``: a block design with the Zynq UltraScale+ PS, the kernel,
   two AXI DMAs (feed replay in, orders and book rows out), the control interconnect, the
   memory SmartConnect to HP0, the Ethernet subsystem on the board's cage where it has one,
-  the address map, then synthesis, implementation and ``write_bitstream`` (.bit + .hwh);
+  the order table's master (``m_axi_book``, where the build has one) through its own
+  SmartConnect to :data:`ORDER_PORT` with the PS DDR in its address space, the address map,
+  then synthesis, implementation and ``write_bitstream`` (.bit + .hwh);
 * Alveo (``flow="xrt"``) ``package_xo.tcl`` (the kernel and the book mover, hw/board/mover.py,
   as user-managed RTL kernels, and the MAC kernel: the Ethernet subsystem in a block design)
   and ``link.cfg`` for ``v++ --link`` (the book rows streamed to the mover, its memory master
-  on :data:`MOVER_BANK`).
+  on :data:`MOVER_BANK`; the kernel's ``m_axi_book`` on :data:`ORDER_BANK`).
+
+The order table's master is tied to the register that holds the table's address
+(ORDER_TABLE_BASE, ``ASSOCIATED_BUSIF``), as Vitis wants a memory master tied to a kernel
+argument; ``order`` below is the manifest's ``order_table`` (None: the table is on chip).
 
 Everything is plain Tcl 8.6 (tests run it in ``tclsh`` with recording stand-ins for the
 vendor commands, tests/board_vivado_stubs.tcl).
@@ -21,17 +27,27 @@ from __future__ import annotations
 from .identity import KERNEL, VLNV
 from .book_ring import MOVER_KERNEL, MOVER_MAP
 from .mover import MOVER_INTERFACES
-from .targets import Target
+from .targets import GiB, Target
 from .wrapper import ADDR_WIDTH, APPLIANCE, INTERFACES
 
 __all__ = ["VLNV", "package_ip_tcl", "bd_tcl", "package_xo_tcl", "link_cfg", "xdc",
-           "ADDRESS_MAP", "MAC_IP", "MOVER_BANK"]
+           "ADDRESS_MAP", "MAC_IP", "MOVER_BANK", "ORDER_BANK", "ORDER_PORT", "ps_ddr_segments"]
 
 VENDOR, LIBRARY, _, VERSION = VLNV.split(":")
 #: the vendor's 10G/25G Ethernet Subsystem (see targets.py for why)
 MAC_IP = "xilinx.com:ip:xxv_ethernet:4.1"
 #: the memory bank the book mover's ring is in (the host allocates the ring's buffer there)
 MOVER_BANK = "HBM[0]"
+#: the HBM bank of the order table on an Alveo card (a bank of its own: the table's reads
+#: never queue behind the mover's row writes)
+ORDER_BANK = "HBM[1]"
+#: the PS port of the order table on a Zynq: HP1 (S_AXI_GP3 in the PS's configuration), a
+#: port of its own beside the DMAs' HP0, so that book-row and replay traffic do not delay
+#: the table's reads
+ORDER_PORT = ("S_AXI_HP1_FPD", "S_AXI_GP3", "SAXIGP3", "HP1", "saxihp1_fpd_aclk")
+#: the Zynq UltraScale+ PS DDR windows as an AXI master in the PL sees them: the low 2 GiB,
+#: then the rest from 32 GiB (UG1085, the PS address map)
+_DDR_LOW, _DDR_HIGH = (0x0, 2 * GiB), (0x8_0000_0000, 30 * GiB)
 #: PYNQ address map (PS M_AXI_HPM0_FPD window): cell -> (segment, offset, range)
 ADDRESS_MAP = {
     f"{KERNEL}_0": ("s_axi_control/reg0", 0xA000_0000, 1 << ADDR_WIDTH),
@@ -48,11 +64,39 @@ def _hdr(what: str, t: Target) -> str:
             "set root [file dirname $here]\n")
 
 
+def ps_ddr_segments(t: Target) -> list[tuple[str, int, int]]:
+    """(segment of the PS's order port, base, bytes) of the PS DDR that ``t``'s board has:
+    the low window, and the high one where the DDR is over 2 GiB."""
+    port = ORDER_PORT
+    low = min(t.offchip_bytes, _DDR_LOW[1])
+    out = [(f"ps/{port[2]}/{port[3]}_DDR_LOW", _DDR_LOW[0], low)]
+    if t.offchip_bytes > low:
+        out.append((f"ps/{port[2]}/{port[3]}_DDR_HIGH", _DDR_HIGH[0],
+                    min(t.offchip_bytes - low, _DDR_HIGH[1])))
+    return out
+
+
+def _order_register(order: dict) -> list[str]:
+    """The register of the table's address, tied to its master (a Vitis kernel argument)."""
+    busif = order["interface"]
+    return ["# the order table's master: its address space must have been inferred, and the",
+            "# register that holds the table's address is the argument tied to it",
+            f"if {{[llength [ipx::get_address_spaces {busif} -of_objects $core]] == 0}} {{",
+            f"    error \"IP packaging: no address space for {busif}\"",
+            "}",
+            f"set reg [ipx::add_register {order['register']} $blk]",
+            f"set_property address_offset 0x{order['offset']:03X} $reg",
+            "set_property size 64 $reg",
+            "set_property value " + busif + " [ipx::add_register_parameter ASSOCIATED_BUSIF "
+            "$reg]"]
+
+
 def _package_lines(t: Target, kernel: str, files: list[str], interfaces, addr_width: int,
-                   ip_dir: str, display: str) -> list[str]:
+                   ip_dir: str, display: str, order: dict | None = None) -> list[str]:
     """Package ``files`` (top ``kernel``) as IP ``VENDOR:LIBRARY:kernel:VERSION`` into
     ``ip_dir``: every bus interface inferred from the port names, each on ``ap_clk``, the
-    control window (``addr_width`` bits) as the memory map of ``s_axi_control``."""
+    control window (``addr_width`` bits) as the memory map of ``s_axi_control`` (with the
+    order table's register, ``order``)."""
     return [f"create_project -in_memory -part {t.part}",
             f"add_files -norecurse [list {' '.join(f'$root/hdl/{f}.v' for f in files)}]",
             f"set_property top {kernel} [current_fileset]",
@@ -84,6 +128,7 @@ def _package_lines(t: Target, kernel: str, files: list[str], interfaces, addr_wi
             f"set_property range {1 << addr_width} $blk",
             "set_property width 32 $blk",
             "set_property usage register $blk",
+            *(_order_register(order) if order else []),
             "ipx::create_xgui_files $core",
             "ipx::update_checksums $core",
             "ipx::check_integrity $core",
@@ -99,11 +144,12 @@ _USER_MANAGED = ["# user-managed kernel: no ap_ctrl protocol, the host drives th
                  "close_project"]
 
 
-def package_ip_tcl(t: Target) -> str:
+def package_ip_tcl(t: Target, order: dict | None = None) -> str:
     """Package hdl/*.v as IP :data:`VLNV` into ``ip/`` (also the first step of the .xo)."""
+    busifs = list(INTERFACES) + ([order["interface"]] if order else [])
     return "\n".join([_hdr("IP packaging", t)]
-                     + _package_lines(t, KERNEL, [APPLIANCE, KERNEL], INTERFACES, ADDR_WIDTH,
-                                      "ip", "tickwire tick-to-trade appliance")
+                     + _package_lines(t, KERNEL, [APPLIANCE, KERNEL], busifs, ADDR_WIDTH,
+                                      "ip", "tickwire tick-to-trade appliance", order)
                      + ["close_project", ""])
 
 
@@ -124,7 +170,28 @@ def _mac_cell(t: Target, name: str = "feed_mac") -> list[str]:
     ]
 
 
-def bd_tcl(t: Target) -> str:
+def _order_bd(k: str, order: dict) -> list[str]:
+    """The order table's master -> its SmartConnect -> the PS's :data:`ORDER_PORT` (the
+    port's 128 bits: the SmartConnect converts the kernel's 512)."""
+    busif, (port, gp, _, _, aclk) = order["interface"], ORDER_PORT
+    return [f"# the book's order table: {k}/{busif} -> book_sc -> ps/{port} (PS DDR)",
+            f"set_property -dict [list CONFIG.PSU__USE__{gp} {{1}} "
+            f"CONFIG.PSU__{ORDER_PORT[2]}__DATA_WIDTH {{128}}] [get_bd_cells ps]",
+            "create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 book_sc",
+            "set_property -dict [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {1}] "
+            "[get_bd_cells book_sc]",
+            f"connect_bd_intf_net [get_bd_intf_pins {k}/{busif}] "
+            "[get_bd_intf_pins book_sc/S00_AXI]",
+            f"connect_bd_intf_net [get_bd_intf_pins book_sc/M00_AXI] "
+            f"[get_bd_intf_pins ps/{port}]",
+            f"foreach pin {{ps/{aclk} book_sc/aclk}} {{",
+            "    connect_bd_net [get_bd_pins ps/pl_clk0] [get_bd_pins $pin]",
+            "}",
+            "connect_bd_net [get_bd_pins rst_fabric/peripheral_aresetn] "
+            "[get_bd_pins book_sc/aresetn]"]
+
+
+def bd_tcl(t: Target, order: dict | None = None) -> str:
     """The PYNQ block design and the run to .bit + .hwh."""
     k = f"{KERNEL}_0"
     src = t.feed_sources()
@@ -230,6 +297,8 @@ def bd_tcl(t: Target) -> str:
                   f"[get_bd_pins {stream}_cdc/s_axis_aclk]"]
     if not dma_out_used:
         L.append("# orders leave through the cage; dma_feed's S2MM stays for loop-back tests")
+    if order:
+        L += _order_bd(k, order)
     L += ["# clock and reset: pl_clk0 is the fabric clock of every AXI port",
           "connect_bd_net [get_bd_pins ps/pl_clk0] [get_bd_pins rst_fabric/slowest_sync_clk]",
           "connect_bd_net [get_bd_pins ps/pl_resetn0] [get_bd_pins rst_fabric/ext_reset_in]",
@@ -274,6 +343,10 @@ def bd_tcl(t: Target) -> str:
                     ("dma_book", "S2MM")):
         L.append(f"assign_bd_address -target_address_space [get_bd_addr_spaces {dma}/Data_{ch}] "
                  "[get_bd_addr_segs ps/SAXIGP2/HP0_DDR_LOW]")
+    if order:
+        for seg, _, _ in ps_ddr_segments(t):
+            L.append("assign_bd_address -target_address_space "
+                     f"[get_bd_addr_spaces {k}/{order['interface']}] [get_bd_addr_segs {seg}]")
     L += ["validate_bd_design",
           "save_bd_design",
           "make_wrapper -files [get_files tickwire_bd.bd] -top",
@@ -301,10 +374,10 @@ def bd_tcl(t: Target) -> str:
     return "\n".join(L)
 
 
-def package_xo_tcl(t: Target) -> str:
+def package_xo_tcl(t: Target, order: dict | None = None) -> str:
     """The kernel as a user-managed RTL kernel (.xo) and the MAC kernel (.xo)."""
     cage = t.cages[0]
-    L = [package_ip_tcl(t).replace("close_project\n", "")] + _USER_MANAGED + [
+    L = [package_ip_tcl(t, order).replace("close_project\n", "")] + _USER_MANAGED + [
          f"package_xo -xo_path $root/xo/{KERNEL}.xo -kernel_name {KERNEL} -ip_directory "
          "$root/ip -ctrl_protocol user_managed",
          "",
@@ -362,9 +435,10 @@ def package_xo_tcl(t: Target) -> str:
     return "\n".join(L)
 
 
-def link_cfg(t: Target) -> str:
+def link_cfg(t: Target, order: dict | None = None) -> str:
     """``v++ --link --config link.cfg``: one instance of each kernel, streams between them,
-    the MAC on the platform's QSFP28 GT and reference clock."""
+    the MAC on the platform's QSFP28 GT and reference clock, the order table's master on
+    ``order["bank"]``."""
     cage = t.cages[0]
     out = [f"# v++ link configuration -- {t.name} ({t.platform})",
            f"platform={t.platform}",
@@ -384,8 +458,11 @@ def link_cfg(t: Target) -> str:
             "# book rows: the mover writes them into a ring in its memory bank",
             f"nk={MOVER_KERNEL}:1:{MOVER_KERNEL}_1",
             f"stream_connect={KERNEL}_1.m_axis_book:{MOVER_KERNEL}_1.s_axis_book",
-            f"sp={MOVER_KERNEL}_1.m_axi_gmem:{MOVER_BANK}", ""]
-    return "\n".join(out)
+            f"sp={MOVER_KERNEL}_1.m_axi_gmem:{MOVER_BANK}"]
+    if order:
+        out += ["# the book's order table (ORDER_TABLE_BASE: an address in this bank)",
+                f"sp={KERNEL}_1.{order['interface']}:{order['bank']}"]
+    return "\n".join(out + [""])
 
 
 def xdc(t: Target) -> str:

@@ -17,9 +17,18 @@ the appliance's own port names, as the RTL harness has them) and adapts its port
                        the row's bits (``book_update_layout``) from bit 0 of the first beat,
                        zero-padded to whole beats (:func:`book_beats`); for the DMA to the
                        host
+``m_axi_book_*``       AXI4 master (the appliance's ``mem``: :data:`MEM_ADDR`-bit address,
+                       :data:`MEM_DATA`-bit data, one ID): the book's order table in the
+                       board's DDR/HBM, present when the build's ``order_buckets`` exceed
+                       ``ONCHIP_ORDER_BUCKETS`` (:func:`.targets.order_table_bytes`); the
+                       table is at ORDER_TABLE_BASE (the host allocates and zeroes it);
+                       ``*cache`` is ``0011`` (normal, non-cacheable, bufferable: an
+                       interconnect may resize the bursts for a narrower port), ``*prot`` 0
 =====================  ===========================================================
 
-The book is on chip (no off-chip memory master).
+A build with at most ``ONCHIP_ORDER_BUCKETS`` buckets keeps the order table in block RAM and
+has no ``m_axi_book``. (``m_axi_book`` is the table's memory master; ``m_axis_book`` the
+stream of book rows.)
 """
 
 from __future__ import annotations
@@ -34,10 +43,12 @@ from tickwire.spec.regmap import REGMAP
 from tickwire.spec.streams import BOOK_BEAT, book_beats
 
 from .identity import KERNEL
+from .targets import order_table_bytes
 
 __all__ = ["ADDR_WIDTH", "FEED_BEAT", "BOOK_BEAT", "KERNEL", "APPLIANCE", "INTERFACES",
-           "KernelTop", "RowSerializer", "appliance_ports", "appliance_verilog", "kernel_verilog",
-           "kernel_ports", "book_beats"]
+           "MEM_INTERFACE", "MEM_CACHE", "KernelTop", "RowSerializer", "appliance_ports",
+           "appliance_verilog", "kernel_verilog", "kernel_ports", "kernel_interfaces",
+           "axi4_master", "order_memory", "appliance_mem", "book_beats"]
 
 ADDR_WIDTH = REGMAP.addr_width
 FEED_BEAT = 64
@@ -67,20 +78,82 @@ INTERFACES = {
 }
 
 
-def kernel_ports() -> dict[str, tuple[int, str]]:
-    """Every port of module ``tickwire``: name -> (width, "in"|"out")."""
+#: the kernel's AXI4 master of the order table (the appliance's ``mem``)
+MEM_INTERFACE = "m_axi_book"
+#: AxCACHE of its transactions: normal non-cacheable bufferable (modifiable, so that a
+#: SmartConnect may split/resize the 512-bit bursts for a 128-bit PS port); AxPROT is 0
+MEM_CACHE = 0b0011
+#: the appliance's AXI4 channels -> the signals of each beat, in AXI's naming
+_MEM_CHANNELS = {"aw": ("valid", "ready", "id", "addr", "len", "size", "burst"),
+                 "w": ("valid", "ready", "data", "strb", "last"),
+                 "b": ("valid", "ready", "id", "resp"),
+                 "ar": ("valid", "ready", "id", "addr", "len", "size", "burst"),
+                 "r": ("valid", "ready", "id", "data", "resp", "last")}
+_MEM_TIED = [("awcache", 4, "out"), ("awprot", 3, "out"), ("arcache", 4, "out"),
+             ("arprot", 3, "out")]
+
+
+def axi4_master(addr_width: int, data_width: int, id_width: int) -> list[tuple[str, int, str]]:
+    """The ``m_axi_*`` signals of an AXI4 master of these widths, as (signal, width, dir):
+    the appliance's ``mem`` members (``mem__ar__addr`` -> ``araddr``) and the tied-off
+    ``*cache``/``*prot``."""
+    widths = {"id": id_width, "addr": addr_width, "len": 8, "size": 3, "burst": 2,
+              "data": data_width, "strb": data_width // 8, "resp": 2}
+    out = []
+    for ch, sigs in _MEM_CHANNELS.items():
+        master_drives = ch in ("aw", "w", "ar")
+        for s in sigs:
+            d = "in" if (s == "ready") == master_drives else "out"
+            out.append((ch + s, widths.get(s, 1), d))
+    return out + _MEM_TIED
+
+
+def kernel_interfaces(mem: tuple[int, int, int] | None = None) -> dict:
+    """The kernel's bus interfaces: :data:`INTERFACES`, and :data:`MEM_INTERFACE` where the
+    build's order table is off chip (``mem``: its (address, data, ID) widths)."""
+    out = dict(INTERFACES)
+    if mem is not None:
+        out[MEM_INTERFACE] = ("aximm", "master", axi4_master(*mem))
+    return out
+
+
+def kernel_ports(mem: tuple[int, int, int] | None = None) -> dict[str, tuple[int, str]]:
+    """Every port of module ``tickwire``: name -> (width, "in"|"out") (``mem``: see
+    :func:`kernel_interfaces`)."""
     out = {"ap_clk": (1, "in"), "ap_rst_n": (1, "in")}
-    for name, (_, _, sigs) in INTERFACES.items():
+    for name, (_, _, sigs) in kernel_interfaces(mem).items():
         for s, w, d in sigs:
             out[f"{name}_{s}"] = (w, d)
     return out
 
 
+def order_memory(capacity: dict) -> str:
+    """Where a board build keeps the order table: ``"offchip"`` above
+    ``ONCHIP_ORDER_BUCKETS`` buckets, else ``"chip"``. Named to the appliance rather than
+    left to its ``"auto"``, so the kernel's ports follow the manifest's capacities."""
+    from tickwire.spec.capacity import GATEWARE
+    n = capacity.get("order_buckets", GATEWARE["order_buckets"])
+    return "offchip" if order_table_bytes(n) else "chip"
 
 
 def _appliance(depth: int, capacity: dict, build_id: int):
     from ..appliance import Appliance
-    return Appliance(depth=depth, build_id=build_id, **capacity)
+    return Appliance(depth=depth, build_id=build_id, order_memory=order_memory(capacity),
+                     **capacity)
+
+
+def appliance_mem(depth: int, capacity: dict) -> tuple[int, int, int] | None:
+    """(address, data, ID) widths of the appliance's order-table master, None where the
+    table is on chip."""
+    if order_memory(capacity) != "offchip":
+        return None
+    app = _appliance(depth, capacity, 0)
+    app._MustUse__silence = True
+    if "mem" not in app.signature.members:
+        raise ValueError(f"capacities {capacity} put the order table off chip, but the "
+                         "appliance has no mem port")
+    sig = app.signature.members["mem"].signature
+    return sig.addr_width, sig.data_width, sig.id_width
 
 
 def appliance_ports(depth: int, capacity: dict, build_id: int = 0) -> dict[str, tuple[int, str]]:
@@ -142,8 +215,14 @@ class KernelTop(Elaboratable):
 
     def __init__(self, depth: int, capacity: dict, build_id: int = 0):
         self.depth, self.capacity, self.build_id = depth, dict(capacity), build_id
-        self.ports = {n: Signal(w, name=n) for n, (w, _) in kernel_ports().items()}
         self.inner = appliance_ports(depth, capacity, build_id)
+        #: (address, data, ID) widths of the order table's master, None for an on-chip table
+        self.mem = ((self.inner["mem__ar__addr"][0], self.inner["mem__r__data"][0],
+                     self.inner["mem__ar__id"][0]) if "mem__ar__addr" in self.inner else None)
+        if (self.mem is None) != (order_memory(capacity) != "offchip"):
+            raise ValueError(f"the appliance's ports {'lack' if self.mem is None else 'have'} "
+                             f"the order-table master, capacities {capacity} say otherwise")
+        self.ports = {n: Signal(w, name=n) for n, (w, _) in kernel_ports(self.mem).items()}
 
     def elaborate(self, platform):
         m = Module()
@@ -155,7 +234,8 @@ class KernelTop(Elaboratable):
         driven = ({f"axi__{s}" for s, _, d in _AXIL if d == "in"} | {"axi__awprot", "axi__arprot"}
                   | {f"rx_{line}__{f}" for line in "ab"
                      for f in ("data", "keep", "first", "last", "valid")}
-                  | {"o__ready", "updates__ready"})
+                  | {"o__ready", "updates__ready"}
+                  | {f"mem__{ch}__{s}" for ch, sigs in _MEM_CHANNELS.items() for s in sigs})
         undriven = [n for n in sig if self.inner[n][1] == "in" and n not in driven]
         if undriven:        # an appliance input this top does not know would float at 0
             raise ValueError(f"appliance inputs without a driver in the kernel top: {undriven}")
@@ -201,12 +281,24 @@ class KernelTop(Elaboratable):
                      p[k + "tdata"].eq(ser.tdata), p[k + "tlast"].eq(ser.tlast),
                      p[k + "tvalid"].eq(ser.tvalid), ser.tready.eq(p[k + "tready"]),
                      p[k + "tkeep"].eq(Const((1 << BOOK_BEAT // 8) - 1, BOOK_BEAT // 8))]
+
+        # the order table's AXI4 master: the appliance's mem members one to one
+        if self.mem is not None:
+            k = f"{MEM_INTERFACE}_"
+            for ch, sigs in _MEM_CHANNELS.items():
+                for s in sigs:
+                    a, kp = sig[f"mem__{ch}__{s}"], p[k + ch + s]
+                    m.d.comb += (a.eq(kp) if self.inner[f"mem__{ch}__{s}"][1] == "in"
+                                 else kp.eq(a))
+            m.d.comb += [p[k + "awcache"].eq(MEM_CACHE), p[k + "arcache"].eq(MEM_CACHE),
+                         p[k + "awprot"].eq(0), p[k + "arprot"].eq(0)]
         return m
 
 
 def kernel_verilog(top: KernelTop) -> str:
     """Verilog of module ``tickwire`` (instantiating ``tickwire_appliance``)."""
     from amaranth.hdl import _ir
-    ports = {n: (s, _ir.PortDirection.Input if kernel_ports()[n][1] == "in"
+    dirs = kernel_ports(top.mem)
+    ports = {n: (s, _ir.PortDirection.Input if dirs[n][1] == "in"
                  else _ir.PortDirection.Output) for n, s in top.ports.items()}
     return verilog.convert(top, name=KERNEL, emit_src=False, ports=ports)

@@ -369,6 +369,8 @@ def _counters(r: ApplianceRun) -> dict:
     lat = r.drv.latency()
     c.update({f"lat_{k}": lat[k] for k in ("count", "sum", "min", "max")})
     c["cycles"] = r.cycles
+    # the order table's memory traffic (AXI model statistics), as "mem_<stat>"
+    c.update({f"mem_{k}": v for k, v in (r.memory or {}).items()})
     c["sim_seconds"] = round(r.sim_seconds, 3)
     c["cycles_per_second"] = round(r.cycles / r.sim_seconds) if r.sim_seconds else 0
     c["sim_cpu_seconds"] = round(r.sim_cpu_seconds, 3)

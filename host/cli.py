@@ -296,6 +296,8 @@ def replay(file: Path,
     sim = {k: res.counters[k] for k in ("cycles", "sim_seconds", "cycles_per_second",
                                         "sim_cpu_seconds", "cycles_per_cpu_second")
            if k in res.counters}
+    # and the off-chip order table's memory traffic (RTL: the AXI model's statistics)
+    sim.update({k: res.counters[k] for k in res.counters if k.startswith("mem_")})
     if sim:
         s["simulation"] = sim
     typer.echo(json.dumps(s) if as_json else

@@ -10,31 +10,36 @@ empty) before the first message: the host clears the region when it loads the de
 Pipeline (docs/architecture.md, "Order table off chip")::
 
     issue  op accepted into the ring of ``inflight`` ops; a live op's two bucket reads (bank
-           0, then bank 1) go out on AR; an op whose bucket (either bank) is that of an op in
-           the ring waits until that op's write is acknowledged (B), so every read returns
-           the bucket as the ops before it left it: no forwarding, no stale data
+           0, then bank 1) go out on AR at once, whatever is in flight
     R      the bursts' beats assembled into lines, one FIFO per bank (reads return in order:
            one AXI ID)
-    D      the ring's oldest unprocessed op with its two lines: per-way comparisons
-    R1     the rule; the new bucket word queued for writing (AW + W), the ring entry done
+    D      the ring's oldest unprocessed op with its two lines; a line an older op in the ring
+           wrote is taken from that op instead (the newest writer of the bucket), since the
+           memory's copy may predate it; an op on a bucket of the op in R1 waits a cycle
+           (that op's line reaches the ring as it leaves R1); per-way comparisons
+    R1     the rule; the new bucket word queued for writing (AW + W) and kept in the ring
     W      ``out`` offers the level op downstream (``down_accept``), in op order
 
-Up to ``inflight`` ops are between issue and their write's acknowledgement, so a latency of
+An entry leaves the ring once its op is through R1 and, if it wrote, its write is acknowledged
+(B) and every op issued before that acknowledgement is through D: an op issued later reads
+the write from memory (AXI orders a read after a write's B), an op issued earlier finds the
+line in the ring. So consecutive references, which share a bank-0 bucket (fold), follow each
+other at two cycles, not a round trip. Up to ``inflight`` ops are in the ring, so a latency of
 L cycles is hidden while ``inflight`` ≥ L × the op rate; reads of 2 lines of ``beats`` words
-each bound the rate at 1 / (2 · beats) ops per cycle (1/4 at 512 bits), and an op on a bucket
-still in flight waits for a round trip. Past that the table stops accepting (``accept`` low)
-and the builder's input FIFO backs up to the line buffer, which counts what it drops.
+each bound the rate at 1 / (2 · beats) ops per cycle (1/4 at 512 bits). Past that the table
+stops accepting (``accept`` low) and the builder's input FIFO backs up to the line buffer,
+which counts what it drops.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
 
 from ..axi import BURST_INCR, AXI4Signature
 from ..trigger.common import check_int, checked_init
-from .common import level_op_layout, order_op_layout
+from .common import level_op_layout, onehot_select, order_op_layout
 from .layouts import OpKind, order_record_layout
 from .order_rule import RULE_COUNTERS, OrderRule
 
@@ -110,21 +115,29 @@ class OffchipOrderTable(wiring.Component):
             return self.base + (Cat(bucket, Const(bank, 1)) << line_shift)
 
         # ---------------------------------------------------------------- the ring
-        busy = Signal(N)          # in flight and live: its buckets may not be read again
         done = Signal(N)          # through R1 (its write, if any, queued)
-        wrote = Signal(N)         # ... and it wrote a bucket (released on that write's B)
+        wrote = Signal(N)         # ... and it wrote a bucket: the line is in ``ring_lines``
+        wbank = Signal(N)         # ... of bank 1
+        newest = Signal(N)        # ... and no later op in the ring wrote the same bucket
+        acked = Signal(N)         # ... and that write's B has arrived
         a0 = Array(Signal(self.bank_bits, name=f"a0_{i}") for i in range(N))
         a1 = Array(Signal(self.bank_bits, name=f"a1_{i}") for i in range(N))
+        # per entry: the ring's tail when its write was acknowledged (ops from there on read
+        # the write from memory) and the number of its write among all writes
+        ack_tail = Array(Signal(nb + 1, name=f"ack_tail{i}") for i in range(N))
+        wseq = Array(Signal(nb + 2, name=f"wseq{i}") for i in range(N))
         tail = Signal(nb + 1)     # next entry to fill
         head = Signal(nb + 1)     # oldest entry
-        wptr = Signal(nb)         # next entry to leave R1
-        b_credit = Signal(nb + 2)  # write acknowledgements not yet matched to an entry
+        dptr = Signal(nb + 1)     # the op in D
+        wptr = Signal(nb + 1)     # the op in R1
+        w_count = Signal(nb + 2)  # writes queued so far (mod)
+        b_count = Signal(nb + 2)  # acknowledgements received so far (mod)
+        m.submodules.ring_lines = ring_mem = memory.Memory(
+            shape=rule.bucket_l.size, depth=N, init=[])
+        ring_wp = ring_mem.write_port()
+        ring_rp = [ring_mem.read_port(domain="comb") for _ in range(2)]
 
         live = self.op_valid & (self.op.kind != OpKind.NOP)
-        hazard = Signal()
-        m.d.comb += hazard.eq(Cat(*[busy[i] & ((a0[i] == self.op.bucket)
-                                               | (a1[i] == self.op.bucket1))
-                                    for i in range(N)]).any())
         room = (tail - head)[:nb + 1] != N
         ar_left = Signal(2)       # bucket reads of the last live op still to be issued
         ar_b0 = Signal(self.bank_bits)
@@ -134,8 +147,7 @@ class OffchipOrderTable(wiring.Component):
             width=rule.op_l.size + 1, depth=N)
         take = Signal()
         m.d.comb += [
-            take.eq(self.op_valid & room & op_fifo.w_rdy
-                    & ~(live & (hazard | (ar_left != 0)))),
+            take.eq(self.op_valid & room & op_fifo.w_rdy & ~(live & (ar_left != 0))),
             self.accept.eq(~self.op_valid | take),
             op_fifo.w_data.eq(Cat(self.op, live)),
             op_fifo.w_en.eq(take),
@@ -189,8 +201,17 @@ class OffchipOrderTable(wiring.Component):
         d_live = Signal()
         m.d.comb += Cat(d_op, d_live).eq(op_fifo.r_data)
         d_ready = op_fifo.r_rdy & (~d_live | (line_fifos[0].r_rdy & line_fifos[1].r_rdy))
+        # the newest writer in the ring of each of D's buckets (at most one per bank)
+        fwd = []
+        for b, (addr, key) in enumerate(((a0, d_op.bucket), (a1, d_op.bucket1))):
+            hit = Cat(*[wrote[i] & newest[i] & (wbank[i] == b) & (addr[i] == key)
+                        for i in range(N)])
+            m.d.comb += ring_rp[b].addr.eq(onehot_select([hit[i] for i in range(N)],
+                                                         [Const(i, nb) for i in range(N)]))
+            fwd.append(hit.any())
         buckets = [Signal(rule.bucket_l, name=f"d_bucket{b}") for b in range(2)]
-        m.d.comb += [buckets[b].eq(line_fifos[b].r_data) for b in range(2)]
+        m.d.comb += [buckets[b].eq(Mux(fwd[b], ring_rp[b].data, line_fifos[b].r_data))
+                     for b in range(2)]
 
         m.submodules.wq = wq = fifo.SyncFIFOBuffered(width=bucket_w + 1 + self.bank_bits,
                                                     depth=4)
@@ -199,22 +220,25 @@ class OffchipOrderTable(wiring.Component):
         r1_write = r1_valid & rule.we
         move_r1 = Signal()        # R1 leaves (into W) this cycle
         move_d = Signal()         # D's op enters R1 this cycle
+        r1_op = rule.r1_op
+        # D's op waits while R1 holds an op on one of its buckets: that op's line reaches
+        # the ring only as it leaves R1
+        same = (r1_op.bucket == d_op.bucket) | (r1_op.bucket1 == d_op.bucket1)
         m.d.comb += [
             move_r1.eq(self.down_accept & (~r1_write | wq.w_rdy)),
-            move_d.eq((~r1_valid | move_r1) & d_ready),
+            move_d.eq((~r1_valid | (move_r1 & ~same)) & d_ready),
             op_fifo.r_en.eq(move_d),
             line_fifos[0].r_en.eq(move_d & d_live),
             line_fifos[1].r_en.eq(move_d & d_live),
         ]
         with m.If(move_d):
-            m.d.sync += [r1_valid.eq(1), *rule.load(d_op, buckets)]
+            m.d.sync += [r1_valid.eq(1), dptr.eq(dptr + 1), *rule.load(d_op, buckets)]
         with m.Elif(move_r1):
             m.d.sync += r1_valid.eq(0)
 
         w_lop = Signal(rule.lop_l)
         w_valid = Signal()
         m.d.comb += [self.out.eq(w_lop), self.out_valid.eq(w_valid)]
-        r1_op = rule.r1_op
         m.d.comb += [
             wq.w_data.eq(Cat(Mux(rule.bank1, rule.new_bucket[1], rule.new_bucket[0]),
                              rule.bank1, Mux(rule.bank1, r1_op.bucket1, r1_op.bucket))),
@@ -226,6 +250,11 @@ class OffchipOrderTable(wiring.Component):
                 rule.commit(m, r1_valid, {n: getattr(self, n) for n in RULE_COUNTERS})
                 with m.If(r1_valid):
                     m.d.sync += wptr.eq(wptr + 1)
+                with m.If(r1_write):
+                    m.d.sync += w_count.eq(w_count + 1)
+        new_line = Mux(rule.bank1, rule.new_bucket[1], rule.new_bucket[0])
+        m.d.comb += [ring_wp.addr.eq(wptr[:nb]), ring_wp.data.eq(new_line),
+                     ring_wp.en.eq(self.down_accept & move_r1 & r1_write)]
 
         # ---------------------------------------------------------------- AW, W, B
         w_line = Signal(B * DW)
@@ -263,19 +292,29 @@ class OffchipOrderTable(wiring.Component):
 
         # ---------------------------------------------------------------- release
         hi = head[:nb]
+        b_fire = mem.b.valid & mem.b.ready
+        # every op issued before the head's acknowledgement is through D
+        seen = (dptr - ack_tail[hi])[:nb + 1] < N
         release = Signal()
         m.d.comb += release.eq((head != tail) & done.bit_select(hi, 1)
-                               & (~wrote.bit_select(hi, 1) | (b_credit != 0)))
-        m.d.sync += b_credit.eq(b_credit + (mem.b.valid & mem.b.ready)
-                                - (release & wrote.bit_select(hi, 1)))
+                               & (~wrote.bit_select(hi, 1)
+                                  | (acked.bit_select(hi, 1) & seen)))
+        with m.If(b_fire):
+            m.d.sync += b_count.eq(b_count + 1)
+        r1_out = self.down_accept & move_r1 & r1_valid
         # clears before sets: an entry released this cycle is never the one filled or done
         for i in range(N):
             with m.If(release & (hi == i)):
-                m.d.sync += [busy[i].eq(0), done[i].eq(0), wrote[i].eq(0)]
-            with m.If(take & (tail[:nb] == i)):
-                m.d.sync += busy[i].eq(live)
-            with m.If(self.down_accept & move_r1 & r1_valid & (wptr == i)):
-                m.d.sync += [done[i].eq(1), wrote[i].eq(rule.we)]
+                m.d.sync += [done[i].eq(0), wrote[i].eq(0), newest[i].eq(0), acked[i].eq(0)]
+            with m.If(b_fire & wrote[i] & ~acked[i] & (wseq[i] == b_count)):
+                m.d.sync += [acked[i].eq(1), ack_tail[i].eq(tail)]
+            with m.If(r1_out & r1_write & wrote[i]
+                      & Mux(rule.bank1, wbank[i] & (a1[i] == r1_op.bucket1),
+                            ~wbank[i] & (a0[i] == r1_op.bucket))):
+                m.d.sync += newest[i].eq(0)      # a later op rewrites this bucket
+            with m.If(r1_out & (wptr[:nb] == i)):
+                m.d.sync += [done[i].eq(1), wrote[i].eq(rule.we), wbank[i].eq(rule.bank1),
+                             newest[i].eq(rule.we), wseq[i].eq(w_count)]
         with m.If(release):
             m.d.sync += head.eq(head + 1)
         return m

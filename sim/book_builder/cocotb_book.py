@@ -3,11 +3,14 @@
 The case — decoded messages, host names or auto mode, the emulator's rows, counters and slot
 states, and the bench's back-pressure settings — comes as a pickle named by the BOOK_CASE
 environment variable (written by sim/book_builder/test_book_builder.py, which runs the
-emulator; this process only simulates and compares).
+emulator; this process only simulates and compares). A design whose order table is off chip
+(an AXI4 port ``mem``) gets cocotbext-axi's ``AxiRam`` there, with the case's ``axi`` settings
+(table base and size, latency, back-pressure; :mod:`.axi_mem`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import random
@@ -20,6 +23,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from tickwire.hw.book.builder import COUNTERS
 from tickwire.hw.book.layouts import BookEvent, SlotState, TopLevel, book_update_layout
 from tickwire.hw.layouts import BookUpdateHeader, DecodedMessage
+from tickwire.sim.book_builder.axi_mem import TableRam, has_axi_port
 
 
 def _fields(layout):
@@ -216,10 +220,25 @@ async def book_case(dut):
         case = pickle.load(f)
     tb = BookTB(dut, case["depth"], seed=case.get("seed", 0),
                 ready_prob=case.get("ready_prob", 1.0), idle_prob=case.get("idle_prob", 0.0))
+    ram = None
+    if has_axi_port(dut):
+        axi = case.get("axi")
+        if axi is None:
+            raise ValueError(f"{case['name']}: the design has an AXI port `mem` and the case "
+                             "no `axi` settings (base, size, latency, backpressure, seed)")
+        dut.mem_base.value = axi["base"]
+        ram = TableRam(dut, dut.clk, dut.rst, base=axi["base"], size=axi["size"],
+                       latency=axi["latency"], backpressure=axi["backpressure"],
+                       seed=axi["seed"])
     await tb.start()
     await tb.configure(case["names"], case["auto"])
     await tb.send(case["msgs"])
     await tb.drain()
+    if ram is not None:
+        ram.check()
+        dut._log.info("%s: AXI memory %s", case["name"], ram.stats)
+        with open(os.environ["BOOK_CASE"] + ".axi", "w") as f:
+            json.dump(ram.stats, f)
     want = case["rows"]
     for i, (got, exp) in enumerate(zip(tb.rows, want)):
         assert got == exp, f"{case['name']}: row {i} differs\n rtl {got}\n emu {exp}"

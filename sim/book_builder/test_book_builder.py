@@ -5,7 +5,8 @@ Two builds: the gateware defaults (LOBSTER samples — the AAPL one and the AMZN
 many-symbol random streams in host and auto mode, with back-pressure, books deeper than the
 level engine's 32-level cache), and a tiny one (32 buckets × 4 ways, 6 levels of which 4 in
 the cache and 2 deep, depth 3) where hash collisions, full buckets, evictions, refills and level
-misses are common.
+misses are common. An off-chip order table (the defaults' 2^20 × 4) is served by cocotbext-axi's
+AxiRam with ideal timing here (latency and back-pressure: test_book_offchip.py).
 The emulator (tickwire.host.emu) runs here; the simulation process only compares.
 """
 
@@ -33,8 +34,26 @@ BIG = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)   # the defau
 TINY = dict(symbols=8, order_buckets=32, order_ways=4, levels=6, depth=3, cache_levels=4)
 
 
+def table_axi(params: dict, *, base: int = 0, latency: int = 0, backpressure: float = 0.0,
+              seed: int = 0) -> dict | None:
+    """The bench's memory for a build of ``params`` (BookBuilder keywords): None when its
+    order table is on chip; off chip (``mem``), cocotbext-axi's AxiRam with the table at
+    ``base``, ``latency`` cycles and ``backpressure`` (sim/book_builder/axi_mem.py)."""
+    from tickwire.hw.book import BookBuilder
+    builder = BookBuilder(events=True, **params)
+    builder._MustUse__silence = True      # asked for its table's place only
+    if builder.order_memory != "offchip":
+        return None
+    return dict(base=base, size=builder.order_memory_bytes, latency=latency,
+                backpressure=backpressure, seed=seed)
+
+
 def make_case(path: Path, name: str, raw: list[bytes], params: dict, *, names=None,
-              ready_prob=1.0, idle_prob=0.0, seed=0, state_slots=None) -> dict:
+              ready_prob=1.0, idle_prob=0.0, seed=0, state_slots=None, axi=None) -> dict:
+    """Run the emulator on ``raw`` and pickle the case; ``axi``: the memory of an off-chip
+    order table (default :func:`table_axi`'s: at 0, no latency or back-pressure)."""
+    if axi is None:
+        axi = table_axi(params)
     rows, counters, events, emu = emulator_case(
         raw, symbols=names, depth=params["depth"], symbols_capacity=params["symbols"],
         order_buckets=params["order_buckets"], order_ways=params["order_ways"],
@@ -49,7 +68,7 @@ def make_case(path: Path, name: str, raw: list[bytes], params: dict, *, names=No
     msgs = [to_decoded(m, i + 1) for i, m in enumerate(raw)]
     case = dict(name=name, depth=params["depth"], names=list(names or []), auto=names is None,
                 msgs=msgs, rows=rows, events=events, counters=counters, states=states,
-                ready_prob=ready_prob, idle_prob=idle_prob, seed=seed)
+                ready_prob=ready_prob, idle_prob=idle_prob, seed=seed, axi=axi)
     f = path / f"{name}.pkl"
     with open(f, "wb") as fh:
         pickle.dump(case, fh)

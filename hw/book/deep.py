@@ -23,6 +23,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..trigger.common import check_int, checked_init
+from ..memory_init import NO_INIT
 from .layouts import LevelEntry
 
 __all__ = ["DeepLevels", "DeepKind", "deep_request_layout"]
@@ -80,8 +81,9 @@ class DeepLevels(wiring.Component):
         D, ib, lb = self.deep, self.idx_bits, self.len_bits
         regions = 2 * self.symbols
 
+        # contents need no initial value: a list reads only entries it wrote
         m.submodules.mem = mem = memory.Memory(
-            shape=LevelEntry, depth=regions << ib, init=[])
+            shape=LevelEntry, depth=regions << ib, init=[], attrs={NO_INIT: 1})
         wp = mem.write_port()
         rp = mem.read_port(transparent_for=(wp,))
         # per slot and side: where the best level sits and how many there are

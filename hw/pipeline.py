@@ -130,7 +130,7 @@ class TickToTrade(wiring.Component):
         probe = BookBuilder(**self._book_kw)
         probe._MustUse__silence = True
         memory = {}
-        if order_memory == "offchip":
+        if probe.order_memory == "offchip":
             self.order_memory_bytes = probe.order_memory_bytes
             memory = {"mem": Out(probe.mem.signature), "order_base": In(len(probe.mem_base))}
         super().__init__({

@@ -16,6 +16,15 @@ pytestmark = pytest.mark.rtl
 FRAMES = 700
 
 
+def design_top():
+    """The appliance as built here (its table off chip at the default capacities)."""
+    from tickwire.backends.rtl import BUILD_DEPTH
+    from tickwire.hw.appliance import Appliance
+    top = Appliance(depth=BUILD_DEPTH)
+    top._MustUse__silence = True
+    return top
+
+
 @pytest.fixture(scope="module")
 def design():
     from tickwire.hw.appliance import Appliance
@@ -39,7 +48,8 @@ def test_appliance_end_to_end(design, tmp_path, seed, permissive, ready):
     assert len(res.orders.frames) > 0 and (permissive or res.counters["risk_rejects"] > 0)
     sc = {"frames": frames, "steps": host_steps(cfg, limits, plan),
           "order_frames": res.orders.frames, "counters": dict(res.counters),
-          "ready_prob": ready, "seed": seed, "gap": FRAME_GAP, "settle": 1024}
+          "ready_prob": ready, "seed": seed, "gap": FRAME_GAP, "settle": 1024,
+          "order_memory_bytes": getattr(design_top(), "order_memory_bytes", 0)}
     path = tmp_path / "scenario.pkl"
     path.write_bytes(pickle.dumps(sc))
     run(design, "tickwire.sim.appliance.appliance_tb", testcase="end_to_end",

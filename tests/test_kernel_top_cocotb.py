@@ -77,8 +77,9 @@ def merged(frames, send):
 
 def run_bench(design, tmp_path, tag, sc):
     from tickwire.sim.runner import run
+    from tickwire.sim.kernel_top import order_memory_bytes
     scn, res = tmp_path / "scenario.pkl", tmp_path / "result.pkl"
-    scn.write_bytes(pickle.dumps(sc))
+    scn.write_bytes(pickle.dumps(dict(sc, order_memory_bytes=order_memory_bytes())))
     run(design, "tickwire.sim.kernel_top.kernel_tb", testcase="host_run", tag=tag,
         env={"TW_SCENARIO": str(scn), "TW_RESULT": str(res)})
     return pickle.loads(res.read_bytes())

@@ -20,6 +20,7 @@ import cocotb
 from cocotb.triggers import RisingEdge
 
 from tickwire.host.driver import AsyncDriver, BusError
+from tickwire.sim.book_builder.axi_mem import TableRam, has_axi_port
 from tickwire.sim.runner import TB, AxisSource, StreamSink
 
 OKAY = 0
@@ -55,7 +56,8 @@ class ApplianceTB(TB):
     """Clock, reset, line A source, order sink (random ready), top-N updates drained, and
     the host driver on the control port."""
 
-    def __init__(self, dut, *, ready_prob: float, seed: int, gap: int):
+    def __init__(self, dut, *, ready_prob: float, seed: int, gap: int,
+                 order_memory_bytes: int = 0, mem_latency: int = 40):
         super().__init__(dut)
         rng = random.Random(seed)
         self.line_a = AxisSource(self, "rx_a", gap=gap, rng=rng)
@@ -64,6 +66,11 @@ class ApplianceTB(TB):
         self.updates = StreamSink(self, "updates")
         self.bus = AxiLiteHostBus(dut)
         self.drv = AsyncDriver(self.bus)
+        # the order table's memory (a build whose table is off chip), at ORDER_TABLE_BASE 0
+        self.mem = None
+        if has_axi_port(dut):
+            self.mem = TableRam(dut, dut.clk, dut.rst, base=0, size=order_memory_bytes,
+                                latency=mem_latency, seed=seed)
 
     def order_frames(self) -> list[bytes]:
         """The collected beats as frames (``first`` starts one, ``last`` ends it)."""
@@ -88,7 +95,8 @@ async def end_to_end(dut):
     """Capture in, host writes before and during the stream, order frames out."""
     with open(os.environ["TW_SCENARIO"], "rb") as f:
         sc = pickle.load(f)
-    tb = ApplianceTB(dut, ready_prob=sc["ready_prob"], seed=sc["seed"], gap=sc["gap"])
+    tb = ApplianceTB(dut, ready_prob=sc["ready_prob"], seed=sc["seed"], gap=sc["gap"],
+                     order_memory_bytes=sc["order_memory_bytes"])
     await tb.reset()
     steps: dict[int, list] = {}
     for frame, name, args, kwargs in sc["steps"]:
@@ -117,6 +125,8 @@ async def end_to_end(dut):
         sc["frames"])
     lat = await tb.drv.latency()
     assert lat["count"] == len(got)
+    if tb.mem is not None:
+        tb.mem.check()
     await RisingEdge(dut.clk)
     tb.log.info("%d frames in, %d order frames out (identical), %d bus operations, "
                 "%d cycles", len(sc["frames"]), len(got), tb.bus.ops, tb.cycle)

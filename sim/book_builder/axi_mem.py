@@ -97,7 +97,8 @@ class TableRam:
     docstring for what is modelled); ``stats`` after the run."""
 
     def __init__(self, dut, clock, reset, *, prefix: str = "mem", base: int, size: int,
-                 latency: int = 0, backpressure: float = 0.0, seed: int = 0):
+                 latency: int = 0, backpressure: float = 0.0, seed: int = 0,
+                 bus=None, reset_active_level: bool = True):
         from cocotbext.axi import AxiRam
         self.dut = dut
         self.clock = clock
@@ -106,7 +107,9 @@ class TableRam:
         self.size = size
         self.latency = latency
         self.cycle = 0
-        self.ram = AxiRam(axi_bus(dut, prefix), clock, reset, size=base + size)
+        # ``bus``: a port with AXI's own names (a kernel's m_axi_*), else Amaranth's
+        self.ram = AxiRam(bus or axi_bus(dut, prefix), clock, reset, size=base + size,
+                          reset_active_level=reset_active_level)
         for log in (self.ram.write_if.log, self.ram.read_if.log):
             log.setLevel("WARNING")     # its INFO banner and configuration, per interface
         self.word_bytes = self.ram.read_if.byte_lanes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
-__all__ = ["DEPTH", "CAPACITY", "BUILD_ID", "build", "book_rows"]
+__all__ = ["DEPTH", "CAPACITY", "BUILD_ID", "build", "book_rows", "order_memory_bytes"]
 
 #: the appliance's build parameters under the kernel top: the RTL back-end's (the emulator
 #: at ``rtl_config`` capacities is its scoreboard)
@@ -26,10 +26,10 @@ def build():
     from tickwire.hw.board.wrapper import (KERNEL, KernelTop, appliance_verilog, kernel_ports,
                                            kernel_verilog)
     from tickwire.sim.runner import build_verilog
-    text = (kernel_verilog(KernelTop(DEPTH, CAPACITY, BUILD_ID))
-            + appliance_verilog(DEPTH, CAPACITY, BUILD_ID))
+    top = KernelTop(DEPTH, CAPACITY, BUILD_ID)
+    text = kernel_verilog(top) + appliance_verilog(DEPTH, CAPACITY, BUILD_ID)
     ports = {n: {"name": n, "dir": d, "width": w, "fields": {}}
-             for n, (w, d) in kernel_ports().items()}
+             for n, (w, d) in kernel_ports(top.mem).items()}
     # ap_clk and ap_rst_n are ports of the kernel: no implicit clock to add
     return build_verilog(text, ports, "kernel_top", toplevel=KERNEL, clocks=())
 
@@ -39,3 +39,9 @@ def book_rows(packets: list[bytes], depth: int = DEPTH):
     the decoder the board hosts use)."""
     from tickwire.backends.wire import book_packet_rows
     return book_packet_rows(packets, depth)
+
+
+def order_memory_bytes() -> int:
+    """Bytes of the order table behind ``m_axi_book`` (0: the table is on chip)."""
+    from tickwire.hw.board.targets import order_table_bytes
+    return order_table_bytes(CAPACITY["order_buckets"])

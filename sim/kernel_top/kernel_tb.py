@@ -130,6 +130,14 @@ async def host_run(dut):
     with open(os.environ["TW_SCENARIO"], "rb") as f:
         sc = pickle.load(f)
     tb = KernelTB(dut, seed=sc["seed"], idle=sc["idle"], ready=sc["ready"])
+    mem = None
+    if sc["order_memory_bytes"]:
+        # the order table's memory on m_axi_book, at ORDER_TABLE_BASE 0, a DDR-like latency
+        from cocotbext.axi import AxiBus
+        from tickwire.sim.book_builder.axi_mem import TableRam
+        mem = TableRam(dut, tb.clk, tb.rst, base=0, size=sc["order_memory_bytes"],
+                       latency=40, seed=sc["seed"], reset_active_level=False,
+                       bus=AxiBus.from_prefix(dut, "m_axi_book"))
     await tb.reset()
     await tb.drv.check_identity()
     for name, args, kwargs in sc["setup"]:
@@ -150,6 +158,9 @@ async def host_run(dut):
            "latency": await tb.drv.latency(),
            "build_id": await tb.drv.read_raw("BUILD_ID"),
            "polled": polled, "cycles": tb.cycle - t0, "bus_ops": tb.bus.ops}
+    if mem is not None:
+        mem.check()
+        res["order_memory"] = dict(mem.stats)
     with open(os.environ["TW_RESULT"], "wb") as f:
         pickle.dump(res, f)
     tb.log.info("%d frames, %d order frames, %d book rows, %d bus operations, %d cycles",

@@ -300,6 +300,13 @@ def replay(file: Path,
     sim.update({k: res.counters[k] for k in res.counters if k.startswith("mem_")})
     if sim:
         s["simulation"] = sim
+    if res.counters.get("overflow"):
+        # the gateware's line buffers dropped packets the book was too busy to take: their
+        # messages never reached it (counted, and warned of, as a book loss is)
+        s["feed_overflow"] = int(res.counters["overflow"])
+        typer.echo(f"tickwire: warning: the feed dropped {s['feed_overflow']:,} packets while "
+                   f"the book was busy (overflow): their messages are missing from the book",
+                   err=True)
     typer.echo(json.dumps(s) if as_json else
                f"{s['rows']:,} book rows from {s['messages']:,} messages"
                + (f" -> {book_out}" if book_out else "")

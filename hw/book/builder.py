@@ -136,7 +136,7 @@ class BookBuilder(wiring.Component):
                  in_fifo_depth: int = 4, out_fifo_depth: int = 4, events: bool = False,
                  stamp: bool = False, cache_levels: int = CACHE_LEVELS,
                  order_memory: str = "auto", mem_data_width: int = 512,
-                 mem_addr_width: int = 64, mem_inflight: int = 32):
+                 mem_addr_width: int = 64, mem_inflight: int = 64):
         check_int("symbols", symbols, 1, 256)
         check_int("order_buckets", order_buckets, 2, 1 << 24, pow2=True)
         check_int("order_ways", order_ways, 1, 16, pow2=True)

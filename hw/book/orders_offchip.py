@@ -63,7 +63,7 @@ class OffchipOrderTable(wiring.Component):
     def __init__(self, *, symbols: int = GATEWARE["symbols"],
                  order_buckets: int = GATEWARE["order_buckets"],
                  order_ways: int = GATEWARE["order_ways"], data_width: int = 512,
-                 addr_width: int = 64, inflight: int = 32):
+                 addr_width: int = 64, inflight: int = 64):
         check_int("symbols", symbols, 1, 256)
         check_int("order_buckets", order_buckets, 2, 1 << 26, pow2=True)
         check_int("order_ways", order_ways, 1, 16, pow2=True)

@@ -7,15 +7,20 @@ run "at the gateware's capacities" (:func:`gateware_capacity`) is the RTL's scor
 
 from __future__ import annotations
 
-__all__ = ["GATEWARE", "ONCHIP_ORDER_BUCKETS", "ORDER_LINE_BYTES", "EMULATOR", "BOOK_FIELDS", "ROW_DEPTH", "gateware_capacity"]
+__all__ = ["GATEWARE", "BOARD_ORDER_BUCKETS", "ONCHIP_ORDER_BUCKETS", "ORDER_LINE_BYTES", "EMULATOR", "BOOK_FIELDS", "ROW_DEPTH", "gateware_capacity"]
 
 #: Build parameters of the gateware (hw/appliance.py and the register file report them in
 #: the CAPACITY registers): symbol slots, price levels per slot and side, order-table buckets
 #: and ways, feed group table entries, latency histogram bins.
-GATEWARE = {"symbols": 64, "levels": 1056, "order_buckets": 1 << 20, "order_ways": 4,
+GATEWARE = {"symbols": 64, "levels": 1056, "order_buckets": 1 << 12, "order_ways": 4,
             "groups": 4, "hist_bins": 33}
 
-#: The most order-table buckets kept on chip (block/ultra RAM); a bigger table (the default
+#: The order table of the board builds (hw/board/targets.py): every live order of a day
+#: (10^6 at 25 % load), off chip. The default build above keeps 16,384 on chip: no memory
+#: round trip in the tick-to-trade path, and what the RTL simulation runs by default.
+BOARD_ORDER_BUCKETS = 1 << 20
+
+#: The most order-table buckets kept on chip (block/ultra RAM); a bigger table (the boards'
 #: 2^20 × 4 orders: 128 MiB) lives in the board's DDR/HBM behind the book builder's AXI4
 #: master (``order_memory="auto"`` of the gateware).
 ONCHIP_ORDER_BUCKETS = 1 << 14

@@ -19,7 +19,7 @@ from tickwire.hw.board.tcl import (ADDRESS_MAP, MAC_IP, MOVER_BANK, ORDER_BANK, 
 from tickwire.hw.board.mover import MOVER_INTERFACES, mover_ports
 from tickwire.hw.board.wrapper import (ADDR_WIDTH, KERNEL, MEM_INTERFACE,
                                        kernel_interfaces, kernel_ports)
-from tickwire.spec.capacity import GATEWARE, ORDER_LINE_BYTES
+from tickwire.spec.capacity import BOARD_ORDER_BUCKETS, GATEWARE, ORDER_LINE_BYTES
 from tickwire.spec.regmap import REGMAP
 
 STUBS = Path(__file__).with_name("board_vivado_stubs.tcl")
@@ -157,7 +157,7 @@ def test_pynq_block_design(projects, name, tmp_path):
                                          if t.offchip_bytes > 2 << 30 else [])
     assert segs == want
     order = man["order_table"]
-    assert order["bytes"] == GATEWARE["order_buckets"] * ORDER_LINE_BYTES <= t.offchip_bytes
+    assert order["bytes"] == BOARD_ORDER_BUCKETS * ORDER_LINE_BYTES <= t.offchip_bytes
     assert order["port"] == port and len(order["windows"]) == len(want)
     assert sum(int(n, 16) for _, n in order["windows"]) == t.offchip_bytes
     # the network: the Ethernet subsystem on the cage, through clock-converting FIFOs
@@ -283,13 +283,13 @@ def test_full_project_and_lint(tmp_path):
 
 
 def test_kernel_top_order_table_master():
-    """Off chip (the default 2^20 buckets): m_axi_book carries the appliance's mem ports one
+    """Off chip (the boards' 2^20 buckets): m_axi_book carries the appliance's mem ports one
     to one (AXI names), AxCACHE 0011 and AxPROT 0 tied; its signals are the kernel's ports.
     On chip (ONCHIP_ORDER_BUCKETS): no m_axi_book."""
     from tickwire.hw.board.wrapper import (MEM_CACHE, KernelTop, appliance_ports, axi4_master,
                                            kernel_verilog)
     from tickwire.spec.capacity import ONCHIP_ORDER_BUCKETS
-    cap = dict(GATEWARE, symbols=8)
+    cap = dict(GATEWARE, symbols=8, order_buckets=BOARD_ORDER_BUCKETS)
     top = KernelTop(4, cap, 1)
     assert top.mem == (64, 512, 1)
     v = kernel_verilog(top)

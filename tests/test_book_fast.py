@@ -95,14 +95,16 @@ def burst(n: int = 40_000, symbols: int = 64, seed: int = 1) -> list[bytes]:
 
 @pytest.mark.parametrize("latency", [40, 100])
 def test_offchip_burst_rate(latency):
-    """The default build on a burst of adds and deletes near the touch of 64 symbols, the
+    """The boards' build on a burst of adds and deletes near the touch of 64 symbols, the
     table off chip: the emulator's rows, and the rate (simulated cycles, deterministic) that
     the README reports; at 40 cycles of memory latency it keeps a 10 Gb/s line of the
     shortest messages (one every 5.3 cycles at 322 MHz)."""
-    from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
+    from tickwire.spec.capacity import BOARD_ORDER_BUCKETS, BOOK_FIELDS, GATEWARE, ROW_DEPTH
     msgs = burst()
-    p = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)
-    rows, counters, cycles, mem = run_book(msgs, timing=AxiTiming(latency=latency, seed=1))
+    p = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH,
+             order_buckets=BOARD_ORDER_BUCKETS)
+    rows, counters, cycles, mem = run_book(msgs, timing=AxiTiming(latency=latency, seed=1),
+                                           order_buckets=BOARD_ORDER_BUCKETS)
     assert_same(rows, counters, *emulator_rows_counters(msgs, p))
     rate = cycles / len(msgs)
     print(f"\nburst at memory latency {latency}: {rate:.2f} cycles a message, "

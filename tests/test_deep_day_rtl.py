@@ -1,4 +1,4 @@
-"""The book builder's gateware at its default build (1,056 levels a side, 2^20 × 4 orders in
+"""The book builder's gateware as the boards build it (1,056 levels a side, 2^20 × 4 orders in
 off-chip memory) on the generated deep-book day (`host/gen.py` `generate_deep_day`: 64
 symbols, 1.3 million messages, 1,039,892 live orders at the peak, four sides of 1,040 levels):
 every top-N row and every book counter equal to the emulator's at the same capacities (the
@@ -17,23 +17,29 @@ from test_book_fast import assert_same, emulator_rows_counters
 from tickwire.host import gen
 from tickwire.sim.book_builder.fast import run_book
 from tickwire.sim.fastsim import AxiTiming
-from tickwire.spec.capacity import BOOK_FIELDS, EMULATOR, GATEWARE, ROW_DEPTH
+from tickwire.spec.capacity import (BOARD_ORDER_BUCKETS, BOOK_FIELDS, EMULATOR, GATEWARE,
+                                     ROW_DEPTH)
 
 pytestmark = pytest.mark.rtl
 
+#: the board builds' capacities: the gateware's, with every live order of a day off chip
+BOARD = dict(GATEWARE, order_buckets=BOARD_ORDER_BUCKETS)
+
 
 def test_deep_day_builder_equals_emulator():
-    assert {k: EMULATOR[k] for k in EMULATOR} == {k: GATEWARE[k] for k in EMULATOR}
+    # the boards' build: the emulator's default capacities
+    assert {k: EMULATOR[k] for k in EMULATOR} == {k: BOARD[k] for k in EMULATOR}
     day = gen.generate_deep_day()
     stats = gen.book_stats(day)
     assert stats["peak_live_orders"] >= 1_000_000 and stats["deepest_levels"] >= 1000
     raw = list(day)
-    p = dict({k: GATEWARE[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)
+    p = dict({k: BOARD[k] for k in BOOK_FIELDS}, depth=ROW_DEPTH)
     want_rows, want_counters = emulator_rows_counters(raw, p)
     assert all(want_counters[k] == 0 for k in ("order_table_full", "level_overflow",
                                                "level_miss", "duplicate_ref", "unknown_ref",
                                                "overfill", "symbol_overflow"))
-    rows, counters, cycles, mem = run_book(raw, timing=AxiTiming(latency=40, seed=1))
+    rows, counters, cycles, mem = run_book(raw, timing=AxiTiming(latency=40, seed=1),
+                                           order_buckets=BOARD_ORDER_BUCKETS)
     assert_same(rows, counters, want_rows, want_counters)
     assert len(rows["sequence"]) > 800_000
     # two line reads per order operation, a write per order stored or changed

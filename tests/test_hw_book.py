@@ -17,7 +17,7 @@ from tickwire.host import itch
 from tickwire.hw.book import BookBuilder, COUNTERS
 from tickwire.sim.amaranth_axi import AxiMemory
 from tickwire.sim.book_builder.gen import emulator_case, fault_day, to_decoded
-from tickwire.spec.capacity import BOOK_FIELDS, GATEWARE, ROW_DEPTH
+from tickwire.spec.capacity import BOARD_ORDER_BUCKETS, BOOK_FIELDS, GATEWARE, ROW_DEPTH
 from tickwire.spec.values import pack_symbol
 
 
@@ -205,13 +205,13 @@ def test_parameter_errors(kw, exc, text):
 def test_signature():
     b = BookBuilder()
     b._MustUse__silence = True      # only the signature is looked at
-    assert (b.depth, b.levels, b.cache_levels, b.order_buckets) == (10, 1056, 32, 1 << 20)
-    # 2^20 buckets are more than the chip holds: the table is off chip, 128 MiB
-    assert b.order_memory == "offchip" and b.order_memory_bytes == 128 << 20
-    assert "mem" in b.signature.members and "mem_base" in b.signature.members
-    small = BookBuilder(order_buckets=1 << 12)
-    small._MustUse__silence = True
-    assert small.order_memory == "chip" and "mem" not in small.signature.members
+    assert (b.depth, b.levels, b.cache_levels, b.order_buckets) == (10, 1056, 32, 1 << 12)
+    assert b.order_memory == "chip" and "mem" not in b.signature.members
+    # the boards' 2^20 buckets are more than the chip holds: the table is off chip, 128 MiB
+    big = BookBuilder(order_buckets=BOARD_ORDER_BUCKETS)
+    big._MustUse__silence = True
+    assert big.order_memory == "offchip" and big.order_memory_bytes == 128 << 20
+    assert "mem" in big.signature.members and "mem_base" in big.signature.members
     members = b.signature.members
     for name in ("i", "o", "sym_we", "sym_slot", "sym_name", "sym_valid", "auto",
                  "state_addr", "state", *COUNTERS):

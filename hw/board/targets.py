@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from tickwire.spec.capacity import GATEWARE, ONCHIP_ORDER_BUCKETS, ORDER_LINE_BYTES, ROW_DEPTH
+from tickwire.spec.capacity import (BOARD_ORDER_BUCKETS, GATEWARE, ONCHIP_ORDER_BUCKETS,
+                                     ORDER_LINE_BYTES, ROW_DEPTH)
 
 __all__ = ["Cage", "Target", "TARGETS", "target", "RTL", "order_table_bytes", "GiB"]
 
@@ -125,7 +126,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
         memory="4 GB DDR4 on the PS: DMA buffers and the book's order table (HP1)",
         offchip_bytes=4 * GiB, offchip_kind="PS DDR4 (K26 SOM, 64-bit)",
         luts=117_120, ffs=234_240, bram36=144, uram=64, dsp=1_248,
-        capacity={"symbols": 64},
+        capacity={"symbols": 64, "order_buckets": BOARD_ORDER_BUCKETS},
         source=_SRC_LITEX.format("xilinx_kv260.py") + "; Kria K26 SOM data sheet DS987",
         notes="no network cage: market data replayed through DMA"),
     Target(
@@ -140,7 +141,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
         memory="2 GB DDR4 on the PS: DMA buffers and the book's order table (HP1)",
         offchip_bytes=2 * GiB, offchip_kind="PS DDR4 (64-bit components)",
         luts=230_400, ffs=460_800, bram36=312, uram=96, dsp=1_728,
-        capacity={"symbols": 128},
+        capacity={"symbols": 128, "order_buckets": BOARD_ORDER_BUCKETS},
         source=_SRC_LITEX.format("xilinx_zcu104.py") + "; UG1267",
         notes="one SFP+ cage: line A received and orders sent on it, line B through DMA"),
     Target(
@@ -154,7 +155,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
         # two 8 GB stacks as 32 pseudo-channels of 512 MiB, each a bank (HBM[k]) of v++ sp=
         offchip_bytes=16 * GiB, offchip_kind="HBM2", offchip_bank_bytes=GiB // 2,
         luts=1_303_680, ffs=2_607_360, bram36=2_016, uram=960, dsp=9_024,
-        capacity={"symbols": 256},
+        capacity={"symbols": 256, "order_buckets": BOARD_ORDER_BUCKETS},
         source=_SRC_LITEX.format("xilinx_alveo_u55c.py") + "; Alveo U55C data sheet DS978",
         notes="QSFP28 0 as 10GBASE-R lanes: lane 0 feed A in and orders out, lane 1 feed B"),
 )}

@@ -23,8 +23,11 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..trigger.common import check_int, checked_init
-from ..memory_init import NO_INIT
+from ..memory_init import NO_INIT, install as _install_no_init
 from .layouts import LevelEntry
+
+# memories marked NO_INIT are converted without initial contents (hw/memory_init.py)
+_install_no_init()
 
 __all__ = ["DeepLevels", "DeepKind", "deep_request_layout"]
 

@@ -35,7 +35,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from tickwire.spec.capacity import GATEWARE
+from tickwire.spec.capacity import BOARD_ORDER_BUCKETS, GATEWARE
 
 from ..axi import BURST_INCR, AXI4Signature
 from ..trigger.common import check_int, checked_init
@@ -61,7 +61,7 @@ class OffchipOrderTable(wiring.Component):
 
     @checked_init
     def __init__(self, *, symbols: int = GATEWARE["symbols"],
-                 order_buckets: int = GATEWARE["order_buckets"],
+                 order_buckets: int = BOARD_ORDER_BUCKETS,
                  order_ways: int = GATEWARE["order_ways"], data_width: int = 512,
                  addr_width: int = 64, inflight: int = 64):
         check_int("symbols", symbols, 1, 256)

@@ -3,8 +3,8 @@ port served by cocotbext-axi's ``AxiRam`` with latency and back-pressure
 (:mod:`.axi_mem`); every top-N row, BookEvent, counter and slot state the emulator's.
 
 Two builds: a tiny one (32 buckets × 4 ways, 256-bit bus, 8 ops in flight) where full
-buckets and ops on a bucket still in flight are common, and the gateware's default
-capacities (the same build as test_book_builder.py's when the defaults are off chip).
+buckets and ops on a bucket still in flight are common, and the boards' capacities (the
+defaults with 2^20 × 4 orders, off chip).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tickwire.sim.book_builder.gen import fault_day
+from tickwire.spec.capacity import BOARD_ORDER_BUCKETS
 from tickwire.sim.book_builder.test_book_builder import (BIG, TINY, _build, make_case, run_case,
                                                         table_axi)
 
@@ -25,7 +26,7 @@ LOBSTER_BOOK = "lobster/AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
 
 TINY_OFF = dict(TINY, order_memory="offchip", mem_data_width=256, mem_addr_width=32,
                 mem_inflight=8)
-BIG_OFF = dict(BIG, order_memory="offchip")
+BIG_OFF = dict(BIG, order_buckets=BOARD_ORDER_BUCKETS)      # the boards' build
 
 
 @pytest.fixture(scope="module")

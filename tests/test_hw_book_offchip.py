@@ -10,7 +10,8 @@ import random
 import pytest
 from amaranth.sim import Simulator
 from test_hw_book import SMALL, check, fault_day
-from test_hw_book_units import ADD, NOP, _meta, oadd, odel, order_ref, ored, ou
+from test_hw_book_units import (ADD, NOP, _meta, oadd, odel, order_ref, ored, ou,
+                                random_order_ops)
 
 from tickwire.hw.book import BookBuilder
 from tickwire.hw.book.hash import mix_bucket, order_bucket
@@ -132,24 +133,7 @@ def test_offchip_directed():
     (1, 0.0, 1.0, 0), (20, 0.0, 1.0, 1), (20, 0.3, 0.6, 2), (60, 0.1, 1.0, 3),
     (5, 0.5, 0.5, 4)])
 def test_offchip_random(latency, backpressure, accept_prob, seed):
-    rng = random.Random(seed)
-    keys = [rng.randrange(0, 60) for _ in range(40)] + [rng.randrange(1 << 64) for _ in range(8)]
-    ops = []
-    for _ in range(250):
-        r = rng.random()
-        k = rng.choice(keys)
-        if r < 0.4:
-            ops.append(oadd(k, rng.randrange(4), rng.randrange(2), rng.randrange(90, 110),
-                            rng.choice([0, 1, 10, 100])))
-        elif r < 0.7:
-            ops.append(ored(k, rng.choice([0, 1, 5, 10, 200])))
-        elif r < 0.85:
-            ops.append(odel(k))
-        elif r < 0.95:
-            ops.extend(ou(k, rng.choice(keys + [k]), rng.randrange(90, 110),
-                          rng.choice([0, 3, 10])))
-        else:
-            ops.append(dict(kind=NOP, slot=rng.randrange(4), price=1, amount=2))
+    ops = random_order_ops(random.Random(seed), 250, small_keys=(60, 40), wide_keys=8)
     dut, memory, counters, st = run_offchip(
         ops, buckets=16, ways=2 if seed % 2 else 4, latency=latency,
         backpressure=backpressure, accept_prob=accept_prob, seed=seed,

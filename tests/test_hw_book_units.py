@@ -342,12 +342,13 @@ def test_orders_directed():
     assert not m.store(17, 0, 0, 1, 1) and m.c["order_table_full"] == 1
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_orders_random(seed):
-    rng = random.Random(seed)
-    keys = [rng.randrange(0, 40) for _ in range(25)] + [rng.randrange(1 << 64) for _ in range(5)]
+def random_order_ops(rng, n, *, small_keys, wide_keys):
+    """``n`` random order ops (adds, reduces, deletes, U pairs, NOPs) over ``small_keys`` =
+    (range, count) small references, which crowd buckets, and ``wide_keys`` 64-bit ones."""
+    keys = ([rng.randrange(0, small_keys[0]) for _ in range(small_keys[1])]
+            + [rng.randrange(1 << 64) for _ in range(wide_keys)])
     ops = []
-    for _ in range(300):
+    for _ in range(n):
         r = rng.random()
         k = rng.choice(keys)
         if r < 0.4:
@@ -362,6 +363,12 @@ def test_orders_random(seed):
                           rng.choice([0, 3, 10])))
         else:
             ops.append(dict(kind=NOP, slot=rng.randrange(4), price=1, amount=2))
+    return ops
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_orders_random(seed):
+    ops = random_order_ops(random.Random(seed), 300, small_keys=(40, 25), wide_keys=5)
     # 4 buckets (one bit a bank) crowd both banks: ops a stage apart share buckets often
     run_orders(ops, buckets=8 if seed < 3 else 4, ways=4 if seed % 2 else 2,
                accept_prob=0.6 if seed else 1.0, seed=seed)

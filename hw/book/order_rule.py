@@ -14,10 +14,26 @@ from amaranth.lib import data
 from .common import level_op_layout, lowest_onehot, onehot_select, order_op_layout
 from .layouts import OpKind, order_record_layout
 
-__all__ = ["OrderRule", "RULE_COUNTERS"]
+__all__ = ["OrderRule", "RULE_COUNTERS", "table_members"]
 
 #: Counters of the rule, in the emulator's names.
 RULE_COUNTERS = ("duplicate_ref", "unknown_ref", "overfill", "order_table_full")
+
+
+def table_members(slot_bits: int, bank_bits: int) -> dict:
+    """The members every order table has: ops in (``op``/``op_valid``, taken on
+    ``accept``), level ops out (``out``/``out_valid``, taken while ``down_accept``), the
+    rule's counters."""
+    from amaranth.lib.wiring import In, Out
+    return {
+        "op": In(order_op_layout(slot_bits, bank_bits)),
+        "op_valid": In(1),
+        "accept": Out(1),
+        "down_accept": In(1),
+        "out": Out(level_op_layout(slot_bits)),
+        "out_valid": Out(1),
+        **{name: Out(32) for name in RULE_COUNTERS},
+    }
 
 
 class OrderRule:

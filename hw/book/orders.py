@@ -27,14 +27,13 @@ register written by R1.
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
-from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
 
 from ..trigger.common import check_int, checked_init
-from .common import level_op_layout, order_op_layout
+from .common import order_op_layout
 from .layouts import OpKind, order_record_layout
-from .order_rule import RULE_COUNTERS, OrderRule
+from .order_rule import RULE_COUNTERS, OrderRule, table_members
 
 __all__ = ["OrderTable"]
 
@@ -53,18 +52,7 @@ class OrderTable(wiring.Component):
         self.slot_bits = max(1, (symbols - 1).bit_length())
         self.bucket_bits = order_buckets.bit_length() - 1
         self.bank_bits = self.bucket_bits - 1      # buckets per bank: 2^bank_bits
-        super().__init__({
-            "op": In(order_op_layout(self.slot_bits, self.bank_bits)),
-            "op_valid": In(1),
-            "accept": Out(1),
-            "down_accept": In(1),
-            "out": Out(level_op_layout(self.slot_bits)),
-            "out_valid": Out(1),
-            "duplicate_ref": Out(32),
-            "unknown_ref": Out(32),
-            "overfill": Out(32),
-            "order_table_full": Out(32),
-        })
+        super().__init__(table_members(self.slot_bits, self.bank_bits))
 
     def elaborate(self, platform):
         m = Module()

@@ -39,9 +39,9 @@ from tickwire.spec.capacity import BOARD_ORDER_BUCKETS, GATEWARE
 
 from ..axi import BURST_INCR, AXI4Signature
 from ..trigger.common import check_int, checked_init
-from .common import level_op_layout, onehot_select, order_op_layout
+from .common import onehot_select
 from .layouts import OpKind, order_record_layout
-from .order_rule import RULE_COUNTERS, OrderRule
+from .order_rule import RULE_COUNTERS, OrderRule, table_members
 
 __all__ = ["OffchipOrderTable", "line_geometry"]
 
@@ -80,16 +80,7 @@ class OffchipOrderTable(wiring.Component):
         need = (order_buckets * self.line_bytes - 1).bit_length()
         check_int("addr_width", addr_width, max(12, need), 64)
         super().__init__({
-            "op": In(order_op_layout(self.slot_bits, self.bank_bits)),
-            "op_valid": In(1),
-            "accept": Out(1),
-            "down_accept": In(1),
-            "out": Out(level_op_layout(self.slot_bits)),
-            "out_valid": Out(1),
-            "duplicate_ref": Out(32),
-            "unknown_ref": Out(32),
-            "overfill": Out(32),
-            "order_table_full": Out(32),
+            **table_members(self.slot_bits, self.bank_bits),
             "mem": Out(AXI4Signature(addr_width=addr_width, data_width=data_width)),
             "base": In(addr_width),
         })

@@ -10,11 +10,10 @@ import random
 import pytest
 from amaranth.sim import Simulator
 from test_hw_book import SMALL, check, fault_day
-from test_hw_book_units import (ADD, NOP, _meta, oadd, odel, order_ref, ored, ou,
+from test_hw_book_units import (ADD, NOP, full_order_ops, oadd, odel, order_ref, ored, ou,
                                 random_order_ops)
 
 from tickwire.hw.book import BookBuilder
-from tickwire.hw.book.hash import mix_bucket, order_bucket
 from tickwire.hw.book.orders_offchip import OffchipOrderTable, line_geometry
 from tickwire.sim.amaranth_axi import AxiMemory
 
@@ -25,13 +24,7 @@ def run_offchip(ops, *, buckets=8, ways=2, latency=20, backpressure=0.0, accept_
                             data_width=data_width, inflight=inflight, addr_width=32)
     memory = AxiMemory(dut.mem, size=base + dut.memory_bytes, latency=latency,
                        backpressure=backpressure, seed=seed + 1)
-    bb, wb = buckets.bit_length() - 2, ways.bit_length() - 1
-    full = []
-    for i, op in enumerate(ops):
-        d = dict(kind=NOP, key=0, slot=0, side=0, price=0, amount=0, u0=0, u1=0, meta=_meta(i))
-        d.update(op)
-        d["bucket"], d["bucket1"] = order_bucket(d["key"], bb, wb), mix_bucket(d["key"], bb)
-        full.append(d)
+    full = full_order_ops(ops, buckets=buckets, ways=ways)
     got = []
     state = dict(done=False, cycles=0, waits=0)
 

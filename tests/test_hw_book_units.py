@@ -250,17 +250,24 @@ def order_ref(ops, *, buckets, ways):
     return out, m.c
 
 
-def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0, by_hand=None):
-    """RTL == reference model on ``ops``; ``by_hand``: expected level ops, derived by hand,
-    checked against both (a refused op's fields are don't-care, as below)."""
-    dut = OrderTable(symbols=4, order_buckets=buckets, order_ways=ways)
-    bb, wb = buckets.bit_length() - 2, ways.bit_length() - 1     # bb: bits of a bank
+def full_order_ops(ops, *, buckets, ways):
+    """``ops`` with every field of the op port, their two buckets computed (bank bits
+    log2(buckets) - 1)."""
+    bb, wb = buckets.bit_length() - 2, ways.bit_length() - 1
     full = []
     for i, op in enumerate(ops):
         d = dict(kind=NOP, key=0, slot=0, side=0, price=0, amount=0, u0=0, u1=0, meta=_meta(i))
         d.update(op)
         d["bucket"], d["bucket1"] = order_bucket(d["key"], bb, wb), mix_bucket(d["key"], bb)
         full.append(d)
+    return full
+
+
+def run_orders(ops, *, buckets=4, ways=2, accept_prob=1.0, seed=0, by_hand=None):
+    """RTL == reference model on ``ops``; ``by_hand``: expected level ops, derived by hand,
+    checked against both (a refused op's fields are don't-care, as below)."""
+    dut = OrderTable(symbols=4, order_buckets=buckets, order_ways=ways)
+    full = full_order_ops(ops, buckets=buckets, ways=ways)
 
     def sample(o):
         return (o.kind, o.slot, o.side, o.price, o.amount, o.removed, o.last)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import threading
 import time
@@ -178,6 +179,12 @@ def serve(backend: str, capture: Path, config, *, host: str, port: int, token: s
                   loop=loop, capture=str(capture), timestamps_ns=ts, host=host,
                   device_options=device_options)
     srv = ServerThread(svc, host, port)
+    # an interrupt (or a TERM from a supervisor) stops the service even when the process was
+    # started with SIGINT ignored, as nohup, some supervisors and test runners start it:
+    # Python then leaves the inherited SIG_IGN in place
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"tickwire: opening the {backend} device", file=sys.stderr)
     svc.start()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -419,22 +418,9 @@ def serve(backend: str = typer.Option("emu", help="emu | rtl | pynq | xrt | remo
                 _fail("--backend remote needs --device HOST:PORT")
             h, p = device.rsplit(":", 1)
             opts = {"host": h, "port": int(p)}
-        code = 0
-        try:
-            do_serve(backend, capture or SAMPLE, cfg, host=host, port=port, token=token,
-                     read_token=read_token, speed=speed, loop=not once, audit_log=audit_log,
-                     device_options=opts)
-        except SystemExit as e:
-            if isinstance(e.code, str):
-                typer.echo(e.code, err=True)
-            code = e.code if isinstance(e.code, int) else 1
-        # The server and the replay are stopped and closed (bounded waits); end the process
-        # here rather than at the interpreter's exit, which joins every worker thread a
-        # replay stopped mid-pass may have left waiting (seen under load in CI: the command
-        # never returned from an interrupt).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        do_serve(backend, capture or SAMPLE, cfg, host=host, port=port, token=token,
+                 read_token=read_token, speed=speed, loop=not once, audit_log=audit_log,
+                 device_options=opts)
 
 
 def main() -> None:

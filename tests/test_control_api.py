@@ -314,3 +314,23 @@ def test_tickwire_serve_refuses_bad_options():
     r = subprocess.run([sys.executable, "-m", "tickwire.host.cli", "serve", "--speed", "fast"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--speed 'fast'" in r.stderr
+
+
+def test_tickwire_serve_stops_on_an_interrupt_when_started_with_sigint_ignored():
+    """Started as nohup, supervisors and test runners start it (SIGINT ignored, which Python
+    keeps): an interrupt still stops it."""
+    p = subprocess.Popen([sys.executable, "-m", "tickwire.host.cli", "serve", "--port", "0",
+                          "--speed", "max"], stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for line in p.stderr:
+            if "dashboard http://" in line:
+                break
+    finally:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise
+    assert p.returncode == 0

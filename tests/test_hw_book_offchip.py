@@ -101,6 +101,10 @@ def table_in_memory(dut, memory, base):
 def test_line_geometry():
     # 4 ways x 136 bits (64 slots): 544 bits = 2 words of 512, a 128-byte line
     assert line_geometry(4, 6, 512) == (2, 128)
+    # the host's fact (spec) is the gateware's line at the default ways and bus, any symbols
+    from tickwire.spec.capacity import GATEWARE, ORDER_LINE_BYTES
+    for slot_bits in (6, 7, 8):       # 64, 128, 256 symbols: kv260, zcu104, u55c
+        assert line_geometry(GATEWARE["order_ways"], slot_bits, 512)[1] == ORDER_LINE_BYTES
     assert line_geometry(4, 6, 256) == (3, 128)
     assert line_geometry(2, 2, 128) == (3, 64)
 

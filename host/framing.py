@@ -229,8 +229,11 @@ def _l3(frame: bytes):
     return l3, vlan
 
 
-def _ip_checks(frame: bytes, l3: int, check_ip_checksum: bool):
-    """(ihl bytes, total length) or a drop reason: ip_header, ip_checksum, ip_length."""
+def _ip_checks(frame: bytes, l3: int, check_ip_checksum: bool, need: int | None):
+    """(ihl bytes, total length) or a drop reason: ip_header, ip_checksum, ip_length.
+
+    ``need``: how many bytes after the IPv4 header (and up to the total length) the frame
+    must hold; ``None``: all of them (a frame that ends early is an ``ip_length`` drop)."""
     n = len(frame)
     if l3 >= n or frame[l3] >> 4 != 4 or (frame[l3] & 0xF) < 5:
         return "ip_header"
@@ -240,12 +243,12 @@ def _ip_checks(frame: bytes, l3: int, check_ip_checksum: bool):
     if check_ip_checksum and ones_complement_sum(frame[l3:l3 + ihl]) != 0xFFFF:
         return "ip_checksum"
     total = (frame[l3 + 2] << 8) | frame[l3 + 3]
-    if total < ihl + 8 or l3 + total > n:
+    if total < ihl + 8 or l3 + (total if need is None else min(total, ihl + need)) > n:
         return "ip_length"
     return ihl, total
 
 
-def _transport(frame: bytes, proto: int, check_ip_checksum: bool):
+def _transport(frame: bytes, proto: int, check_ip_checksum: bool, need: int | None = None):
     """(l3 offset, vlan, l4 offset, l4 length) of an unfragmented IPv4 packet of protocol
     ``proto``, or a drop reason: the checks up to ``not_udp``/``not_tcp`` and ``ip_fragment``.
     Only 8 bytes after the IP header are guaranteed (a UDP header; TCP checks the rest)."""
@@ -253,7 +256,7 @@ def _transport(frame: bytes, proto: int, check_ip_checksum: bool):
     if isinstance(r, str):
         return r
     l3, vlan = r
-    r = _ip_checks(frame, l3, check_ip_checksum)
+    r = _ip_checks(frame, l3, check_ip_checksum, need)
     if isinstance(r, str):
         return r
     ihl, total = r
@@ -281,9 +284,15 @@ def parse_udp_frame(frame: bytes, groups=None, *, check_ip_checksum: bool = True
     ``groups``: see :func:`group_table` (None or empty accepts every group).
     ``check_ip_checksum=False`` skips ``ip_checksum`` (for anonymised captures whose checksum
     field was zeroed). ``moldudp64=False`` skips the last check (``mold_truncated``).
+
+    A frame that ends before its IPv4 total length is cut-through's case: it is an ``ip_length``
+    drop only when it ends before the UDP header and, for MoldUDP64, the 20-byte packet header
+    (the decisions are taken there); otherwise the datagram's payload is the bytes present
+    (its walk then stops where the bytes end: ``mold_overrun``).
     """
     frame = bytes(frame)
-    r = _transport(frame, IPPROTO_UDP, check_ip_checksum)
+    r = _transport(frame, IPPROTO_UDP, check_ip_checksum,
+                   need=8 + (MOLD_HEADER if moldudp64 else 0))
     if isinstance(r, str):
         return r
     l3, vlan, l4, l4_len = r

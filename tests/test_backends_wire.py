@@ -64,10 +64,13 @@ def test_latencies_by_hand():
     assert trigger_latencies([f0, f1], [99], [600], input_times) == ([-1], [-1])
 
 
-def test_truncated_copy_is_not_the_delivering_one():
-    f = build_udp_frame(moldudp64.pack("S", 1, [add(1, 100)]))
-    cut = f[:len(f) - 4]                     # ip_length drop: the next copy delivers
-    assert message_positions([cut, f]) == {1: (1, (62 + 2 + 35) // 8)}
+def test_truncated_copy_delivers_what_it_completed():
+    f = build_udp_frame(moldudp64.pack("S", 1, [add(1, 100), add(2, 100)]))
+    # cut inside the second add: the first is delivered by the cut frame, the second by the
+    # next copy
+    cut = f[:len(f) - 4]
+    assert message_positions([cut, f]) == {1: (0, (62 + 2 + 35) // 8),
+                                           2: (1, (62 + 38 + 2 + 35) // 8)}
 
 
 def test_pacing_by_hand():

@@ -129,8 +129,11 @@ def _bad_frames():
     b = bytearray(good); b[14] = 0x44; cases.append(("ip_header", _fix(b), 0))
     cases.append(("ip_header", good[:30], 0))
     b = bytearray(good); b[24] ^= 0xFF; cases.append(("ip_checksum", bytes(b), 0))
-    b = bytearray(good); b[16:18] = struct.pack(">H", 2000)
-    cases.append(("ip_length", _fix(b), 0))
+    b = bytearray(good); b[16:18] = struct.pack(">H", 27)
+    cases.append(("ip_length", _fix(b), 0))           # total < IHL*4 + 8
+    # cut-through: a frame that ends before its MoldUDP64 header is complete is ip_length
+    cases.append(("ip_length", good[:14 + 20 + 8 + 19], 0))
+    cases.append(("ip_length", good[:14 + 20 + 5], 0))
     b = bytearray(good); b[23] = 6; cases.append(("not_udp", _fix(b), 0))
     b = bytearray(good); b[20:22] = b"\x20\x00"; cases.append(("ip_fragment", _fix(b), 0))
     b = bytearray(good); b[38:40] = b"\x00\x04"; cases.append(("udp_length", bytes(b), 0))
@@ -139,6 +142,9 @@ def _bad_frames():
     # count says 3, two present: the two are kept (sequences 101, 102)
     two = mold.pack("S", 101, [_msg(1), _msg(2)])
     cases.append(("mold_overrun", build_udp_frame(two[:18] + b"\x00\x03" + two[20:]), 2))
+    # a frame that ends before its IPv4 total length keeps the messages it completed
+    cases.append(("mold_overrun",
+                  build_udp_frame(mold.pack("S", 101, [_msg(3), _msg(2)]))[:-3], 1))
     # the only message is cut short: nothing framed
     cases.append(("mold_overrun", build_udp_frame(mold.pack("S", 101, [_msg(3)])[:-4]), 0))
     # a length prefix cut in half

@@ -182,7 +182,8 @@ def _drop_cases():
         ("ip_header", _mutate(good, 14, b"\x4f")[:40]),          # 60-byte header past frame
         ("ip_checksum", _mutate(good, 24, b"\x12\x34", False)),
         ("ip_length", _mutate(good, 16, struct.pack(">H", 27))),
-        ("ip_length", _mutate(good, 16, struct.pack(">H", len(good) - 14 + 1))),
+        ("ip_length", good[:-1]),                                # ends in the MoldUDP64 header
+        ("ip_length", good[:14 + 20 + 7]),                       # ends in the UDP header
         ("not_udp", _mutate(good, 23, b"\x06")),
         ("ip_fragment", _mutate(good, 20, b"\x20\x00")),         # MF
         ("ip_fragment", _mutate(good, 20, b"\x00\x01")),         # offset 8
@@ -202,6 +203,23 @@ def test_parse_udp_frame_drop_reasons(reason, frame):
     if reason == "ip_checksum":
         assert isinstance(fr.parse_udp_frame(frame, groups, check_ip_checksum=False),
                           fr.UdpDatagram)
+
+
+def test_frame_cut_after_the_moldudp64_header_keeps_the_bytes_present():
+    mold = b"SESSION001" + struct.pack(">QH", 1, 2) + b"\x00\x03abc\x00\x02de"
+    good = fr.build_udp_frame(mold)
+    # cut-through: the decisions were taken at the header; the payload is what arrived
+    d = fr.parse_udp_frame(good[:-3])
+    assert isinstance(d, fr.UdpDatagram) and d.payload == mold[:-3]
+    # a total length past the frame, every byte of the UDP datagram present: nothing lost
+    d = fr.parse_udp_frame(_mutate(good, 16, struct.pack(">H", len(good) - 14 + 1)))
+    assert isinstance(d, fr.UdpDatagram) and d.payload == mold
+    # our own order frames are still checked whole
+    tcp = fr.build_tcp_frame(b"x" * 10, src_mac="02:00:00:00:00:01",
+                             dst_mac="02:00:00:00:00:02", src_ip="10.0.0.1",
+                             dst_ip="10.0.0.2", src_port=1, dst_port=2, seq=0, ack=0, window=1)
+    assert isinstance(fr.parse_tcp_frame(tcp), fr.TcpSegment)
+    assert fr.parse_tcp_frame(tcp[:-1]) == "ip_length"
 
 
 def test_parse_udp_frame_check_order():

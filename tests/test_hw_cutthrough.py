@@ -8,9 +8,9 @@ from tickwire.hw.trigger.cutthrough import CutThrough
 from tickwire.hw.trigger.layouts import BOOK_ASK, BOOK_BID
 
 
-def early(typ="A", *, complete=1, final=1, active=1, side="S", price=1000, locate=7, seq=5,
+def early(typ="A", *, complete=1, active=1, side="S", price=1000, locate=7, seq=5,
           fields=1):
-    return {"active": active, "start": 0, "complete": complete, "final": final,
+    return {"active": active, "start": 0, "complete": complete,
             "msg": {"type": ord(typ), "locate": locate, "timestamp": 123, "sequence": seq,
                     "ref": 1, "new_ref": 0, "side": ord(side), "shares": 100, "price": price,
                     "stock": 0, "state": 0},
@@ -28,7 +28,7 @@ def run(steps, *, symbols=8):
 
     async def tb(ctx):
         for st in steps:
-            ctx.set(dut.early, st.get("early", early(active=0, complete=0, final=0, locate=0)))
+            ctx.set(dut.early, st.get("early", early(active=0, complete=0, locate=0)))
             ctx.set(dut.held, st.get("held", 0))
             ctx.set(dut.ev_pending, st.get("ev_pending", 0))
             ev = st.get("ev")      # (slot, evaluate)
@@ -59,7 +59,7 @@ def fresh(slot=3):
     return {"ev": (slot, 1)}
 
 
-def test_final_add_of_a_mapped_fresh_slot_strobes():
+def test_complete_add_of_a_mapped_fresh_slot_strobes():
     e = early("A", side="S", price=4321, seq=77)
     out = run([fresh(), {"early": e}, {"early": e}])
     assert out[1][0] == 0            # the map's data: for the previous cycle's address
@@ -70,11 +70,11 @@ def test_final_add_of_a_mapped_fresh_slot_strobes():
     assert out[2][0] == 1 and out[2][1]["side"] == BOOK_BID
 
 
-@pytest.mark.parametrize("why", ["not_final", "not_complete", "inactive", "type_U", "type_E",
+@pytest.mark.parametrize("why", ["not_complete", "inactive", "type_U", "type_E",
                                  "unmapped", "locate_changed", "no_price", "not_fresh",
                                  "h_event_only", "h_event_after", "cleared"])
 def test_no_strobe(why):
-    kw = {"not_final": dict(final=0), "not_complete": dict(complete=0),
+    kw = {"not_complete": dict(complete=0),
           "inactive": dict(active=0), "type_U": dict(typ="U"), "type_E": dict(typ="E"),
           "no_price": dict(fields=0)}.get(why, {})
     e = early(**kw)

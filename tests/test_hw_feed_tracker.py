@@ -29,7 +29,7 @@ def run_tracker(sched, window=0, cycles=400, done_delay=3):
                 if t == cyc:
                     qd[ln].append({"session": SESS, "sequence": seq, "count": cnt})
                     n = 1 + (cnt if cnt != 0xFFFF else 0)
-                    qw[ln] += [{"data": 0, "nbytes": 8, "last": w == n - 1, "truncated": 0}
+                    qw[ln] += [{"data": 0, "nbytes": 8, "last": w == n - 1}
                                for w in range(n)]
             for ln in range(2):
                 ctx.set(lines[ln].desc.valid, bool(qd[ln]))
@@ -42,7 +42,7 @@ def run_tracker(sched, window=0, cycles=400, done_delay=3):
             if pending and pending[0][0] == cyc:
                 _, cnt = pending.pop(0)
                 ctx.set(dut.done.valid, 1)
-                ctx.set(dut.done.payload, {"framed": cnt, "overrun": 0, "truncated": 0})
+                ctx.set(dut.done.payload, {"framed": cnt, "overrun": 0})
             else:
                 ctx.set(dut.done.valid, 0)
             await ctx.delay(1e-9)

@@ -95,8 +95,9 @@ BUY, SELL = 1_000_000, 900_000       # slot triggers: ask <= BUY buys, bid >= SE
 
 def trailer_frame(payload: bytes, trailer: int, keep: int | None = None) -> bytes:
     """A UDP frame whose IPv4 datagram has ``trailer`` bytes after the UDP datagram (ignored
-    by the rules); ``keep`` < ``trailer``: the frame is cut inside them (an ``ip_length``
-    drop whose UDP payload, its last message included, is complete)."""
+    by the rules); ``keep`` < ``trailer``: the frame is cut inside them (it ends before its
+    IPv4 total length, but its UDP payload, its last message included, is complete: the
+    message is delivered)."""
     f = build_udp_frame(payload)
     udp = f[34:42 + len(payload)]
     ip = bytearray(f[14:34])
@@ -154,16 +155,23 @@ class Feed:
         return p
 
     def adversarial(self, seq, session=SESSION, *, trailer_cut=False, cut=False):
-        """A frame the rules drop, carrying a crossing add as its last message: a duplicate
-        (``seq`` already delivered), a stale-session packet, or a truncated one."""
+        """A frame carrying a crossing add as its last message that the rules drop: a duplicate
+        (``seq`` already delivered), a stale-session packet, or one cut inside the add (an
+        overrun); or (``trailer_cut``) one cut only after its UDP payload, which delivers its
+        (non-crossing) add."""
         live = list(self.live)
-        m = [self.msg_add(self.rnd.choice((1, 2)), cross=True)]
+        # (a delivered one does not cross: a resting crossing add would hold the triggers'
+        # conditions true and keep them disarmed)
+        m = [self.msg_add(self.rnd.choice((1, 2)), cross=not trailer_cut)]
+        if trailer_cut:                          # delivered: the add rests in the book
+            p = self.packet(m, session)
+            self.live = live                     # (away from the touch: never deleted)
+            t = self.rnd.randint(2, 12)
+            self.frames[-1] = trailer_frame(p, t, keep=self.rnd.randrange(t))
+            return
         self.live = live                         # never delivered: no resting order
         p = moldudp64.pack(session, seq, m)
-        if trailer_cut:
-            t = self.rnd.randint(2, 12)
-            self.frames.append(trailer_frame(p, t, keep=self.rnd.randrange(t)))
-        elif cut:
+        if cut:
             f = build_udp_frame(p)
             self.frames.append(f[:self.rnd.randint(42 + 22, len(f) - 1)])
         else:
@@ -185,7 +193,7 @@ def impaired_feed(seed, rounds=400):
             session = OTHER
         kind = rnd.random()
         if kind < 0.15:
-            # truncated only after its last message: the add is complete, the frame dropped
+            # cut only after its last message: the add is complete and delivered
             fd.adversarial(fd.seq, session, trailer_cut=True)
         elif kind < 0.25:
             fd.adversarial(fd.seq, session, cut=True)
@@ -224,9 +232,10 @@ def delivered_sequences(frames) -> set[int]:
 
 @pytest.mark.parametrize("seed", [41, 42])
 def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
-    """Frames the rules drop (truncated -- also only inside an IPv4 trailer, after a complete
-    UDP payload --, duplicates, stale-session packets) carry crossing adds as their last
-    message: none of them may fire. Random idle gaps let many adds go the cut-through way."""
+    """Frames the rules drop (cut inside their add: an overrun; duplicates, stale-session
+    packets) carry crossing adds as their last message: none of them may fire; frames cut only
+    inside an IPv4 trailer deliver theirs. Random idle gaps let many adds go the cut-through
+    way."""
     frames = impaired_feed(seed)
     rnd = random.Random(seed)
     gaps = [rnd.choice((1, 3, 12, 30)) for _ in frames]
@@ -235,7 +244,7 @@ def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
                    enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
     got, c, emu = compare(frames, cfg, writes, None, gaps_a=gaps)
     ec = emu.counters
-    assert ec["ip_length"] > 20 and ec["dup_packets"] > 10 and ec["stale_session"] > 0
+    assert ec["mold_overrun"] > 20 and ec["dup_packets"] > 10 and ec["stale_session"] > 0
     assert ec["gaps"] > 5
     assert len(got) > 50 and c["fast_taken"] > 20 and c["fast_orders"] > 20
     # every order (the RTL's frames are the emulator's) was triggered by a message that an

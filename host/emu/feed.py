@@ -121,7 +121,9 @@ def _frame_check(data, base, n, gip, gport, check_csum):
         if s != 0xFFFF:
             return _IP_CHECKSUM, 0, 0
     total = _be16(data, ip + 2)
-    if total < ihl + 8 or l3 + total > n:
+    # a frame cut short still counts from its MoldUDP64 header on (cut-through: every
+    # decision is taken there); its payload is then the bytes present
+    if total < ihl + 8 or l3 + min(total, ihl + 28) > n:
         return _IP_LENGTH, 0, 0
     if data[ip + 9] != 17:
         return _NOT_UDP, 0, 0
@@ -173,7 +175,7 @@ def _index(data, offsets, lengths, gip, gport, check_csum, track, len_by_byte, c
             c[r] += 1
             status[fi] = r
             continue
-        end = pay + ulen - 8
+        end = min(pay + ulen - 8, offsets[fi] + lengths[fi])
         if first_session < 0:
             first_session = pay
         seq = np.uint64(0)

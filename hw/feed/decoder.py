@@ -14,15 +14,16 @@ Stages:
      port shows the fields of the message being received as soon as their bytes are in.
   Y  a complete message (its last byte arrived) is checked (type known, framed length =
      type length, else ``unknown_type`` / ``bad_length``) and counted; one of >= 12 bytes is
-     copied out of its assembler. Y2: mapped to DecodedMessage and written to the commit FIFO (types A F E C X D U P Q H R S; other known types are counted
-     in ``messages`` and ``ignored_types`` and not emitted).
-  Z  at the packet's end: the FIFO commits the packet's messages (or discards them when the
-     frame was truncated, i.e. an ``ip_length`` drop) and the per-packet counts are added to
-     the counters. Latency: a message is on ``o`` 5 cycles after the word holding its last
-     byte (and the packet's last word) was presented to W.
+     copied out of its assembler. Y2: mapped to DecodedMessage and written to the output FIFO
+     (types A F E C X D U P Q H R S; other known types are counted in ``messages`` and
+     ``ignored_types`` and not emitted); it is readable from the next cycle.
+  Z  at the packet's end: the per-packet counts are added to the counters.
+Latency: a message is on ``o`` 4 cycles after the word holding its last byte was presented
+to W, wherever it lies in its packet: nothing waits for the packet's end (the tracker decided
+the packet at its header, and a frame that ends early keeps the messages it completed).
 
-So the committed stream ``o`` equals the emulator's message list exactly, while ``early``
-gives the speculative, cut-through view for the trigger path.
+So the stream ``o`` equals the emulator's message list exactly, and ``early`` shows each
+message's fields as their bytes arrive (for the trigger path).
 
 Field offsets come from :data:`tickwire.host.itch.MESSAGES` (see :data:`FIELD_MAP`).
 """
@@ -76,17 +77,14 @@ NEED = max(o + s for fm in FIELD_MAP.values() for (o, s) in fm.values())
 #: Per-field "the field's bytes are in" flags of the early port.
 FieldValid = data.StructLayout({k: 1 for k in ("type", "sequence", *FIELD_MAP)})
 
-#: The ``early`` port: the message being received (speculative; committed later on ``o``).
+#: The ``early`` port: the message being received (on ``o`` once complete).
 EarlyLayout = data.StructLayout({
     "active": 1,      # a message of an emitted type with its correct length is in progress
     "start": 1,       # pulse: the type byte of a new message arrived
     # pulse, one cycle per message: its last byte is in (every field shown); in this cycle
-    # the message is written to the output FIFO (uncommitted), after every older message
+    # the message is written to the output FIFO, after every older message, and it will be
+    # on ``o`` (the tracker accepted its packet at the header; a complete message is framed)
     "complete": 1,
-    # with ``complete``: the word that carried the message's last byte was its packet's last
-    # word and the frame is not truncated, so the packet commits and the message will be on
-    # ``o`` (the tracker has accepted the packet, a complete message is framed)
-    "final": 1,
     "msg": DecodedMessage,
     "fields": FieldValid,
 })
@@ -130,15 +128,15 @@ def _byte(sig, k):
     return sig[8 * k:8 * k + 8]
 
 
-class _CommitFifo(wiring.Component):
-    """FIFO whose writes become readable only at ``commit`` (``abort`` drops the uncommitted
-    ones). ``room``: at least 4 free entries."""
+class _OutputFifo(wiring.Component):
+    """The decoder's message FIFO; ``room``: at least 4 free entries (the walker stops
+    presenting words without it, so the messages in flight behind it always fit)."""
 
     def __init__(self, shape, depth):
         self._shape = shape
         self._depth = depth
         super().__init__({
-            "w_en": In(1), "w_data": In(shape), "commit": In(1), "abort": In(1),
+            "w_en": In(1), "w_data": In(shape),
             "room": Out(1), "r": Out(stream.Signature(shape)),
         })
 
@@ -150,20 +148,15 @@ class _CommitFifo(wiring.Component):
         wp = mem.write_port()
         rp = mem.read_port(domain="sync")
         w_ptr = Signal(abits + 1)
-        c_ptr = Signal(abits + 1)
         r_ptr = Signal(abits + 1)
         m.d.comb += [wp.addr.eq(w_ptr[:abits]), wp.data.eq(self.w_data), wp.en.eq(self.w_en)]
-        with m.If(self.abort):
-            m.d.sync += w_ptr.eq(c_ptr)
-        with m.Elif(self.w_en):
+        with m.If(self.w_en):
             m.d.sync += w_ptr.eq(w_ptr + 1)
-        with m.If(self.commit):
-            m.d.sync += c_ptr.eq(w_ptr)
         used = Signal(abits + 1)
         m.d.comb += used.eq(w_ptr - r_ptr)
         m.d.sync += self.room.eq(used <= depth - 6)
         o_valid = Signal()
-        fetch = (r_ptr != c_ptr) & (~o_valid | self.r.ready)
+        fetch = (r_ptr != w_ptr) & (~o_valid | self.r.ready)
         m.d.comb += [rp.addr.eq(r_ptr[:abits]), rp.en.eq(fetch),
                      self.r.valid.eq(o_valid), self.r.payload.eq(rp.data)]
         with m.If(fetch):
@@ -180,23 +173,22 @@ class ItchDecoder(wiring.Component):
         Packets to walk, from the tracker: whole packets (a ``first`` beat comes after the
         previous packet's ``last``).
     o : Out(stream.Signature(DecodedMessage))
-        Committed decoded messages, in sequence order.
+        Decoded messages, in sequence order.
     done : Out(stream.Signature(PacketDone))
         One per packet, to the tracker (``ready`` ignored).
     early : Out(EarlyLayout)
         Speculative view of the message being received (see :data:`EarlyLayout`).
     held : Out(1)
-        A message of a type in :data:`EVENT_TYPES` is in the output FIFO: written (committed
-        or not; a truncated packet's until its abort), not yet handed on ``o`` (the cycle of
-        its ``o`` handshake included). In the cycle ``early.complete`` shows a message, that
+        A message of a type in :data:`EVENT_TYPES` is in the output FIFO: written, not yet
+        handed on ``o`` (the cycle of its ``o`` handshake included). In the cycle ``early.complete`` shows a message, that
         message is not counted yet and every older emitted message is: ``held`` 0 then
         means no older A F E C X D U H is left in the decoder (cut-through ``quiet``).
     messages, unknown_type, bad_length, mold_overrun, ignored_types : Out(counter_width)
         ``messages`` counts delivered messages of every known type (as the emulator);
         ``ignored_types`` those of them that are not emitted (hardware-only).
 
-    Parameters: ``fifo_depth`` committed-message FIFO entries (a packet's emitted messages
-    must fit: >= 128 covers 1500-byte frames).
+    Parameters: ``fifo_depth`` output FIFO entries (a full FIFO stops the walk: with the line
+    buffers ahead it absorbs the book builder's stalls).
     """
 
     def __init__(self, *, fifo_depth: int = 256, counter_width: int = 32):
@@ -217,7 +209,7 @@ class ItchDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = _CommitFifo(DecodedMessage, self._depth)
+        m.submodules.fifo = fifo = _OutputFifo(DecodedMessage, self._depth)
         wiring.connect(m, wiring.flipped(self.o), fifo.r)
         beat = self.i.payload
 
@@ -381,13 +373,12 @@ class ItchDecoder(wiring.Component):
         x_end1 = Signal()         # ... the next word
         x_L = Signal(16)
         x_seq = Signal(64)
-        x_trunc = Signal()
         m.d.sync += [
             x_valid.eq(present), x_cons.eq(present & ~stall), x_data.eq(d), x_nb.eq(nb),
             x_st.eq(Mux(present & deliver, Mux(asm, 0b10, 0b01), 0)), x_b.eq(b),
             x_smask.eq(smask), x_zero.eq(zero), x_end_r.eq(end_pos[3:]),
             x_end_lane.eq(end_pos[0:3]), x_endz.eq(endz), x_end1.eq(end1), x_L.eq(L),
-            x_seq.eq(seq), x_eop.eq(present & ~stall & beat.last), x_trunc.eq(beat.truncated),
+            x_seq.eq(seq), x_eop.eq(present & ~stall & beat.last),
         ]
         # end-of-packet evaluation (the last word, consumed), finished in X from what W
         # registers (the compares on P precomputed per candidate): P = end of the last started
@@ -600,26 +591,20 @@ class ItchDecoder(wiring.Component):
 
         y_eop = Signal()
         y_over = Signal()
-        y_trunc = Signal()
-        m.d.sync += [y_eop.eq(x_eop), y_over.eq(x_over), y_trunc.eq(x_trunc)]
-        # complete / final: y_done and y_eop/y_trunc belong to the word that completed the
-        # message (in X one cycle earlier); shown with the message's fields (the cycle before
-        # ``ep`` moves on). A message completed on a word presented twice (another prefix in
-        # it) is not final: the word's last presentation carries ``last``.
+        m.d.sync += [y_eop.eq(x_eop), y_over.eq(x_over)]
+        # complete: y_done belongs to the word that completed the message (in X one cycle
+        # earlier); shown with the message's fields (the cycle before ``ep`` moves on)
         e_done = Mux(latest, y_done[1], y_done[0])
-        m.d.sync += [early.complete.eq(e_done),
-                     early.final.eq(e_done & y_eop & ~y_trunc)]
+        m.d.sync += early.complete.eq(e_done)
         pend = {k: Signal(16, name=f"pend_{k}") for k in inc}
 
-        # ------------------------------------------------------------ Z: commit
+        # ------------------------------------------------------------ Z: packet counts
         z_eop = Signal()
         z_over = Signal()
-        z_trunc = Signal()
         y2_eop = Signal()
         y2_over = Signal()
-        y2_trunc = Signal()
-        m.d.sync += [y2_eop.eq(y_eop), y2_over.eq(y_over), y2_trunc.eq(y_trunc)]
-        m.d.sync += [z_eop.eq(y2_eop), z_over.eq(y2_over), z_trunc.eq(y2_trunc)]
+        m.d.sync += [y2_eop.eq(y_eop), y2_over.eq(y_over)]
+        m.d.sync += [z_eop.eq(y2_eop), z_over.eq(y2_over)]
         m.d.comb += eop_flight.eq(x_eop | y_eop | y2_eop | z_eop)
         cnt = {k: Signal(self._cw, name=f"cnt_{k}") for k in
                ("messages", "unknown_type", "bad_length", "mold_overrun", "ignored_types")}
@@ -630,33 +615,26 @@ class ItchDecoder(wiring.Component):
         # (the counts of a packet are complete in pend when its z_eop comes: its messages
         # completed at the latest with its last word, counted in Y)
         with m.If(z_eop):
-            with m.If(z_trunc):
-                m.d.comb += fifo.abort.eq(1)
-            with m.Else():
-                m.d.comb += fifo.commit.eq(1)
-                for k, name in names.items():
-                    m.d.sync += cnt[name].eq(cnt[name] + pend[k])
-                with m.If(z_over):
-                    m.d.sync += cnt["mold_overrun"].eq(cnt["mold_overrun"] + 1)
+            for k, name in names.items():
+                m.d.sync += cnt[name].eq(cnt[name] + pend[k])
+            with m.If(z_over):
+                m.d.sync += cnt["mold_overrun"].eq(cnt["mold_overrun"] + 1)
         for name, s in cnt.items():
             m.d.comb += getattr(self, name).eq(s)
 
-        # held: A F E C X D U H messages in the output FIFO, uncommitted (``h_unc``) and
-        # committed (``h_com``), counted like the FIFO's pointers (an abort drops h_unc)
+        # held: A F E C X D U H messages in the output FIFO
         def event_type(t):
             return Cat(*[t == ord(ch) for ch in EVENT_TYPES]).any()
-        h_unc = Signal(range(self._depth + 1))
-        h_com = Signal(range(self._depth + 1))
+        h_cnt = Signal(range(self._depth + 1))
         h_wr = Signal()
         h_rd = Signal()
-        m.d.comb += [h_wr.eq(fifo.w_en & ~fifo.abort & event_type(w_msg.type)),
+        m.d.comb += [h_wr.eq(fifo.w_en & event_type(w_msg.type)),
                      h_rd.eq(self.o.valid & self.o.ready & event_type(self.o.payload.type))]
-        m.d.sync += [h_unc.eq(Mux(fifo.commit | fifo.abort, 0, h_unc) + h_wr),
-                     h_com.eq(h_com + Mux(fifo.commit, h_unc, 0) - h_rd)]
-        m.d.comb += self.held.eq((h_unc != 0) | (h_com != 0))
+        m.d.sync += h_cnt.eq(h_cnt + h_wr - h_rd)
+        m.d.comb += self.held.eq(h_cnt != 0)
         # the walk's outcome is known in X already: report it to the tracker from there
         m.d.comb += [
             self.done.valid.eq(x_eop), self.done.payload.framed.eq(x_framed),
-            self.done.payload.overrun.eq(x_over), self.done.payload.truncated.eq(x_trunc),
+            self.done.payload.overrun.eq(x_over),
         ]
         return m

@@ -41,11 +41,10 @@ GroupEntry = data.StructLayout({"valid": 1, "ip": 32, "port": 16})
 
 #: Frame parser output: the UDP payload (MoldUDP64 packet) of an accepted frame, byte 0 of the
 #: payload in lane 0 of the ``first`` beat. ``nbytes`` (1..8) valid bytes, from lane 0.
-#: ``length``: the payload length the UDP header announces (constant over the packet).
-#: ``truncated`` (with ``last``): the frame ended before its IPv4 total length, i.e. the frame
-#: is an ``ip_length`` drop and everything derived from it must be discarded.
+#: ``length``: the payload length the UDP header announces (constant over the packet); a frame
+#: that ends early ends its payload with ``last`` before that length.
 PayloadBeat = data.StructLayout({
-    "data": 64, "nbytes": 4, "first": 1, "last": 1, "truncated": 1, "length": 16,
+    "data": 64, "nbytes": 4, "first": 1, "last": 1, "length": 16,
 })
 
 #: MoldUDP64 header of a buffered packet (line buffer -> tracker).
@@ -54,18 +53,18 @@ MoldHeader = data.StructLayout({"session": 80, "sequence": 64, "count": 16})
 
 #: Packet data in a line buffer: payload bytes 16.. of the MoldUDP64 packet (the first beat's
 #: lanes 0..3 are the end of the header, the first length prefix is in lanes 4, 5).
-LineBeat = data.StructLayout({"data": 64, "nbytes": 4, "last": 1, "truncated": 1})
+LineBeat = data.StructLayout({"data": 64, "nbytes": 4, "last": 1})
 
 #: Tracker -> ITCH decoder: a packet to walk (same data as LineBeat), with its first message's
 #: sequence number, header count and the number of leading messages to skip (overlap).
 MoldBeat = data.StructLayout({
-    "data": 64, "nbytes": 4, "first": 1, "last": 1, "truncated": 1,
+    "data": 64, "nbytes": 4, "first": 1, "last": 1,
     "sequence": 64, "count": 16, "skip": 16,
 })
 
 #: ITCH decoder -> tracker, once per walked packet: ``framed`` messages lay within the UDP
-#: payload (< count after an overrun); ``truncated`` echoes the frame's ip_length status.
-PacketDone = data.StructLayout({"framed": 16, "overrun": 1, "truncated": 1})
+#: payload (< count after an overrun, which includes a frame that ended early).
+PacketDone = data.StructLayout({"framed": 16, "overrun": 1})
 
 
 class Verdict:
@@ -73,8 +72,7 @@ class Verdict:
     ACCEPTED = 0
     DUPLICATE = 1
     STALE_SESSION = 2
-    TRUNCATED = 3      # frame turned out an ip_length drop: no effect at all
-    NAMES = ("accepted", "duplicate", "stale_session", "truncated")
+    NAMES = ("accepted", "duplicate", "stale_session")
 
 
 #: One tracker decision, emitted when it takes effect (telemetry; benches replay it).

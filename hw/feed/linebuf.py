@@ -8,8 +8,8 @@ pushes happen only if the whole packet fits; otherwise the packet is dropped and
 ``overflow`` (a hardware-only counter: the emulator has no buffers; it stays 0 unless the
 downstream stalls for longer than ``depth`` words of traffic).
 
-A payload that ends before the header is complete (only possible for a truncated frame, which
-the parser counts as ``ip_length``) is discarded.
+A payload that ends before the header is complete (only possible for a frame that ended
+early, which the parser counts as ``ip_length``) is discarded.
 """
 
 from amaranth import Cat, Module, Mux, Signal
@@ -84,7 +84,7 @@ class MoldLineBuffer(wiring.Component):
         idx = Mux(beat.first, 0, q)
         lb = Signal(LineBeat)
         m.d.comb += [lb.data.eq(beat.data), lb.nbytes.eq(beat.nbytes), lb.last.eq(beat.last),
-                     lb.truncated.eq(beat.truncated), dfifo.w_data.eq(lb)]
+                     dfifo.w_data.eq(lb)]
         hdr = Signal(MoldHeader)
         seq_bytes = [_byte(w1, k) for k in range(2, 8)] + [_byte(beat.data, 0),
                                                            _byte(beat.data, 1)]

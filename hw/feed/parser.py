@@ -6,16 +6,16 @@ and forwards the UDP payload (the MoldUDP64 packet) of frames that pass, realign
 payload byte 0 is in lane 0.
 
 Cut-through: the payload is forwarded before the frame has ended. All header checks are known
-when the first payload word leaves; the one check that needs the frame's end -- "IPv4 total
-length greater than the bytes present" (``ip_length``) -- is reported on the packet's last beat
-as ``truncated``: the last beat is held until the frame has reached its IPv4 total length (at
-once for normal frames, whose UDP payload ends there) or has ended short of it. Consumers
-commit a packet's effects only on a last beat without ``truncated``.
+when the first payload word leaves. A frame that ends before its IPv4 total length is an
+``ip_length`` drop only when it ends before its UDP and MoldUDP64 headers (no payload beat of
+it has left then: the line buffer takes a packet at its header's last byte); otherwise its
+payload simply ends with the frame's last byte (docs/architecture.md "Feed: frames and
+MoldUDP64").
 
 Pipeline (cycles after the beat is registered at the input, stage A):
   A  input register, beat index; header field captures
   B  payload realignment (shift by 2 or 6 bytes), header checksum masks
-  T  payload trimming to the UDP length, last-beat hold
+  T  payload trimming to the UDP length
   D1 D2  delay until the frame's verdict is known
   G  gating by the verdict -> output register
 The frame's counters update 5 cycles after its last beat.
@@ -136,7 +136,7 @@ class FrameParser(wiring.Component):
         d_ulo = Signal()            # ... in lanes 4..7 (else 0..3)
         d_j0 = Signal(5)            # beat holding payload byte 0 ...
         d_s6 = Signal()             # ... in lane 6 (else lane 2)
-        d_ipend = Signal(17)        # l3 + total length
+        d_need = Signal(17)         # l3 + min(total length, IHL*4 + 28): not ip_length
         d_ippay = Signal(17)        # total length - IHL*4
         d_plen = Signal(16)         # UDP length - 8
         d_hi2 = Signal(6)           # header 16-bit words are [l3/2, hi2) of the frame
@@ -154,7 +154,7 @@ class FrameParser(wiring.Component):
             d_ulo.eq(uoff[2]),
             d_j0.eq(pstart[3:7]),
             d_s6.eq(~uoff[2]),
-            d_ipend.eq(14 + v4 + h_total),
+            d_need.eq(14 + v4 + Mux(h_total < (ihl << 2) + 28, h_total, (ihl << 2) + 28)),
             d_ippay.eq(h_total - (ihl << 2)),
             d_plen.eq(h_ulen - 8),
             d_hi2.eq(Mux(h_vlan, 9, 7) + (ihl << 1)),
@@ -267,7 +267,7 @@ class FrameParser(wiring.Component):
             r2.runt.eq((ln < 14) | ((h_et1 == 0x8100) & (ln < 18))),
             r2.not_ipv4.eq(c_not_ipv4),
             r2.ip_header.eq((ln <= d_l3) | c_vbad | (d_hend > ln)),
-            r2.ip_length.eq(c_tot_short | (d_ipend > ln)),
+            r2.ip_length.eq(c_tot_short | (d_need > ln)),
             r2.not_udp.eq(c_not_udp),
             r2.ip_fragment.eq(c_frag),
             r2.udp_length.eq(c_udp_len),
@@ -303,13 +303,6 @@ class FrameParser(wiring.Component):
         prev = Signal(64)
         with m.If(a_valid):
             m.d.sync += prev.eq(a_data)
-        ip_reached = Signal()
-        ipok_beat = Signal()
-        m.d.comb += ipok_beat.eq(ip_reached | ((a_idx >= 4) &
-                                               ((a_nb + (a_idx << 3)) >= d_ipend)))
-        with m.If(a_valid):
-            m.d.sync += ip_reached.eq(Mux(a_last, 0, ipok_beat))
-
         s6 = d_s6
         s_bytes = Mux(s6, 6, 2)
         main_data = Mux(s6, Cat(prev[48:64], a_data[0:48]), Cat(prev[16:64], a_data[0:16]))
@@ -325,32 +318,25 @@ class FrameParser(wiring.Component):
         w_avail = Signal(4)
         w_first = Signal()
         w_fend = Signal()
-        w_ipok = Signal()
         tl_valid = Signal()
         tl_data = Signal(64)
         tl_avail = Signal(4)
         tl_first = Signal()
-        tl_ipok = Signal()
         m.d.sync += [w_valid.eq(0), tl_valid.eq(0)]
         with m.If(tl_valid):
             m.d.sync += [w_valid.eq(1), w_data.eq(tl_data), w_avail.eq(tl_avail),
-                         w_first.eq(tl_first), w_fend.eq(1), w_ipok.eq(tl_ipok)]
+                         w_first.eq(tl_first), w_fend.eq(1)]
         with m.Elif(a_valid & main_ok):
             m.d.sync += [w_valid.eq(1), w_data.eq(main_data), w_avail.eq(main_avail),
-                         w_first.eq(a_idx == d_j0 + 1), w_fend.eq(a_last & ~has_tail),
-                         w_ipok.eq(ipok_beat)]
+                         w_first.eq(a_idx == d_j0 + 1), w_fend.eq(a_last & ~has_tail)]
         with m.If(a_valid & has_tail):
             m.d.sync += [tl_valid.eq(1), tl_data.eq(tail_data), tl_avail.eq(a_nb - s_bytes),
-                         tl_first.eq(a_idx == d_j0), tl_ipok.eq(ipok_beat)]
+                         tl_first.eq(a_idx == d_j0)]
 
-        # ------------------------------------------------------------------ T: trim and hold
+        # ------------------------------------------------------------------ T: trim
         t_active = Signal()
         t_rem = Signal(16)
         t_len = Signal(16)
-        hold = Signal()
-        hold_data = Signal(64)
-        hold_nb = Signal(4)
-        hold_first = Signal()
         p_valid = Signal()
         p = Signal(PayloadBeat)
         m.d.sync += p_valid.eq(0)
@@ -361,22 +347,9 @@ class FrameParser(wiring.Component):
         is_last = (rem <= w_avail) | w_fend
         with m.If(w_valid):
             with m.If(w_first | t_active):
-                m.d.sync += [t_rem.eq(rem - take), t_len.eq(plen_now), t_active.eq(~is_last)]
-                with m.If(is_last & ~w_ipok & ~w_fend):
-                    m.d.sync += [hold.eq(1), hold_data.eq(w_data), hold_nb.eq(take),
-                                 hold_first.eq(w_first)]
-                with m.Else():
-                    m.d.sync += [
-                        p_valid.eq(1), p.data.eq(w_data), p.nbytes.eq(take),
-                        p.first.eq(w_first), p.last.eq(is_last),
-                        p.truncated.eq(is_last & ~w_ipok), p.length.eq(plen_now),
-                    ]
-            with m.Elif(hold & (w_ipok | w_fend)):
-                m.d.sync += [
-                    hold.eq(0), p_valid.eq(1), p.data.eq(hold_data), p.nbytes.eq(hold_nb),
-                    p.first.eq(hold_first), p.last.eq(1), p.truncated.eq(~w_ipok),
-                    p.length.eq(t_len),
-                ]
+                m.d.sync += [t_rem.eq(rem - take), t_len.eq(plen_now), t_active.eq(~is_last),
+                             p_valid.eq(1), p.data.eq(w_data), p.nbytes.eq(take),
+                             p.first.eq(w_first), p.last.eq(is_last), p.length.eq(plen_now)]
             with m.If(w_fend):
                 m.d.sync += t_active.eq(0)
 

@@ -5,8 +5,8 @@ one with the rules of docs/architecture.md (session, duplicate, gap, overlap) an
 streams it to the ITCH decoder or drains it. Decisions are made on the committed tracker state;
 a packet's effects (counters, session, ``expected``) are committed when the packet is complete:
 for a streamed packet when the decoder reports it walked (``done``: how many messages it
-framed, overrun, truncated frame), for a drained one at its last beat. A packet whose frame
-turns out truncated (the parser's ``ip_length``) has no effect at all.
+framed, overrun), for a drained one at its last beat. (Its messages do not wait for that:
+the decoder hands each on at its last byte.)
 
 Arbitration: a decision considers the packets at the heads of both lines; when both lines
 have one, the lower sequence number goes first (A on equal ones). A packet that would open a
@@ -308,7 +308,6 @@ class MoldTracker(wiring.Component):
         # priority: decoder done > drain A > drain B (one commit per cycle)
         c_valid = Signal()
         c_info = _PacketInfo("c")
-        c_trunc = Signal()
         c_framed = Signal(16)
         c_overrun = Signal()
         c_reach = Signal(65)      # s + framed: what the packet carried
@@ -316,7 +315,7 @@ class MoldTracker(wiring.Component):
         m.d.comb += done.ready.eq(1)
         m.d.sync += c_valid.eq(0)
         with m.If(done.valid):
-            m.d.sync += [c_valid.eq(1), c_trunc.eq(done.payload.truncated),
+            m.d.sync += [c_valid.eq(1),
                          c_framed.eq(done.payload.framed), c_overrun.eq(done.payload.overrun),
                          c_reach.eq(stream_info.seq + done.payload.framed)]
             m.d.sync += c_info.eq(stream_info)
@@ -332,7 +331,6 @@ class MoldTracker(wiring.Component):
                     m.d.sync += [
                         o.data.eq(data.payload.data), o.nbytes.eq(data.payload.nbytes),
                         o.first.eq(st_first), o.last.eq(data.payload.last),
-                        o.truncated.eq(data.payload.truncated),
                         o.sequence.eq(stream_info.seq), o.count.eq(stream_info.count),
                         o.skip.eq(stream_info.skip), st_first.eq(0),
                     ]
@@ -346,7 +344,7 @@ class MoldTracker(wiring.Component):
                 with m.If(data.valid & can & data.payload.last):
                     if li == 0:
                         m.d.comb += commit_busy[1].eq(1)
-                    m.d.sync += [st.eq(IDLE), c_valid.eq(1), c_trunc.eq(data.payload.truncated),
+                    m.d.sync += [st.eq(IDLE), c_valid.eq(1),
                                  c_framed.eq(0), c_overrun.eq(0),
                                  c_reach.eq(drain_info[li].seq)]
                     m.d.sync += c_info.eq(drain_info[li])
@@ -356,10 +354,9 @@ class MoldTracker(wiring.Component):
             m.d.sync += o_valid.eq(0)
 
         # ------------------------------------------------------------ commit
-        c2_valid, c2, c2_trunc, c2_framed, c2_overrun = c_valid, c_info, c_trunc, c_framed, \
-            c_overrun
+        c2_valid, c2, c2_framed, c2_overrun = c_valid, c_info, c_framed, c_overrun
         c2_reach = c_reach
-        ok = c2_valid & ~c2_trunc
+        ok = c2_valid
         is_acc = c2.kind == _K_ACC
         with m.If(ok & (c2.kind == _K_DUP)):
             m.d.sync += cnt["dup_packets"].eq(cnt["dup_packets"] + 1)
@@ -392,10 +389,8 @@ class MoldTracker(wiring.Component):
         ev = Signal(TrackerEvent)
         m.d.comb += [
             ev.line.eq(c2.line),
-            ev.verdict.eq(Mux(c2_trunc, Verdict.TRUNCATED,
-                              Mux(is_acc, Verdict.ACCEPTED,
-                                  Mux(c2.kind == _K_DUP, Verdict.DUPLICATE,
-                                      Verdict.STALE_SESSION)))),
+            ev.verdict.eq(Mux(is_acc, Verdict.ACCEPTED,
+                              Mux(c2.kind == _K_DUP, Verdict.DUPLICATE, Verdict.STALE_SESSION))),
             ev.new_session.eq(c2.new), ev.gap.eq(c2.gap), ev.overrun.eq(c2_overrun),
             ev.session.eq(c2.session), ev.sequence.eq(c2.seq), ev.count.eq(c2.count),
             ev.framed.eq(c2_framed), ev.skip.eq(c2.skip),

@@ -1,26 +1,23 @@
 """Cut-through source for the trigger engine: the ITCH decoder's ``early`` view -> ``FastAdd``.
 
 The trigger engine (:class:`~.engine.TriggerEngine`) can evaluate an add from the decoder's
-view of it, before the message has been committed and gone through the book builder, if the
+view of it, before the message has gone through the book builder, if the
 producer guarantees three things (docs/architecture.md "Trigger engine"): the strobe shows a
 message the book *will* process (with the slot it will use), it is the next message the engine
 will see on ``ev`` (``quiet``), and the message's own data (side, price) are final. This block
 makes those guarantees, without any speculation the committed stream could contradict:
 
-* **Only committed messages.** A strobe is presented in the cycle the decoder shows an ``A``
-  or ``F`` *complete* and *final* (``early.complete`` and ``early.final``): the word that
-  carried the message's last byte was its packet's last word and the frame is not truncated.
-  The packet was already accepted by the MoldUDP64 tracker before it was streamed to the
-  decoder (duplicates and stale-session packets are drained, never decoded; overlap messages
-  are skipped, never assembled; the decision is taken on committed tracker state), and the
-  only later rejection, ``ip_length``, is settled by the packet's last word (the parser holds
-  that word until the frame reaches its IPv4 total length). A complete message lies inside
-  the UDP payload (not an overrun), ``early.active`` means its type and framed length are
-  right: such a message is certain to be on the decoder's committed ``o``. For an ``A`` the
-  price is its last field (the strobe comes with the price's last byte); an ``F``'s 4-byte
-  attribution follows the price (the strobe comes with the message's last byte, at most one
-  word after the price's). An add that is not its packet's last message (or shares its last
-  word with a following message), and any add of a frame still open, goes the slow path.
+* **Only delivered messages.** A strobe is presented in the cycle the decoder shows an ``A``
+  or ``F`` *complete* (``early.complete``), wherever it lies in its packet. The packet was
+  accepted by the MoldUDP64 tracker at its header, before it was streamed to the decoder
+  (duplicates and stale-session packets are drained, never decoded; overlap messages are
+  skipped, never assembled), and nothing later in the frame can take a complete message back:
+  a frame that ends early keeps the messages it completed (docs/architecture.md "Feed: frames
+  and MoldUDP64"). A complete message lies inside the UDP payload (not an overrun), and
+  ``early.active`` means its type and framed length are right: such a message is certain to be
+  on the decoder's ``o``. For an ``A`` the price is its last field (the strobe comes with the
+  price's last byte); an ``F``'s 4-byte attribution follows the price (the strobe comes with
+  the message's last byte, at most one word after the price's).
 * **The book's slot.** The locate is looked up in the book builder's locate map (``loc_*``:
   a read port; the address is the early ``locate``, which arrives long before the price). The
   book processes an ``A``/``F`` of a mapped locate in that slot; a mapping is permanent, so a
@@ -132,7 +129,7 @@ class CutThrough(wiring.Component):
         slot_fresh = (fresh.bit_select(self.loc_slot, 1) if S > 1 else fresh[0]) \
             & (self.loc_slot < S)
         strobe = Signal()
-        m.d.comb += strobe.eq(e.active & e.complete & e.final & is_add & e.fields.price
+        m.d.comb += strobe.eq(e.active & e.complete & is_add & e.fields.price
                               & e.fields.side & e.fields.locate & hit & slot_fresh)
         f = self.fast.payload
         m.d.comb += [

@@ -139,10 +139,12 @@ def malformed_frames(rng: random.Random, good) -> list[tuple[str, bytes]]:
         ("ip_checksum", ipv4_frame(pay, bad_checksum=True, **base)),
         ("ip_checksum vlan opts", ipv4_frame(pay, bad_checksum=True, vlan=9, ihl=7, **base)),
         ("ip_length short total", ipv4_frame(pay, total_adj=-(len(pay) + 8) - 1, **base)),
-        ("ip_length truncated in payload", full[:len(full) - 5]),
+        ("frame cut in payload", full[:len(full) - 5]),
         ("ip_length truncated in mold header", full[:14 + 20 + 8 + 12]),
+        ("ip_length truncated at mold header's last byte", full[:14 + 20 + 8 + 19]),
+        ("frame cut after mold header", full[:14 + 20 + 8 + 20]),
         ("ip_length truncated in udp header", full[:14 + 20 + 5]),
-        ("ip_length total past frame", ipv4_frame(pay, total_adj=3, **base)),
+        ("total length past frame", ipv4_frame(pay, total_adj=3, **base)),
         ("not_udp tcp", ipv4_frame(pay, proto=6, **base)),
         ("ip_fragment mf", ipv4_frame(pay, flags_frag=0x2000, **base)),
         ("ip_fragment offset", ipv4_frame(pay, flags_frag=0x0001, **base)),
@@ -173,44 +175,45 @@ def malformed_frames(rng: random.Random, good) -> list[tuple[str, bytes]]:
 # --------------------------------------------------------------------------- parser model
 
 def expected_parser_output(frame: bytes, groups=None, check_ip_checksum: bool = True):
-    """(status code, payload bytes or None, truncated) of the frame parser for ``frame``.
+    """(status code, payload bytes or None) of the frame parser for ``frame``.
 
-    The status is the reference's (parse_udp_frame). Passing frames give their UDP payload.
-    An ``ip_length`` frame that is merely truncated (total length >= IHL*4 + 8 but beyond the
-    frame) and passes every other header check on the bytes present is forwarded cut-through:
-    its payload bytes present, ending with ``truncated``.
+    The status is the reference's (parse_udp_frame). Passing frames give their UDP payload (the
+    bytes present, for a frame that ends early). An ``ip_length`` frame that ends before its
+    MoldUDP64 header is complete (total length >= IHL*4 + 8) and passes every other header
+    check on the bytes present is forwarded cut-through: its payload bytes present (fewer than
+    the header's 20, so the line buffer discards them).
     """
     r = parse_udp_frame(frame, groups, check_ip_checksum=check_ip_checksum)
     if not isinstance(r, str):
-        return PASS, r.payload, False
+        return PASS, r.payload
     code = FRAME_REASONS.index(r)
     if r != "ip_length":
-        return code, None, False
+        return code, None
     n = len(frame)
     l3 = 18 if frame[12:14] == b"\x81\x00" else 14
     ihl = (frame[l3] & 0xF) * 4
     total = int.from_bytes(frame[l3 + 2:l3 + 4], "big")
     if total < ihl + 8:
-        return code, None, False
+        return code, None
     pstart = l3 + ihl + 8
     if n <= pstart:
-        return code, None, False
+        return code, None
     # the header checks after ip_length, on the (present) header bytes, as if not truncated
     if frame[l3 + 9] != 17 or int.from_bytes(frame[l3 + 6:l3 + 8], "big") & 0x3FFF:
-        return code, None, False
+        return code, None
     dport = int.from_bytes(frame[l3 + ihl + 2:l3 + ihl + 4], "big")
     ulen = int.from_bytes(frame[l3 + ihl + 4:l3 + ihl + 6], "big")
     if ulen < 8 or ulen > total - ihl or ulen - 8 < 20:
-        return code, None, False
+        return code, None
     if groups:
         dst = int.from_bytes(frame[l3 + 16:l3 + 20], "big")
         if not any(ip_to_int(ip) == dst and p == dport for ip, p in groups):
-            return code, None, False
-    return code, frame[pstart:min(n, pstart + ulen - 8)], True
+            return code, None
+    return code, frame[pstart:min(n, pstart + ulen - 8)]
 
 
 def packets_from_beats(items: list[dict]) -> list[tuple[bytes, bool, int]]:
-    """Reassemble PayloadBeat dicts into (payload, truncated, length) per packet."""
+    """Reassemble PayloadBeat dicts into (payload, length) per packet."""
     out, cur = [], None
     for it in items:
         if it["first"]:
@@ -224,7 +227,7 @@ def packets_from_beats(items: list[dict]) -> list[tuple[bytes, bool, int]]:
             raise AssertionError(f"payload beat with nbytes={n}")
         cur += it["data"].to_bytes(8, "little")[:n]
         if it["last"]:
-            out.append((bytes(cur), bool(it["truncated"]), it["length"]))
+            out.append((bytes(cur), it["length"]))
             cur = None
         elif n != 8:
             raise AssertionError(f"non-last payload beat with nbytes={n}")

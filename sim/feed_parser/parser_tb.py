@@ -50,16 +50,15 @@ class ParserTB(TB):
         got_status = list(self.status.items)
         assert len(got_status) == len(exp), \
             f"{label}: {len(got_status)} frame statuses for {len(exp)} frames"
-        for i, ((code, _, _), g) in enumerate(zip(exp, got_status)):
+        for i, ((code, _), g) in enumerate(zip(exp, got_status)):
             assert g == code, (f"{label}: frame {i}: status {_name(g)}, expected {_name(code)}"
                                f" (frame {self.sent[i][0].hex()})")
         pk = packets_from_beats(self.out.items)
-        want = [(p, t) for _, p, t in exp if p is not None]
+        want = [p for _, p in exp if p is not None]
         assert len(pk) == len(want), f"{label}: {len(pk)} payloads, expected {len(want)}"
-        for i, ((p, t, ln), (wp, wt)) in enumerate(zip(pk, want)):
+        for i, ((p, ln), wp) in enumerate(zip(pk, want)):
             assert p == wp, f"{label}: payload {i}: got {p.hex()} expected {wp.hex()}"
-            assert t == wt, f"{label}: payload {i}: truncated={t}, expected {wt}"
-        counts = Counter(code for code, _, _ in exp)
+        counts = Counter(code for code, _ in exp)
         for i, name in enumerate(FRAME_REASONS):
             got = self[name].value
             assert got == counts[i], f"{label}: counter {name}={got}, expected {counts[i]}"

@@ -166,6 +166,7 @@ class EmuDevice(Device):
         self._enabled = bool(out["control_enable"])
         rp[core.P_KILL] = int(bool(out["control_kill"]) or self._tripped)
         st.auto[0] = int(bool(out["control_auto"]))
+        st.wire[0] = int(bool(out["control_wire_triggers"]))
         sess = self.driver.session()
         for k in ("src_mac", "dst_mac", "src_ip", "dst_ip", "src_port", "dst_port", "ack",
                   "window", "ttl", "vlan"):

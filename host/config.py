@@ -46,6 +46,10 @@ class Strategy:
     band_bps: int = 15
     quantity: int = 100
     rearm: int = 1
+    #: what fires a trigger side: "book" (the best price of the book after a message, or an
+    #: add that crosses), "wire" (only an add that crosses: evaluated as its price arrives;
+    #: docs/architecture.md "Trigger sources")
+    source: str = "book"
     #: host poll interval, in messages: triggers are (re)written between polls
     poll_messages: int = 2048
     #: "static" triggers: {"AAPL" = {buy = 1500000, sell = 1510000, quantity = 100}}
@@ -122,6 +126,9 @@ class Config:
                               "model, none")
         if self.strategy.rearm not in (0, 1):
             raise ConfigError("strategy.rearm: 0 (one-shot) or 1 (edge)")
+        if self.strategy.source not in ("book", "wire"):
+            raise ConfigError(f"strategy.source: 'book' or 'wire', not "
+                              f"{self.strategy.source!r}")
         if self.strategy.poll_messages < 1:
             raise ConfigError("strategy.poll_messages: must be >= 1")
         if len(self.orders.capacity) != 1:

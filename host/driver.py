@@ -525,7 +525,8 @@ class _Ops:
                              f"{cap['groups']} entries")
         r = cfg.risk
         yield from self._g_write("CONTROL", enable=0, kill=int(r.kill),
-                              auto=0 if cfg.symbols else 1)
+                              auto=0 if cfg.symbols else 1,
+                              wire_triggers=int(cfg.strategy.source == "wire"))
         yield from self._g_write("FEED_CONFIG", check_ip_checksum=int(check_ip_checksum),
                               track_sequence=int(track_sequence))
         yield from self._g_set_groups(cfg.feed.groups)

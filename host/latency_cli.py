@@ -28,9 +28,10 @@ CLOCK_MHZ = 322.265625  # 25G MAC user clock (64-bit at 20.6 Gb/s of raw bandwid
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "data" / "static_triggers.toml"
 
 
-def measure(capture: Path, config_path: Path | None) -> dict:
+def measure(capture: Path, config_path: Path | None, source: str | None = None) -> dict:
     """Run the capture through the RTL device and the emulator with the same host loop (any
-    strategy), check the order frames are identical, and time every order on the RTL."""
+    strategy), check the order frames are identical, and time every order on the RTL.
+    ``source``: the trigger source ("book"/"wire"; default: the config's)."""
     import copy
 
     from ..backends.emu import EmuDevice
@@ -41,6 +42,9 @@ def measure(capture: Path, config_path: Path | None) -> dict:
     from .hostloop import run_device
 
     cfg = rtl_config(load_config(config_path))
+    if source is not None:
+        cfg.strategy.source = source
+        cfg.validate()
     frames = frames_of(capture)
     er = run_device(EmuDevice(copy.deepcopy(cfg), ROW_DEPTH), frames, copy.deepcopy(cfg))
     with RtlDevice() as dev:
@@ -59,7 +63,8 @@ def measure(capture: Path, config_path: Path | None) -> dict:
 
     got = len(rr.orders.frames)
     return {"backend": "rtl", "capture": str(capture), "orders": got,
-            "strategy": cfg.strategy.kind, "clock_mhz": CLOCK_MHZ,
+            "strategy": cfg.strategy.kind, "trigger_source": cfg.strategy.source,
+            "clock_mhz": CLOCK_MHZ,
             "from_frame_first_byte": stats(from_frame) if got else None,
             "from_trigger_field": stats(from_field) if got else None,
             "book_event_to_order": {"min": c.get("lat_min"), "max": c.get("lat_max"),
@@ -73,7 +78,7 @@ def measure(capture: Path, config_path: Path | None) -> dict:
                         "MAC/PCS/PHY or the wire"}
 
 
-def _legacy(backend, capture, config, as_json) -> None:
+def _legacy(backend, capture, config, as_json, source=None) -> None:
     """``tickwire latency [--backend rtl] [--json]``: one capture, end-to-end figures."""
     from .cli import SAMPLE, report_book_loss
     if backend != "rtl":
@@ -81,7 +86,7 @@ def _legacy(backend, capture, config, as_json) -> None:
                    err=True)
         raise typer.Exit(2)
     try:
-        r = measure(capture or SAMPLE, config or DEFAULT_CONFIG)
+        r = measure(capture or SAMPLE, config or DEFAULT_CONFIG, source)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"tickwire: {e}", err=True)
         raise typer.Exit(2)
@@ -116,11 +121,14 @@ def register(app, hw_app, model_app) -> None:
                                                        "bundled sample)"),
                 config: Optional[Path] = typer.Option(None, help="TOML config with symbols "
                                                       "and static triggers"),
+                source: Optional[str] = typer.Option(None, help="trigger source: book or "
+                                                     "wire (default: the config's "
+                                                     "strategy.source)"),
                 as_json: bool = typer.Option(False, "--json")):
         """Tick-to-trade in cycles and ns: min, p50, p99, max per order (without a
         sub-command), or a sub-command."""
         if ctx.invoked_subcommand is None:
-            _legacy(backend, capture, config, as_json)
+            _legacy(backend, capture, config, as_json, source)
 
     @lat.command("run")
     def run(campaign: Path = typer.Argument(..., help="campaign TOML (e.g. "

@@ -185,6 +185,7 @@ class Appliance(wiring.Component):
             fc.ab_window.eq(rf.feed_config_ab_window),
             p.auto.eq(rf.control_auto),
             o.enable.eq(rf.control_enable), o.fast_enable.eq(rf.control_cut_through),
+            o.wire.eq(rf.control_wire_triggers),
             o.clear.eq(rf.control_soft_reset),
             o.gross_value.eq(rf.risk_gross_set), o.gross_we.eq(rf.risk_load_gross),
             o.trip_clear.eq(rf.risk_trip_clear),

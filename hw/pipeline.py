@@ -194,6 +194,9 @@ class TickToTrade(wiring.Component):
             cut.ev_evaluate.eq(book.ev.payload.evaluate), cut.clear.eq(self.orders.clear),
             path.fast.valid.eq(cut.fast.valid), path.fast.payload.eq(cut.fast.payload),
             path.quiet.eq(cut.quiet),
+            cut.wire.eq(self.orders.wire), cut.fast_took.eq(path.fast_took),
+            cut.ev_decided.eq(book.ev_decided), cut.ev_tracked.eq(book.ev_tracked),
+            path.ev_skip.eq(cut.ev_skip), path.ev_skip_seq.eq(cut.ev_skip_seq),
             self.fast_offered.eq(cut.offered),
             # order frames
             self.o.valid.eq(path.o.valid), path.o.ready.eq(self.o.ready),

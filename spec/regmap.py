@@ -81,7 +81,7 @@ TABLE_KINDS = ("array", "memory", "port")
 MAP_ID = int.from_bytes(b"TWIR", "big")
 #: Map version (major, minor), typed by hand: bump minor for additions, major for changes.
 #: MAP_HASH catches whatever a forgotten bump would miss.
-MAP_VERSION = (2, 2)
+MAP_VERSION = (2, 3)
 
 
 
@@ -719,6 +719,10 @@ def build_regmap() -> RegisterMap:
             Field("cut_through", 1, "rw", reset=1,
                   doc="evaluate crossing adds on the cut-through path as their price field "
                       "arrives (the same orders either way, sooner)"),
+            Field("wire_triggers", 1, "rw", reset=0,
+                  doc="wire triggers: a side fires only on an add that crosses it, never on "
+                      "the book's best price, so almost every add is evaluated as its price "
+                      "arrives (docs/architecture.md \"Trigger engine\": trigger sources)"),
             Field("soft_reset", 1, "wo", offset=31,
                   doc="pulse: clear the order path -- trigger rows, risk state (positions, "
                       "gross, buckets refilled to the burst, duplicate records, trip), egress "

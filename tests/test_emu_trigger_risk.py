@@ -154,3 +154,36 @@ def test_refused_add_still_fires_the_trigger():
     _, res = run(day, permissive(config(("AAPL",))), writes=[trig(buy=999_500)])
     assert res.counters["duplicate_ref"] == 1
     assert res.orders.msg.tolist() == [i]      # the order is on the market all the same
+
+
+def test_wire_triggers_fire_only_on_a_crossing_add():
+    """Wire triggers (docs/architecture.md "Trigger sources"): the add term only, and only
+    the side the add can cross; a delete evaluates nothing (no re-arm); a non-crossing add of
+    the side re-arms (rearm 1); a replace's new order counts as an add of its side."""
+    def day_of():
+        day = Day(("AAPL",))
+        book(day)                                       # bid 999_000, ask 1_001_000
+        ids = [day.add("AAPL", 3, "S", 50, 1_000_000)]  # ask add at the trigger: buy fires
+        day.delete("AAPL", 3)
+        ids.append(day.add("AAPL", 4, "S", 50, 999_000))   # crosses, disarmed: nothing
+        day.delete("AAPL", 4)                           # book: no evaluation, no re-arm
+        day.add("AAPL", 5, "B", 10, 999_500)            # a bid add: the buy side is not looked at
+        ids.append(day.add("AAPL", 6, "S", 50, 1_000_500))  # ask add above: re-arms
+        ids.append(day.add("AAPL", 7, "S", 50, 999_900))    # crosses again: fires
+        day.add("AAPL", 8, "S", 50, 1_002_000)          # re-arms
+        ids.append(day.add_msg("U", stock_locate=1, original_order_reference_number=8,
+                               new_order_reference_number=9, shares=50, price=999_800))
+        return day, ids
+    cfg = permissive(config(("AAPL",)))
+    cfg.strategy.source = "wire"
+    day, ids = day_of()
+    _, res = run(day, cfg, writes=[trig(buy=1_000_000, qty=100, rearm=1)])
+    assert res.orders.msg.tolist() == [ids[0], ids[3], ids[4]]
+    assert set(res.orders.side.tolist()) == {0}
+    # book triggers on the same day: the best ask below the trigger also fires (after the
+    # delete of 3 the best ask is 999_000's order 4; re-armed only when the book's ask goes
+    # above the trigger)
+    cfg.strategy.source = "book"
+    day, _ = day_of()
+    _, book_res = run(day, cfg, writes=[trig(buy=1_000_000, qty=100, rearm=1)])
+    assert book_res.orders.msg.tolist() != res.orders.msg.tolist()

@@ -88,6 +88,7 @@ class State:
         self.names = np.zeros(S, np.uint64)          # 8 ASCII bytes, big-endian packed
         self.n_names = np.zeros(1, np.int64)         # slots in use
         self.auto = np.zeros(1, np.uint8)            # 1: learn names as they appear
+        self.wire = np.zeros(1, np.uint8)            # 1: wire triggers (CONTROL.wire_triggers)
         self.locate_slot = np.full(65536, -1, np.int32)  # -1 unknown, -2 seen and untracked
         # order table: bank 0 (fold buckets) in entries [0, n/2), bank 1 (mix32) in [n/2, n)
         # one record per entry, a bucket's ways adjacent: a lookup touches one or two cache
@@ -507,21 +508,27 @@ def _risk_check(s, side, price, qty, now, rp, rs, position, sym_bucket, dup, rg)
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _trigger(s, k, now, seq, add_side, add_price, lv, lv_n, trig, armed, rp, rs, position,
-             sym_bucket, dup, rg, counters, order_out, norders):
+             sym_bucket, dup, rg, counters, order_out, norders, wire):
     """Trigger engine and pre-trade risk for slot ``s`` after message ``k``; kept out of the
-    book loop (called only for slots with an enabled trigger) so the hot loop stays small."""
+    book loop (called only for slots with an enabled trigger) so the hot loop stays small.
+    ``wire``: wire triggers (only the add term, only the side the add can cross)."""
     for side in range(2):  # buy first
         if trig[s, 3 + side] == 0:
+            continue
+        # wire triggers: a buy is evaluated on an ask add, a sell on a bid add, nothing else
+        if wire and add_side != (ASK if side == BID else BID):
             continue
         # the book after the message, or the order the message added (on the market even
         # when the book could not store it)
         if side == BID:
             px = trig[s, 0]
-            cond = (lv_n[s, ASK] > 0 and np.int64(_top_price(lv, lv_n, s, ASK, 0)) <= px) or \
+            cond = (not wire and lv_n[s, ASK] > 0 and
+                    np.int64(_top_price(lv, lv_n, s, ASK, 0)) <= px) or \
                 (add_side == ASK and add_price <= px)
         else:
             px = trig[s, 1]
-            cond = (lv_n[s, BID] > 0 and np.int64(_top_price(lv, lv_n, s, BID, 0)) >= px) or \
+            cond = (not wire and lv_n[s, BID] > 0 and
+                    np.int64(_top_price(lv, lv_n, s, BID, 0)) >= px) or \
                 (add_side == BID and add_price >= px)
         if not armed[s, side]:
             if trig[s, 5] == 1 and not cond:
@@ -693,8 +700,10 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
             ot, bits, way_bits,
             lv, lv_n, trading_state, last_trade,
             trig, armed, rp, rs, position, sym_bucket, dup, rg, counters,
-            row_msg, row_seq, row_ts, row_slot, row_levels, order_out):
+            row_msg, row_seq, row_ts, row_slot, row_levels, order_out, wire):
     """Run messages through book → trigger → risk.
+
+    ``wire[0]`` 1: wire triggers (docs/architecture.md "Trigger sources").
 
     ``offsets[i]`` is the offset of message i's type byte in ``data``; ``sequences[i]`` its
     sequence number. ``writes`` is the host-write schedule: rows (message index, slot,
@@ -788,7 +797,7 @@ def process(data, offsets, sequences, first_msg, writes, depth, part, part_mask,
             continue
         norders = _trigger(s, k, np.int64(_u48(data, o + O_TS)), np.int64(sequences[k]),
                            add_side, add_price, lv, lv_n, trig, armed, rp, rs, position,
-                           sym_bucket, dup, rg, counters, order_out, norders)
+                           sym_bucket, dup, rg, counters, order_out, norders, wire[0] != 0)
     return nrows, norders
 
 

@@ -205,6 +205,7 @@ class Emulator:
             st.n_names[0] = len(cfg.symbols)
         else:
             st.auto[0] = 1
+        st.wire[0] = int(cfg.strategy.source == "wire")
         r = cfg.risk
         st.risk_params[:] = [int(getattr(r, p)) for p in core.RISK_PARAMS]
         st.risk_slot[:, 0] = 1
@@ -273,7 +274,7 @@ class Emulator:
             st.lv, st.lv_n, st.trading_state,
             st.last_trade, st.trig, st.armed, st.risk_params, st.risk_slot, st.position,
             st.sym_bucket, st.dup, st.risk_global, st.counters,
-            row_msg, row_seq, row_ts, row_slot, row_levels, order_out)
+            row_msg, row_seq, row_ts, row_slot, row_levels, order_out, st.wire)
         if nr:
             parts_rows.append((row_msg[:nr] + first, row_seq[:nr].copy(), row_ts[:nr].copy(),
                                row_slot[:nr].copy(), row_levels[:nr, :self.depth].copy()))
@@ -434,7 +435,7 @@ class Emulator:
                 st.lv, st.lv_n, st.trading_state,
                 st.last_trade, st.trig, st.armed, st.risk_params, st.risk_slot, st.position,
                 st.sym_bucket, st.dup, st.risk_global, t["counters"],
-                row_msg, row_seq, row_ts, row_slot, row_levels, order_out)
+                row_msg, row_seq, row_ts, row_slot, row_levels, order_out, st.wire)
             if nr:
                 t["rows"].append((row_msg[:nr] + first, row_seq[:nr].copy(), row_ts[:nr].copy(),
                                   row_slot[:nr].copy(), row_levels[:nr, :self.depth].copy()))

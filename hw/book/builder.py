@@ -119,6 +119,9 @@ class BookBuilder(wiring.Component):
                         has not yet either been found untracked (Y2) or had its event taken
                         on ``ev`` (the cycle of that handshake included); 0 = every such
                         message the book holds or held has reached the trigger engine
+        ev_decided      with ``events``: pulse, an A F E C X D U H message (in order) is
+                        decided (Y2): ``ev_tracked`` 1, its one event will follow on ``ev``;
+                        0, its locate is not tracked and it has none
         counters        :data:`COUNTERS`, the emulator's names (32 bits, wrap)
         mem, mem_base   with ``order_memory="offchip"``: the AXI4 master of the order table
                         and the table's byte address (:attr:`order_memory_bytes` from there)
@@ -192,6 +195,8 @@ class BookBuilder(wiring.Component):
         if events:
             ports["ev"] = Out(stream.Signature(BookEvent))
             ports["ev_pending"] = Out(1)
+            ports["ev_decided"] = Out(1)
+            ports["ev_tracked"] = Out(1)
         if stamp:
             ports["now"] = In(32)
         if order_memory == "offchip":
@@ -486,7 +491,9 @@ class BookBuilder(wiring.Component):
                 p_out.eq(self.ev.valid & self.ev.ready),
             ]
             m.d.sync += pend.eq(pend + p_in - p_drop - p_out)
-            m.d.comb += self.ev_pending.eq(pend != 0)
+            m.d.comb += [self.ev_pending.eq(pend != 0),
+                         self.ev_decided.eq(y2_go & ev_type(y2.type)),
+                         self.ev_tracked.eq(dec_mapped)]
         else:
             m.d.comb += hold.eq(x_push & ~out_fifo.w_rdy)
         with m.If(~hold):

@@ -45,14 +45,28 @@ makes those guarantees, without any speculation the committed stream could contr
 ``U`` (replace) is left to the slow path: its side is the original order's, known only from
 the book's order table. Executions never fire on their own (they only take liquidity away).
 
+**Wire triggers** (``wire``): an add's evaluation needs no book, only the message itself and
+the order in which the engine's state (armed bits, trading states, risk) changes, so
+``quiet`` becomes: no older message still on its way to the engine could fire, re-arm or
+change a trading state. Per message the decoder hands on (types ``A F E C X D U H``, in order)
+an entry is kept until the message leaves the book (found untracked at its decision, or its
+event taken by the engine): *hazard* for an ``A``/``F`` the engine did not take, every ``U``
+(its side and whether it adds an order are the book's) and every ``H``; ``E C X D`` evaluate
+nothing with wire triggers. An add is taken when no hazard is in flight; its entry then says
+*taken*, and the engine skips its event (``ev_skip``; the low 16 bits of its sequence in
+``ev_skip_seq`` for the engine's check). Two in-order queues hold the entries: decoder ->
+the book's decision (``ev_decided``), then, for a tracked message, decision -> the engine's
+``ev`` handshake. Their occupancy is bounded by the decoder's FIFO and the book's event FIFO;
+should a push ever find a queue full, the wire path stops (``quiet`` 0) until reset.
+
 The strobe is presented whether or not the engine takes it (``fast_enable``, ``quiet``, the
 crossing test are the engine's); ``stamp_valid`` is 0: a taken strobe's latency starts at
 the strobe. Timing: everything is combinational from the registered ``early`` port, the map
 read (registered in the book) and the two registered counts.
 """
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
@@ -75,8 +89,13 @@ class CutThrough(wiring.Component):
     ev_take, ev_slot, ev_evaluate : In   the engine's ``ev`` handshake (BookEvent slot and
                                          ``evaluate``)
     clear : In(1)                  the order path's clear (resets the engine's shadows)
+    wire : In(1)                   wire triggers (the order path's ``wire``)
+    fast_took : In(1)              the engine took the strobe (same cycle)
+    ev_decided, ev_tracked : In(1) <- BookBuilder (an event-type message decided, tracked)
     fast : Out(stream.Signature(FastAdd, always_ready=True))   -> TriggerEngine.fast
     quiet : Out(1)                 -> TriggerEngine.quiet
+    ev_skip, ev_skip_seq : Out     -> TriggerEngine (wire triggers: the waiting event is a
+                                   taken message's)
     offered : Out(counter_width)   strobes presented (taken or not; hardware only)
 
     Parameters: ``symbols`` (slots of the book and the engine), ``slot_bits`` (width of the
@@ -84,7 +103,7 @@ class CutThrough(wiring.Component):
     """
 
     def __init__(self, *, symbols: int = GATEWARE["symbols"], slot_bits: int = 6,
-                 counter_width: int = 32):
+                 counter_width: int = 32, in_flight: int = 512):
         if not isinstance(slot_bits, int) or not 1 <= slot_bits <= SLOT_BITS:
             raise ValueError(f"slot_bits must be an integer in 1..{SLOT_BITS}, not "
                              f"{slot_bits!r}")
@@ -92,6 +111,7 @@ class CutThrough(wiring.Component):
             raise ValueError(f"symbols must be an integer in 1..{1 << slot_bits}, not "
                              f"{symbols!r}")
         self.symbols = symbols
+        self.in_flight = in_flight
         super().__init__({
             "early": In(EarlyLayout),
             "held": In(1),
@@ -103,8 +123,14 @@ class CutThrough(wiring.Component):
             "ev_slot": In(SLOT_BITS),
             "ev_evaluate": In(1),
             "clear": In(1),
+            "wire": In(1),
+            "fast_took": In(1),
+            "ev_decided": In(1),
+            "ev_tracked": In(1),
             "fast": Out(stream.Signature(FastAdd, always_ready=True)),
             "quiet": Out(1),
+            "ev_skip": Out(1),
+            "ev_skip_seq": Out(16),
             "offered": Out(counter_width),
         })
 
@@ -141,8 +167,42 @@ class CutThrough(wiring.Component):
             f.timestamp.eq(msg.timestamp),
             f.stamp.eq(0),
             f.stamp_valid.eq(0),
-            self.quiet.eq(~self.held & ~self.ev_pending),
         ]
+        # ---- wire triggers: the in-flight entries (see the module docstring)
+        entry = data.StructLayout({"hazard": 1, "taken": 1, "seq": 16})
+        m.submodules.q_dec = q_dec = fifo.SyncFIFO(width=entry.size, depth=self.in_flight)
+        m.submodules.q_ev = q_ev = fifo.SyncFIFO(width=entry.size, depth=self.in_flight // 4)
+        t = msg.type
+        event_type = Cat(*[t == ord(ch) for ch in "AFECXDUH"]).any()
+        taken = strobe & self.fast_took & self.wire
+        push = Signal(entry)
+        m.d.comb += [
+            push.taken.eq(taken),
+            push.hazard.eq((is_add & ~taken) | (t == ord("U")) | (t == ord("H"))),
+            push.seq.eq(msg.sequence[:16]),
+            q_dec.w_data.eq(push),
+            q_dec.w_en.eq(e.active & e.complete & event_type),
+        ]
+        head_dec = Signal(entry)
+        head_ev = Signal(entry)
+        m.d.comb += [
+            head_dec.eq(q_dec.r_data), head_ev.eq(q_ev.r_data),
+            q_dec.r_en.eq(self.ev_decided),
+            q_ev.w_data.eq(head_dec), q_ev.w_en.eq(self.ev_decided & self.ev_tracked),
+            q_ev.r_en.eq(self.ev_take),
+            self.ev_skip.eq(q_ev.r_rdy & head_ev.taken),
+            self.ev_skip_seq.eq(head_ev.seq),
+        ]
+        hazards = Signal(range(2 * self.in_flight))
+        m.d.sync += hazards.eq(hazards + (q_dec.w_en & push.hazard)
+                               - (self.ev_decided & ~self.ev_tracked & head_dec.hazard)
+                               - (self.ev_take & q_ev.r_rdy & head_ev.hazard))
+        broken = Signal()      # (never expected: sticky until reset; the slow path is exact)
+        with m.If((q_dec.w_en & ~q_dec.w_rdy) | (q_ev.w_en & ~q_ev.w_rdy)
+                    | (self.ev_decided & ~q_dec.r_rdy)):
+            m.d.sync += broken.eq(1)
+        m.d.comb += self.quiet.eq(Mux(self.wire, (hazards == 0) & ~broken,
+                                      ~self.held & ~self.ev_pending))
         with m.If(strobe):
             m.d.sync += self.offered.eq(self.offered + 1)
         return m

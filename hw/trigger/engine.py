@@ -25,6 +25,16 @@ Two inputs, one evaluation per cycle:
   evaluation is already done); its ``sequence`` is checked (``fast_mismatch`` counts a
   violation of the producer contract).
 
+Wire triggers (``wire``, docs/architecture.md "Trigger sources"): only the add term counts,
+and only the side the add can cross is evaluated (an ask add the buy side, a bid add the
+sell side); an event without an add evaluates nothing. Then an add's evaluation needs no
+book at all, so the producer's ``quiet`` only promises that no older message still on its
+way could fire, re-arm or change a trading state; the strobe is taken for every add
+(crossing or not: a re-arm must happen in order too), ahead of a waiting event, and any
+number of taken messages may await their events: the producer marks each of those events
+(``ev_skip``, with the low 16 bits of its sequence in ``ev_skip_seq`` for the check).
+``fast_took`` says in the strobe's cycle that it was taken.
+
 Host writes (``triggers.w``) replace a slot's row and re-arm both sides in the cycle they are
 presented; an evaluation in the same cycle still sees the old row (the write lands after it).
 ``refs.w`` writes a slot's collar reference price (no re-arm), carried with each candidate to
@@ -81,6 +91,10 @@ class TriggerEngine(wiring.Component):
         quiet          In(1)   no message older than ``fast``'s is still on its way to ``ev``
         enable         In(1)   order path enable (0: evaluate nothing)
         fast_enable    In(1)
+        wire           In(1)   wire triggers (see above)
+        ev_skip        In(1)   wire triggers: the event on ``ev`` is a taken message's
+        ev_skip_seq    In(16)  ... and the low bits of that message's sequence
+        fast_took      Out(1)  the strobe on ``fast`` is taken in this cycle
         now            In(32)  free-running cycle counter (stamps candidates)
         triggers       In(TablePort(SLOT_BITS, TriggerRow))  host write of a slot's row (re-arms)
         refs           In(TablePort(SLOT_BITS, 32))  host write of a slot's reference price
@@ -106,6 +120,10 @@ class TriggerEngine(wiring.Component):
             "quiet": In(1),
             "enable": In(1),
             "fast_enable": In(1),
+            "wire": In(1),
+            "ev_skip": In(1),
+            "ev_skip_seq": In(16),
+            "fast_took": Out(1),
             "now": In(32),
             "triggers": In(TablePort(SLOT_BITS, TriggerRow)),
             "refs": In(TablePort(SLOT_BITS, 32)),
@@ -155,8 +173,11 @@ class TriggerEngine(wiring.Component):
         f = self.fast.payload
         ev = self.ev.payload
         sel_fast = Signal()
+        wire = self.wire
+        # book triggers: a strobe only while no event waits and no taken one awaits its event;
+        # wire triggers: ahead of a waiting event (the producer's quiet covers it)
         m.d.comb += sel_fast.eq(self.fast.valid & self.fast_enable & self.enable & self.quiet
-                                & ~self.ev.valid & ~skip_pending & can_eval)
+                                & (wire | (~self.ev.valid & ~skip_pending)) & can_eval)
         for rp in (rows_f, refs_f, sh_f, tg_f):
             m.d.comb += rp.addr.eq(f.slot)
         for rp in (rows_e, refs_e, tg_e):
@@ -179,23 +200,33 @@ class TriggerEngine(wiring.Component):
         ]
         crosses = (row_f.enable_buy & ab_f & f_buy) | (row_f.enable_sell & as_f & f_sell)
         fast_take = Signal()
-        m.d.comb += fast_take.eq(sel_fast & in_range_f & sh.trading & crosses)
-        cond_fb = (sh.best_ask.valid & (sh.best_ask.price <= row_f.buy_price)) | f_buy
-        cond_fs = (sh.best_bid.valid & (sh.best_bid.price >= row_f.sell_price)) | f_sell
+        m.d.comb += [fast_take.eq(sel_fast & in_range_f & (wire | (sh.trading & crosses))),
+                     self.fast_took.eq(fast_take)]
+        live_f = fast_take & sh.trading
+        cond_fb = (~wire & sh.best_ask.valid & (sh.best_ask.price <= row_f.buy_price)) | f_buy
+        cond_fs = (~wire & sh.best_bid.valid & (sh.best_bid.price >= row_f.sell_price)) | f_sell
+        # wire triggers evaluate only the side the add can cross
+        live_fb = live_f & (~wire | (f.side == BOOK_ASK))
+        live_fs = live_f & (~wire | (f.side == BOOK_BID))
 
         # ------------------------------------------------------------ event evaluation
         # (a strobe is only taken while no event waits, so ready need not look at it)
-        m.d.comb += self.ev.ready.eq(can_eval)
+        m.d.comb += self.ev.ready.eq(can_eval & ~sel_fast)
         ev_take = self.ev.valid & self.ev.ready
         ev_eval = Signal()
-        m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range_e & ~skip_pending & self.enable)
+        # (a taken message's event is skipped in either mode: the producer marks only those
+        # taken with wire triggers, so the source may change with messages in flight)
+        skip_now = self.ev_skip | skip_pending
+        m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range_e & ~skip_now & self.enable)
         live_e = ev_eval & (ev.trading_state == STATE_TRADING)
-        cond_eb = ((ev.best_ask.valid & (ev.best_ask.price <= row_e.buy_price))
-                   | (ev.add.valid & (ev.add.side == BOOK_ASK)
-                      & (ev.add.price <= row_e.buy_price)))
-        cond_es = ((ev.best_bid.valid & (ev.best_bid.price >= row_e.sell_price))
-                   | (ev.add.valid & (ev.add.side == BOOK_BID)
-                      & (ev.add.price >= row_e.sell_price)))
+        add_ask = ev.add.valid & (ev.add.side == BOOK_ASK)
+        add_bid = ev.add.valid & (ev.add.side == BOOK_BID)
+        cond_eb = ((~wire & ev.best_ask.valid & (ev.best_ask.price <= row_e.buy_price))
+                   | (add_ask & (ev.add.price <= row_e.buy_price)))
+        cond_es = ((~wire & ev.best_bid.valid & (ev.best_bid.price >= row_e.sell_price))
+                   | (add_bid & (ev.add.price >= row_e.sell_price)))
+        live_eb = live_e & (~wire | add_ask)
+        live_es = live_e & (~wire | add_bid)
 
         # fire / re-arm per source (at most one source evaluates in a cycle: a strobe is
         # selected only while no event is valid)
@@ -208,10 +239,10 @@ class TriggerEngine(wiring.Component):
             rearm = live & en & ~armed & row.rearm & ~cond
             m.d.comb += [fire.eq(live & en & armed & cond), chg.eq(fire | rearm)]
 
-        side_logic(fast_take, row_f, row_f.enable_buy, ab_f, cond_fb, fire_fb, chg_fb)
-        side_logic(fast_take, row_f, row_f.enable_sell, as_f, cond_fs, fire_fs, chg_fs)
-        side_logic(live_e, row_e, row_e.enable_buy, ab_e, cond_eb, fire_eb, chg_eb)
-        side_logic(live_e, row_e, row_e.enable_sell, as_e, cond_es, fire_es, chg_es)
+        side_logic(live_fb, row_f, row_f.enable_buy, ab_f, cond_fb, fire_fb, chg_fb)
+        side_logic(live_fs, row_f, row_f.enable_sell, as_f, cond_fs, fire_fs, chg_fs)
+        side_logic(live_eb, row_e, row_e.enable_buy, ab_e, cond_eb, fire_eb, chg_eb)
+        side_logic(live_es, row_e, row_e.enable_sell, as_e, cond_es, fire_es, chg_es)
         fire_b = fire_fb | fire_eb
         fire_s = fire_fs | fire_es
 
@@ -266,12 +297,15 @@ class TriggerEngine(wiring.Component):
         ]
 
         # skip bookkeeping for cut-through messages
-        with m.If(fast_take):
+        with m.If(fast_take & ~wire):
             m.d.sync += [skip_pending.eq(1), skip_seq.eq(f.sequence)]
         with m.Elif(ev_take & ev.evaluate & skip_pending):
             m.d.sync += skip_pending.eq(0)
             with m.If(nonzero(ev.sequence ^ skip_seq)):
                 m.d.sync += self.counters.fast_mismatch.eq(self.counters.fast_mismatch + 1)
+        with m.If(ev_take & self.ev_skip
+                  & (~ev.evaluate | nonzero(ev.sequence[:16] ^ self.ev_skip_seq))):
+            m.d.sync += self.counters.fast_mismatch.eq(self.counters.fast_mismatch + 1)
         m.d.sync += self.counters.triggers_fired.eq(self.counters.triggers_fired + fire_b + fire_s)
         with m.If(fast_take):
             m.d.sync += self.counters.fast_taken.eq(self.counters.fast_taken + 1)

@@ -42,14 +42,15 @@ COUNTERS = TRIGGER_COUNTERS + RISK_COUNTERS + EGRESS_COUNTERS
 class OrderConfig(wiring.Signature):
     """Host configuration of the order path (from the host's side; see the blocks):
 
-    enable, fast_enable          trigger engine enables
+    enable, fast_enable, wire    trigger engine enables and trigger source (``wire``: an
+                                 add crossing fires, the book's best price does not)
     params, trip_clear, user_ref_load, gross_we/gross_value   pre-trade risk
     tmpl, capacity, session_load, lat_enable, lat_bin_shift, lat_clear   order egress
     clear                        strobe: clear all three blocks"""
 
     def __init__(self):
         super().__init__({
-            "enable": Out(1), "fast_enable": Out(1), "params": Out(RiskParams),
+            "enable": Out(1), "fast_enable": Out(1), "wire": Out(1), "params": Out(RiskParams),
             "trip_clear": Out(1), "user_ref_load": Out(1),
             "gross_we": Out(1), "gross_value": Out(64),
             "tmpl": Out(SessionTemplate), "capacity": Out(8), "session_load": Out(1),
@@ -99,7 +100,8 @@ def forward(m, dst, src, names) -> None:
 class OrderPath(wiring.Component):
     """Trigger + risk + egress (see the blocks for the port semantics).
 
-    Members: ``ev``, ``fast``, ``quiet`` (trigger inputs), ``config`` (In(OrderConfig)),
+    Members: ``ev``, ``fast``, ``quiet``, ``ev_skip``, ``ev_skip_seq`` (trigger inputs),
+    ``fast_took`` (the engine took the strobe), ``config`` (In(OrderConfig)),
     the tables ``triggers``, ``refs`` (trigger engine), ``limits``, ``positions`` (risk),
     ``names``, ``lat_hist`` (egress), ``o`` (order frames), ``lat`` (a latency record
     per order frame: :class:`~tickwire.hw.egress.layouts.LatencyRecord`), the taps ``cand``, ``dec``,
@@ -125,6 +127,9 @@ class OrderPath(wiring.Component):
             "ev": In(stream.Signature(BookEvent)),
             "fast": In(stream.Signature(FastAdd, always_ready=True)),
             "quiet": In(1),
+            "ev_skip": In(1),
+            "ev_skip_seq": In(16),
+            "fast_took": Out(1),
             "config": In(OrderConfig()),
             **tables(hist_bins, counter_width),
             "o": Out(OrderStreamSignature()),
@@ -165,7 +170,9 @@ class OrderPath(wiring.Component):
             self.acc.valid.eq(risk.o.valid), self.acc.payload.eq(risk.o.payload),
             # configuration
             trig.quiet.eq(self.quiet), trig.enable.eq(cfg.enable),
-            trig.fast_enable.eq(cfg.fast_enable),
+            trig.ev_skip.eq(self.ev_skip), trig.ev_skip_seq.eq(self.ev_skip_seq),
+            self.fast_took.eq(trig.fast_took),
+            trig.fast_enable.eq(cfg.fast_enable), trig.wire.eq(cfg.wire),
             risk.params.eq(cfg.params), risk.trip_clear.eq(cfg.trip_clear),
             risk.user_ref_load.eq(cfg.user_ref_load), risk.gross_we.eq(cfg.gross_we),
             risk.gross_value.eq(cfg.gross_value),

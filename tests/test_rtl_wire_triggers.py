@@ -1,0 +1,77 @@
+"""Wire triggers on the Verilated appliance (docs/architecture.md "Trigger sources"): the
+order frames are the emulator's, with the cut-through path on and off, and with it on almost
+every add is evaluated from the decoder's strobe, wherever it lies in its packet (the
+producer's hazard accounting, hw/trigger/cutthrough.py, stands in for the book's ``quiet``)."""
+
+import copy
+import random
+
+import pytest
+
+from tickwire.host import gen
+from tickwire.host.framing import build_udp_frame
+from tickwire.backends import rtl
+from tickwire.backends.wire import trigger_latencies
+
+from test_rtl_orders import SAMPLE_NAMES, case, compare, mids, sample_frames
+
+pytestmark = pytest.mark.rtl
+
+
+@pytest.fixture(scope="module")
+def built():
+    from tickwire.sim import fastsim
+    return fastsim.build(rtl.harness())
+
+
+def wire(cfg):
+    cfg = copy.deepcopy(cfg)
+    cfg.strategy.source = "wire"
+    return cfg
+
+
+def test_sample_wire_triggers(built):
+    """The bundled capture with ``tickwire latency``'s static triggers as wire triggers and
+    two random cases: same frames on and off; with it on, most orders leave from the strobe
+    and every one of those no later, counted from its trigger field, than on the slow path."""
+    from tickwire.host.config import load_config
+    from tickwire.host.latency_cli import DEFAULT_CONFIG
+    frames = sample_frames()
+    cases = [(wire(rtl.rtl_config(load_config(DEFAULT_CONFIG))), [], None)]
+    mid = mids(frames, SAMPLE_NAMES)
+    cases += [(wire(c), w, lim) for c, w, lim in
+              (case(seed, SAMPLE_NAMES, mid, permissive=perm)
+               for seed, perm in ((23, True), (24, False)))]
+    for i, (cfg, writes, limits) in enumerate(cases):
+        on, c_on, emu = compare(frames, cfg, writes, limits, fast=True)
+        off, c_off, _ = compare(frames, cfg, writes, limits, fast=False)
+        assert on == off
+        if i == 0:
+            assert len(on) > 20 and c_on["fast_orders"] > len(on) // 2, c_on
+            _, lat_on = trigger_latencies(frames, emu.orders.sequence, c_on["first_cycles"],
+                                          c_on["frame_cycles"])
+            _, lat_off = trigger_latencies(frames, emu.orders.sequence, c_off["first_cycles"],
+                                           c_off["frame_cycles"])
+            assert all(a <= b for a, b in zip(lat_on, lat_off))
+            assert sum(a < b for a, b in zip(lat_on, lat_off)) == c_on["fast_orders"]
+
+
+def test_generated_day_wire_triggers(built):
+    """A generated day (adds, replaces, executions, cancels, deletes, trading states) with
+    random idle gaps and random risk configurations: replaces and trading-state messages in
+    flight hold the wire path back, and the frames are the emulator's."""
+    day = gen.generate_day(symbols=8, messages=20000, seed=37)
+    frames = [build_udp_frame(p) for _, p in gen.to_packets(day)]
+    rnd = random.Random(37)
+    gaps = [rnd.choice((0, 1, 3, 8, 20)) for _ in frames]
+    names = list(day.symbols)
+    mid = mids(frames, names)
+    taken = orders = 0
+    for k, perm in ((0, True), (1, False)):
+        cfg, writes, limits = case(370 + k, names, mid, permissive=perm)
+        got, c, _ = compare(frames, wire(cfg), writes, limits, gaps_a=gaps)
+        off, _, _ = compare(frames, wire(cfg), writes, limits, gaps_a=gaps, fast=False)
+        assert got == off
+        taken += c["fast_taken"]
+        orders += c["fast_orders"]
+    assert taken > 1000 and orders > 0

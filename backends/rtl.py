@@ -327,25 +327,28 @@ def frame_first_messages(frames: list[bytes]) -> np.ndarray:
 def run_appliance(frames: list[bytes], host, *, symbols: int = GATEWARE["symbols"],
                   random_ready: bool = False, gap: int = FRAME_GAP, settle: int = 2048,
                   line_b: list[bytes] | None = None, gaps_a: list[int] | None = None,
-                  gaps_b: list[int] | None = None) -> ApplianceRun:
+                  gaps_b: list[int] | None = None, exe=None,
+                  profiled: bool = False) -> ApplianceRun:
     """Stream ``frames`` on line A (``line_b`` on B) through the appliance; ``host(drv, bus)``
     makes the host's operations with ``drv`` (a :class:`Driver` over a :class:`ScriptBus`),
     calling ``bus.seek(f)`` to place later ones before frame ``f``. Then every readable word
-    is read back; the result's ``drv`` reads them."""
+    is read back; the result's ``drv`` reads them. ``exe``: the harness executable to run;
+    ``profiled``: run the profile-guided build (:func:`train`)."""
     cap = gateware_capacity(symbols=symbols)
     bus = ScriptBus(frame_beat_index(frames), cap)
     host(Driver(bus), bus)
     snap = readable_words(cap)
     ops = list(bus.ops) + [(1 << 62, "r", a, 0) for a in snap]
     h = harness(symbols=symbols)
-    fastsim.build(h)   # cached; a (re)build is not part of the simulation time
+    # cached; a (re)build is not part of the simulation time
+    exe = exe or fastsim.build(h, train if profiled else None)
     import resource
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     taken: list = []
     outs, cycles = fastsim.run(h, [beats(frames, gap, gaps_a), beats(line_b or [], gap, gaps_b)],
                                idle_cycles=IDLE_CYCLES, random_ready=random_ready,
-                               bus_ops=ops, settle=settle, taken=taken)
+                               bus_ops=ops, settle=settle, taken=taken, exe=exe)
     secs = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
@@ -383,7 +386,7 @@ def run_frames(line_a: list[bytes], line_b: list[bytes] | None = None, *,
                symbols: list[str] | None = None, depth: int = BUILD_DEPTH,
                gaps_a=None, gaps_b=None, random_ready: bool = False,
                ab_window: int = AB_WINDOW, track_sequence: bool = True,
-               check_ip_checksum: bool = True):
+               check_ip_checksum: bool = True, exe=None, profiled: bool = False):
     """The book alone (no strategy): frames through the appliance, configured by the host
     driver for ``symbols`` (auto mode when none). Returns (rows (sequence, timestamp, slot,
     levels[N, depth, 4]), counters, names of the slots, cycles, seconds)."""
@@ -398,7 +401,7 @@ def run_frames(line_a: list[bytes], line_b: list[bytes] | None = None, *,
         drv.write("FEED_CONFIG", ab_window=ab_window)
 
     r = run_appliance(line_a, host, random_ready=random_ready, line_b=line_b, gaps_a=gaps_a,
-                      gaps_b=gaps_b)
+                      gaps_b=gaps_b, exe=exe, profiled=profiled)
     rows = r.rows if depth == BUILD_DEPTH else shallower(r.rows, depth)
     c = _counters(r)
     # the stream's own cycles: first beat of line A taken -> last book row out
@@ -448,6 +451,24 @@ def run_orders(frames: list[bytes], config: Config, writes=(), *,
     return r.frames, c
 
 
+def train(exe) -> None:
+    """The profile-guided build's training run (``fastsim.build``'s ``train``): a synthetic
+    64-symbol day and a short deep day (deep levels) through ``exe``, as ``replay`` runs them."""
+    import os
+    import tempfile
+
+    from ..host import gen
+    from .wire import frames_of
+    days = [gen.generate_day(symbols=64, messages=20_000, seed=7),
+            gen.generate_deep_day(symbols=8, messages=6_000, seed=7, deep_sides=2,
+                                  deep_levels=200)]
+    with tempfile.TemporaryDirectory() as d:
+        for k, day in enumerate(days):
+            path = os.path.join(d, f"train{k}.pcap")
+            gen.write_capture(day, path)
+            run_frames(frames_of(path), exe=exe)
+
+
 def replay(path, symbols: list[str] | None, depth: int):
     """``tickwire replay --backend rtl``: the book rows of the gateware for a capture (a
     BinaryFILE is packed into MoldUDP64 frames), as the emulator's ``RunResult``."""
@@ -455,7 +476,7 @@ def replay(path, symbols: list[str] | None, depth: int):
     from ..host.hostloop import orders_from_frames
     from .wire import frames_of
     (seq, ts, slot, lv), counters, names, cycles, secs = run_frames(
-        frames_of(path), symbols=symbols, depth=depth)
+        frames_of(path), symbols=symbols, depth=depth, profiled=True)
     rows = BookRows(seq, ts, slot, np.full(len(seq), -1, np.int64), lv)
     return RunResult("rtl", names, counters, rows, orders_from_frames([], names),
                      np.zeros((0, 9), np.int64), {"rtl": secs}, depth)

@@ -45,9 +45,11 @@ CACHE_LEVELS = 32
 
 
 def level_result_layout(slot_bits: int, levels: int) -> data.StructLayout:
+    # the book first: at bit 0 its 32-bit words line up with the simulator's, so copying it
+    # between stages is a word copy rather than a shift per word (RTL simulation speed)
     return data.StructLayout({
-        "op": level_op_layout(slot_bits),
         "book": slot_levels_layout(levels),   # the slot's word after the op (both sides)
+        "op": level_op_layout(slot_bits),
         "visible": 1,                         # this op touched sorted position < depth
         "emit": 1,                            # a top-N row is due after this op
         # the op counted level_overflow / level_miss; with deep levels only the misses of a
@@ -59,8 +61,8 @@ def level_result_layout(slot_bits: int, levels: int) -> data.StructLayout:
 
 def _w_layout(slot_bits: int, levels: int) -> data.StructLayout:
     return data.StructLayout({
+        "book": slot_levels_layout(levels),   # first, as in level_result_layout
         "op": level_op_layout(slot_bits),
-        "book": slot_levels_layout(levels),
         "visible": 1,
         "emit_pre": 1,     # last op of a message with a visible op
         "cmp": 1,          # second half of a U: emit only if the side's top N changed value

@@ -114,7 +114,8 @@ class BookBuilder(wiring.Component):
                         cut-through trigger path); ``loc_valid``/``loc_slot`` follow one cycle
                         later: ``loc_valid`` 1 = the locate is mapped to ``loc_slot`` (a
                         mapping is permanent, so a 1 stays true; a 0 may be stale by the
-                        mapping of a message still in flight)
+                        mapping of a message still in flight); ``loc_untracked`` 1 = seen
+                        and not tracked (also permanent: never looked up again)
         ev_pending      with ``events``: a message of type A F E C X D U H accepted on ``i``
                         has not yet either been found untracked (Y2) or had its event taken
                         on ``ev`` (the cycle of that handshake included); 0 = every such
@@ -191,6 +192,7 @@ class BookBuilder(wiring.Component):
             "loc_addr": In(16),
             "loc_valid": Out(1),
             "loc_slot": Out(self.slot_bits),
+            "loc_untracked": Out(1),
         }
         if events:
             ports["ev"] = Out(stream.Signature(BookEvent))
@@ -253,7 +255,8 @@ class BookBuilder(wiring.Component):
                               else 1)
         m.d.comb += [loc_rp.addr.eq(self.loc_addr), loc_rp.en.eq(1),
                      self.loc_valid.eq(loc_rp.data.valid & loc_ok),
-                     self.loc_slot.eq(loc_rp.data.slot)]
+                     self.loc_slot.eq(loc_rp.data.slot),
+                     self.loc_untracked.eq(loc_rp.data.untracked & loc_ok)]
         names = [Signal(64, name=f"name_{j}") for j in range(S)]
         name_valid = Signal(S)
 

@@ -50,9 +50,12 @@ the order in which the engine's state (armed bits, trading states, risk) changes
 ``quiet`` becomes: no older message still on its way to the engine could fire, re-arm or
 change a trading state. Per message the decoder hands on (types ``A F E C X D U H``, in order)
 an entry is kept until the message leaves the book (found untracked at its decision, or its
-event taken by the engine): *hazard* for an ``A``/``F`` the engine did not take, every ``U``
-(its side and whether it adds an order are the book's) and every ``H``; ``E C X D`` evaluate
-nothing with wire triggers. An add is taken when no hazard is in flight; its entry then says
+event taken by the engine): *hazard* for an ``A``/``F`` the engine did not take, a ``U``
+(its side, slot and whether it adds an order are the book's: the original order's) and an
+``H``, unless the book's locate map says the locate is not tracked (``loc_untracked``; the
+book ignores its messages, for good), or, for an ``A``/``F``/``H``, that it is mapped to a
+slot none of whose sides is enabled (``probe_*``: the engine's row; a mapping is
+permanent); ``E C X D`` evaluate nothing with wire triggers. An add is taken when no hazard is in flight; its entry then says
 *taken*, and the engine skips its event (``ev_skip``; the low 16 bits of its sequence in
 ``ev_skip_seq`` for the engine's check). Two in-order queues hold the entries: decoder ->
 the book's decision (``ev_decided``), then, for a tracked message, decision -> the engine's
@@ -73,7 +76,7 @@ from tickwire.spec.capacity import GATEWARE
 
 from ..feed.decoder import EarlyLayout
 from .common import SLOT_BITS
-from .layouts import BOOK_ASK, BOOK_BID, FastAdd
+from .layouts import BOOK_ASK, BOOK_BID, FastAdd, TriggerRow
 
 __all__ = ["CutThrough"]
 
@@ -85,13 +88,15 @@ class CutThrough(wiring.Component):
     held : In(1)                   FeedFrontEnd.held
     ev_pending : In(1)             BookBuilder.ev_pending
     loc_addr : Out(16)             -> BookBuilder.loc_addr
-    loc_valid : In(1), loc_slot : In(slot_bits)   <- BookBuilder (one cycle after loc_addr)
+    loc_valid : In(1), loc_slot : In(slot_bits), loc_untracked : In(1)   <- BookBuilder (one
+                                   cycle after loc_addr)
     ev_take, ev_slot, ev_evaluate : In   the engine's ``ev`` handshake (BookEvent slot and
                                          ``evaluate``)
     clear : In(1)                  the order path's clear (resets the engine's shadows)
     wire : In(1)                   wire triggers (the order path's ``wire``)
     fast_took : In(1)              the engine took the strobe (same cycle)
     ev_decided, ev_tracked : In(1) <- BookBuilder (an event-type message decided, tracked)
+    probe_slot : Out; probe_row, probe_valid : In   the engine's row of the message's slot
     fast : Out(stream.Signature(FastAdd, always_ready=True))   -> TriggerEngine.fast
     quiet : Out(1)                 -> TriggerEngine.quiet
     ev_skip, ev_skip_seq : Out     -> TriggerEngine (wire triggers: the waiting event is a
@@ -119,6 +124,7 @@ class CutThrough(wiring.Component):
             "loc_addr": Out(16),
             "loc_valid": In(1),
             "loc_slot": In(slot_bits),
+            "loc_untracked": In(1),
             "ev_take": In(1),
             "ev_slot": In(SLOT_BITS),
             "ev_evaluate": In(1),
@@ -127,6 +133,9 @@ class CutThrough(wiring.Component):
             "fast_took": In(1),
             "ev_decided": In(1),
             "ev_tracked": In(1),
+            "probe_slot": Out(SLOT_BITS),
+            "probe_row": In(TriggerRow),
+            "probe_valid": In(1),
             "fast": Out(stream.Signature(FastAdd, always_ready=True)),
             "quiet": Out(1),
             "ev_skip": Out(1),
@@ -169,16 +178,23 @@ class CutThrough(wiring.Component):
             f.stamp_valid.eq(0),
         ]
         # ---- wire triggers: the in-flight entries (see the module docstring)
+        hazards = Signal(range(2 * self.in_flight))
         entry = data.StructLayout({"hazard": 1, "taken": 1, "seq": 16})
         m.submodules.q_dec = q_dec = fifo.SyncFIFO(width=entry.size, depth=self.in_flight)
         m.submodules.q_ev = q_ev = fifo.SyncFIFO(width=entry.size, depth=self.in_flight // 4)
         t = msg.type
         event_type = Cat(*[t == ord(ch) for ch in "AFECXDUH"]).any()
+        row = self.probe_row
+        enabled = self.probe_valid & (row.enable_buy | row.enable_sell)
+        untracked = self.loc_untracked & (loc_q == msg.locate)
+        is_u = t == ord("U")
         taken = strobe & self.fast_took & self.wire
         push = Signal(entry)
         m.d.comb += [
             push.taken.eq(taken),
-            push.hazard.eq((is_add & ~taken) | (t == ord("U")) | (t == ord("H"))),
+            self.probe_slot.eq(self.loc_slot),
+            push.hazard.eq(((is_add & ~taken) | is_u | (t == ord("H"))) & ~untracked
+                           & (is_u | ~hit | enabled)),
             push.seq.eq(msg.sequence[:16]),
             q_dec.w_data.eq(push),
             q_dec.w_en.eq(e.active & e.complete & event_type),
@@ -193,7 +209,6 @@ class CutThrough(wiring.Component):
             self.ev_skip.eq(q_ev.r_rdy & head_ev.taken),
             self.ev_skip_seq.eq(head_ev.seq),
         ]
-        hazards = Signal(range(2 * self.in_flight))
         m.d.sync += hazards.eq(hazards + (q_dec.w_en & push.hazard)
                                - (self.ev_decided & ~self.ev_tracked & head_dec.hazard)
                                - (self.ev_take & q_ev.r_rdy & head_ev.hazard))

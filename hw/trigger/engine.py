@@ -95,6 +95,9 @@ class TriggerEngine(wiring.Component):
         ev_skip        In(1)   wire triggers: the event on ``ev`` is a taken message's
         ev_skip_seq    In(16)  ... and the low bits of that message's sequence
         fast_took      Out(1)  the strobe on ``fast`` is taken in this cycle
+        probe_slot     In(SLOT_BITS)  a slot the producer asks about ...
+        probe_row      Out(TriggerRow), probe_valid Out(1)
+                               ... its row now (same cycle; valid: in range)
         now            In(32)  free-running cycle counter (stamps candidates)
         triggers       In(TablePort(SLOT_BITS, TriggerRow))  host write of a slot's row (re-arms)
         refs           In(TablePort(SLOT_BITS, 32))  host write of a slot's reference price
@@ -124,6 +127,9 @@ class TriggerEngine(wiring.Component):
             "ev_skip": In(1),
             "ev_skip_seq": In(16),
             "fast_took": Out(1),
+            "probe_slot": In(SLOT_BITS),
+            "probe_row": Out(TriggerRow),
+            "probe_valid": Out(1),
             "now": In(32),
             "triggers": In(TablePort(SLOT_BITS, TriggerRow)),
             "refs": In(TablePort(SLOT_BITS, 32)),
@@ -154,9 +160,11 @@ class TriggerEngine(wiring.Component):
         m.submodules.shadow = shadow = memory.Memory(
             shape=Shadow, depth=S, init=[{"trading": 1}] * S)
         m.submodules.toggles = toggles = memory.Memory(shape=2, depth=S, init=[])
-        rows_f, rows_e, refs_f, refs_e, sh_f, tg_f, tg_e, tg_h = (
+        rows_f, rows_e, rows_p, refs_f, refs_e, sh_f, tg_f, tg_e, tg_h = (
             mem.read_port(domain="comb")
-            for mem in (rows, rows, refs, refs, shadow, toggles, toggles, toggles))
+            for mem in (rows, rows, rows, refs, refs, shadow, toggles, toggles, toggles))
+        m.d.comb += [rows_p.addr.eq(self.probe_slot), self.probe_row.eq(rows_p.data.row),
+                     self.probe_valid.eq(self.probe_slot < S)]
         rows_w, refs_w, sh_w = (mem.write_port() for mem in (rows, refs, shadow))
         tg_w = toggles.write_port(granularity=1)
 

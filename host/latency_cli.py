@@ -10,7 +10,9 @@ emulator's, byte for byte). Cycles are counted on the harness clock from
 to the first beat of the order frame; nanoseconds at the 322 MHz target clock. MAC/PCS/PHY
 and the wire are not included (the harness drives the MAC-side stream directly). The
 cut-through trigger path is on (``fast_enable``): ``cut_through`` reports how many orders it
-fired (``book_event_to_order`` then mixes book input -> order and strobe -> order).
+fired (``book_event_to_order`` then mixes book input -> order and strobe -> order). The
+gateware's per-order records split off the time an order waited behind another order frame
+(``egress_wait``); ``from_trigger_field_not_queued`` is the path alone.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ def measure(capture: Path, config_path: Path | None, source: str | None = None) 
         cfg.validate()
     frames = frames_of(capture)
     er = run_device(EmuDevice(copy.deepcopy(cfg), ROW_DEPTH), frames, copy.deepcopy(cfg))
+    lat = []
     with RtlDevice() as dev:
-        rr = run_device(dev, frames, copy.deepcopy(cfg))
+        rr = run_device(dev, frames, copy.deepcopy(cfg),
+                        on_poll=lambda ctx, out: lat.append(out.latency))
     if rr.orders.frames != er.orders.frames:
         raise RuntimeError("RTL and emulator order frames differ: no latency to report")
     from_frame, from_field = trigger_latencies(frames, er.orders.sequence, rr.order_times,
@@ -57,11 +61,29 @@ def measure(capture: Path, config_path: Path | None, source: str | None = None) 
 
     def stats(v):
         a = np.array(v, np.int64)
+        if not a.size:
+            return None
         q = {"min": int(a.min()), "p50": float(np.percentile(a, 50)),
              "p99": float(np.percentile(a, 99)), "max": int(a.max())}
         return {"cycles": q, "ns": {k: round(x * 1000 / CLOCK_MHZ, 1) for k, x in q.items()}}
 
     got = len(rr.orders.frames)
+    # the gateware's per-order records: how long each order waited behind another order
+    # frame at the egress (the queueing, reported apart from the path)
+    queue = {}
+    parts = [x for x in lat if x is not None]
+    if got and parts:
+        from .latency.records import order_records
+        latency = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        inputs = np.asarray(rr.input_times, np.int64)
+        recs = order_records(frames, (inputs - inputs[0]).astype(np.float64), inputs,
+                             rr.order_times, latency, er.orders.sequence)
+        waited = recs["egress"] > 0
+        field = np.asarray(from_field, np.int64)
+        queue = {"egress_wait": stats(recs["egress"]),
+                 "orders_that_waited": int(waited.sum()),
+                 "from_trigger_field_not_queued": stats(field[~waited]),
+                 "from_trigger_field_cut_through": stats(field[recs["fast"]])}
     return {"backend": "rtl", "capture": str(capture), "orders": got,
             "strategy": cfg.strategy.kind, "trigger_source": cfg.strategy.source,
             "clock_mhz": CLOCK_MHZ,
@@ -71,11 +93,13 @@ def measure(capture: Path, config_path: Path | None, source: str | None = None) 
                                     "mean": c.get("lat_sum", 0) / max(1, c.get("lat_count", 0))},
             "cut_through": {k: c.get(k) for k in ("fast_taken", "fast_orders",
                                                   "fast_mismatch")},
+            **queue,
             "book_loss": {k: c.get(k, 0) for k in BOOK_LOSS_COUNTERS},
-            "includes": "feed handler (cut-through for an add that ends its packet, fired by "
-                        "the trigger engine from the decoder's strobe; otherwise store-and-"
-                        "forward per packet), book builder, trigger, risk, order egress; not "
-                        "MAC/PCS/PHY or the wire"}
+            "includes": "feed handler (each message handed on at its own last byte; an add "
+                        "fired from the decoder's strobe on the cut-through path, otherwise "
+                        "after the book builder), book builder, trigger, risk, order egress "
+                        "(egress_wait: behind another order frame); not MAC/PCS/PHY or the "
+                        "wire"}
 
 
 def _legacy(backend, capture, config, as_json, source=None) -> None:
@@ -105,6 +129,9 @@ def _legacy(backend, capture, config, as_json, source=None) -> None:
     ct = r["cut_through"]
     typer.echo(f"cut-through: {ct['fast_orders']} orders from {ct['fast_taken']} adds "
                "taken on the fast path")
+    if r.get("egress_wait"):
+        typer.echo(f"egress: {r['orders_that_waited']} orders waited behind another order "
+                   f"frame (max {r['egress_wait']['cycles']['max']} cycles)")
     typer.echo(f"includes: {r['includes']}")
 
 

@@ -78,3 +78,20 @@ def test_latency_json():
                                                                  abs=0.1)
     # the cut-through orders: 3 cycles after the decoder's strobe
     assert r["cut_through"]["fast_orders"] > 0
+    # the queueing behind another order frame is reported apart from the path
+    q = r["egress_wait"]["cycles"]
+    assert 0 <= q["min"] <= q["max"] and r["orders_that_waited"] <= r["orders"]
+    nq = r["from_trigger_field_not_queued"]["cycles"]
+    assert nq["min"] >= t["min"] and nq["max"] <= t["max"]
+    assert r["from_trigger_field_cut_through"]["cycles"]["min"] == t["min"]
+
+
+def test_latency_wire_triggers():
+    out = CliRunner().invoke(app, ["latency", "--source", "wire", "--json"])
+    assert out.exit_code == 0, out.output
+    r = json.loads(out.stdout)
+    assert r["trigger_source"] == "wire" and r["orders"] > 20
+    # most orders leave from the decoder's strobe
+    assert r["cut_through"]["fast_orders"] > r["orders"] // 2
+    bad = CliRunner().invoke(app, ["latency", "--source", "tape", "--json"])
+    assert bad.exit_code == 2 and "strategy.source" in bad.output

@@ -160,6 +160,7 @@ class TickToTrade(wiring.Component):
             m.d.comb += book.mem_base.eq(self.order_base)
         m.submodules.path = path = OrderPath(**self._path_kw)
         m.submodules.cut = cut = CutThrough(symbols=self.slots, slot_bits=book.slot_bits)
+        wiring.connect(m, cut.link, path.link)
         wiring.connect(m, wiring.flipped(self.rx_a), feed.rx_a)
         wiring.connect(m, wiring.flipped(self.rx_b), feed.rx_b)
         wiring.connect(m, feed.o, book.i)
@@ -195,11 +196,8 @@ class TickToTrade(wiring.Component):
             cut.ev_evaluate.eq(book.ev.payload.evaluate), cut.clear.eq(self.orders.clear),
             path.fast.valid.eq(cut.fast.valid), path.fast.payload.eq(cut.fast.payload),
             path.quiet.eq(cut.quiet),
-            cut.wire.eq(self.orders.wire), cut.fast_took.eq(path.fast_took),
-            path.probe_slot.eq(cut.probe_slot), cut.probe_row.eq(path.probe_row),
-            cut.probe_valid.eq(path.probe_valid),
+            cut.wire.eq(self.orders.wire),
             cut.ev_decided.eq(book.ev_decided), cut.ev_tracked.eq(book.ev_tracked),
-            path.ev_skip.eq(cut.ev_skip), path.ev_skip_seq.eq(cut.ev_skip_seq),
             self.fast_offered.eq(cut.offered),
             # order frames
             self.o.valid.eq(path.o.valid), path.o.ready.eq(self.o.ready),

@@ -54,10 +54,10 @@ event taken by the engine): *hazard* for an ``A``/``F`` the engine did not take,
 (its side, slot and whether it adds an order are the book's: the original order's) and an
 ``H``, unless the book's locate map says the locate is not tracked (``loc_untracked``; the
 book ignores its messages, for good), or, for an ``A``/``F``/``H``, that it is mapped to a
-slot none of whose sides is enabled (``probe_*``: the engine's row; a mapping is
+slot none of whose sides is enabled (``link.probe_*``: the engine's row; a mapping is
 permanent); ``E C X D`` evaluate nothing with wire triggers. An add is taken when no hazard is in flight; its entry then says
-*taken*, and the engine skips its event (``ev_skip``; the low 16 bits of its sequence in
-``ev_skip_seq`` for the engine's check). Two in-order queues hold the entries: decoder ->
+*taken*, and the engine skips its event (``link.ev_skip``; the low 16 bits of its sequence in
+``link.ev_skip_seq`` for the engine's check). Two in-order queues hold the entries: decoder ->
 the book's decision (``ev_decided``), then, for a tracked message, decision -> the engine's
 ``ev`` handshake. Their occupancy is bounded by the decoder's FIFO and the book's event FIFO;
 should a push ever find a queue full, the wire path stops (``quiet`` 0) until reset.
@@ -76,7 +76,7 @@ from tickwire.spec.capacity import GATEWARE
 
 from ..feed.decoder import EarlyLayout
 from .common import SLOT_BITS
-from .layouts import BOOK_ASK, BOOK_BID, FastAdd, TriggerRow
+from .layouts import BOOK_ASK, BOOK_BID, CutThroughLink, FastAdd
 
 __all__ = ["CutThrough"]
 
@@ -94,13 +94,12 @@ class CutThrough(wiring.Component):
                                          ``evaluate``)
     clear : In(1)                  the order path's clear (resets the engine's shadows)
     wire : In(1)                   wire triggers (the order path's ``wire``)
-    fast_took : In(1)              the engine took the strobe (same cycle)
     ev_decided, ev_tracked : In(1) <- BookBuilder (an event-type message decided, tracked)
-    probe_slot : Out; probe_row, probe_valid : In   the engine's row of the message's slot
+    link : Out(CutThroughLink())   <-> TriggerEngine: ``ev_skip``/``ev_skip_seq`` (the
+                                   waiting event is a taken message's), ``fast_took``, the
+                                   engine's row of the message's slot (``probe_*``)
     fast : Out(stream.Signature(FastAdd, always_ready=True))   -> TriggerEngine.fast
     quiet : Out(1)                 -> TriggerEngine.quiet
-    ev_skip, ev_skip_seq : Out     -> TriggerEngine (wire triggers: the waiting event is a
-                                   taken message's)
     offered : Out(counter_width)   strobes presented (taken or not; hardware only)
 
     Parameters: ``symbols`` (slots of the book and the engine), ``slot_bits`` (width of the
@@ -130,16 +129,11 @@ class CutThrough(wiring.Component):
             "ev_evaluate": In(1),
             "clear": In(1),
             "wire": In(1),
-            "fast_took": In(1),
             "ev_decided": In(1),
             "ev_tracked": In(1),
-            "probe_slot": Out(SLOT_BITS),
-            "probe_row": In(TriggerRow),
-            "probe_valid": In(1),
+            "link": Out(CutThroughLink()),
             "fast": Out(stream.Signature(FastAdd, always_ready=True)),
             "quiet": Out(1),
-            "ev_skip": Out(1),
-            "ev_skip_seq": Out(16),
             "offered": Out(counter_width),
         })
 
@@ -184,15 +178,16 @@ class CutThrough(wiring.Component):
         m.submodules.q_ev = q_ev = fifo.SyncFIFO(width=entry.size, depth=self.in_flight // 4)
         t = msg.type
         event_type = Cat(*[t == ord(ch) for ch in "AFECXDUH"]).any()
-        row = self.probe_row
-        enabled = self.probe_valid & (row.enable_buy | row.enable_sell)
+        link = self.link
+        row = link.probe_row
+        enabled = link.probe_valid & (row.enable_buy | row.enable_sell)
         untracked = self.loc_untracked & (loc_q == msg.locate)
         is_u = t == ord("U")
-        taken = strobe & self.fast_took & self.wire
+        taken = strobe & link.fast_took & self.wire
         push = Signal(entry)
         m.d.comb += [
             push.taken.eq(taken),
-            self.probe_slot.eq(self.loc_slot),
+            link.probe_slot.eq(self.loc_slot),
             push.hazard.eq(((is_add & ~taken) | is_u | (t == ord("H"))) & ~untracked
                            & (is_u | ~hit | enabled)),
             push.seq.eq(msg.sequence[:16]),
@@ -206,8 +201,8 @@ class CutThrough(wiring.Component):
             q_dec.r_en.eq(self.ev_decided),
             q_ev.w_data.eq(head_dec), q_ev.w_en.eq(self.ev_decided & self.ev_tracked),
             q_ev.r_en.eq(self.ev_take),
-            self.ev_skip.eq(q_ev.r_rdy & head_ev.taken),
-            self.ev_skip_seq.eq(head_ev.seq),
+            link.ev_skip.eq(q_ev.r_rdy & head_ev.taken),
+            link.ev_skip_seq.eq(head_ev.seq),
         ]
         m.d.sync += hazards.eq(hazards + (q_dec.w_en & push.hazard)
                                - (self.ev_decided & ~self.ev_tracked & head_dec.hazard)

@@ -32,8 +32,8 @@ book at all, so the producer's ``quiet`` only promises that no older message sti
 way could fire, re-arm or change a trading state; the strobe is taken for every add
 (crossing or not: a re-arm must happen in order too), ahead of a waiting event, and any
 number of taken messages may await their events: the producer marks each of those events
-(``ev_skip``, with the low 16 bits of its sequence in ``ev_skip_seq`` for the check).
-``fast_took`` says in the strobe's cycle that it was taken.
+(``link.ev_skip``, with the low 16 bits of its sequence in ``link.ev_skip_seq`` for the
+check). ``link.fast_took`` says in the strobe's cycle that it was taken.
 
 Host writes (``triggers.w``) replace a slot's row and re-arm both sides in the cycle they are
 presented; an evaluation in the same cycle still sees the old row (the write lands after it).
@@ -64,7 +64,7 @@ from tickwire.spec.capacity import GATEWARE
 from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, nonzero, sweep
 from ..ports import CounterGroup, TablePort
 from .layouts import (BOOK_ASK, BOOK_BID, ORDER_BUY, ORDER_SELL, STATE_TRADING, BookEvent,
-                      Candidate, FastAdd, Quote, TriggerRow)
+                      Candidate, CutThroughLink, FastAdd, Quote, TriggerRow)
 
 __all__ = ["TriggerEngine", "Shadow", "COUNTERS"]
 
@@ -92,12 +92,9 @@ class TriggerEngine(wiring.Component):
         enable         In(1)   order path enable (0: evaluate nothing)
         fast_enable    In(1)
         wire           In(1)   wire triggers (see above)
-        ev_skip        In(1)   wire triggers: the event on ``ev`` is a taken message's
-        ev_skip_seq    In(16)  ... and the low bits of that message's sequence
-        fast_took      Out(1)  the strobe on ``fast`` is taken in this cycle
-        probe_slot     In(SLOT_BITS)  a slot the producer asks about ...
-        probe_row      Out(TriggerRow), probe_valid Out(1)
-                               ... its row now (same cycle; valid: in range)
+        link           In(CutThroughLink())  from the producer: ``ev_skip`` (with wire
+                               triggers the event on ``ev`` is a taken message's); to it:
+                               ``fast_took``, a probed slot's row
         now            In(32)  free-running cycle counter (stamps candidates)
         triggers       In(TablePort(SLOT_BITS, TriggerRow))  host write of a slot's row (re-arms)
         refs           In(TablePort(SLOT_BITS, 32))  host write of a slot's reference price
@@ -124,12 +121,7 @@ class TriggerEngine(wiring.Component):
             "enable": In(1),
             "fast_enable": In(1),
             "wire": In(1),
-            "ev_skip": In(1),
-            "ev_skip_seq": In(16),
-            "fast_took": Out(1),
-            "probe_slot": In(SLOT_BITS),
-            "probe_row": Out(TriggerRow),
-            "probe_valid": Out(1),
+            "link": In(CutThroughLink()),
             "now": In(32),
             "triggers": In(TablePort(SLOT_BITS, TriggerRow)),
             "refs": In(TablePort(SLOT_BITS, 32)),
@@ -163,8 +155,9 @@ class TriggerEngine(wiring.Component):
         rows_f, rows_e, rows_p, refs_f, refs_e, sh_f, tg_f, tg_e, tg_h = (
             mem.read_port(domain="comb")
             for mem in (rows, rows, rows, refs, refs, shadow, toggles, toggles, toggles))
-        m.d.comb += [rows_p.addr.eq(self.probe_slot), self.probe_row.eq(rows_p.data.row),
-                     self.probe_valid.eq(self.probe_slot < S)]
+        link = self.link
+        m.d.comb += [rows_p.addr.eq(link.probe_slot), link.probe_row.eq(rows_p.data.row),
+                     link.probe_valid.eq(link.probe_slot < S)]
         rows_w, refs_w, sh_w = (mem.write_port() for mem in (rows, refs, shadow))
         tg_w = toggles.write_port(granularity=1)
 
@@ -209,7 +202,7 @@ class TriggerEngine(wiring.Component):
         crosses = (row_f.enable_buy & ab_f & f_buy) | (row_f.enable_sell & as_f & f_sell)
         fast_take = Signal()
         m.d.comb += [fast_take.eq(sel_fast & in_range_f & (wire | (sh.trading & crosses))),
-                     self.fast_took.eq(fast_take)]
+                     link.fast_took.eq(fast_take)]
         live_f = fast_take & sh.trading
         cond_fb = (~wire & sh.best_ask.valid & (sh.best_ask.price <= row_f.buy_price)) | f_buy
         cond_fs = (~wire & sh.best_bid.valid & (sh.best_bid.price >= row_f.sell_price)) | f_sell
@@ -224,7 +217,7 @@ class TriggerEngine(wiring.Component):
         ev_eval = Signal()
         # (a taken message's event is skipped in either mode: the producer marks only those
         # taken with wire triggers, so the source may change with messages in flight)
-        skip_now = self.ev_skip | skip_pending
+        skip_now = link.ev_skip | skip_pending
         m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range_e & ~skip_now & self.enable)
         live_e = ev_eval & (ev.trading_state == STATE_TRADING)
         add_ask = ev.add.valid & (ev.add.side == BOOK_ASK)
@@ -311,8 +304,8 @@ class TriggerEngine(wiring.Component):
             m.d.sync += skip_pending.eq(0)
             with m.If(nonzero(ev.sequence ^ skip_seq)):
                 m.d.sync += self.counters.fast_mismatch.eq(self.counters.fast_mismatch + 1)
-        with m.If(ev_take & self.ev_skip
-                  & (~ev.evaluate | nonzero(ev.sequence[:16] ^ self.ev_skip_seq))):
+        with m.If(ev_take & link.ev_skip
+                  & (~ev.evaluate | nonzero(ev.sequence[:16] ^ link.ev_skip_seq))):
             m.d.sync += self.counters.fast_mismatch.eq(self.counters.fast_mismatch + 1)
         m.d.sync += self.counters.triggers_fired.eq(self.counters.triggers_fired + fire_b + fire_s)
         with m.If(fast_take):

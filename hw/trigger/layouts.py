@@ -7,14 +7,15 @@ nanoseconds since midnight (48 bits), ``stamp`` values cycles of the free-runnin
 (:class:`tickwire.hw.egress.latency.CycleCounter`).
 """
 
-from amaranth.lib import data
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
 from ..layouts import AddInfo, BookEvent, Quote  # noqa: F401 (re-exported)
 from .common import SLOT_BITS
 
 __all__ = [
     "STATE_TRADING", "BOOK_BID", "BOOK_ASK", "ORDER_BUY", "ORDER_SELL",
-    "Quote", "AddInfo", "BookEvent", "FastAdd", "TriggerRow", "Candidate",
+    "Quote", "AddInfo", "BookEvent", "FastAdd", "TriggerRow", "Candidate", "CutThroughLink",
 ]
 
 STATE_TRADING = ord("T")
@@ -45,6 +46,21 @@ class TriggerRow(data.Struct):
     enable_buy: 1
     enable_sell: 1
     rearm: 1
+
+
+class CutThroughLink(wiring.Signature):
+    """What the cut-through producer and the trigger engine tell each other besides ``fast``
+    and ``quiet`` (from the producer's side; hw/trigger/cutthrough.py "Wire triggers"):
+    ``ev_skip``/``ev_skip_seq`` the event waiting on ``ev`` is a taken message's (low 16 bits
+    of its sequence, for the check); ``fast_took`` the strobe was taken (same cycle);
+    ``probe_slot`` -> ``probe_row``/``probe_valid`` a slot's trigger row now (valid: the slot
+    is in range)."""
+
+    def __init__(self):
+        super().__init__({
+            "ev_skip": Out(1), "ev_skip_seq": Out(16), "fast_took": In(1),
+            "probe_slot": Out(SLOT_BITS), "probe_row": In(TriggerRow), "probe_valid": In(1),
+        })
 
 
 class Candidate(data.Struct):

@@ -32,7 +32,7 @@ from ..risk.layouts import AcceptedOrder, Decision, RiskParams, SlotLimits
 from .common import MAX_SLOTS, SLOT_BITS, check_int, checked_init
 from .engine import COUNTERS as TRIGGER_COUNTERS
 from .engine import TriggerEngine
-from .layouts import BookEvent, Candidate, FastAdd, TriggerRow
+from .layouts import BookEvent, Candidate, CutThroughLink, FastAdd, TriggerRow
 
 __all__ = ["OrderPath", "OrderConfig", "OrderStatus", "COUNTERS", "tables", "forward"]
 
@@ -100,8 +100,8 @@ def forward(m, dst, src, names) -> None:
 class OrderPath(wiring.Component):
     """Trigger + risk + egress (see the blocks for the port semantics).
 
-    Members: ``ev``, ``fast``, ``quiet``, ``ev_skip``, ``ev_skip_seq`` (trigger inputs),
-    ``fast_took`` (the engine took the strobe), ``config`` (In(OrderConfig)),
+    Members: ``ev``, ``fast``, ``quiet``, ``link`` (the trigger engine's inputs and its
+    :class:`~.layouts.CutThroughLink` to the cut-through producer), ``config`` (In(OrderConfig)),
     the tables ``triggers``, ``refs`` (trigger engine), ``limits``, ``positions`` (risk),
     ``names``, ``lat_hist`` (egress), ``o`` (order frames), ``lat`` (a latency record
     per order frame: :class:`~tickwire.hw.egress.layouts.LatencyRecord`), the taps ``cand``, ``dec``,
@@ -127,12 +127,7 @@ class OrderPath(wiring.Component):
             "ev": In(stream.Signature(BookEvent)),
             "fast": In(stream.Signature(FastAdd, always_ready=True)),
             "quiet": In(1),
-            "ev_skip": In(1),
-            "ev_skip_seq": In(16),
-            "fast_took": Out(1),
-            "probe_slot": In(SLOT_BITS),
-            "probe_row": Out(TriggerRow),
-            "probe_valid": Out(1),
+            "link": In(CutThroughLink()),
             "config": In(OrderConfig()),
             **tables(hist_bins, counter_width),
             "o": Out(OrderStreamSignature()),
@@ -157,6 +152,7 @@ class OrderPath(wiring.Component):
                                                 counter_width=self.counter_width)
         wiring.connect(m, wiring.flipped(self.ev), trig.ev)
         wiring.connect(m, wiring.flipped(self.fast), trig.fast)
+        wiring.connect(m, wiring.flipped(self.link), trig.link)
         wiring.connect(m, trig.o, risk.i)
         wiring.connect(m, risk.o, egr.i)
         wiring.connect(m, wiring.flipped(self.o), egr.o)
@@ -173,10 +169,6 @@ class OrderPath(wiring.Component):
             self.acc.valid.eq(risk.o.valid), self.acc.payload.eq(risk.o.payload),
             # configuration
             trig.quiet.eq(self.quiet), trig.enable.eq(cfg.enable),
-            trig.ev_skip.eq(self.ev_skip), trig.ev_skip_seq.eq(self.ev_skip_seq),
-            self.fast_took.eq(trig.fast_took),
-            trig.probe_slot.eq(self.probe_slot), self.probe_row.eq(trig.probe_row),
-            self.probe_valid.eq(trig.probe_valid),
             trig.fast_enable.eq(cfg.fast_enable), trig.wire.eq(cfg.wire),
             risk.params.eq(cfg.params), risk.trip_clear.eq(cfg.trip_clear),
             risk.user_ref_load.eq(cfg.user_ref_load), risk.gross_we.eq(cfg.gross_we),

@@ -43,7 +43,7 @@ def test_register_accessors():
     assert v.cut_through == 1
     drv.write("CONTROL", kill=1)                         # read-modify-write keeps auto
     assert drv.control.fields() == {"enable": 0, "kill": 1, "auto": 1, "cut_through": 1,
-                                    "soft_reset": 0}
+                                    "wire_triggers": 0, "soft_reset": 0}
     drv.control = {"enable": 1}
     assert bus.outputs()["control_enable"] == 1 and bus.outputs()["control_kill"] == 1
     drv.scratch = 0xDEADBEEF

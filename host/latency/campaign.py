@@ -20,8 +20,8 @@ parallel on Ray, stored under one directory with its report.
     mode = "rate"               # "copy" (line B carries the same frames, ``skew`` cycles
     frames_per_second = 1e6     # later)
 
-    [[config]]                  # overrides: path, strategy, poll_messages, cut_through,
-    name = "default"            # risk = { field = value }
+    [[config]]                  # overrides: path, strategy, source (book | wire),
+    name = "default"            # poll_messages, cut_through, risk = { field = value }
 
 Layout of the output directory: ``runs/<run_id>/`` (see :mod:`.runs`), ``summary.parquet``
 (every run's histogram rows with the run's input, load, config, back-end and offered load),
@@ -40,7 +40,7 @@ __all__ = ["load_campaign", "expand", "run_campaign", "summarize"]
 
 _LOAD_KEYS = {"name", "mode", "gap", "frames_per_second", "speed", "burst", "max_idle",
               "line_b", "skew"}
-_CONF_KEYS = {"name", "path", "strategy", "poll_messages", "cut_through", "risk"}
+_CONF_KEYS = {"name", "path", "strategy", "source", "poll_messages", "cut_through", "risk"}
 _INPUT_KEYS = {"name", "capture", "generate", "config", "symbols"}
 
 

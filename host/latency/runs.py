@@ -79,7 +79,7 @@ def pacing_of(load: dict):
 def config_of(inp: dict, conf: dict):
     """The configuration of a run: the config file (the configuration's, else the input's),
     else a band strategy over the input's symbols; then the configuration's overrides
-    (``strategy``, ``poll_messages``, ``risk`` fields)."""
+    (``strategy``, ``source``, ``poll_messages``, ``risk`` fields)."""
     from ...backends.rtl import rtl_config
     from ..config import Config, load_config
     path = conf.get("path") or inp.get("config")
@@ -89,6 +89,8 @@ def config_of(inp: dict, conf: dict):
         cfg = Config(symbols=list(inp.get("symbols") or []))
     if "strategy" in conf:
         cfg.strategy.kind = conf["strategy"]
+    if "source" in conf:
+        cfg.strategy.source = conf["source"]
     if "poll_messages" in conf:
         cfg.strategy.poll_messages = int(conf["poll_messages"])
     for k, v in (conf.get("risk") or {}).items():

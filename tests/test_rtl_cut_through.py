@@ -216,6 +216,18 @@ def impaired_feed(seed, rounds=400):
     return fd.frames
 
 
+def impaired_case(seed):
+    """The impaired feed with random idle gaps, a permissive configuration and both slots'
+    triggers (re-armed on the edge): (frames, gaps, config, writes)."""
+    frames = impaired_feed(seed)
+    rnd = random.Random(seed)
+    gaps = [rnd.choice((1, 3, 12, 30)) for _ in frames]
+    cfg = model.random_config(rnd, NAMES, BUY, permissive=True)
+    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
+                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
+    return frames, gaps, cfg, writes
+
+
 def delivered_sequences(frames) -> set[int]:
     """Sequence numbers of the messages accepted frames delivered (the emulator's feed)."""
     from tickwire.host.capture import Frames
@@ -236,12 +248,7 @@ def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
     packets) carry crossing adds as their last message: none of them may fire; frames cut only
     inside an IPv4 trailer deliver theirs. Random idle gaps let many adds go the cut-through
     way."""
-    frames = impaired_feed(seed)
-    rnd = random.Random(seed)
-    gaps = [rnd.choice((1, 3, 12, 30)) for _ in frames]
-    cfg = model.random_config(rnd, NAMES, BUY, permissive=True)
-    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
-                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
+    frames, gaps, cfg, writes = impaired_case(seed)
     got, c, emu = compare(frames, cfg, writes, None, gaps_a=gaps)
     ec = emu.counters
     assert ec["mold_overrun"] > 20 and ec["dup_packets"] > 10 and ec["stale_session"] > 0

@@ -75,3 +75,16 @@ def test_generated_day_wire_triggers(built):
         taken += c["fast_taken"]
         orders += c["fast_orders"]
     assert taken > 1000 and orders > 0
+
+
+@pytest.mark.parametrize("seed", [43])
+def test_impaired_feed_wire_triggers(built, seed):
+    """The impaired feed of tests/test_rtl_cut_through.py (frames cut inside their add,
+    duplicates, stale-session packets, gaps, a session change) with wire triggers: the
+    emulator's frames with the path on and off, no order from a frame the rules dropped."""
+    from test_rtl_cut_through import delivered_sequences, impaired_case
+    frames, gaps, cfg, writes = impaired_case(seed)
+    got, c, emu = compare(frames, wire(cfg), writes, None, gaps_a=gaps)
+    off, _, _ = compare(frames, wire(cfg), writes, None, gaps_a=gaps, fast=False)
+    assert got == off and len(got) > 20 and c["fast_orders"] > 10
+    assert set(emu.orders.sequence.tolist()) <= delivered_sequences(frames)

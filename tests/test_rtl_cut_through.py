@@ -263,10 +263,11 @@ def test_impaired_feed_never_fires_a_dropped_frame(built, seed):
     assert off == got
 
 
-def test_ab_lines_with_drops_fast(built):
+@pytest.mark.parametrize("source", ["book", "wire"])
+def test_ab_lines_with_drops_fast(built, source):
     """The sample on lines A and B at 10 Gb/s, each losing 10% of the frames independently,
     B 5 cycles behind A (as tests/test_rtl_pipeline.py): line B's copies of delivered packets
-    are duplicates, drained by the tracker and never decoded."""
+    are duplicates, drained by the tracker and never decoded; with book and wire triggers."""
     frames = sample_frames()[:2500]
     rnd = random.Random(7)
     a, b, ga, gb, merged = [], [], [], [], []
@@ -284,6 +285,7 @@ def test_ab_lines_with_drops_fast(built):
                 merged.append(f)     # arrival order: A's copy, then B's
     mid = mids(frames, SAMPLE_NAMES)
     cfg, writes, limits = case(51, SAMPLE_NAMES, mid, permissive=True)
+    cfg.strategy.source = source
     got, c = rtl.run_orders(a, copy.deepcopy(cfg), writes, limits=limits, line_b=b,
                             gaps_a=ga, gaps_b=gb, ab_window=64)
     emu = emulate_orders(merged, copy.deepcopy(cfg), writes, limits=limits, ab_window=64)

@@ -171,47 +171,68 @@ class CutThrough(wiring.Component):
             f.stamp.eq(0),
             f.stamp_valid.eq(0),
         ]
-        # ---- wire triggers: the in-flight entries (see the module docstring)
+        # ---- wire triggers: the in-flight entries (see the module docstring). Everything
+        # below starts from registers: the message's entry is pushed the cycle after its
+        # ``complete`` (its hazard bit from registered facts), the book's decisions are taken
+        # a cycle late, and both queues show their heads from registers; ``quiet`` counts the
+        # entry still to be pushed.
         hazards = Signal(range(2 * self.in_flight))
         entry = data.StructLayout({"hazard": 1, "taken": 1, "seq": 16})
-        m.submodules.q_dec = q_dec = fifo.SyncFIFO(width=entry.size, depth=self.in_flight)
-        m.submodules.q_ev = q_ev = fifo.SyncFIFO(width=entry.size, depth=self.in_flight // 4)
+        m.submodules.q_dec = q_dec = fifo.SyncFIFOBuffered(width=entry.size,
+                                                           depth=self.in_flight)
+        m.submodules.q_ev = q_ev = fifo.SyncFIFOBuffered(width=entry.size,
+                                                          depth=self.in_flight // 4)
         t = msg.type
-        event_type = Cat(*[t == ord(ch) for ch in "AFECXDUH"]).any()
         link = self.link
         row = link.probe_row
-        enabled = link.probe_valid & (row.enable_buy | row.enable_sell)
-        untracked = self.loc_untracked & (loc_q == msg.locate)
-        is_u = t == ord("U")
-        taken = strobe & link.fast_took & self.wire
+        m.d.comb += link.probe_slot.eq(self.loc_slot)
+        # the facts of the message completing now, registered
+        p_valid, p_add, p_u, p_h, p_hit, p_enabled, p_untracked, p_taken = (
+            Signal(name=f"p_{n}") for n in ("valid", "add", "u", "h", "hit", "enabled",
+                                            "untracked", "taken"))
+        p_seq = Signal(16)
+        m.d.sync += [
+            p_valid.eq(e.active & e.complete & Cat(*[t == ord(ch) for ch in "AFECXDUH"]).any()),
+            p_add.eq(is_add), p_u.eq(t == ord("U")), p_h.eq(t == ord("H")), p_hit.eq(hit),
+            p_enabled.eq(link.probe_valid & (row.enable_buy | row.enable_sell)),
+            p_untracked.eq(self.loc_untracked & (loc_q == msg.locate)),
+            p_taken.eq(strobe & self.wire),      # ... and taken: link.fast_took, next cycle
+            p_seq.eq(msg.sequence[:16]),
+        ]
         push = Signal(entry)
+        taken = p_taken & link.fast_took
         m.d.comb += [
             push.taken.eq(taken),
-            link.probe_slot.eq(self.loc_slot),
-            push.hazard.eq(((is_add & ~taken) | is_u | (t == ord("H"))) & ~untracked
-                           & (is_u | ~hit | enabled)),
-            push.seq.eq(msg.sequence[:16]),
+            push.hazard.eq(((p_add & ~taken) | p_u | p_h) & ~p_untracked
+                           & (p_u | ~p_hit | p_enabled)),
+            push.seq.eq(p_seq),
             q_dec.w_data.eq(push),
-            q_dec.w_en.eq(e.active & e.complete & event_type),
+            q_dec.w_en.eq(p_valid),
         ]
+        decided = Signal()
+        tracked = Signal()
+        m.d.sync += [decided.eq(self.ev_decided), tracked.eq(self.ev_tracked)]
         head_dec = Signal(entry)
         head_ev = Signal(entry)
         m.d.comb += [
             head_dec.eq(q_dec.r_data), head_ev.eq(q_ev.r_data),
-            q_dec.r_en.eq(self.ev_decided),
-            q_ev.w_data.eq(head_dec), q_ev.w_en.eq(self.ev_decided & self.ev_tracked),
+            q_dec.r_en.eq(decided),
+            q_ev.w_data.eq(head_dec), q_ev.w_en.eq(decided & tracked),
             q_ev.r_en.eq(self.ev_take),
             link.ev_skip.eq(q_ev.r_rdy & head_ev.taken),
             link.ev_skip_seq.eq(head_ev.seq),
         ]
-        m.d.sync += hazards.eq(hazards + (q_dec.w_en & push.hazard)
-                               - (self.ev_decided & ~self.ev_tracked & head_dec.hazard)
+        m.d.sync += hazards.eq(hazards + (p_valid & push.hazard)
+                               - (decided & ~tracked & head_dec.hazard)
                                - (self.ev_take & q_ev.r_rdy & head_ev.hazard))
-        broken = Signal()      # (never expected: sticky until reset; the slow path is exact)
+        # never expected (the queues hold what the decoder's FIFO and the book can): sticky
+        # until reset, and the slow path alone is exact
+        broken = Signal()
         with m.If((q_dec.w_en & ~q_dec.w_rdy) | (q_ev.w_en & ~q_ev.w_rdy)
-                    | (self.ev_decided & ~q_dec.r_rdy)):
+                  | (decided & ~q_dec.r_rdy) | (self.ev_take & ~q_ev.r_rdy)):
             m.d.sync += broken.eq(1)
-        m.d.comb += self.quiet.eq(Mux(self.wire, (hazards == 0) & ~broken,
+        m.d.comb += self.quiet.eq(Mux(self.wire,
+                                      (hazards == 0) & ~(p_valid & push.hazard) & ~broken,
                                       ~self.held & ~self.ev_pending))
         with m.If(strobe):
             m.d.sync += self.offered.eq(self.offered + 1)

@@ -30,10 +30,11 @@ and only the side the add can cross is evaluated (an ask add the buy side, a bid
 sell side); an event without an add evaluates nothing. Then an add's evaluation needs no
 book at all, so the producer's ``quiet`` only promises that no older message still on its
 way could fire, re-arm or change a trading state; the strobe is taken for every add
-(crossing or not: a re-arm must happen in order too), ahead of a waiting event, and any
-number of taken messages may await their events: the producer marks each of those events
+(crossing or not: a re-arm must happen in order too), also beside a waiting event (taken in
+the same cycle without an evaluation: with ``quiet`` it is an older message whose evaluation
+does nothing), and any number of taken messages may await their events: the producer marks each of those events
 (``link.ev_skip``, with the low 16 bits of its sequence in ``link.ev_skip_seq`` for the
-check). ``link.fast_took`` says in the strobe's cycle that it was taken.
+check). ``link.fast_took`` says, the cycle after a strobe, that it was taken.
 
 Host writes (``triggers.w``) replace a slot's row and re-arm both sides in the cycle they are
 presented; an evaluation in the same cycle still sees the old row (the write lands after it).
@@ -175,8 +176,10 @@ class TriggerEngine(wiring.Component):
         ev = self.ev.payload
         sel_fast = Signal()
         wire = self.wire
-        # book triggers: a strobe only while no event waits and no taken one awaits its event;
-        # wire triggers: ahead of a waiting event (the producer's quiet covers it)
+        # book triggers: a strobe only while no event waits and no taken one awaits its
+        # event. Wire triggers: also beside a waiting event, which is then taken in the same
+        # cycle without an evaluation: with ``quiet`` every older message in flight is one
+        # whose evaluation does nothing (``ev.ready`` never hangs on the strobe's logic)
         m.d.comb += sel_fast.eq(self.fast.valid & self.fast_enable & self.enable & self.quiet
                                 & (wire | (~self.ev.valid & ~skip_pending)) & can_eval)
         for rp in (rows_f, refs_f, sh_f, tg_f):
@@ -201,8 +204,8 @@ class TriggerEngine(wiring.Component):
         ]
         crosses = (row_f.enable_buy & ab_f & f_buy) | (row_f.enable_sell & as_f & f_sell)
         fast_take = Signal()
-        m.d.comb += [fast_take.eq(sel_fast & in_range_f & (wire | (sh.trading & crosses))),
-                     link.fast_took.eq(fast_take)]
+        m.d.comb += fast_take.eq(sel_fast & in_range_f & (wire | (sh.trading & crosses)))
+        m.d.sync += link.fast_took.eq(fast_take)
         live_f = fast_take & sh.trading
         cond_fb = (~wire & sh.best_ask.valid & (sh.best_ask.price <= row_f.buy_price)) | f_buy
         cond_fs = (~wire & sh.best_bid.valid & (sh.best_bid.price >= row_f.sell_price)) | f_sell
@@ -212,13 +215,14 @@ class TriggerEngine(wiring.Component):
 
         # ------------------------------------------------------------ event evaluation
         # (a strobe is only taken while no event waits, so ready need not look at it)
-        m.d.comb += self.ev.ready.eq(can_eval & ~sel_fast)
+        m.d.comb += self.ev.ready.eq(can_eval)
         ev_take = self.ev.valid & self.ev.ready
         ev_eval = Signal()
         # (a taken message's event is skipped in either mode: the producer marks only those
         # taken with wire triggers, so the source may change with messages in flight)
         skip_now = link.ev_skip | skip_pending
-        m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range_e & ~skip_now & self.enable)
+        m.d.comb += ev_eval.eq(ev_take & ev.evaluate & in_range_e & ~skip_now & self.enable
+                               & ~(wire & sel_fast))
         live_e = ev_eval & (ev.trading_state == STATE_TRADING)
         add_ask = ev.add.valid & (ev.add.side == BOOK_ASK)
         add_bid = ev.add.valid & (ev.add.side == BOOK_BID)

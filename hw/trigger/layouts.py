@@ -52,7 +52,7 @@ class CutThroughLink(wiring.Signature):
     """What the cut-through producer and the trigger engine tell each other besides ``fast``
     and ``quiet`` (from the producer's side; hw/trigger/cutthrough.py "Wire triggers"):
     ``ev_skip``/``ev_skip_seq`` the event waiting on ``ev`` is a taken message's (low 16 bits
-    of its sequence, for the check); ``fast_took`` the strobe was taken (same cycle);
+    of its sequence, for the check); ``fast_took`` the previous cycle's strobe was taken;
     ``probe_slot`` -> ``probe_row``/``probe_valid`` a slot's trigger row now (valid: the slot
     is in range)."""
 

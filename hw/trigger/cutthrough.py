@@ -74,7 +74,7 @@ from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
 
-from ..feed.decoder import EarlyLayout
+from ..feed.decoder import EVENT_TYPES, EarlyLayout
 from .common import SLOT_BITS
 from .layouts import BOOK_ASK, BOOK_BID, CutThroughLink, FastAdd
 
@@ -192,7 +192,7 @@ class CutThrough(wiring.Component):
                                             "untracked", "taken"))
         p_seq = Signal(16)
         m.d.sync += [
-            p_valid.eq(e.active & e.complete & Cat(*[t == ord(ch) for ch in "AFECXDUH"]).any()),
+            p_valid.eq(e.active & e.complete & Cat(*[t == ord(ch) for ch in EVENT_TYPES]).any()),
             p_add.eq(is_add), p_u.eq(t == ord("U")), p_h.eq(t == ord("H")), p_hit.eq(hit),
             p_enabled.eq(link.probe_valid & (row.enable_buy | row.enable_sell)),
             p_untracked.eq(self.loc_untracked & (loc_q == msg.locate)),

@@ -38,7 +38,7 @@ AXI-stream beats: data, keep, first, last) with back-pressure.
 
 from __future__ import annotations
 
-from amaranth import Module
+from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,6 +52,7 @@ from .feed.frontend import _LINE_COUNTERS, FeedFrontEnd
 from .feed.layouts import AxiStreamSignature, FEED_COUNTERS, GroupEntry, WIDE_COUNTERS
 from .ports import CounterGroup, TablePort
 from .trigger.cutthrough import CutThrough
+from .trigger.portwalk import PortWalker
 from .trigger.path import (COUNTERS as PATH_COUNTERS, OrderConfig, OrderPath, OrderStatus,
                           forward, tables)
 
@@ -161,6 +162,25 @@ class TickToTrade(wiring.Component):
         m.submodules.path = path = OrderPath(**self._path_kw)
         m.submodules.cut = cut = CutThrough(symbols=self.slots, slot_bits=book.slot_bits)
         wiring.connect(m, cut.link, path.link)
+        m.submodules.walk = walk = PortWalker(
+            symbols=self.slots, slot_bits=book.slot_bits,
+            line_depth=feed.signature.members["tap"].signature.line_depth)
+        wiring.connect(m, feed.tap, walk.tap)
+        wiring.connect(m, walk.loc, book.port_loc)
+        wiring.connect(m, walk.entries, cut.port)
+        for name in self.rx_a.signature.members:
+            m.d.comb += getattr(walk.rx, name).eq(getattr(self.rx_a, name))
+        # the engine's strobe: the producer's (an older message) before the walker's
+        m.d.comb += [
+            walk.enable.eq(self.orders.wire & self.orders.fast_enable),
+            walk.blocked.eq(cut.fast.valid), walk.took.eq(cut.link.fast_took),
+            walk.downstream_quiet.eq(cut.quiet),
+            path.fast.valid.eq(cut.fast.valid | walk.fast.valid),
+            path.fast.payload.eq(Mux(cut.fast.valid, cut.fast.payload, walk.fast.payload)),
+            path.quiet.eq(Mux(cut.fast.valid, cut.quiet, walk.quiet)),
+        ]
+        offered = Signal(32)
+        m.d.sync += offered.eq(cut.offered + walk.offered)
         wiring.connect(m, wiring.flipped(self.rx_a), feed.rx_a)
         wiring.connect(m, wiring.flipped(self.rx_b), feed.rx_b)
         wiring.connect(m, feed.o, book.i)
@@ -194,11 +214,9 @@ class TickToTrade(wiring.Component):
             cut.loc_untracked.eq(book.loc_untracked),
             cut.ev_take.eq(book.ev.valid & book.ev.ready), cut.ev_slot.eq(book.ev.payload.slot),
             cut.ev_evaluate.eq(book.ev.payload.evaluate), cut.clear.eq(self.orders.clear),
-            path.fast.valid.eq(cut.fast.valid), path.fast.payload.eq(cut.fast.payload),
-            path.quiet.eq(cut.quiet),
             cut.wire.eq(self.orders.wire),
             cut.ev_decided.eq(book.ev_decided), cut.ev_tracked.eq(book.ev_tracked),
-            self.fast_offered.eq(cut.offered),
+            self.fast_offered.eq(offered),
             # order frames
             self.o.valid.eq(path.o.valid), path.o.ready.eq(self.o.ready),
             self.o.payload.data.eq(path.o.data), self.o.payload.keep.eq(path.o.keep),

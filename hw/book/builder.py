@@ -51,7 +51,7 @@ from ..layouts import DecodedMessage
 from ..trigger.common import check_bool, check_int, checked_init
 from .common import MsgMeta, lowest_onehot, onehot_select, order_op_layout
 from .hash import mix_key, mix_products, mix_top, order_bucket
-from .layouts import BookEvent, OpKind, SlotState, book_update_layout
+from .layouts import BookEvent, LocateLookup, OpKind, SlotState, book_update_layout
 from .levels import CACHE_LEVELS, LevelEngine, check_levels
 from .orders import OrderTable
 from .orders_offchip import OffchipOrderTable
@@ -116,6 +116,8 @@ class BookBuilder(wiring.Component):
                         mapping is permanent, so a 1 stays true; a 0 may be stale by the
                         mapping of a message still in flight); ``loc_untracked`` 1 = seen
                         and not tracked (also permanent: never looked up again)
+        port_loc        In(LocateLookup): a third read port of the locate map, as ``loc_*``
+                        (for the port walker, hw/trigger/portwalk.py)
         ev_pending      with ``events``: a message of type A F E C X D U H accepted on ``i``
                         has not yet either been found untracked (Y2) or had its event taken
                         on ``ev`` (the cycle of that handshake included); 0 = every such
@@ -193,6 +195,7 @@ class BookBuilder(wiring.Component):
             "loc_valid": Out(1),
             "loc_slot": Out(self.slot_bits),
             "loc_untracked": Out(1),
+            "port_loc": In(LocateLookup(self.slot_bits)),
         }
         if events:
             ports["ev"] = Out(stream.Signature(BookEvent))
@@ -257,6 +260,14 @@ class BookBuilder(wiring.Component):
                      self.loc_valid.eq(loc_rp.data.valid & loc_ok),
                      self.loc_slot.eq(loc_rp.data.slot),
                      self.loc_untracked.eq(loc_rp.data.untracked & loc_ok)]
+        # third read port (the port walker's lookup)
+        pl = self.port_loc
+        pl_rp = locmap.read_port(transparent_for=(map_wp,))
+        pl_ok = Signal()
+        m.d.sync += pl_ok.eq((pl.addr < self.locates) if self.locates < (1 << 16) else 1)
+        m.d.comb += [pl_rp.addr.eq(pl.addr), pl_rp.en.eq(1),
+                     pl.valid.eq(pl_rp.data.valid & pl_ok), pl.slot.eq(pl_rp.data.slot),
+                     pl.untracked.eq(pl_rp.data.untracked & pl_ok)]
         names = [Signal(64, name=f"name_{j}") for j in range(S)]
         name_valid = Signal(S)
 

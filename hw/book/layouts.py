@@ -1,7 +1,8 @@
 """Layouts private to the book builder (the shared ones live in :mod:`tickwire.hw.layouts`)."""
 
 from amaranth.hdl import unsigned
-from amaranth.lib import data
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
 from ..layouts import AddInfo, BookEvent, BookUpdateHeader, Quote  # noqa: F401
 
@@ -9,6 +10,7 @@ __all__ = [
     "TopLevel", "book_update_layout", "LevelEntry", "side_layout", "slot_levels_layout",
     "order_record_layout", "SlotState", "OpKind", "SIDE_BID", "SIDE_ASK",
     "PRICE_BITS", "SHARES_BITS", "COUNT_BITS", "Quote", "AddInfo", "BookEvent",
+    "LocateLookup",
 ]
 
 PRICE_BITS = 32
@@ -85,3 +87,17 @@ class SlotState(data.Struct):
     trading_state: 8
     last_price: 32
     last_shares: 32
+
+
+class LocateLookup(wiring.Signature):
+    """A read port of the book's locate map, from the reader's side: ``addr`` (a stock
+    locate) in cycle t; in t+1 ``valid`` (mapped to ``slot``: permanent once 1) and
+    ``untracked`` (seen and not tracked: permanent)."""
+
+    def __init__(self, slot_bits: int):
+        self.slot_bits = slot_bits
+        super().__init__({"addr": Out(16), "valid": In(1), "slot": In(slot_bits),
+                          "untracked": In(1)})
+
+    def __eq__(self, other):
+        return isinstance(other, LocateLookup) and other.slot_bits == self.slot_bits

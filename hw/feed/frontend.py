@@ -18,8 +18,8 @@ from tickwire.spec.capacity import GATEWARE
 
 from ..layouts import DecodedMessage
 from .decoder import EarlyLayout, ItchDecoder
-from .layouts import (AxiStreamSignature, FEED_COUNTERS, FRAME_REASONS, FRAME_STATUS_PASS,
-                      GroupEntry, TRACKER_COUNTERS, TrackerEvent, WIDE_COUNTERS)
+from .layouts import (AxiStreamSignature, FEED_COUNTERS, FeedTap, FRAME_REASONS,
+                      FRAME_STATUS_PASS, GroupEntry, TRACKER_COUNTERS, TrackerEvent, WIDE_COUNTERS)
 from .linebuf import MoldLineBuffer
 from .parser import FrameParser
 from .tracker import MoldTracker
@@ -47,6 +47,8 @@ class FeedFrontEnd(wiring.Component):
         Tracker decisions as they take effect (telemetry; ``ready`` ignored).
     frame_status_a, frame_status_b : Out(stream.Signature(range(11)))
         Per-frame outcome of each parser (telemetry; ``ready`` ignored).
+    tap : Out(FeedTap(line_depth))
+        For the port walker (hw/trigger/portwalk.py).
     <every name of FEED_COUNTERS>, overflow, ignored_types, a_<reason>, b_<reason> : Out
     """
 
@@ -72,6 +74,7 @@ class FeedFrontEnd(wiring.Component):
             "expected": Out(64),
             "overflow": Out(cw),
             "ignored_types": Out(cw),
+            "tap": Out(FeedTap(line_depth)),
         }
         for k in FEED_COUNTERS:
             members[k] = Out(64 if k in WIDE_COUNTERS else cw)
@@ -115,6 +118,17 @@ class FeedFrontEnd(wiring.Component):
             self.events.valid.eq(tr.events.valid), self.events.payload.eq(tr.events.payload),
             tr.events.ready.eq(1),
             self.session.eq(tr.session), self.expected.eq(tr.expected),
+        ]
+        tap = self.tap
+        m.d.comb += [
+            tap.verdict_a.eq(parsers[0].verdict), tap.level_a.eq(bufs[0].level),
+            tap.desc_room_a.eq(bufs[0].desc_room), tap.busy_b.eq(self.rx_b.valid),
+            tap.idle.eq(tr.idle & bufs[0].empty & bufs[1].empty),
+            tap.session.eq(tr.session), tap.prev_session.eq(tr.prev_session),
+            tap.have_session.eq(tr.have_session), tap.have_prev.eq(tr.have_prev),
+            tap.expected.eq(tr.expected), tap.track_sequence.eq(self.track_sequence),
+            tap.pop_a.eq(bufs[0].o.desc.valid & bufs[0].o.desc.ready),
+            tr.hold_b.eq(tap.hold_b),
         ]
         for k in _LINE_COUNTERS:
             total = Signal(cw, name=f"sum_{k}")

@@ -6,7 +6,7 @@ protocol fields are big-endian on the wire and are presented as plain unsigned i
 """
 
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from tickwire.host.framing import FRAME_REASONS
 from tickwire.host.moldudp64 import COUNTERS
@@ -14,7 +14,7 @@ from tickwire.spec.streams import beat_fields
 
 __all__ = [
     "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "LineBeat", "MoldBeat",
-    "PacketDone", "TrackerEvent", "Verdict", "FRAME_REASONS", "FRAME_STATUS_PASS",
+    "PacketDone", "TrackerEvent", "Verdict", "FeedTap", "FRAME_REASONS", "FRAME_STATUS_PASS",
     "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
 ]
 
@@ -95,3 +95,26 @@ WIDE_COUNTERS = ("gap_messages", "last_gap_first", "last_gap_last")
 
 assert set(FRAME_REASONS) | {"frames"} | set(TRACKER_COUNTERS) | set(DECODER_COUNTERS) \
     == set(FEED_COUNTERS), FEED_COUNTERS
+
+
+class FeedTap(wiring.Signature):
+    """What the port walker (hw/trigger/portwalk.py) reads of the feed front end besides line
+    A's beats, from the front end's side: parser A's header ``verdict``; line buffer A's data
+    FIFO ``level_a`` (of ``line_depth`` words) and ``desc_room_a``; ``busy_b`` (a beat on
+    line B); ``idle`` (nothing in the line buffers or the tracker: its state is final); the
+    tracker's state (``session``, ``prev_session``, ``have_session``, ``have_prev``,
+    ``expected``), ``track_sequence`` and ``pop_a`` (the tracker takes line A's head
+    packet). Back: ``hold_b`` (MoldTracker.hold_b)."""
+
+    def __init__(self, line_depth: int):
+        self.line_depth = line_depth
+        super().__init__({
+            "verdict_a": Out(1), "level_a": Out(range(line_depth + 1)), "desc_room_a": Out(1),
+            "busy_b": Out(1), "idle": Out(1),
+            "session": Out(80), "prev_session": Out(80), "have_session": Out(1),
+            "have_prev": Out(1), "expected": Out(64), "track_sequence": Out(1),
+            "pop_a": Out(1), "hold_b": In(1),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, FeedTap) and other.line_depth == self.line_depth

@@ -40,7 +40,8 @@ def _byte(sig, k):
 
 class MoldLineBuffer(wiring.Component):
     """Members: ``i`` (In, parser payload stream, no backpressure), ``o`` (Out(LineSignature)),
-    ``overflow`` (Out(counter_width)).
+    ``overflow`` (Out(counter_width)); ``level`` (data FIFO words), ``desc_room`` (a
+    descriptor fits) and ``empty`` (nothing buffered) for the port walker.
 
     Parameters: ``depth`` data FIFO words (a packet of L payload bytes takes ceil((L-16)/8)),
     ``packets`` descriptor FIFO entries.
@@ -57,6 +58,9 @@ class MoldLineBuffer(wiring.Component):
             "i": In(stream.Signature(PayloadBeat, always_ready=True)),
             "o": Out(LineSignature()),
             "overflow": Out(counter_width),
+            "level": Out(range(depth + 1)),
+            "desc_room": Out(1),
+            "empty": Out(1),
         })
 
     def elaborate(self, platform):
@@ -69,6 +73,8 @@ class MoldLineBuffer(wiring.Component):
             dfifo.r_en.eq(self.o.data.ready),
             self.o.desc.valid.eq(hfifo.r_rdy), self.o.desc.payload.eq(hfifo.r_data),
             hfifo.r_en.eq(self.o.desc.ready),
+            self.level.eq(dfifo.level), self.desc_room.eq(hfifo.w_rdy),
+            self.empty.eq(~dfifo.r_rdy & ~hfifo.r_rdy),
         ]
 
         beat = self.i.payload

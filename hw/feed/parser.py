@@ -68,6 +68,11 @@ class FrameParser(wiring.Component):
         UDP payloads of the frames that pass (see :data:`~.layouts.PayloadBeat`).
     frame_status : Out(stream.Signature(range(11), always_ready=True))
         One pulse per frame: index into FRAME_REASONS, or 10 for a frame that passed.
+    verdict : Out(1)
+        Every header check of the frame now arriving passed (the payload gate's verdict):
+        final 6 cycles after the beat holding the IPv4 header's last byte was on ``rx``, and
+        the frame's own until its next frame's second beat (for the port walker,
+        hw/trigger/portwalk.py).
     runt, not_ipv4, ... mold_truncated, frames : Out(counter_width)
         Drop counters by reason (names of tickwire.host.framing.FRAME_REASONS) and frames in.
     """
@@ -87,6 +92,7 @@ class FrameParser(wiring.Component):
             "o": Out(stream.Signature(PayloadBeat, always_ready=True)),
             "frame_status": Out(stream.Signature(range(FRAME_STATUS_PASS + 1),
                                                  always_ready=True)),
+            "verdict": Out(1),
         }
         for name in FRAME_REASONS + ("frames",):
             members[name] = Out(counter_width)
@@ -249,6 +255,7 @@ class FrameParser(wiring.Component):
         m.d.sync += v_ok.eq(~(c_not_ipv4 | c_vbad | (self.check_ip_checksum & ~csum_ok)
                               | c_tot_short | c_not_udp | c_frag | c_udp_len | c_filt
                               | c_mold_trunc))
+        m.d.comb += self.verdict.eq(v_ok)
 
         # ------------------------------------------------------------------ frame end: reason
         r0_valid = Signal()

@@ -76,7 +76,13 @@ class MoldTracker(wiring.Component):
     events : Out(stream.Signature(TrackerEvent))
         One event per packet when it takes effect (``ready`` ignored: telemetry).
     session : Out(80), expected : Out(64), have_session : Out(1)
-        Tracker state.
+        Tracker state; ``prev_session``/``have_prev`` the session before it.
+    hold_b : In(1)
+        Decide no packet of line B (its duplicates are still drained) while line A's head is
+        one the port walker predicted (hw/trigger/portwalk.py: it went on line A's packets
+        alone, and a line-B packet decided first could change their fate).
+    idle : Out(1)
+        No packet being decided, streamed, drained or committed (the state is final).
     packets, gaps, gap_messages, last_gap_first, last_gap_last, dup_packets, stale_session,
     heartbeats, end_of_session, session_changes : Out
         Counters (names of tickwire.host.moldudp64.COUNTERS); the gap ones are 64-bit.
@@ -98,6 +104,10 @@ class MoldTracker(wiring.Component):
             "session": Out(80),
             "expected": Out(64),
             "have_session": Out(1),
+            "prev_session": Out(80),
+            "have_prev": Out(1),
+            "hold_b": In(1),
+            "idle": Out(1),
         }
         for name in TRACKER_COUNTERS:
             members[name] = Out(64 if name in WIDE_COUNTERS else counter_width)
@@ -117,7 +127,8 @@ class MoldTracker(wiring.Component):
         cnt = {k: Signal(64 if k in WIDE_COUNTERS else self._cw, name=f"c_{k}")
                for k in TRACKER_COUNTERS}
         m.d.comb += [self.session.eq(cur), self.expected.eq(expected),
-                     self.have_session.eq(have_cur)]
+                     self.have_session.eq(have_cur), self.prev_session.eq(prev),
+                     self.have_prev.eq(have_prev)]
         for k, s in cnt.items():
             m.d.comb += getattr(self, k).eq(s)
 
@@ -213,12 +224,12 @@ class MoldTracker(wiring.Component):
         with m.Else():
             m.d.sync += wait_cnt.eq(0)
 
-        with m.FSM(name="decide"):
+        with m.FSM(name="decide") as fsm:
             with m.State("PICK"):
                 va, vb = heads[0].valid, heads[1].valid
                 choose_b = Signal()
-                m.d.comb += choose_b.eq(vb & (~va | (both_prev & b_lower)))
-                ready_to_pick = (va | vb) & ~(va & vb & ~both_prev)
+                m.d.comb += choose_b.eq(vb & ~self.hold_b & (~va | (both_prev & b_lower)))
+                ready_to_pick = (va | (vb & ~self.hold_b)) & ~(va & vb & ~both_prev)
                 with m.If(fast_any):
                     pass
                 with m.Elif(ready_to_pick & (rd[0] == IDLE) & ~choose_b):
@@ -395,5 +406,7 @@ class MoldTracker(wiring.Component):
             ev.session.eq(c2.session), ev.sequence.eq(c2.seq), ev.count.eq(c2.count),
             ev.framed.eq(c2_framed), ev.skip.eq(c2.skip),
             self.events.valid.eq(c2_valid), self.events.payload.eq(ev),
+            self.idle.eq(fsm.ongoing("PICK") & ~inflight & (rd[0] == IDLE) & (rd[1] == IDLE)
+                         & ~c_valid & ~fast_any),
         ]
         return m

@@ -76,7 +76,7 @@ from tickwire.spec.capacity import GATEWARE
 
 from ..feed.decoder import EVENT_TYPES, EarlyLayout
 from .common import SLOT_BITS
-from .layouts import BOOK_ASK, BOOK_BID, CutThroughLink, FastAdd
+from .layouts import BOOK_ASK, BOOK_BID, CutThroughLink, FastAdd, InFlightEntry
 
 __all__ = ["CutThrough"]
 
@@ -100,6 +100,11 @@ class CutThrough(wiring.Component):
                                    engine's row of the message's slot (``probe_*``)
     fast : Out(stream.Signature(FastAdd, always_ready=True))   -> TriggerEngine.fast
     quiet : Out(1)                 -> TriggerEngine.quiet
+    port : In(stream.Signature(InFlightEntry))   <- PortWalker.entries: the entries of the
+                                   messages the port walker saw, one taken with each
+                                   ``A F E C X D U H`` message completing (its strobe is not
+                                   presented again when the walker's was taken); a sequence
+                                   that differs stops the wire path as an overflow does
     offered : Out(counter_width)   strobes presented (taken or not; hardware only)
 
     Parameters: ``symbols`` (slots of the book and the engine), ``slot_bits`` (width of the
@@ -134,6 +139,7 @@ class CutThrough(wiring.Component):
             "link": Out(CutThroughLink()),
             "fast": Out(stream.Signature(FastAdd, always_ready=True)),
             "quiet": Out(1),
+            "port": In(stream.Signature(InFlightEntry)),
             "offered": Out(counter_width),
         })
 
@@ -158,8 +164,10 @@ class CutThrough(wiring.Component):
         slot_fresh = (fresh.bit_select(self.loc_slot, 1) if S > 1 else fresh[0]) \
             & (self.loc_slot < S)
         strobe = Signal()
+        port = self.port
         m.d.comb += strobe.eq(e.active & e.complete & is_add & e.fields.price
-                              & e.fields.side & e.fields.locate & hit & slot_fresh)
+                              & e.fields.side & e.fields.locate & hit & slot_fresh
+                              & ~(port.valid & port.payload.taken))
         f = self.fast.payload
         m.d.comb += [
             self.fast.valid.eq(strobe),
@@ -177,10 +185,10 @@ class CutThrough(wiring.Component):
         # a cycle late, and both queues show their heads from registers; ``quiet`` counts the
         # entry still to be pushed.
         hazards = Signal(range(2 * self.in_flight))
-        entry = data.StructLayout({"hazard": 1, "taken": 1, "seq": 16})
-        m.submodules.q_dec = q_dec = fifo.SyncFIFOBuffered(width=entry.size,
+        entry = InFlightEntry
+        m.submodules.q_dec = q_dec = fifo.SyncFIFOBuffered(width=InFlightEntry.as_shape().size,
                                                            depth=self.in_flight)
-        m.submodules.q_ev = q_ev = fifo.SyncFIFOBuffered(width=entry.size,
+        m.submodules.q_ev = q_ev = fifo.SyncFIFOBuffered(width=InFlightEntry.as_shape().size,
                                                           depth=self.in_flight // 4)
         t = msg.type
         link = self.link
@@ -200,7 +208,11 @@ class CutThrough(wiring.Component):
             p_seq.eq(msg.sequence[:16]),
         ]
         push = Signal(entry)
-        taken = p_taken & link.fast_took
+        # the port walker's entry for this message, if it saw it (the same message: both
+        # sides keep message order); taken there or here
+        m.d.comb += port.ready.eq(p_valid)
+        w_mismatch = p_valid & port.valid & (port.payload.seq != p_seq)
+        taken = (p_taken & link.fast_took) | (port.valid & port.payload.taken)
         m.d.comb += [
             push.taken.eq(taken),
             push.hazard.eq(((p_add & ~taken) | p_u | p_h) & ~p_untracked
@@ -229,7 +241,7 @@ class CutThrough(wiring.Component):
         # until reset, and the slow path alone is exact
         broken = Signal()
         with m.If((q_dec.w_en & ~q_dec.w_rdy) | (q_ev.w_en & ~q_ev.w_rdy)
-                  | (decided & ~q_dec.r_rdy) | (self.ev_take & ~q_ev.r_rdy)):
+                  | (decided & ~q_dec.r_rdy) | (self.ev_take & ~q_ev.r_rdy) | w_mismatch):
             m.d.sync += broken.eq(1)
         m.d.comb += self.quiet.eq(Mux(self.wire,
                                       (hazards == 0) & ~(p_valid & push.hazard) & ~broken,

@@ -16,6 +16,7 @@ from .common import SLOT_BITS
 __all__ = [
     "STATE_TRADING", "BOOK_BID", "BOOK_ASK", "ORDER_BUY", "ORDER_SELL",
     "Quote", "AddInfo", "BookEvent", "FastAdd", "TriggerRow", "Candidate", "CutThroughLink",
+    "InFlightEntry",
 ]
 
 STATE_TRADING = ord("T")
@@ -36,6 +37,16 @@ class FastAdd(data.Struct):
     timestamp: 48
     stamp: 32
     stamp_valid: 1
+
+
+class InFlightEntry(data.Struct):
+    """A message on its way to the trigger engine with wire triggers (hw/trigger/cutthrough.py
+    "Wire triggers"): ``hazard`` (its evaluation could fire, re-arm or change a trading state
+    and has not been done), ``taken`` (a strobe of it was evaluated: the engine skips its
+    event), the low 16 bits of its sequence number."""
+    hazard: 1
+    taken: 1
+    seq: 16
 
 
 class TriggerRow(data.Struct):

@@ -1,0 +1,471 @@
+"""Port walker: wire triggers from line A's port, the cycle after an add's last byte arrives.
+
+The cut-through producer (:class:`~.cutthrough.CutThrough`) strobes an add when the ITCH
+decoder completes it, 16-17 cycles after its last byte was on the feed port (the parser's
+stages, the line buffer, the MoldUDP64 tracker, the decoder). This block walks line A's beats
+*at the port*, alongside the parser, and presents every add of a packet the tracker is
+certain to deliver to the trigger engine's ``fast`` input in the cycle after the beat holding
+its last byte: with wire triggers (docs/architecture.md "Trigger sources") an add's
+evaluation needs only the message and the order of the engine's state changes, so an order
+leaves 4 cycles after that byte (engine 1, risk 2, egress 0).
+
+Certain, never speculative (docs/architecture.md "Trigger from the port"):
+
+* **The MoldUDP64 decision.** The walker keeps a replica of the tracker's state (session,
+  previous session, ``expected``), loaded from the tracker while the whole feed is idle
+  (``tap.idle``, no beat on either line for 16 cycles), and applies the tracker's rules to
+  every packet of line A at its header (new session, stale session, duplicate, next in
+  sequence) and ``expected := max(expected, s + m)`` at its end, with ``m`` the messages it
+  framed exactly as the decoder frames them. Anything it does not follow -- a gap, an
+  overlap, sequence tracking off, a message shorter than 12 bytes, a packet the line buffer
+  might refuse (``tap.level_a``), any beat on line B -- makes it *unsynced*: no strobe until
+  the feed is idle again. The frame's header verdict is the parser's own (``tap.verdict_a``,
+  sampled 3 cycles after the beat with the MoldUDP64 count, when it is final).
+* **A/B.** The tracker decides the lower sequence first when both lines have a packet
+  waiting; while a packet the walker predicted waits in line A's buffer it decides no packet
+  of line B (``tap.hold_b``; B's duplicates still drain), so that nothing arriving on B after
+  the prediction can change that packet's fate. B's beats unsync the walker at once.
+* **Order.** Per message of a walked packet that the book turns into an event
+  (``A F E C X D U H`` with its ITCH length) an entry goes on ``entries``: whether the engine
+  took the walker's strobe, whether the message is a *hazard* (an ``A``/``F`` not taken,
+  ``U``, ``H``, unless the locate map says untracked: the cut-through producer's rule), and
+  the low 16 bits of its sequence number. The producer takes one entry with each such
+  message the decoder completes (the messages arrive in the same order), skips its own strobe
+  for a taken one and marks its event for the engine to skip. A strobe is ``quiet`` when no
+  hazard is in flight on either side of the decoder.
+
+Field positions come from the ITCH table (:data:`~tickwire.hw.feed.decoder.FIELD_MAP`); the
+price is selected from the last two beats by its lane, the rest is captured one beat after
+its last byte. The slot is looked up in the book's locate map (``loc``, a third read port)
+one beat after the locate, at least two beats before the add completes.
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from tickwire.host import itch
+from tickwire.spec.capacity import GATEWARE
+
+from ..book.layouts import LocateLookup
+from ..feed.decoder import EVENT_TYPES, FIELD_MAP
+from ..feed.layouts import AxiStreamSignature, FeedTap
+from .common import SLOT_BITS, check_int
+from .layouts import BOOK_ASK, BOOK_BID, FastAdd, InFlightEntry
+
+__all__ = ["PortWalker"]
+
+#: the shortest message the walker follows: one length prefix per beat at most
+_MIN_LEN = 12
+#: cycles without a beat on either line before the feed counts as idle (the parser's stages)
+_QUIET = 16
+
+
+def _byte(v, k):
+    return v[8 * k:8 * k + 8]
+
+
+def _be(v, first, size):
+    """Big-endian field of ``size`` bytes starting at byte ``first`` of ``v``."""
+    return Cat(*[_byte(v, first + size - 1 - j) for j in range(size)])
+
+
+class PortWalker(wiring.Component):
+    """Members
+    -------
+    rx : In(AxiStreamSignature(64))   line A's beats (a tap: the parser takes them too)
+    tap : In(FeedTap(line_depth))     <- FeedFrontEnd.tap
+    enable : In(1)                    wire triggers and the cut-through path on
+    loc : Out(LocateLookup(slot_bits)) -> BookBuilder.port_loc
+    fast : Out(stream.Signature(FastAdd, always_ready=True)), quiet : Out(1)
+                                      the strobe, for the trigger engine
+    blocked : In(1)                   the producer's strobe has the engine this cycle
+    took : In(1)                      the engine took the strobe presented last cycle
+    downstream_quiet : In(1)          no hazard from the decoder on (CutThrough.quiet)
+    entries : Out(stream.Signature(InFlightEntry))   -> CutThrough.port
+    synced : Out(1)                   following line A's packets (status)
+    offered : Out(counter_width)      strobes presented (taken or not)
+    """
+
+    def __init__(self, *, symbols: int = GATEWARE["symbols"], slot_bits: int = 6,
+                 line_depth: int = 512, in_flight: int = 512, counter_width: int = 32):
+        check_int("slot_bits", slot_bits, 1, SLOT_BITS)
+        check_int("symbols", symbols, 1, 1 << slot_bits)
+        check_int("in_flight", in_flight, 64)
+        self.symbols = symbols
+        self.line_depth = line_depth
+        self.in_flight = in_flight
+        super().__init__({
+            "rx": In(AxiStreamSignature(64)),
+            "tap": In(FeedTap(line_depth)),
+            "enable": In(1),
+            "loc": Out(LocateLookup(slot_bits)),
+            "fast": Out(stream.Signature(FastAdd, always_ready=True)),
+            "quiet": Out(1),
+            "blocked": In(1),
+            "took": In(1),
+            "downstream_quiet": In(1),
+            "entries": Out(stream.Signature(InFlightEntry)),
+            "synced": Out(1),
+            "offered": Out(counter_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rx, tap = self.rx, self.tap
+
+        # ------------------------------------------------------------ beats
+        at_start = Signal(init=1)
+        cnt = Signal(12)
+        bi = Signal(12)             # index of the beat on rx in its frame
+        m.d.comb += bi.eq(Mux(rx.first | at_start, 0, cnt))
+        p1 = Signal(64)             # the previous beat of the frame
+        p2 = Signal(64)             # the one before it
+        nb = Signal(4)              # bytes present in this beat
+        for k in range(8):
+            with m.If(rx.keep[k]):
+                m.d.comb += nb.eq(k + 1)
+        d = rx.data
+        w2 = Cat(p1, d)             # bytes 8(bi-1) .. 8bi+7 of the frame
+        w_late = Cat(p2, p1)        # bytes 8(bi-2) .. 8bi-1
+        beat = rx.valid
+        start = beat & (rx.first | at_start)
+        with m.If(beat):
+            m.d.sync += [p2.eq(p1), p1.eq(d), at_start.eq(rx.last),
+                         cnt.eq(Mux(bi == 0xFFF, bi, bi + 1))]
+
+        def present(off):
+            """frame byte ``off`` (in this beat) is in the frame"""
+            return ~rx.last | (off[0:3] < nb)
+
+        def at(off, late=False):
+            """``off`` is in this beat (late: in the previous one)"""
+            return bi == (off[3:] + (1 if late else 0))
+
+        def lane_field(win, off, size, late=False):
+            """the ``size``-byte field ending at frame byte ``off``, from a window whose
+            bytes 8..15 are the beat holding ``off``"""
+            out = Signal(8 * size)
+            with m.Switch(off[0:3]):
+                for e in range(8):
+                    if 8 + e - (size - 1) >= 0:    # (other lanes never hold such a field)
+                        with m.Case(e):
+                            m.d.comb += out.eq(_be(win, 8 + e - (size - 1), size))
+            return out
+
+        # ------------------------------------------------------------ headers
+        vlan = Signal()
+        ihl = Signal(4)
+        pstart = Signal(8)          # frame offset of UDP payload byte 0
+        with m.If(beat & (bi == 1)):
+            m.d.sync += [vlan.eq(_be(d, 4, 2) == 0x8100), ihl.eq(_byte(d, 6)[0:4])]
+        with m.If(beat & (bi == 2) & vlan):
+            m.d.sync += ihl.eq(_byte(d, 2)[0:4])
+        m.d.sync += pstart.eq(22 + Mux(vlan, 4, 0) + (ihl << 2))
+        # payload offsets are 2 or 6 mod 8: the header fields end in one of two lanes
+        ulen_end = Signal(16)
+        sess_end = Signal(16)
+        seq_end = Signal(16)
+        cnt_end = Signal(16)
+        m.d.comb += [ulen_end.eq(pstart - 3), sess_end.eq(pstart + 9),
+                     seq_end.eq(pstart + 17), cnt_end.eq(pstart + 19)]
+        ulen = Signal(16)
+        session = Signal(80)
+        seq = Signal(64)
+        count = Signal(16)
+        got_ulen = Signal()
+        got_hdr = Signal()
+        hdr_now = Signal()          # the count arrives in this beat
+        hdr_cnt = Signal(16)
+        with m.If(start):
+            m.d.sync += [got_ulen.eq(0), got_hdr.eq(0)]
+        # (from beat 4 on pstart is the frame's: ihl is captured in beats 1-2)
+        with m.If(beat & ~start & (bi >= 4)):
+            with m.If(at(ulen_end) & present(ulen_end)):
+                m.d.sync += [ulen.eq(lane_field(w2, ulen_end, 2)), got_ulen.eq(1)]
+            with m.If(at(sess_end)):
+                m.d.sync += session.eq(lane_field(w2, sess_end, 10))
+            with m.If(at(seq_end)):
+                m.d.sync += seq.eq(lane_field(w2, seq_end, 8))
+            with m.If(at(cnt_end) & present(cnt_end) & got_ulen):
+                m.d.comb += [hdr_now.eq(1), hdr_cnt.eq(lane_field(w2, cnt_end, 2))]
+                m.d.sync += [count.eq(hdr_cnt), got_hdr.eq(1)]
+        pend = Signal(17)           # frame offset just past the UDP payload
+        m.d.sync += pend.eq(pstart + ulen - 8)
+        n_eff = Mux(count == 0xFFFF, 0, count)
+
+        # ------------------------------------------------------------ replica of the tracker
+        synced = Signal()
+        r_cur = Signal(80)
+        r_prev = Signal(80)
+        r_have_cur = Signal()
+        r_have_prev = Signal()
+        r_exp = Signal(64)
+        m.d.comb += self.synced.eq(synced)
+
+        # decision, the cycle after the count arrived (registered header fields)
+        dec_now = Signal()
+        m.d.sync += dec_now.eq(hdr_now)
+        sess_cur = r_have_cur & (session == r_cur)
+        sess_prev = r_have_prev & (session == r_prev)
+        new = ~sess_cur & ~sess_prev
+        stale = ~sess_cur & sess_prev
+        exp = Mux(new, seq, r_exp)
+        sn = Signal(65)
+        m.d.comb += sn.eq(seq + n_eff)
+        dup = ~stale & (n_eff != 0) & (sn <= exp)
+        # accepted, nothing skipped, no gap (a heartbeat: at most the next sequence number)
+        follow = ~stale & ~dup & Mux(n_eff == 0, seq <= exp, seq == exp)
+        # the packet being decided / committed
+        k_walk = Signal()      # accepted and followed: its messages are delivered
+        k_nop = Signal()       # duplicate or stale session: drained, no effect
+        k_new = Signal()
+        k_seq = Signal(64)
+        k_sess = Signal(80)
+        k_active = Signal()    # decided, not yet committed
+        k_ended = Signal()     # its message count is final
+        k_m = Signal(16)
+        k_vok_known = Signal()
+        k_vok = Signal()
+        k_room = Signal()
+        with m.If(dec_now):
+            m.d.sync += [k_walk.eq(synced & follow), k_nop.eq(synced & (stale | dup)),
+                         k_new.eq(new), k_seq.eq(seq), k_sess.eq(session),
+                         k_active.eq(1), k_ended.eq(0), k_vok_known.eq(0)]
+
+        # the header verdict: final 3 cycles after the count's beat (its beat is at least
+        # 3 beats after the one ending the IPv4 header; the parser's verdict is final 6
+        # cycles after that one), and still this frame's
+        mark = Signal(3)
+        m.d.sync += mark.eq(Cat(hdr_now, mark[0:2]))
+        mark_now = mark[2]
+        need = Signal(16)
+        m.d.comb += need.eq((ulen - 17) >> 3)    # the line buffer's words for the packet
+        room_now = ((tap.level_a + need) <= self.line_depth) & tap.desc_room_a
+        with m.If(mark_now):
+            m.d.sync += [k_vok_known.eq(1), k_vok.eq(tap.verdict_a), k_room.eq(room_now)]
+        vok_known = k_vok_known | mark_now
+        vok = Mux(mark_now, tap.verdict_a, k_vok)
+        room = Mux(mark_now, room_now, k_room)
+
+        # ------------------------------------------------------------ message walk
+        WAIT, IN, STOP = 0, 1, 2
+        st = Signal(2)
+        pp = Signal(16)            # frame offset of the next length prefix's second byte
+        me = Signal(16)            # ... of the current message's last byte
+        pp_after = Signal(16)      # me + 2
+        ms = Signal(16)            # ... of its type byte
+        idx = Signal(16)           # messages framed in this packet
+        lost = Signal()            # a message shorter than _MIN_LEN: not followed
+        mid = Signal()             # toggles per message (tags its lookup)
+        with m.If(start):
+            m.d.sync += [st.eq(STOP), idx.eq(0), lost.eq(0)]
+
+        comp = Signal()            # the current message's last byte is in this beat
+        m.d.comb += comp.eq(beat & ~start & (st == IN) & at(me) & (me < pend) & present(me))
+        over = beat & ~start & (st == IN) & at(me) & ~comp   # cut: the packet ends here
+        # the first length prefix always shares the count's beat (payload offsets 21/19)
+        pre_pos = Signal(16)
+        m.d.comb += pre_pos.eq(Mux(hdr_now, cnt_end + 2, Mux(st == IN, pp_after, pp)))
+        hdr_n = Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt)
+        more = Mux(hdr_now, hdr_n != 0, Mux(comp, idx + 1 < n_eff, idx < n_eff))
+        pre = Signal()             # a length prefix completes in this beat
+        m.d.comb += pre.eq(beat & ~start & (hdr_now | (st == WAIT) | comp) & at(pre_pos)
+                           & more)
+        pre_ok = (pre_pos < pend) & present(pre_pos)
+        ln = Signal(16)
+        m.d.comb += ln.eq(lane_field(w2, pre_pos, 2))
+        with m.If(hdr_now):
+            m.d.sync += [st.eq(Mux(hdr_n != 0, WAIT, STOP)), pp.eq(cnt_end + 2)]
+        with m.If(comp):
+            m.d.sync += [idx.eq(idx + 1), st.eq(Mux(idx + 1 < n_eff, WAIT, STOP)),
+                         pp.eq(pp_after)]
+        with m.If(over):
+            m.d.sync += st.eq(STOP)
+        with m.If(pre):
+            with m.If(~pre_ok):
+                m.d.sync += st.eq(STOP)
+            with m.Elif(ln < _MIN_LEN):
+                m.d.sync += [st.eq(STOP), lost.eq(1)]
+            with m.Else():
+                m.d.sync += [st.eq(IN), ms.eq(pre_pos + 1), me.eq(pre_pos + ln),
+                             pp_after.eq(pre_pos + ln + 2), mid.eq(~mid)]
+        # after the frame's last beat nothing more completes
+        with m.If(beat & rx.last):
+            m.d.sync += st.eq(STOP)
+        # the packet's count is final
+        with m.If(k_active & ~k_ended & (st == STOP) & ~dec_now):
+            m.d.sync += [k_ended.eq(1), k_m.eq(idx)]
+
+        # ------------------------------------------------------------ fields (one beat late)
+        def fspec(name, t="A"):
+            return FIELD_MAP[name][t]
+
+        mtype = Signal(8)
+        mloc = Signal(16)
+        mts = Signal(48)
+        mside = Signal(8)
+        lk_valid = Signal()
+        lk_slot = Signal(len(self.loc.slot))
+        lk_untracked = Signal()
+        lk_pend = Signal()
+        lk_mid = Signal()
+        in_msg = beat & ~start & (st == IN)
+        off_type = ms
+        off_loc = Signal(16)
+        off_ts = Signal(16)
+        off_side = Signal(16)
+        lo, ls = fspec("locate")
+        to, ts_ = fspec("timestamp")
+        so, _ = fspec("side")
+        m.d.comb += [off_loc.eq(ms + lo + ls - 1), off_ts.eq(ms + to + ts_ - 1),
+                     off_side.eq(ms + so)]
+        for t in "AFECXDUH":        # every type the walker reads has these three where A has
+            assert fspec("locate", t) == (lo, ls) and fspec("timestamp", t) == (to, ts_)
+        for t in "AF":
+            assert fspec("side", t)[0] == so
+        with m.If(in_msg & at(off_type, late=True)):
+            m.d.sync += mtype.eq(lane_field(w_late, off_type, 1))
+        loc_now = Signal()
+        m.d.comb += [loc_now.eq(in_msg & at(off_loc, late=True)),
+                     self.loc.addr.eq(lane_field(w_late, off_loc, ls))]
+        with m.If(loc_now):
+            m.d.sync += [mloc.eq(self.loc.addr), lk_pend.eq(1), lk_mid.eq(mid)]
+        with m.Else():
+            m.d.sync += lk_pend.eq(0)
+        # the map's answer, for the message that asked (a lookup is one cycle)
+        lk_here = lk_pend & (lk_mid == mid)
+        with m.If(lk_here):
+            m.d.sync += [lk_valid.eq(self.loc.valid), lk_slot.eq(self.loc.slot),
+                         lk_untracked.eq(self.loc.untracked)]
+        with m.If(pre):
+            m.d.sync += [lk_valid.eq(0), lk_untracked.eq(0)]
+        with m.If(in_msg & at(off_ts, late=True)):
+            m.d.sync += mts.eq(lane_field(w_late, off_ts, ts_))
+        with m.If(in_msg & at(off_side, late=True)):
+            m.d.sync += mside.eq(lane_field(w_late, off_side, 1))
+
+        # ------------------------------------------------------------ completed message
+        po, psz = fspec("price")
+        assert fspec("price", "F") == (po, psz)
+        c_valid = Signal()
+        c_type = Signal(8)
+        c_len = Signal(16)
+        c_price = Signal(32)
+        c_side = Signal()
+        c_ts = Signal(48)
+        c_seq = Signal(64)
+        c_hit = Signal()
+        c_slot = Signal(len(lk_slot))
+        c_untracked = Signal()
+        a_end = Signal(32)          # price ending at the A's last byte
+        f_end = Signal(32)          # ... 4 bytes before the F's
+        m.d.comb += [a_end.eq(lane_field(w2, me, psz)),
+                     f_end.eq(lane_field(w2, me - (itch.LENGTHS["F"] - po - psz), psz))]
+        # the F's price may end in the previous beat: its window is then one beat earlier,
+        # which lane_field does not cover -- take it from the late window instead
+        f_prev = Signal(32)
+        f_off = Signal(16)
+        m.d.comb += f_off.eq(me - (itch.LENGTHS["F"] - po - psz))
+        m.d.comb += f_prev.eq(lane_field(w_late, f_off, psz))
+        f_price = Mux(f_off[3:] == me[3:], f_end, f_prev)
+        m.d.sync += c_valid.eq(comp)
+        with m.If(comp):
+            m.d.sync += [
+                c_type.eq(mtype), c_len.eq(me - ms + 1),
+                c_price.eq(Mux(mtype == ord("F"), f_price, a_end)),
+                c_side.eq(Mux(mside == ord("B"), BOOK_BID, BOOK_ASK)),
+                c_ts.eq(mts), c_seq.eq(k_seq + idx),
+                c_hit.eq(Mux(lk_here, self.loc.valid, lk_valid)),
+                c_slot.eq(Mux(lk_here, self.loc.slot, lk_slot)),
+                c_untracked.eq(Mux(lk_here, self.loc.untracked, lk_untracked)),
+            ]
+        c_active = Signal()
+        m.d.comb += c_active.eq(Cat(*[(c_type == ord(t)) & (c_len == itch.LENGTHS[t])
+                                      for t in EVENT_TYPES]).any())
+        c_add = (c_type == ord("A")) | (c_type == ord("F"))
+        # walked: the packet is one the tracker delivers whole, its verdict passed
+        walked = Signal()
+        m.d.comb += walked.eq(c_valid & synced & k_walk & vok_known & vok & room & c_active)
+
+        # ------------------------------------------------------------ entries and quiet
+        m.submodules.q = q = fifo.SyncFIFOBuffered(width=InFlightEntry.as_shape().size,
+                                                   depth=self.in_flight)
+        hz = Signal(range(self.in_flight + 1))      # hazards walked, not yet taken over
+        strobe = Signal()
+        m.d.comb += strobe.eq(walked & c_add & c_hit & (c_slot < self.symbols) & self.enable)
+        f = self.fast.payload
+        m.d.comb += [
+            self.fast.valid.eq(strobe),
+            f.slot.eq(c_slot), f.side.eq(c_side), f.price.eq(c_price),
+            f.sequence.eq(c_seq), f.timestamp.eq(c_ts), f.stamp.eq(0), f.stamp_valid.eq(0),
+        ]
+        quiet = Signal()
+        m.d.comb += [quiet.eq((hz == 0) & self.downstream_quiet), self.quiet.eq(quiet)]
+        # the entry, a cycle later (taken: the engine's answer)
+        e_valid = Signal()
+        e_strobe = Signal()
+        e_add, e_u, e_h, e_untracked = Signal(), Signal(), Signal(), Signal()
+        e_seq = Signal(16)
+        m.d.sync += [
+            e_valid.eq(walked), e_strobe.eq(strobe & ~self.blocked),
+            e_add.eq(c_add), e_u.eq(c_type == ord("U")), e_h.eq(c_type == ord("H")),
+            e_untracked.eq(c_untracked), e_seq.eq(c_seq[0:16]),
+        ]
+        entry = Signal(InFlightEntry)
+        taken = e_strobe & self.took
+        m.d.comb += [
+            entry.taken.eq(taken),
+            entry.hazard.eq(((e_add & ~taken) | e_u | e_h) & ~e_untracked),
+            entry.seq.eq(e_seq),
+            q.w_data.eq(entry), q.w_en.eq(e_valid),
+            self.entries.valid.eq(q.r_rdy), self.entries.payload.eq(q.r_data),
+            q.r_en.eq(self.entries.ready),
+        ]
+        head = Signal(InFlightEntry)
+        m.d.comb += head.eq(q.r_data)
+        popped = q.r_rdy & self.entries.ready
+        m.d.sync += hz.eq(hz + (e_valid & entry.hazard) - (popped & head.hazard))
+        with m.If(strobe & ~self.blocked):
+            m.d.sync += self.offered.eq(self.offered + 1)
+
+        # ------------------------------------------------------------ hold line B
+        # predicted packets of line A not yet taken by the tracker (pushed after the verdict)
+        held = Signal(range(self.in_flight + 1))
+        counted = mark_now & k_active & (k_walk | k_nop) & tap.verdict_a & room_now & synced
+        # (line A's descriptors leave in order: the first ``held`` ones are the predicted)
+        m.d.sync += held.eq(held + counted - (tap.pop_a & (held != 0)))
+        m.d.comb += tap.hold_b.eq(held != 0)
+
+        # ------------------------------------------------------------ commit, sync
+        commit = k_active & k_ended & vok_known & ~dec_now
+        with m.If(commit):
+            m.d.sync += k_active.eq(0)
+            with m.If(vok & k_walk):
+                reach = Signal(65)
+                m.d.comb += reach.eq(k_seq + k_m)
+                with m.If(k_new):
+                    m.d.sync += [r_cur.eq(k_sess), r_have_cur.eq(1), r_exp.eq(reach),
+                                 r_prev.eq(r_cur), r_have_prev.eq(r_have_cur)]
+                with m.Elif(reach > r_exp):
+                    m.d.sync += r_exp.eq(reach)
+        quiet_for = Signal(range(_QUIET + 1))
+        with m.If(beat | tap.busy_b):
+            m.d.sync += quiet_for.eq(0)
+        with m.Elif(quiet_for != _QUIET):
+            m.d.sync += quiet_for.eq(quiet_for + 1)
+        resync = (~synced & self.enable & tap.track_sequence & tap.idle
+                  & (quiet_for == _QUIET) & ~k_active & ~q.r_rdy & (held == 0) & (hz == 0))
+        unsync = (tap.busy_b | ~self.enable | ~tap.track_sequence
+                  | (dec_now & ~follow & ~stale & ~dup)          # gap or overlap
+                  | (mark_now & k_active & k_walk & tap.verdict_a & ~room_now)
+                  | (c_valid & k_walk & ~vok_known)               # never expected
+                  | (k_active & k_walk & lost)
+                  | (e_valid & ~q.w_rdy))                         # never expected
+        with m.If(resync):
+            m.d.sync += [synced.eq(1), r_cur.eq(tap.session), r_prev.eq(tap.prev_session),
+                         r_have_cur.eq(tap.have_session), r_have_prev.eq(tap.have_prev),
+                         r_exp.eq(tap.expected)]
+        with m.Elif(unsync):
+            m.d.sync += synced.eq(0)
+        return m

@@ -436,15 +436,15 @@ def run_orders(frames: list[bytes], config: Config, writes=(), *,
                limits: dict | None = None, random_ready: bool = False, gap: int = FRAME_GAP,
                fast: bool = True, line_b: list[bytes] | None = None,
                gaps_a: list[int] | None = None, gaps_b: list[int] | None = None,
-               ab_window: int = AB_WINDOW):
+               ab_window: int = AB_WINDOW, settle: int = 2048):
     """Frames through the whole appliance set up by :func:`order_setup` (the gateware's
-    capacities). Returns (order frames, counters plus ``first_cycles``, the cycle of each
+    capacities); ``settle``: cycles the pipeline is given after the last frame. Returns (order frames, counters plus ``first_cycles``, the cycle of each
     order frame's first beat, and ``frame_cycles``, the cycle each frame of line A began to
     be taken)."""
     cfg = rtl_config(config)
     r = run_appliance(frames, order_setup(cfg, writes, limits, fast=fast, ab_window=ab_window),
                       random_ready=random_ready, gap=gap, line_b=line_b, gaps_a=gaps_a,
-                      gaps_b=gaps_b)
+                      gaps_b=gaps_b, settle=settle)
     c = _counters(r)
     c["first_cycles"] = r.first_cycles
     c["frame_cycles"] = r.beat_cycles[frame_beat_index(frames)].tolist() if frames else []

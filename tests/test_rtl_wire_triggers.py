@@ -88,3 +88,53 @@ def test_impaired_feed_wire_triggers(built, seed):
     off, _, _ = compare(frames, wire(cfg), writes, None, gaps_a=gaps, fast=False)
     assert got == off and len(got) > 20 and c["fast_orders"] > 10
     assert set(emu.orders.sequence.tolist()) <= delivered_sequences(frames)
+
+
+def test_port_walker_holds_line_b(built):
+    """The port walker fires an add from line A's port while the book is held up far behind
+    (432 adds into the deep levels ahead of it: the decoder's FIFO fills and the tracker
+    waits), and the tracker keeps the packet it predicted
+    ahead of a lower-sequenced packet that arrives on line B meanwhile (``hold_b``): B's copy
+    of the add's sequence number carries another add, and the emulator, which takes packets in
+    arrival order, drains it as a duplicate (decided first, it would delete an order that does
+    not exist: ``unknown_ref``). The one-add packet's order leaves 16 cycles after the frame's
+    first byte, 4 after the price's last byte."""
+    from emu_helpers import emulate_orders
+    from test_rtl_cut_through import BUY, NAMES, SELL, Feed
+    from tickwire.host import itch, moldudp64
+    from tickwire.sim.trigger_risk import model
+    rnd = random.Random(61)
+    fd = Feed(rnd)
+    for loc in (1, 2):
+        fd.packet([itch.encode("R", stock_locate=loc, timestamp=fd.ts, stock=NAMES[loc - 1])])
+    deep = [itch.encode("A", stock_locate=1, timestamp=fd.ts + i, order_reference_number=100 + i,
+                        buy_sell_indicator="B", shares=100, stock=NAMES[0],
+                        price=SELL - 1000 - 10 * i) for i in range(432)]
+    for k in range(0, len(deep), 36):
+        fd.packet(deep[k:k + 36])
+    add = fd.msg_add(1, cross=True, side="S", typ="A")
+    fd.packet([add])
+    other = itch.encode("D", stock_locate=1, timestamp=fd.ts, order_reference_number=99)
+    q = build_udp_frame(moldudp64.pack("TWCUT00001", fd.seq - 2, [deep[-1], other]))
+    gaps = [3] * len(fd.frames)
+    start = 0
+    for f, g in zip(fd.frames, gaps):
+        start += g + (len(f) + 7) // 8
+    start -= (len(fd.frames[-1]) + 7) // 8      # the one-add packet's first beat
+    # B's packet starts after the add's packet header has gone past the port, long before the
+    # book has taken the deep adds
+    cfg = model.random_config(rnd, NAMES, BUY, permissive=True)
+    cfg.strategy.source = "wire"
+    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
+                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
+    got, c = rtl.run_orders(fd.frames, copy.deepcopy(cfg), writes, line_b=[q],
+                            gaps_a=gaps, gaps_b=[start + 12], settle=20_000)
+    emu = emulate_orders(fd.frames + [q], copy.deepcopy(cfg), writes)
+    assert got == emu.orders.frames and len(got) == 1
+    diff = {k: (c[k], v) for k, v in emu.counters.items() if c[k] != v}
+    assert diff == {}, diff
+    assert c["dup_packets"] == 1 and c["unknown_ref"] == 0
+    assert c["fast_mismatch"] == 0 and c["fast_orders"] == 1
+    from_frame, from_field = trigger_latencies(fd.frames, emu.orders.sequence,
+                                               c["first_cycles"], c["frame_cycles"])
+    assert (from_frame, from_field) == ([16], [4])

@@ -18,8 +18,8 @@ Certain, never speculative (docs/architecture.md "Trigger from the port"):
   sequence) and ``expected := max(expected, s + m)`` at its end, with ``m`` the messages it
   framed exactly as the decoder frames them. Anything it does not follow -- a gap, an
   overlap, sequence tracking off, a message shorter than 12 bytes, a packet the line buffer
-  might refuse (``tap.level_a``), any beat on line B -- makes it *unsynced*: no strobe until
-  the feed is idle again. The frame's header verdict is the parser's own (``tap.verdict_a``,
+  might refuse (``tap.level_a``), any beat on line B -- makes it *unsynced*: no packet is
+  followed from then on until the feed is idle again (the one being walked is finished). The frame's header verdict is the parser's own (``tap.verdict_a``,
   sampled 3 cycles after the beat with the MoldUDP64 count, when it is final).
 * **A/B.** The tracker decides the lower sequence first when both lines have a packet
   waiting; while a packet the walker predicted waits in line A's buffer it decides no packet
@@ -228,6 +228,9 @@ class PortWalker(wiring.Component):
         k_vok_known = Signal()
         k_vok = Signal()
         k_room = Signal()
+        e_full = Signal()      # an entry found the queue full
+        with m.If(e_full):
+            m.d.sync += k_walk.eq(0)          # never expected; no entry after a missing one
         with m.If(dec_now):
             m.d.sync += [k_walk.eq(synced & follow), k_nop.eq(synced & (stale | dup)),
                          k_new.eq(new), k_seq.eq(seq), k_sess.eq(session),
@@ -386,7 +389,9 @@ class PortWalker(wiring.Component):
         c_add = (c_type == ord("A")) | (c_type == ord("F"))
         # walked: the packet is one the tracker delivers whole, its verdict passed
         walked = Signal()
-        m.d.comb += walked.eq(c_valid & synced & k_walk & vok_known & vok & room & c_active)
+        # (a packet predicted is followed to its end: hold_b keeps its fate, whatever line B
+        # brings meanwhile)
+        m.d.comb += walked.eq(c_valid & k_walk & vok_known & vok & room & c_active)
 
         # ------------------------------------------------------------ entries and quiet
         m.submodules.q = q = fifo.SyncFIFOBuffered(width=InFlightEntry.as_shape().size,
@@ -418,7 +423,7 @@ class PortWalker(wiring.Component):
             entry.taken.eq(taken),
             entry.hazard.eq(((e_add & ~taken) | e_u | e_h) & ~e_untracked),
             entry.seq.eq(e_seq),
-            q.w_data.eq(entry), q.w_en.eq(e_valid),
+            q.w_data.eq(entry), q.w_en.eq(e_valid), e_full.eq(e_valid & ~q.w_rdy),
             self.entries.valid.eq(q.r_rdy), self.entries.payload.eq(q.r_data),
             q.r_en.eq(self.entries.ready),
         ]
@@ -432,7 +437,7 @@ class PortWalker(wiring.Component):
         # ------------------------------------------------------------ hold line B
         # predicted packets of line A not yet taken by the tracker (pushed after the verdict)
         held = Signal(range(self.in_flight + 1))
-        counted = mark_now & k_active & (k_walk | k_nop) & tap.verdict_a & room_now & synced
+        counted = mark_now & k_active & (k_walk | k_nop) & tap.verdict_a & room_now
         # (line A's descriptors leave in order: the first ``held`` ones are the predicted)
         m.d.sync += held.eq(held + counted - (tap.pop_a & (held != 0)))
         m.d.comb += tap.hold_b.eq(held != 0)
@@ -461,7 +466,7 @@ class PortWalker(wiring.Component):
                   | (mark_now & k_active & k_walk & tap.verdict_a & ~room_now)
                   | (c_valid & k_walk & ~vok_known)               # never expected
                   | (k_active & k_walk & lost)
-                  | (e_valid & ~q.w_rdy))                         # never expected
+                  | e_full)
         with m.If(resync):
             m.d.sync += [synced.eq(1), r_cur.eq(tap.session), r_prev.eq(tap.prev_session),
                          r_have_cur.eq(tap.have_session), r_have_prev.eq(tap.have_prev),

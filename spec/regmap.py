@@ -81,7 +81,7 @@ TABLE_KINDS = ("array", "memory", "port")
 MAP_ID = int.from_bytes(b"TWIR", "big")
 #: Map version (major, minor), typed by hand: bump minor for additions, major for changes.
 #: MAP_HASH catches whatever a forgotten bump would miss.
-MAP_VERSION = (2, 3)
+MAP_VERSION = (2, 4)
 
 
 
@@ -548,7 +548,7 @@ FEED_HW_COUNTERS = ("overflow", "ignored_types") + LINE_COUNTERS
 #: Order-path counters the emulator does not have (the COUNTERS of hw/trigger/engine.py and
 #: hw/egress/builder.py beyond the emulator's names; tests/test_regmap_description.py checks).
 ORDER_HW_COUNTERS = ("fast_offered", "fast_taken", "fast_mismatch", "frames_sent", "drops",
-                     "fast_orders")
+                     "fast_orders", "port_offered", "port_syncs", "wire_stops")
 
 _FEED_COUNTER_DOC = {
     "frames": "frames received (both lines)",
@@ -591,6 +591,14 @@ _BOOK_COUNTER_DOC = {
     "frames_sent": "order frames sent (hardware only)",
     "drops": "accepted orders dropped by the egress (hardware only)",
     "fast_orders": "orders sent from a cut-through trigger (hardware only)",
+    "port_offered": "of the cut-through strobes, those the port walker presented from line "
+                    "A's port (hardware only)",
+    "port_syncs": "times the port walker loaded the MoldUDP64 tracker's state and began to "
+                  "follow line A (hardware only; it stops at a gap, an overlap, line B "
+                  "traffic, and resumes when the feed is idle)",
+    "wire_stops": "times the wire triggers' in-flight accounting stopped the cut-through "
+                  "path until reset (a queue overflow, or a port walker entry whose sequence "
+                  "differed from its message's): expected 0 (hardware only)",
 }
 
 

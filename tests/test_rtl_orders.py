@@ -114,6 +114,8 @@ def compare(frames, cfg, writes, limits, **kw):
     check_frames(got)
     # cut-through: every add the engine took was the next message its BookEvent stream carried
     assert c["fast_mismatch"] == 0 and c["fast_taken"] <= c["fast_offered"]
+    # the wire path's in-flight accounting never stopped (no port walker misprediction)
+    assert c["wire_stops"] == 0 and c["port_offered"] <= c["fast_offered"]
     assert c["fast_orders"] <= min(2 * c["fast_taken"], len(got))
     if not kw.get("fast", True):
         assert c["fast_taken"] == 0 and c["fast_orders"] == 0

@@ -54,6 +54,12 @@ def test_sample_wire_triggers(built):
                                            c_off["frame_cycles"])
             assert all(a <= b for a, b in zip(lat_on, lat_off))
             assert sum(a < b for a, b in zip(lat_on, lat_off)) == c_on["fast_orders"]
+            # the port walker follows the capture from its start: most of those orders leave
+            # 4 cycles after their trigger field (engine, risk, egress), the rest 19-20
+            # (the decoder's strobe) or later
+            assert c_on["port_syncs"] >= 1 and c_on["port_offered"] > 0
+            assert min(lat_on) == 4 and sum(x == 4 for x in lat_on) > len(on) // 2
+            assert c_off["port_offered"] == 0 and min(lat_off) > 4
 
 
 def test_generated_day_wire_triggers(built):

@@ -106,6 +106,7 @@ class CutThrough(wiring.Component):
                                    presented again when the walker's was taken); a sequence
                                    that differs stops the wire path as an overflow does
     offered : Out(counter_width)   strobes presented (taken or not; hardware only)
+    stops : Out(counter_width)     times the wire path stopped (``wire_stops``)
 
     Parameters: ``symbols`` (slots of the book and the engine), ``slot_bits`` (width of the
     book's slot numbers), ``counter_width``.
@@ -141,6 +142,7 @@ class CutThrough(wiring.Component):
             "quiet": Out(1),
             "port": In(stream.Signature(InFlightEntry)),
             "offered": Out(counter_width),
+            "stops": Out(counter_width),
         })
 
     def elaborate(self, platform):
@@ -240,9 +242,10 @@ class CutThrough(wiring.Component):
         # never expected (the queues hold what the decoder's FIFO and the book can): sticky
         # until reset, and the slow path alone is exact
         broken = Signal()
-        with m.If((q_dec.w_en & ~q_dec.w_rdy) | (q_ev.w_en & ~q_ev.w_rdy)
-                  | (decided & ~q_dec.r_rdy) | (self.ev_take & ~q_ev.r_rdy) | w_mismatch):
-            m.d.sync += broken.eq(1)
+        with m.If(((q_dec.w_en & ~q_dec.w_rdy) | (q_ev.w_en & ~q_ev.w_rdy)
+                   | (decided & ~q_dec.r_rdy) | (self.ev_take & ~q_ev.r_rdy) | w_mismatch)
+                  & ~broken):
+            m.d.sync += [broken.eq(1), self.stops.eq(self.stops + 1)]
         m.d.comb += self.quiet.eq(Mux(self.wire,
                                       (hazards == 0) & ~(p_valid & push.hazard) & ~broken,
                                       ~self.held & ~self.ev_pending))

@@ -65,6 +65,11 @@ def _byte(v, k):
     return v[8 * k:8 * k + 8]
 
 
+def _bytes(v, first, size):
+    """Bytes ``first .. first+size-1`` of ``v``, the first one lowest."""
+    return v[8 * first:8 * (first + size)]
+
+
 def _be(v, first, size):
     """Big-endian field of ``size`` bytes starting at byte ``first`` of ``v``."""
     return Cat(*[_byte(v, first + size - 1 - j) for j in range(size)])
@@ -85,6 +90,7 @@ class PortWalker(wiring.Component):
     entries : Out(stream.Signature(InFlightEntry))   -> CutThrough.port
     synced : Out(1)                   following line A's packets (status)
     offered : Out(counter_width)      strobes presented (taken or not)
+    syncs : Out(counter_width)        times it loaded the tracker's state
     """
 
     def __init__(self, *, symbols: int = GATEWARE["symbols"], slot_bits: int = 6,
@@ -108,6 +114,7 @@ class PortWalker(wiring.Component):
             "entries": Out(stream.Signature(InFlightEntry)),
             "synced": Out(1),
             "offered": Out(counter_width),
+            "syncs": Out(counter_width),
         })
 
     def elaborate(self, platform):
@@ -142,15 +149,15 @@ class PortWalker(wiring.Component):
             """``off`` is in this beat (late: in the previous one)"""
             return bi == (off[3:] + (1 if late else 0))
 
-        def lane_field(win, off, size, late=False):
+        def lane_field(win, off, size, late=False, order=_be):
             """the ``size``-byte field ending at frame byte ``off``, from a window whose
-            bytes 8..15 are the beat holding ``off``"""
+            bytes 8..15 are the beat holding ``off`` (big-endian, or as ``order``)"""
             out = Signal(8 * size)
             with m.Switch(off[0:3]):
                 for e in range(8):
                     if 8 + e - (size - 1) >= 0:    # (other lanes never hold such a field)
                         with m.Case(e):
-                            m.d.comb += out.eq(_be(win, 8 + e - (size - 1), size))
+                            m.d.comb += out.eq(order(win, 8 + e - (size - 1), size))
             return out
 
         # ------------------------------------------------------------ headers
@@ -184,7 +191,8 @@ class PortWalker(wiring.Component):
             with m.If(at(ulen_end) & present(ulen_end)):
                 m.d.sync += [ulen.eq(lane_field(w2, ulen_end, 2)), got_ulen.eq(1)]
             with m.If(at(sess_end)):
-                m.d.sync += session.eq(lane_field(w2, sess_end, 10))
+                # (in the line buffer's order, as the tracker keeps it: byte 0 lowest)
+                m.d.sync += session.eq(lane_field(w2, sess_end, 10, order=_bytes))
             with m.If(at(seq_end)):
                 m.d.sync += seq.eq(lane_field(w2, seq_end, 8))
             with m.If(at(cnt_end) & present(cnt_end) & got_ulen):
@@ -468,7 +476,7 @@ class PortWalker(wiring.Component):
                   | (k_active & k_walk & lost)
                   | e_full)
         with m.If(resync):
-            m.d.sync += [synced.eq(1), r_cur.eq(tap.session), r_prev.eq(tap.prev_session),
+            m.d.sync += [synced.eq(1), self.syncs.eq(self.syncs + 1), r_cur.eq(tap.session), r_prev.eq(tap.prev_session),
                          r_have_cur.eq(tap.have_session), r_have_prev.eq(tap.have_prev),
                          r_exp.eq(tap.expected)]
         with m.Elif(unsync):

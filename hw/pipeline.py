@@ -173,14 +173,15 @@ class TickToTrade(wiring.Component):
         wiring.connect(m, walk.entries, cut.port)
         for name in self.rx_a.signature.members:
             m.d.comb += getattr(walk.rx, name).eq(getattr(self.rx_a, name))
-        # the engine's strobe: the producer's (an older message) before the walker's
+        # the engine's strobe: the walker's (from registers; its ``quiet`` holds only when no
+        # older message in flight could matter, the producer's included) before the producer's
         m.d.comb += [
             walk.enable.eq(self.orders.wire & self.orders.fast_enable),
-            walk.blocked.eq(cut.fast.valid), walk.took.eq(cut.link.fast_took),
-            walk.downstream_quiet.eq(cut.quiet),
+            walk.took.eq(cut.link.fast_took), walk.downstream_quiet.eq(cut.quiet),
+            cut.blocked.eq(walk.fast.valid),
             path.fast.valid.eq(cut.fast.valid | walk.fast.valid),
-            path.fast.payload.eq(Mux(cut.fast.valid, cut.fast.payload, walk.fast.payload)),
-            path.quiet.eq(Mux(cut.fast.valid, cut.quiet, walk.quiet)),
+            path.fast.payload.eq(Mux(walk.fast.valid, walk.fast.payload, cut.fast.payload)),
+            path.quiet.eq(Mux(walk.fast.valid, walk.quiet, cut.quiet)),
         ]
         offered = Signal(32)
         m.d.sync += offered.eq(cut.offered + walk.offered)

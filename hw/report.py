@@ -53,6 +53,7 @@ BLOCKS = [
     ("mold_tracker", "tickwire.hw.feed.tracker:MoldTracker", {}),
     ("itch_decoder", "tickwire.hw.feed.decoder:ItchDecoder", {}),
     ("book_builder", "tickwire.hw.book.builder:BookBuilder", {}),
+    ("port_walker", "tickwire.hw.trigger.portwalk:PortWalker", {}),
     ("trigger", "tickwire.hw.trigger:TriggerEngine", {}),
     ("risk", "tickwire.hw.risk:RiskEngine", {}),
     ("egress", "tickwire.hw.egress:OrderEgress", {}),

@@ -100,6 +100,8 @@ class CutThrough(wiring.Component):
                                    engine's row of the message's slot (``probe_*``)
     fast : Out(stream.Signature(FastAdd, always_ready=True))   -> TriggerEngine.fast
     quiet : Out(1)                 -> TriggerEngine.quiet
+    blocked : In(1)                the port walker's strobe has the engine this cycle (this
+                                   strobe is then not taken: the message goes the slow way)
     port : In(stream.Signature(InFlightEntry))   <- PortWalker.entries: the entries of the
                                    messages the port walker saw, one taken with each
                                    ``A F E C X D U H`` message completing (its strobe is not
@@ -140,6 +142,7 @@ class CutThrough(wiring.Component):
             "link": Out(CutThroughLink()),
             "fast": Out(stream.Signature(FastAdd, always_ready=True)),
             "quiet": Out(1),
+            "blocked": In(1),
             "port": In(stream.Signature(InFlightEntry)),
             "offered": Out(counter_width),
             "stops": Out(counter_width),
@@ -206,7 +209,8 @@ class CutThrough(wiring.Component):
             p_add.eq(is_add), p_u.eq(t == ord("U")), p_h.eq(t == ord("H")), p_hit.eq(hit),
             p_enabled.eq(link.probe_valid & (row.enable_buy | row.enable_sell)),
             p_untracked.eq(self.loc_untracked & (loc_q == msg.locate)),
-            p_taken.eq(strobe & self.wire),      # ... and taken: link.fast_took, next cycle
+            # ... and taken: link.fast_took, next cycle
+            p_taken.eq(strobe & self.wire & ~self.blocked),
             p_seq.eq(msg.sequence[:16]),
         ]
         push = Signal(entry)

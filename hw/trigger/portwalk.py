@@ -83,8 +83,8 @@ class PortWalker(wiring.Component):
     enable : In(1)                    wire triggers and the cut-through path on
     loc : Out(LocateLookup(slot_bits)) -> BookBuilder.port_loc
     fast : Out(stream.Signature(FastAdd, always_ready=True)), quiet : Out(1)
-                                      the strobe, for the trigger engine
-    blocked : In(1)                   the producer's strobe has the engine this cycle
+                                      the strobe (from registers), for the trigger engine;
+                                      it has the engine before the producer's
     took : In(1)                      the engine took the strobe presented last cycle
     downstream_quiet : In(1)          no hazard from the decoder on (CutThrough.quiet)
     entries : Out(stream.Signature(InFlightEntry))   -> CutThrough.port
@@ -108,7 +108,6 @@ class PortWalker(wiring.Component):
             "loc": Out(LocateLookup(slot_bits)),
             "fast": Out(stream.Signature(FastAdd, always_ready=True)),
             "quiet": Out(1),
-            "blocked": In(1),
             "took": In(1),
             "downstream_quiet": In(1),
             "entries": Out(stream.Signature(InFlightEntry)),
@@ -211,19 +210,34 @@ class PortWalker(wiring.Component):
         r_exp = Signal(64)
         m.d.comb += self.synced.eq(synced)
 
-        # decision, the cycle after the count arrived (registered header fields)
+        # decision in two stages (registered compares): dec_now, the cycle after the count
+        # arrived, registers the compares of the header with the replica; dec2 the decision.
+        # The first message completes at least 2 beats after the count.
         dec_now = Signal()
-        m.d.sync += dec_now.eq(hdr_now)
-        sess_cur = r_have_cur & (session == r_cur)
-        sess_prev = r_have_prev & (session == r_prev)
-        new = ~sess_cur & ~sess_prev
-        stale = ~sess_cur & sess_prev
-        exp = Mux(new, seq, r_exp)
+        dec2 = Signal()
+        m.d.sync += [dec_now.eq(hdr_now), dec2.eq(dec_now)]
+        sess_cur = Signal()
+        sess_prev = Signal()
+        # (the session arrives at least a beat before the count: its compares, in two
+        # registered halves, are fresh at dec2)
+        eq_parts = [Signal(4, name="sess_eq_cur"), Signal(4, name="sess_eq_prev")]
+        for parts, ref in zip(eq_parts, (r_cur, r_prev)):
+            m.d.sync += [parts[k].eq(session[20 * k:20 * k + 20] == ref[20 * k:20 * k + 20])
+                         for k in range(4)]
+        m.d.sync += [sess_cur.eq(r_have_cur & eq_parts[0].all()),
+                     sess_prev.eq(r_have_prev & eq_parts[1].all())]
+        d_n0, d_eq, d_le, d_sn_le = Signal(), Signal(), Signal(), Signal()
         sn = Signal(65)
         m.d.comb += sn.eq(seq + n_eff)
-        dup = ~stale & (n_eff != 0) & (sn <= exp)
+        with m.If(dec_now):
+            m.d.sync += [d_n0.eq(n_eff == 0), d_eq.eq(seq == r_exp), d_le.eq(seq <= r_exp),
+                         d_sn_le.eq(sn <= r_exp)]
+        new = ~sess_cur & ~sess_prev
+        stale = ~sess_cur & sess_prev
+        # a new session: expected := s, so neither a duplicate nor a gap
+        dup = ~stale & ~new & ~d_n0 & d_sn_le
         # accepted, nothing skipped, no gap (a heartbeat: at most the next sequence number)
-        follow = ~stale & ~dup & Mux(n_eff == 0, seq <= exp, seq == exp)
+        follow = ~stale & ~dup & (new | Mux(d_n0, d_le, d_eq))
         # the packet being decided / committed
         k_walk = Signal()      # accepted and followed: its messages are delivered
         k_nop = Signal()       # duplicate or stale session: drained, no effect
@@ -240,9 +254,11 @@ class PortWalker(wiring.Component):
         with m.If(e_full):
             m.d.sync += k_walk.eq(0)          # never expected; no entry after a missing one
         with m.If(dec_now):
-            m.d.sync += [k_walk.eq(synced & follow), k_nop.eq(synced & (stale | dup)),
-                         k_new.eq(new), k_seq.eq(seq), k_sess.eq(session),
+            m.d.sync += [k_seq.eq(seq), k_sess.eq(session), k_walk.eq(0), k_nop.eq(0),
                          k_active.eq(1), k_ended.eq(0), k_vok_known.eq(0)]
+        with m.If(dec2):
+            m.d.sync += [k_walk.eq(synced & follow), k_nop.eq(synced & (stale | dup)),
+                         k_new.eq(new)]
 
         # the header verdict: final 3 cycles after the count's beat (its beat is at least
         # 3 beats after the one ending the IPv4 header; the parser's verdict is final 6
@@ -269,6 +285,7 @@ class PortWalker(wiring.Component):
         idx = Signal(16)           # messages framed in this packet
         lost = Signal()            # a message shorter than _MIN_LEN: not followed
         mid = Signal()             # toggles per message (tags its lookup)
+        l_a, l_f = Signal(), Signal()   # its length is an A's, an F's
         with m.If(start):
             m.d.sync += [st.eq(STOP), idx.eq(0), lost.eq(0)]
 
@@ -280,9 +297,12 @@ class PortWalker(wiring.Component):
         m.d.comb += pre_pos.eq(Mux(hdr_now, cnt_end + 2, Mux(st == IN, pp_after, pp)))
         hdr_n = Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt)
         more = Mux(hdr_now, hdr_n != 0, Mux(comp, idx + 1 < n_eff, idx < n_eff))
+        # where the next prefix's second byte is: the first one always in the count's beat; the
+        # one after a message in the message's last beat (ppa_same: its lane is at most 5) or
+        # in the next beat, which is where WAIT always finds it
+        ppa_same = Signal()
         pre = Signal()             # a length prefix completes in this beat
-        m.d.comb += pre.eq(beat & ~start & (hdr_now | (st == WAIT) | comp) & at(pre_pos)
-                           & more)
+        m.d.comb += pre.eq(beat & ~start & (hdr_now | (st == WAIT) | (comp & ppa_same)) & more)
         pre_ok = (pre_pos < pend) & present(pre_pos)
         ln = Signal(16)
         m.d.comb += ln.eq(lane_field(w2, pre_pos, 2))
@@ -300,12 +320,14 @@ class PortWalker(wiring.Component):
                 m.d.sync += [st.eq(STOP), lost.eq(1)]
             with m.Else():
                 m.d.sync += [st.eq(IN), ms.eq(pre_pos + 1), me.eq(pre_pos + ln),
-                             pp_after.eq(pre_pos + ln + 2), mid.eq(~mid)]
+                             pp_after.eq(pre_pos + ln + 2), mid.eq(~mid),
+                             ppa_same.eq((pre_pos[0:3] + ln[0:3])[0:3] <= 5),
+                             l_a.eq(ln == itch.LENGTHS["A"]), l_f.eq(ln == itch.LENGTHS["F"])]
         # after the frame's last beat nothing more completes
         with m.If(beat & rx.last):
             m.d.sync += st.eq(STOP)
         # the packet's count is final
-        with m.If(k_active & ~k_ended & (st == STOP) & ~dec_now):
+        with m.If(k_active & ~k_ended & (st == STOP) & ~dec_now & ~dec2):
             m.d.sync += [k_ended.eq(1), k_m.eq(idx)]
 
         # ------------------------------------------------------------ fields (one beat late)
@@ -335,8 +357,10 @@ class PortWalker(wiring.Component):
             assert fspec("locate", t) == (lo, ls) and fspec("timestamp", t) == (to, ts_)
         for t in "AF":
             assert fspec("side", t)[0] == so
+        mt_a, mt_f = Signal(), Signal()
         with m.If(in_msg & at(off_type, late=True)):
-            m.d.sync += mtype.eq(lane_field(w_late, off_type, 1))
+            t_now = lane_field(w_late, off_type, 1)
+            m.d.sync += [mtype.eq(t_now), mt_a.eq(t_now == ord("A")), mt_f.eq(t_now == ord("F"))]
         loc_now = Signal()
         m.d.comb += [loc_now.eq(in_msg & at(off_loc, late=True)),
                      self.loc.addr.eq(lane_field(w_late, off_loc, ls))]
@@ -346,9 +370,11 @@ class PortWalker(wiring.Component):
             m.d.sync += lk_pend.eq(0)
         # the map's answer, for the message that asked (a lookup is one cycle)
         lk_here = lk_pend & (lk_mid == mid)
+        lk_in = Signal()
         with m.If(lk_here):
             m.d.sync += [lk_valid.eq(self.loc.valid), lk_slot.eq(self.loc.slot),
-                         lk_untracked.eq(self.loc.untracked)]
+                         lk_untracked.eq(self.loc.untracked),
+                         lk_in.eq(self.loc.slot < self.symbols)]
         with m.If(pre):
             m.d.sync += [lk_valid.eq(0), lk_untracked.eq(0)]
         with m.If(in_msg & at(off_ts, late=True)):
@@ -366,7 +392,6 @@ class PortWalker(wiring.Component):
         c_side = Signal()
         c_ts = Signal(48)
         c_seq = Signal(64)
-        c_hit = Signal()
         c_slot = Signal(len(lk_slot))
         c_untracked = Signal()
         a_end = Signal(32)          # price ending at the A's last byte
@@ -381,13 +406,17 @@ class PortWalker(wiring.Component):
         m.d.comb += f_prev.eq(lane_field(w_late, f_off, psz))
         f_price = Mux(f_off[3:] == me[3:], f_end, f_prev)
         m.d.sync += c_valid.eq(comp)
+        # the strobe, registered with the fields: an add completes at least 4 beats after the
+        # count, when the verdict and the lookup (2 beats before) are in registers
+        strobe = Signal()
+        m.d.sync += strobe.eq(comp & k_walk & k_vok_known & k_vok & k_room
+                              & ((mt_a & l_a) | (mt_f & l_f)) & lk_valid & lk_in & self.enable)
         with m.If(comp):
             m.d.sync += [
                 c_type.eq(mtype), c_len.eq(me - ms + 1),
                 c_price.eq(Mux(mtype == ord("F"), f_price, a_end)),
                 c_side.eq(Mux(mside == ord("B"), BOOK_BID, BOOK_ASK)),
                 c_ts.eq(mts), c_seq.eq(k_seq + idx),
-                c_hit.eq(Mux(lk_here, self.loc.valid, lk_valid)),
                 c_slot.eq(Mux(lk_here, self.loc.slot, lk_slot)),
                 c_untracked.eq(Mux(lk_here, self.loc.untracked, lk_untracked)),
             ]
@@ -405,23 +434,21 @@ class PortWalker(wiring.Component):
         m.submodules.q = q = fifo.SyncFIFOBuffered(width=InFlightEntry.as_shape().size,
                                                    depth=self.in_flight)
         hz = Signal(range(self.in_flight + 1))      # hazards walked, not yet taken over
-        strobe = Signal()
-        m.d.comb += strobe.eq(walked & c_add & c_hit & (c_slot < self.symbols) & self.enable)
         f = self.fast.payload
         m.d.comb += [
             self.fast.valid.eq(strobe),
             f.slot.eq(c_slot), f.side.eq(c_side), f.price.eq(c_price),
             f.sequence.eq(c_seq), f.timestamp.eq(c_ts), f.stamp.eq(0), f.stamp_valid.eq(0),
         ]
-        quiet = Signal()
-        m.d.comb += [quiet.eq((hz == 0) & self.downstream_quiet), self.quiet.eq(quiet)]
+        hz_zero = Signal(init=1)    # hz == 0, registered with it
+        m.d.comb += self.quiet.eq(hz_zero & self.downstream_quiet)
         # the entry, a cycle later (taken: the engine's answer)
         e_valid = Signal()
         e_strobe = Signal()
         e_add, e_u, e_h, e_untracked = Signal(), Signal(), Signal(), Signal()
         e_seq = Signal(16)
         m.d.sync += [
-            e_valid.eq(walked), e_strobe.eq(strobe & ~self.blocked),
+            e_valid.eq(walked), e_strobe.eq(strobe),
             e_add.eq(c_add), e_u.eq(c_type == ord("U")), e_h.eq(c_type == ord("H")),
             e_untracked.eq(c_untracked), e_seq.eq(c_seq[0:16]),
         ]
@@ -438,8 +465,10 @@ class PortWalker(wiring.Component):
         head = Signal(InFlightEntry)
         m.d.comb += head.eq(q.r_data)
         popped = q.r_rdy & self.entries.ready
-        m.d.sync += hz.eq(hz + (e_valid & entry.hazard) - (popped & head.hazard))
-        with m.If(strobe & ~self.blocked):
+        hz_next = Signal.like(hz)
+        m.d.comb += hz_next.eq(hz + (e_valid & entry.hazard) - (popped & head.hazard))
+        m.d.sync += [hz.eq(hz_next), hz_zero.eq(hz_next == 0)]
+        with m.If(strobe):
             m.d.sync += self.offered.eq(self.offered + 1)
 
         # ------------------------------------------------------------ hold line B
@@ -451,7 +480,7 @@ class PortWalker(wiring.Component):
         m.d.comb += tap.hold_b.eq(held != 0)
 
         # ------------------------------------------------------------ commit, sync
-        commit = k_active & k_ended & vok_known & ~dec_now
+        commit = k_active & k_ended & vok_known & ~dec_now & ~dec2
         with m.If(commit):
             m.d.sync += k_active.eq(0)
             with m.If(vok & k_walk):
@@ -470,7 +499,7 @@ class PortWalker(wiring.Component):
         resync = (~synced & self.enable & tap.track_sequence & tap.idle
                   & (quiet_for == _QUIET) & ~k_active & ~q.r_rdy & (held == 0) & (hz == 0))
         unsync = (tap.busy_b | ~self.enable | ~tap.track_sequence
-                  | (dec_now & ~follow & ~stale & ~dup)          # gap or overlap
+                  | (dec2 & ~follow & ~stale & ~dup)             # gap or overlap
                   | (mark_now & k_active & k_walk & tap.verdict_a & ~room_now)
                   | (c_valid & k_walk & ~vok_known)               # never expected
                   | (k_active & k_walk & lost)

@@ -32,6 +32,13 @@ evaluates such an add in the cycle its last byte is shown, 3 cycles before the o
 first byte. The order frames are the same with it on or off (docs/architecture.md "Trigger
 engine").
 
+With wire triggers (``orders.wire``) and ``fast_enable``,
+:class:`~tickwire.hw.trigger.portwalk.PortWalker` walks line A's beats at the port and presents
+each add of a packet the tracker is certain to deliver to the same engine input the cycle
+after its last byte (4 cycles to the order's first byte); its entries go to ``CutThrough``,
+which keeps the order of the engine's state changes (docs/architecture.md "Trigger from the
+port").
+
 The order output ``o`` is a ``lib.stream`` of :data:`OrderBeat` (the egress's 64-bit
 AXI-stream beats: data, keep, first, last) with back-pressure.
 """

@@ -19,7 +19,7 @@ from tickwire.hw import report
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SMALL_BLOCKS = ("egress", "frame_parser", "trigger", "mold_tracker", "risk", "order_path",
-                "itch_decoder", "regmap")
+                "itch_decoder", "regmap", "port_walker")
 
 
 def readme_table() -> dict[str, dict]:

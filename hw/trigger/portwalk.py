@@ -93,6 +93,9 @@ class PortWalker(wiring.Component):
     syncs : Out(counter_width)        times it loaded the tracker's state
     """
 
+    #: cycles from the beat holding an add's last byte on ``rx`` to its strobe on ``fast``
+    LATENCY = 1
+
     def __init__(self, *, symbols: int = GATEWARE["symbols"], slot_bits: int = 6,
                  line_depth: int = 512, in_flight: int = 512, counter_width: int = 32):
         check_int("slot_bits", slot_bits, 1, SLOT_BITS)

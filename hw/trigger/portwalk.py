@@ -483,10 +483,11 @@ class PortWalker(wiring.Component):
         m.d.comb += tap.hold_b.eq(held != 0)
 
         # ------------------------------------------------------------ commit, sync
-        commit = k_active & k_ended & vok_known & ~dec_now & ~dec2
+        # (from registers: the verdict a cycle after it was sampled)
+        commit = k_active & k_ended & k_vok_known & ~dec_now & ~dec2
         with m.If(commit):
             m.d.sync += k_active.eq(0)
-            with m.If(vok & k_walk):
+            with m.If(k_vok & k_walk):
                 reach = Signal(65)
                 m.d.comb += reach.eq(k_seq + k_m)
                 with m.If(k_new):

@@ -92,12 +92,13 @@ def measure(capture: Path, config_path: Path | None, source: str | None = None) 
             "book_event_to_order": {"min": c.get("lat_min"), "max": c.get("lat_max"),
                                     "mean": c.get("lat_sum", 0) / max(1, c.get("lat_count", 0))},
             "cut_through": {k: c.get(k) for k in ("fast_taken", "fast_orders",
-                                                  "fast_mismatch")},
+                                                  "fast_mismatch", "port_offered",
+                                                  "port_syncs", "wire_stops")},
             **queue,
             "book_loss": {k: c.get(k, 0) for k in BOOK_LOSS_COUNTERS},
             "includes": "feed handler (each message handed on at its own last byte; an add "
-                        "fired from the decoder's strobe on the cut-through path, otherwise "
-                        "after the book builder), book builder, trigger, risk, order egress "
+                        "fired from the port walker or the decoder's strobe on the cut-through "
+                        "path, otherwise after the book builder), book builder, trigger, risk, order egress "
                         "(egress_wait: behind another order frame); not MAC/PCS/PHY or the "
                         "wire"}
 
@@ -128,7 +129,7 @@ def _legacy(backend, capture, config, as_json, source=None) -> None:
                        f"{n['max']} ns")
     ct = r["cut_through"]
     typer.echo(f"cut-through: {ct['fast_orders']} orders from {ct['fast_taken']} adds "
-               "taken on the fast path")
+               f"taken on the fast path ({ct['port_offered']} presented from the port)")
     if r.get("egress_wait"):
         typer.echo(f"egress: {r['orders_that_waited']} orders waited behind another order "
                    f"frame (max {r['egress_wait']['cycles']['max']} cycles)")

@@ -91,7 +91,11 @@ def test_latency_wire_triggers():
     assert out.exit_code == 0, out.output
     r = json.loads(out.stdout)
     assert r["trigger_source"] == "wire" and r["orders"] > 20
-    # most orders leave from the decoder's strobe
-    assert r["cut_through"]["fast_orders"] > r["orders"] // 2
+    # most orders leave from the port walker's strobe: 4 cycles after their trigger field
+    ct = r["cut_through"]
+    assert ct["fast_orders"] > r["orders"] // 2 and ct["port_offered"] > 0
+    assert ct["wire_stops"] == 0 and ct["port_syncs"] >= 1
+    assert r["from_trigger_field"]["cycles"]["min"] == 4
+    assert r["from_trigger_field"]["cycles"]["p50"] <= 6
     bad = CliRunner().invoke(app, ["latency", "--source", "tape", "--json"])
     assert bad.exit_code == 2 and "strategy.source" in bad.output

@@ -9,7 +9,8 @@ t_port       the frame's first beat was taken by the port (harness)
 t_field      the beat holding the last byte of the message's trigger field was taken
              (a frame's beats follow back to back)
 t_dec        the ITCH decoder handed the message to the book builder (gateware stamp;
-             a cut-through order: the cycle of the strobe)
+             a cut-through order: the cycle of the strobe, the port walker's or the
+             decoder's)
 t_event      the trigger engine evaluated it: the trigger decision (gateware)
 t_verdict    the accepted order reached the egress, a cycle after the risk verdict
              (gateware)

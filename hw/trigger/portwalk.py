@@ -479,8 +479,12 @@ class PortWalker(wiring.Component):
         held = Signal(range(self.in_flight + 1))
         counted = mark_now & k_active & (k_walk | k_nop) & tap.verdict_a & room_now
         # (line A's descriptors leave in order: the first ``held`` ones are the predicted)
-        m.d.sync += held.eq(held + counted - (tap.pop_a & (held != 0)))
-        m.d.comb += tap.hold_b.eq(held != 0)
+        held_next = Signal.like(held)
+        hold = Signal()             # held != 0, registered with it (the packet's descriptor
+        #                             reaches the tracker 3 cycles after it is counted at least)
+        m.d.comb += [held_next.eq(held + counted - (tap.pop_a & (held != 0))),
+                     tap.hold_b.eq(hold)]
+        m.d.sync += [held.eq(held_next), hold.eq(held_next != 0)]
 
         # ------------------------------------------------------------ commit, sync
         # (from registers: the verdict a cycle after it was sampled)

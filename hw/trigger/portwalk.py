@@ -124,10 +124,12 @@ class PortWalker(wiring.Component):
         rx, tap = self.rx, self.tap
 
         # ------------------------------------------------------------ beats
+        # (from registers: a frame starts after a last beat; a ``first`` anywhere else is a
+        # torn frame, which stops the walk and unsyncs)
         at_start = Signal(init=1)
         cnt = Signal(12)
         bi = Signal(12)             # index of the beat on rx in its frame
-        m.d.comb += bi.eq(Mux(rx.first | at_start, 0, cnt))
+        m.d.comb += bi.eq(Mux(at_start, 0, cnt))
         p1 = Signal(64)             # the previous beat of the frame
         p2 = Signal(64)             # the one before it
         nb = Signal(4)              # bytes present in this beat
@@ -138,10 +140,14 @@ class PortWalker(wiring.Component):
         w2 = Cat(p1, d)             # bytes 8(bi-1) .. 8bi+7 of the frame
         w_late = Cat(p2, p1)        # bytes 8(bi-2) .. 8bi-1
         beat = rx.valid
-        start = beat & (rx.first | at_start)
+        start = beat & at_start
+        torn = beat & rx.first & ~at_start
         with m.If(beat):
             m.d.sync += [p2.eq(p1), p1.eq(d), at_start.eq(rx.last),
                          cnt.eq(Mux(bi == 0xFFF, bi, bi + 1))]
+        # the index of the next beat, for flags registered a beat ahead
+        cnt_next = Signal(12)
+        m.d.comb += cnt_next.eq(Mux(beat, Mux(bi == 0xFFF, bi, bi + 1), cnt))
 
         def present(off):
             """frame byte ``off`` (in this beat) is in the frame"""
@@ -197,12 +203,19 @@ class PortWalker(wiring.Component):
                 m.d.sync += session.eq(lane_field(w2, sess_end, 10, order=_bytes))
             with m.If(at(seq_end)):
                 m.d.sync += seq.eq(lane_field(w2, seq_end, 8))
-            with m.If(at(cnt_end) & present(cnt_end) & got_ulen):
-                m.d.comb += [hdr_now.eq(1), hdr_cnt.eq(lane_field(w2, cnt_end, 2))]
-                m.d.sync += [count.eq(hdr_cnt), got_hdr.eq(1)]
+        # the count's beat, flagged a beat ahead (from beat 4 on: ihl is captured in beats 1-2)
+        cnt_here = Signal()
+        cnt_oh = Signal(8)
+        m.d.sync += [cnt_here.eq((cnt_next >= 4) & (cnt_next == cnt_end[3:])),
+                     cnt_oh.eq(1 << cnt_end[0:3])]
+        m.d.comb += hdr_cnt.eq(lane_field(w2, cnt_end, 2))
+        with m.If(beat & ~start & cnt_here & (~rx.last | (rx.keep & cnt_oh).any()) & got_ulen):
+            m.d.comb += hdr_now.eq(1)
+            # (the count as the tracker uses it: an end of session carries no message)
+            m.d.sync += [count.eq(Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt)), got_hdr.eq(1)]
         pend = Signal(17)           # frame offset just past the UDP payload
         m.d.sync += pend.eq(pstart + ulen - 8)
-        n_eff = Mux(count == 0xFFFF, 0, count)
+        n_eff = count
 
         # ------------------------------------------------------------ replica of the tracker
         synced = Signal()
@@ -279,63 +292,133 @@ class PortWalker(wiring.Component):
         room = Mux(mark_now, room_now, k_room)
 
         # ------------------------------------------------------------ message walk
-        WAIT, IN, STOP = 0, 1, 2
-        st = Signal(2)
-        pp = Signal(16)            # frame offset of the next length prefix's second byte
-        me = Signal(16)            # ... of the current message's last byte
-        pp_after = Signal(16)      # me + 2
-        ms = Signal(16)            # ... of its type byte
+        # No frame offsets are compared with the beat index here (timing): a message's
+        # positions are kept as lanes and as counts of beats still to come, loaded when its
+        # length prefix is decoded. ``nl``: the lane of the next prefix's second byte, in the
+        # beat that ends the current message (``ppa_same``) or the next one (WAIT).
+        # state, one-hot: IN (a message being received), WAIT (its successor's prefix is in
+        # the next beat), neither: STOP (nothing more in this packet)
+        s_in = Signal()
+        s_wait = Signal()
         idx = Signal(16)           # messages framed in this packet
+        more_c = Signal()          # another message after the current one (idx + 1 < n)
         lost = Signal()            # a message shorter than _MIN_LEN: not followed
         mid = Signal()             # toggles per message (tags its lookup)
-        l_a, l_f = Signal(), Signal()   # its length is an A's, an F's
-        with m.If(start):
-            m.d.sync += [st.eq(STOP), idx.eq(0), lost.eq(0)]
-
-        comp = Signal()            # the current message's last byte is in this beat
-        m.d.comb += comp.eq(beat & ~start & (st == IN) & at(me) & (me < pend) & present(me))
-        over = beat & ~start & (st == IN) & at(me) & ~comp   # cut: the packet ends here
-        # the first length prefix always shares the count's beat (payload offsets 21/19)
-        pre_pos = Signal(16)
-        m.d.comb += pre_pos.eq(Mux(hdr_now, cnt_end + 2, Mux(st == IN, pp_after, pp)))
-        hdr_n = Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt)
-        more = Mux(hdr_now, hdr_n != 0, Mux(comp, idx + 1 < n_eff, idx < n_eff))
-        # where the next prefix's second byte is: the first one always in the count's beat; the
-        # one after a message in the message's last beat (ppa_same: its lane is at most 5) or
-        # in the next beat, which is where WAIT always finds it
+        nl = Signal(3)
         ppa_same = Signal()
-        pre = Signal()             # a length prefix completes in this beat
-        m.d.comb += pre.eq(beat & ~start & (hdr_now | (st == WAIT) | (comp & ppa_same)) & more)
-        pre_ok = (pre_pos < pend) & present(pre_pos)
+        ln_r = Signal(16)          # the current message's length
+        ln_ok = Signal()           # ... is at least _MIN_LEN
+        pre_ok_r = Signal()        # its prefix lay in the payload
+        l_a, l_f = Signal(), Signal()   # ... is an A's, an F's
+        me_cnt = Signal(13)        # beats until the one holding its last byte (1: the next)
+        me_at = Signal()           # me_cnt == 1
+        me_lane = Signal(3)
+        me_oh = Signal(8)
+        # the payload's last byte, and where the next beat stands against it
+        pl = Signal(17)
+        m.d.sync += pl.eq(pend - 1)
+        f_lt, f_eq = Signal(), Signal()
+        plb1 = Signal(14)          # the payload's last beat - 1
+        m.d.sync += plb1.eq(pl[3:] - 1)
+        with m.If(beat):           # (the next beat is bi + 1)
+            m.d.sync += [f_lt.eq(Mux(at_start, plb1 != 0, cnt < plb1)),
+                         f_eq.eq(Mux(at_start, plb1 == 0, cnt == plb1))]
+
+        def in_payload(lane):
+            return f_lt | (f_eq & (lane <= pl[0:3]))
+
+        def present_oh(oh):
+            return ~rx.last | (rx.keep & oh).any()
+
+        with m.If(start):
+            m.d.sync += [s_in.eq(0), s_wait.eq(0), idx.eq(0), lost.eq(0)]
+        comp = Signal()            # the current message's last byte is in this beat
+        m.d.comb += comp.eq(beat & ~start & ~rx.first & s_in & ln_ok & pre_ok_r & me_at
+                            & in_payload(me_lane) & present_oh(me_oh))
+        over = beat & ~start & s_in & me_at & ~comp   # cut: the packet ends here
+        # the prefix: the first one in the count's beat (payload offsets 20-21, lanes 6-7 or
+        # 2-3), the others at lane nl
+        lane_h = Signal(3)
+        m.d.sync += lane_h.eq(pstart[0:3] + 21)
+        hdr_n = Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt)
+        left = Signal(16)          # messages of the count after the current one
+        pre_h = hdr_now & (hdr_n != 0)
+        pre_w = beat & ~start & s_wait
+        pre_a = comp & ppa_same & more_c
+        pre = Signal()
+        m.d.comb += pre.eq(pre_h | pre_w | pre_a)
+        lane_c = Mux(hdr_now, lane_h, nl)
+        ln_n = Signal(16)
+        m.d.comb += ln_n.eq(lane_field(w2, nl, 2))
         ln = Signal(16)
-        m.d.comb += ln.eq(lane_field(w2, pre_pos, 2))
+        m.d.comb += ln.eq(Mux(hdr_now, lane_field(w2, lane_h, 2), ln_n))
+        nl_oh = Signal(8)
+        m.d.comb += nl_oh.eq(1 << nl)
+        pre_ok = Mux(hdr_now, 1, in_payload(nl) & present_oh(nl_oh))
+        sum_ = Signal(17)          # lane of the prefix's second byte + length: the last byte
+        m.d.comb += sum_.eq(lane_c + ln)
         with m.If(hdr_now):
-            m.d.sync += [st.eq(Mux(hdr_n != 0, WAIT, STOP)), pp.eq(cnt_end + 2)]
+            m.d.sync += [s_in.eq(0), s_wait.eq(hdr_n != 0),
+                         more_c.eq(hdr_n > 1), left.eq(hdr_n - 1)]
         with m.If(comp):
-            m.d.sync += [idx.eq(idx + 1), st.eq(Mux(idx + 1 < n_eff, WAIT, STOP)),
-                         pp.eq(pp_after)]
+            m.d.sync += [idx.eq(idx + 1), s_in.eq(0), s_wait.eq(more_c),
+                         more_c.eq(left[1:] != 0), left.eq(left - 1)]
         with m.If(over):
-            m.d.sync += st.eq(STOP)
+            m.d.sync += [s_in.eq(0), s_wait.eq(0)]
+        with m.If(beat & ~start & s_in & ~me_at):
+            m.d.sync += [me_cnt.eq(me_cnt - 1), me_at.eq(me_cnt == 2)]
+        # a message shorter than _MIN_LEN is found a cycle later (ln_ok): it cannot complete
+        # before, and none of its kind is one the walker takes or pushes
+        # (so is a prefix past the payload, pre_ok: the message it starts cannot complete)
+        with m.If(s_in & ~pre_ok_r):
+            m.d.sync += [s_in.eq(0), s_wait.eq(0)]
+        with m.Elif(s_in & ~ln_ok):
+            m.d.sync += [s_in.eq(0), s_wait.eq(0), lost.eq(1)]
         with m.If(pre):
-            with m.If(~pre_ok):
-                m.d.sync += st.eq(STOP)
-            with m.Elif(ln < _MIN_LEN):
-                m.d.sync += [st.eq(STOP), lost.eq(1)]
-            with m.Else():
-                m.d.sync += [st.eq(IN), ms.eq(pre_pos + 1), me.eq(pre_pos + ln),
-                             pp_after.eq(pre_pos + ln + 2), mid.eq(~mid),
-                             ppa_same.eq((pre_pos[0:3] + ln[0:3])[0:3] <= 5),
-                             l_a.eq(ln == itch.LENGTHS["A"]), l_f.eq(ln == itch.LENGTHS["F"])]
+            m.d.sync += [s_in.eq(1), s_wait.eq(0), mid.eq(~mid), ln_r.eq(ln), ln_ok.eq(ln >= _MIN_LEN),
+                         pre_ok_r.eq(pre_ok),
+                         l_a.eq(ln == itch.LENGTHS["A"]), l_f.eq(ln == itch.LENGTHS["F"]),
+                         me_cnt.eq(sum_[3:]), me_at.eq(sum_[4:] == 0),
+                         me_lane.eq(sum_[0:3]), me_oh.eq(1 << sum_[0:3]),
+                         nl.eq(sum_[0:3] + 2), ppa_same.eq(sum_[0:3] <= 5)]
         # after the frame's last beat nothing more completes
         with m.If(beat & rx.last):
-            m.d.sync += st.eq(STOP)
+            m.d.sync += [s_in.eq(0), s_wait.eq(0)]
         # the packet's count is final
-        with m.If(k_active & ~k_ended & (st == STOP) & ~dec_now & ~dec2):
+        with m.If(k_active & ~k_ended & ~s_in & ~s_wait & ~dec_now & ~dec2):
             m.d.sync += [k_ended.eq(1), k_m.eq(idx)]
 
         # ------------------------------------------------------------ fields (one beat late)
+        # each captured from the two previous beats one beat after its last byte: a count of
+        # beats and a lane per field, loaded with the prefix
         def fspec(name, t="A"):
             return FIELD_MAP[name][t]
+
+        lo, ls = fspec("locate")
+        to, ts_ = fspec("timestamp")
+        so, _ = fspec("side")
+        for t in "AFECXDUH":        # every type the walker reads has these three where A has
+            assert fspec("locate", t) == (lo, ls) and fspec("timestamp", t) == (to, ts_)
+        for t in "AF":
+            assert fspec("side", t)[0] == so
+        in_msg = beat & ~start & s_in
+        fields = {"type": 0, "locate": lo + ls - 1, "ts": to + ts_ - 1, "side": so}
+        fire = {}
+        flane = {}
+        for name, end in fields.items():
+            cnt_f = Signal(3, name=f"f_{name}_cnt")
+            at_f = Signal(name=f"f_{name}_at")
+            lane_f = Signal(3, name=f"f_{name}_lane")
+            pos = lane_c + 1 + end  # from the prefix's second byte's lane: < 8 * 4
+            with m.If(pre):
+                m.d.sync += [cnt_f.eq((pos >> 3) + 1), at_f.eq((pos >> 3) == 0),
+                             lane_f.eq(pos[0:3])]
+            with m.Elif(in_msg & ~at_f & (cnt_f != 0)):
+                m.d.sync += [cnt_f.eq(cnt_f - 1), at_f.eq(cnt_f == 2)]
+            with m.Elif(in_msg & at_f):
+                m.d.sync += [cnt_f.eq(0), at_f.eq(0)]
+            fire[name] = in_msg & at_f
+            flane[name] = lane_f
 
         mtype = Signal(8)
         mloc = Signal(16)
@@ -346,27 +429,13 @@ class PortWalker(wiring.Component):
         lk_untracked = Signal()
         lk_pend = Signal()
         lk_mid = Signal()
-        in_msg = beat & ~start & (st == IN)
-        off_type = ms
-        off_loc = Signal(16)
-        off_ts = Signal(16)
-        off_side = Signal(16)
-        lo, ls = fspec("locate")
-        to, ts_ = fspec("timestamp")
-        so, _ = fspec("side")
-        m.d.comb += [off_loc.eq(ms + lo + ls - 1), off_ts.eq(ms + to + ts_ - 1),
-                     off_side.eq(ms + so)]
-        for t in "AFECXDUH":        # every type the walker reads has these three where A has
-            assert fspec("locate", t) == (lo, ls) and fspec("timestamp", t) == (to, ts_)
-        for t in "AF":
-            assert fspec("side", t)[0] == so
         mt_a, mt_f = Signal(), Signal()
-        with m.If(in_msg & at(off_type, late=True)):
-            t_now = lane_field(w_late, off_type, 1)
+        with m.If(fire["type"]):
+            t_now = lane_field(w_late, flane["type"], 1)
             m.d.sync += [mtype.eq(t_now), mt_a.eq(t_now == ord("A")), mt_f.eq(t_now == ord("F"))]
         loc_now = Signal()
-        m.d.comb += [loc_now.eq(in_msg & at(off_loc, late=True)),
-                     self.loc.addr.eq(lane_field(w_late, off_loc, ls))]
+        m.d.comb += [loc_now.eq(fire["locate"]),
+                     self.loc.addr.eq(lane_field(w_late, flane["locate"], ls))]
         with m.If(loc_now):
             m.d.sync += [mloc.eq(self.loc.addr), lk_pend.eq(1), lk_mid.eq(mid)]
         with m.Else():
@@ -380,14 +449,15 @@ class PortWalker(wiring.Component):
                          lk_in.eq(self.loc.slot < self.symbols)]
         with m.If(pre):
             m.d.sync += [lk_valid.eq(0), lk_untracked.eq(0)]
-        with m.If(in_msg & at(off_ts, late=True)):
-            m.d.sync += mts.eq(lane_field(w_late, off_ts, ts_))
-        with m.If(in_msg & at(off_side, late=True)):
-            m.d.sync += mside.eq(lane_field(w_late, off_side, 1))
+        with m.If(fire["ts"]):
+            m.d.sync += mts.eq(lane_field(w_late, flane["ts"], ts_))
+        with m.If(fire["side"]):
+            m.d.sync += mside.eq(lane_field(w_late, flane["side"], 1))
 
         # ------------------------------------------------------------ completed message
         po, psz = fspec("price")
         assert fspec("price", "F") == (po, psz)
+        f_back = itch.LENGTHS["F"] - po - psz     # the F's price ends this many bytes early
         c_valid = Signal()
         c_type = Signal(8)
         c_len = Signal(16)
@@ -398,16 +468,12 @@ class PortWalker(wiring.Component):
         c_slot = Signal(len(lk_slot))
         c_untracked = Signal()
         a_end = Signal(32)          # price ending at the A's last byte
-        f_end = Signal(32)          # ... 4 bytes before the F's
-        m.d.comb += [a_end.eq(lane_field(w2, me, psz)),
-                     f_end.eq(lane_field(w2, me - (itch.LENGTHS["F"] - po - psz), psz))]
-        # the F's price may end in the previous beat: its window is then one beat earlier,
-        # which lane_field does not cover -- take it from the late window instead
-        f_prev = Signal(32)
-        f_off = Signal(16)
-        m.d.comb += f_off.eq(me - (itch.LENGTHS["F"] - po - psz))
-        m.d.comb += f_prev.eq(lane_field(w_late, f_off, psz))
-        f_price = Mux(f_off[3:] == me[3:], f_end, f_prev)
+        m.d.comb += a_end.eq(lane_field(w2, me_lane, psz))
+        # the F's price ends f_back bytes before its last byte: in this beat or the previous
+        f_lane = Signal(3)
+        m.d.comb += f_lane.eq(me_lane - f_back)
+        f_price = Mux(me_lane >= f_back, lane_field(w2, f_lane, psz),
+                      lane_field(w_late, f_lane, psz))
         m.d.sync += c_valid.eq(comp)
         # the strobe, registered with the fields: an add completes at least 4 beats after the
         # count, when the verdict and the lookup (2 beats before) are in registers
@@ -416,8 +482,8 @@ class PortWalker(wiring.Component):
                               & ((mt_a & l_a) | (mt_f & l_f)) & lk_valid & lk_in & self.enable)
         with m.If(comp):
             m.d.sync += [
-                c_type.eq(mtype), c_len.eq(me - ms + 1),
-                c_price.eq(Mux(mtype == ord("F"), f_price, a_end)),
+                c_type.eq(mtype), c_len.eq(ln_r),
+                c_price.eq(Mux(mt_f, f_price, a_end)),
                 c_side.eq(Mux(mside == ord("B"), BOOK_BID, BOOK_ASK)),
                 c_ts.eq(mts), c_seq.eq(k_seq + idx),
                 c_slot.eq(Mux(lk_here, self.loc.slot, lk_slot)),
@@ -506,7 +572,9 @@ class PortWalker(wiring.Component):
             m.d.sync += quiet_for.eq(quiet_for + 1)
         resync = (~synced & self.enable & tap.track_sequence & tap.idle
                   & (quiet_for == _QUIET) & ~k_active & ~q.r_rdy & (held == 0) & (hz == 0))
-        unsync = (tap.busy_b | ~self.enable | ~tap.track_sequence
+        with m.If(torn):
+            m.d.sync += [k_walk.eq(0), s_in.eq(0), s_wait.eq(0)]
+        unsync = (tap.busy_b | ~self.enable | ~tap.track_sequence | torn
                   | (dec2 & ~follow & ~stale & ~dup)             # gap or overlap
                   | (mark_now & k_active & k_walk & tap.verdict_a & ~room_now)
                   | (c_valid & k_walk & ~vok_known)               # never expected

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+# The suite's Verilated harnesses are plain builds: a profile-guided one costs two more
+# compilations and a training run per gateware version, which the suite's short simulations
+# do not win back (tests/test_fastsim_pgo.py turns it on for its own build; `tickwire replay`
+# keeps it on by default).
+os.environ.setdefault("TICKWIRE_SIM_PGO", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 #: the folders of ../shared/data the suite reads

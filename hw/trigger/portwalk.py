@@ -189,11 +189,10 @@ class PortWalker(wiring.Component):
         seq = Signal(64)
         count = Signal(16)
         got_ulen = Signal()
-        got_hdr = Signal()
         hdr_now = Signal()          # the count arrives in this beat
         hdr_cnt = Signal(16)
         with m.If(start):
-            m.d.sync += [got_ulen.eq(0), got_hdr.eq(0)]
+            m.d.sync += got_ulen.eq(0)
         # (from beat 4 on pstart is the frame's: ihl is captured in beats 1-2)
         with m.If(beat & ~start & (bi >= 4)):
             with m.If(at(ulen_end) & present(ulen_end)):
@@ -212,7 +211,7 @@ class PortWalker(wiring.Component):
         with m.If(beat & ~start & cnt_here & (~rx.last | (rx.keep & cnt_oh).any()) & got_ulen):
             m.d.comb += hdr_now.eq(1)
             # (the count as the tracker uses it: an end of session carries no message)
-            m.d.sync += [count.eq(Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt)), got_hdr.eq(1)]
+            m.d.sync += count.eq(Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt))
         pend = Signal(17)           # frame offset just past the UDP payload
         m.d.sync += pend.eq(pstart + ulen - 8)
         n_eff = count
@@ -421,7 +420,6 @@ class PortWalker(wiring.Component):
             flane[name] = lane_f
 
         mtype = Signal(8)
-        mloc = Signal(16)
         mts = Signal(48)
         mside = Signal(8)
         lk_valid = Signal()
@@ -437,7 +435,7 @@ class PortWalker(wiring.Component):
         m.d.comb += [loc_now.eq(fire["locate"]),
                      self.loc.addr.eq(lane_field(w_late, flane["locate"], ls))]
         with m.If(loc_now):
-            m.d.sync += [mloc.eq(self.loc.addr), lk_pend.eq(1), lk_mid.eq(mid)]
+            m.d.sync += [lk_pend.eq(1), lk_mid.eq(mid)]
         with m.Else():
             m.d.sync += lk_pend.eq(0)
         # the map's answer, for the message that asked (a lookup is one cycle)

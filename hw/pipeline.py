@@ -180,11 +180,19 @@ class TickToTrade(wiring.Component):
         wiring.connect(m, walk.entries, cut.port)
         for name in self.rx_a.signature.members:
             m.d.comb += getattr(walk.rx, name).eq(getattr(self.rx_a, name))
+        # (a refusal shows as a counter step, several stages before its message's event)
+        dup_q, full_q = Signal(32), Signal(32)
+        m.d.sync += [dup_q.eq(book.duplicate_ref), full_q.eq(book.order_table_full)]
         # the engine's strobe: the walker's (from registers; its ``quiet`` holds only when no
         # older message in flight could matter, the producer's included) before the producer's
         m.d.comb += [
             walk.enable.eq(self.orders.wire & self.orders.fast_enable),
             walk.took.eq(cut.link.fast_took), walk.downstream_quiet.eq(cut.quiet),
+            # the walker's order table follows the book: its progress, its refusals
+            walk.ev_take.eq(book.ev.valid & book.ev.ready),
+            walk.ev_seq.eq(book.ev.payload.sequence),
+            walk.refused.eq((dup_q != book.duplicate_ref) | (full_q != book.order_table_full)),
+            walk.book_idle.eq(~feed.held & ~book.ev_pending),
             cut.blocked.eq(walk.fast.valid),
             path.fast.valid.eq(cut.fast.valid | walk.fast.valid),
             path.fast.payload.eq(Mux(walk.fast.valid, walk.fast.payload, cut.fast.payload)),

@@ -8,11 +8,17 @@ tracker's state before each frame, offered as idle during long gaps."""
 import random
 import struct
 
+import pytest
+
 from amaranth.sim import Simulator
 
 from tickwire.hw.feed.decoder import EVENT_TYPES
 from tickwire.hw.trigger.portwalk import PortWalker
 from tickwire.host import framing, itch, moldudp64
+from tickwire.host.framing import build_udp_frame
+
+from tickwire.backends.wire import frames_of
+from tickwire.host.cli import SAMPLE
 
 from test_rtl_cut_through import impaired_case
 
@@ -35,11 +41,13 @@ def with_options(frame: bytes, words: int, vlan: bool) -> bytes:
 
 def reference(frames):
     """Per frame the tracker state before it; the delivered A F E C X D U H messages as
-    (sequence, message), in delivered order."""
+    (sequence, message), in delivered order; per frame the index in that list of its first
+    delivered message."""
     tr = moldudp64.SequenceTracker()
-    states, delivered = [], []
+    states, delivered, starts = [], [], []
     for f in frames:
         states.append((tr.session, tr.previous, tr.expected))
+        starts.append(len(delivered))
         d = framing.parse_udp_frame(f)
         if isinstance(d, str):
             continue
@@ -49,7 +57,41 @@ def reference(frames):
             msg = pk.messages[i]
             if msg and chr(msg[0]) in EVENT_TYPES and len(msg) == itch.LENGTHS[chr(msg[0])]:
                 delivered.append((pk.sequence + i, msg))
-    return states, delivered
+    return states, delivered, starts
+
+
+def replaces(delivered, slot_of):
+    """The book's order table over the delivered messages (every locate tracked, in slot
+    ``slot_of(locate)``): per delivered U, its original's (side, slot, sequence of the
+    message that stored it), or None when the book does not find it."""
+    book, out = {}, {}
+    refused = replaces.refused = set()
+    for seq, msg in delivered:
+        d = itch.decode(msg)
+        t = chr(msg[0])
+        if t in "AF":
+            if d["order_reference_number"] in book:
+                refused.add(seq)
+            else:
+                book[d["order_reference_number"]] = [
+                    0 if d["buy_sell_indicator"] == "B" else 1, slot_of(d["stock_locate"]),
+                    d["shares"], seq]
+        elif t in "ECXD":
+            e = book.get(d["order_reference_number"])
+            if e is not None:
+                amt = e[2] if t == "D" else d.get("executed_shares", d.get("canceled_shares"))
+                if amt >= e[2]:
+                    del book[d["order_reference_number"]]
+                else:
+                    e[2] -= amt
+        elif t == "U":
+            e = book.pop(d["original_order_reference_number"], None)
+            out[seq] = None if e is None else (e[0], e[1], e[3])
+            if e is not None and d["new_order_reference_number"] in book:
+                refused.add(seq)
+            elif e is not None:
+                book[d["new_order_reference_number"]] = [e[0], e[1], d["shares"], seq]
+    return out
 
 
 def _sess(s):
@@ -57,14 +99,32 @@ def _sess(s):
     return int.from_bytes(moldudp64.session_bytes(s), "little") if s is not None else 0
 
 
-def test_port_walker_follows_the_reference_feed():
-    frames, gaps, _, _ = impaired_case(44)
-    rnd = random.Random(44)
-    frames = [with_options(f, rnd.choice((0, 0, 1, 2, 5)), rnd.random() < 0.3)
-              for f in frames[:300]]
-    gaps = gaps[:300]
-    states, delivered = reference(frames)
-    dut = PortWalker(symbols=2, slot_bits=1)
+def message_ends(frame, first_seq):
+    """(beat holding its last byte, sequence) of each message of the frame's packet."""
+    d = framing.parse_udp_frame(frame)
+    if isinstance(d, str):
+        return []
+    pk = moldudp64.unpack(d.payload, strict=False)
+    at = frame.find(d.payload) + 20
+    out = []
+    for i, msg in enumerate(pk.messages):
+        at += 2 + len(msg)
+        out.append(((at - 1) // 8, pk.sequence + i))
+    return out
+
+
+def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None):
+    """Run the walker alone over ``frames``; the engine takes no strobe, every locate is
+    tracked (slot: locate & 1), the book takes its events ``lag`` frames behind the port
+    (or ``book_cycles`` after the message's last beat) and is idle in long gaps;
+    ``refuse_at``: frames before which the book refuses an add.
+    Returns (entries, strobes, reference)."""
+    states, delivered, starts = reference(frames)
+    got = {q for q, _ in delivered}
+    ends = [[(b, q) for b, q in message_ends(f, 0) if q in got] for f in frames]
+    due = []                    # (cycle, sequence) of the book's events still to come
+    now = [0]
+    dut = PortWalker(symbols=2, slot_bits=1, orders=orders)
     entries, strobes = [], []
 
     async def tb(ctx):
@@ -74,12 +134,20 @@ def test_port_walker_follows_the_reference_feed():
             ctx.set(sig, v)
 
         async def step():
+            now[0] += 1
+            if book_cycles is not None and due and due[0][0] <= now[0]:
+                while due and due[0][0] <= now[0]:
+                    seq = due.pop(0)[1]
+                ctx.set(dut.ev_take, 1)
+                ctx.set(dut.ev_seq, seq)
             addr = ctx.get(dut.loc.addr)
             if ctx.get(dut.entries.valid):
                 entries.append(ctx.get(dut.entries.payload))
             if ctx.get(dut.fast.valid):
-                strobes.append(ctx.get(dut.fast.payload))
+                strobes.append((k, ctx.get(dut.fast.payload)))
             await ctx.tick()
+            ctx.set(dut.ev_take, 0)
+            ctx.set(dut.refused, 0)
             # the locate map: locate k is slot k & 1, one cycle later
             ctx.set(dut.loc.valid, 1)
             ctx.set(dut.loc.slot, addr & 1)
@@ -92,9 +160,17 @@ def test_port_walker_follows_the_reference_feed():
             ctx.set(dut.tap.have_prev, prev is not None)
             ctx.set(dut.tap.expected, exp)
             ctx.set(dut.tap.idle, g >= 12)
+            ctx.set(dut.book_idle, g >= 12)
+            done = starts[max(0, k - lag + 1)]
+            if done and book_cycles is None:
+                ctx.set(dut.ev_take, 1)
+                ctx.set(dut.ev_seq, delivered[done - 1][0])
+            if k in refuse_at:
+                ctx.set(dut.refused, 1)
             for _ in range(g):
                 await step()
             ctx.set(dut.tap.idle, 0)
+            ctx.set(dut.book_idle, 0)
             nb = (len(f) + 7) // 8
             for i in range(nb):
                 chunk = f[8 * i:8 * i + 8]
@@ -103,18 +179,25 @@ def test_port_walker_follows_the_reference_feed():
                 ctx.set(dut.rx.first, i == 0)
                 ctx.set(dut.rx.last, i == nb - 1)
                 ctx.set(dut.rx.valid, 1)
+                due.extend((now[0] + book_cycles, q) for b, q in ends[k]
+                           if b == i and book_cycles is not None)
                 await step()
                 ctx.set(dut.rx.valid, 0)
         for _ in range(40):
             await step()
 
+    k = 0
     sim = Simulator(dut)
     sim.add_clock(1e-9)
     sim.add_testbench(tb)
     sim.run()
+    return entries, strobes, (delivered, starts)
 
-    # every entry is a delivered message's, in delivered order; every strobe is an entry's
-    # add, with the decoder's fields
+
+def check(entries, strobes, delivered, starts):
+    """Every entry is a delivered message's, in delivered order; every strobe is an entry's
+    add or U, with the decoder's fields; a U's side and slot are its original order's, and
+    the book finds that order. Returns the messages walked and the U strobes."""
     j = 0
     walked = []
     for e in entries:
@@ -123,14 +206,202 @@ def test_port_walker_follows_the_reference_feed():
         assert j < len(delivered), f"entry {e.seq}: no such message delivered after the last"
         walked.append(delivered[j])
         j += 1
-    assert len(entries) > len(delivered) // 3, (len(entries), len(delivered))
-    assert len(strobes) > 20
-    adds = iter([(seq, msg) for seq, msg in walked if chr(msg[0]) in "AF"])
-    for s in strobes:
+    book = replaces(delivered, lambda loc: loc & 1)
+    made = {seq: k for k in range(len(starts)) for seq, _ in
+            delivered[starts[k]:starts[k + 1] if k + 1 < len(starts) else len(delivered)]}
+    adds = iter([(seq, msg) for seq, msg in walked if chr(msg[0]) in "AFU"])
+    us = []
+    for k, s in strobes:
         seq, msg = next((q, m) for q, m in adds if q == s.sequence)
         d = itch.decode(msg)
         assert s.price == d["price"] and s.timestamp == d["timestamp"]
-        assert s.side == (0 if d["buy_sell_indicator"] == "B" else 1)
-        assert s.slot == d["stock_locate"] & 1
+        if chr(msg[0]) == "U":
+            orig = book[seq]
+            assert orig is not None, f"U {seq}: the book does not find its original"
+            assert (s.side, s.slot) == orig[:2], (seq, s, orig)
+            us.append((k, seq, made[orig[2]]))
+        else:
+            assert s.side == (0 if d["buy_sell_indicator"] == "B" else 1)
+            assert s.slot == d["stock_locate"] & 1
+    return walked, us
+
+
+def _feed():
+    frames, gaps, _, _ = impaired_case(44)
+    rnd = random.Random(44)
+    frames = [with_options(f, rnd.choice((0, 0, 1, 2, 5)), rnd.random() < 0.3)
+              for f in frames[:300]]
+    return frames, gaps[:300]
+
+
+def _capture(n=700):
+    """The bundled capture's first ``n`` frames (replaces, executions and deletes of orders
+    it added), with tags and options mixed in, and random idle gaps."""
+    rnd = random.Random(7)
+    frames = [with_options(f, rnd.choice((0, 0, 1, 2, 5)), rnd.random() < 0.3)
+              for f in frames_of(SAMPLE)[:n]]
+    return frames, [rnd.choice((1, 3, 12, 30)) for _ in frames]
+
+
+def test_port_walker_follows_the_reference_feed():
+    frames, gaps = _feed()
+    entries, strobes, (delivered, starts) = walk(frames, gaps)
+    walked, us = check(entries, strobes, delivered, starts)
+    assert len(entries) > len(delivered) // 3, (len(entries), len(delivered))
+    assert len(strobes) > 20, len(strobes)
     # the engine took none here: the adds, replaces and trading states are hazards
     assert [e.hazard for e in entries] == [chr(m[0]) in "AFUH" for _, m in walked]
+
+
+def test_port_walker_replaces_from_the_port():
+    """On the capture, most replaces are presented from the port, each with its original
+    order's side and slot."""
+    frames, gaps = _capture()
+    entries, strobes, (delivered, starts) = walk(frames, gaps)
+    walked, us = check(entries, strobes, delivered, starts)
+    n_u = sum(chr(m[0]) == "U" for _, m in walked)
+    assert len(us) > n_u // 2, (len(us), n_u)
+
+
+def replace_storm(seed, packets=260, *, names=("S1", "S2"), prices=(1, 10_000), head=(),
+                  reuse=0.15, gaps=(1, 3, 20, 30)):
+    """Two locates (``head``: messages ahead of the first packet's); adds mostly of new
+    references, a share ``reuse`` of references used before (refused by the book while
+    live); replaces, executions, cancels and deletes of recent references, live, partly
+    executed, replaced, deleted or never added; over- and zero-share reductions. Returns
+    (frames, idle gaps drawn from ``gaps``)."""
+    rnd = random.Random(seed)
+    seq, ts, frames = 1, 34_200_000_000_000, []
+    used = [1]
+
+    def fresh():
+        if rnd.random() < reuse:
+            return rnd.choice(used[-8:])
+        used.append(used[-1] + 1)
+        return used[-1]
+
+    for n in range(packets):
+        msgs = list(head) if n == 0 else []
+        for _ in range(rnd.randint(1, 6)):
+            ts += rnd.randint(1, 900)
+            loc = rnd.choice((1, 2))
+            ref = rnd.choice(used[-8:])
+            t = rnd.choice("AAFUUUEECXXD")
+            f = dict(stock_locate=loc, timestamp=ts)
+            if t in "AF":
+                f.update(order_reference_number=fresh(), buy_sell_indicator=rnd.choice("BS"),
+                         shares=rnd.choice((0, 50, 100, 300)), stock=names[loc - 1],
+                         price=rnd.randint(*prices), **({"attribution": "MPID"}
+                                                          if t == "F" else {}))
+            elif t == "U":
+                f.update(original_order_reference_number=ref,
+                         new_order_reference_number=fresh(),
+                         shares=rnd.choice((0, 100, 200)), price=rnd.randint(*prices))
+            elif t == "D":
+                f.update(order_reference_number=ref)
+            else:
+                f.update(order_reference_number=ref)
+                if t != "X":
+                    f.update(match_number=rnd.randint(1, 1 << 40))
+                f["canceled_shares" if t == "X" else "executed_shares"] = rnd.choice(
+                    (0, 20, 50, 100, 400))
+                if t == "C":
+                    f.update(printable="Y", execution_price=rnd.randint(*prices))
+            msgs.append(itch.encode(t, **f))
+        frames.append(build_udp_frame(moldudp64.pack(b"SESSION001", seq, msgs)))
+        seq += len(msgs)
+    return frames, [rnd.choice(gaps) for _ in frames]
+
+
+@pytest.mark.parametrize("orders", [16, 64])
+def test_port_walker_replace_storm(orders):
+    """Malformed replaces and reused references: a U presented from the port is always one
+    the book finds, with its side and slot (the book's refusals of duplicate references are
+    signalled as the gateware's builder counts them: when the book processes the add)."""
+    frames, gaps = replace_storm(5)
+    _, delivered, starts = reference(frames)
+    replaces(delivered, lambda loc: loc & 1)
+    # (the book counts a refusal when it processes the add: lag=1, one frame later)
+    refuse = {k + 1 for k in range(len(frames))
+              for seq, _ in delivered[starts[k]:starts[k + 1] if k + 1 < len(frames) else None]
+              if seq in replaces.refused}
+    entries, strobes, (delivered, starts) = walk(frames, gaps, orders=orders, lag=1,
+                                                 refuse_at=refuse)
+    _, us = check(entries, strobes, delivered, starts)
+    assert us
+
+
+def test_port_walker_replace_cases():
+    """One case per frame, the book one frame behind: exactly the replaces whose original
+    the book finds are presented, each with the original's side and slot."""
+    ts = [34_200_000_000_000]
+
+    def m(t, loc, **f):
+        ts[0] += 10
+        if t in "AF":
+            f.setdefault("stock", "S%d" % loc)
+        return itch.encode(t, stock_locate=loc, timestamp=ts[0], **f)
+
+    def add(ref, side, loc, shares=100):
+        return m("A", loc, order_reference_number=ref, buy_sell_indicator=side,
+                 shares=shares, price=5000)
+
+    def u(orig, new, loc=1):
+        return m("U", loc, original_order_reference_number=orig,
+                 new_order_reference_number=new, shares=100, price=4000)
+
+    cases = [
+        [add(1, "B", 1)], [m("E", 1, order_reference_number=1, executed_shares=100)],
+        [u(1, 2)],                                                  # executed in full: none
+        [add(3, "S", 2)], [m("E", 2, order_reference_number=3, executed_shares=40)],
+        [u(3, 4, 2)],                                               # partly: found (S, 0)
+        # a refused duplicate: the book keeps the first (B, 1), which the replace in the
+        # duplicate's frame removes (not presented: the table holds the duplicate, not yet
+        # confirmed), so the next replace of the reference finds nothing
+        [add(6, "B", 1)], [add(6, "S", 2), u(6, 11, 2)], [u(6, 12)],
+        [add(7, "S", 1)], [u(7, 8)], [u(8, 9)],                     # a chain: found twice
+        [add(10, "B", 2, shares=0)], [m("E", 2, order_reference_number=10, executed_shares=0)],
+        [u(10, 13, 2)],                                             # gone: none
+        [add(14, "B", 1)], [m("D", 1, order_reference_number=14)], [u(14, 15)],   # none
+        [add(16, "S", 2)], [m("C", 2, order_reference_number=16, executed_shares=100,
+                              printable="Y", execution_price=1)], [u(16, 17, 2)],   # none
+        [add(18, "B", 1)], [u(18, 19)], [u(18, 20)],                # replaced already: once
+        [add(21, "S", 1)], [m("X", 1, order_reference_number=21, canceled_shares=30)],
+        [u(21, 22)],                                                # partly canceled: (S, 1)
+        # an X ending in the beat of its reference, then an E of the rest: gone
+        [add(23, "B", 1)], [m("X", 1, order_reference_number=23, canceled_shares=10),
+                            m("E", 1, order_reference_number=23, executed_shares=90)],
+        [u(23, 24)],
+    ]
+    frames, seq = [], 1
+    for msgs in cases:
+        frames.append(build_udp_frame(moldudp64.pack(b"SESSION001", seq, msgs)))
+        seq += len(msgs)
+    _, delivered, starts = reference(frames)
+    replaces(delivered, lambda loc: loc & 1)
+    refuse = {k + 1 for k in range(len(frames))
+              for q, _ in delivered[starts[k]:starts[k + 1] if k + 1 < len(frames) else None]
+              if q in replaces.refused}
+    entries, strobes, (delivered, starts) = walk(frames, [30] * len(frames), lag=1, orders=64,
+                                                 refuse_at=refuse)
+    _, us = check(entries, strobes, delivered, starts)
+    got = {q: (s.side, s.slot) for _, s in strobes
+           for q in [s.sequence] if chr(dict(delivered)[q][0]) == "U"}
+    u_seq = [q for q, msg in delivered if chr(msg[0]) == "U"]
+    # (side 0 bid, 1 ask; slot: locate & 1)
+    assert got == {u_seq[1]: (1, 0), u_seq[4]: (1, 1), u_seq[5]: (1, 1), u_seq[9]: (0, 1),
+                   u_seq[11]: (1, 1)}, (got, u_seq)
+
+
+def test_port_walker_order_table_small_and_refusals():
+    """A 16-entry table (references share entries) and refusals: a U still finds only what
+    the book finds, and never an order stored before the last refusal."""
+    frames, gaps = _capture(400)
+    refuse = set(range(20, 400, 37))
+    entries, strobes, (delivered, starts) = walk(frames, gaps, orders=16, refuse_at=refuse,
+                                                 lag=1)
+    _, us = check(entries, strobes, delivered, starts)
+    assert us
+    for k, seq, k_made in us:
+        last = max((r for r in refuse if r <= k), default=-1)
+        assert k_made >= last, (seq, k, k_made, last)

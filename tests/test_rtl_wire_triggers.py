@@ -54,11 +54,11 @@ def test_sample_wire_triggers(built):
                                            c_off["frame_cycles"])
             assert all(a <= b for a, b in zip(lat_on, lat_off))
             assert sum(a < b for a, b in zip(lat_on, lat_off)) == c_on["fast_orders"]
-            # the port walker follows the capture from its start: most of those orders leave
-            # 4 cycles after their trigger field (engine, risk, egress), the rest 19-20
-            # (the decoder's strobe) or later
+            # the port walker follows the capture from its start: nearly all of those orders,
+            # replaces included, leave 4 cycles after their trigger field (engine, risk,
+            # egress); the rest from the decoder's strobe or the book
             assert c_on["port_syncs"] >= 1 and c_on["port_offered"] > 0
-            assert min(lat_on) == 4 and sum(x == 4 for x in lat_on) > len(on) // 2
+            assert min(lat_on) == 4 and sum(x == 4 for x in lat_on) >= 0.9 * len(on)
             assert c_off["port_offered"] == 0 and min(lat_off) > 4
 
 
@@ -94,6 +94,50 @@ def test_impaired_feed_wire_triggers(built, seed):
     off, _, _ = compare(frames, wire(cfg), writes, None, gaps_a=gaps, fast=False)
     assert got == off and len(got) > 20 and c["fast_orders"] > 10
     assert set(emu.orders.sequence.tolist()) <= delivered_sequences(frames)
+
+
+def test_replaces_from_the_port(built):
+    """Replaces, reused references (the book refuses them), executions, cancels and deletes
+    of live, replaced and unknown orders (tests/test_portwalk.py ``replace_storm``), with
+    wire triggers around their prices: the emulator's frames, and the replaces that fire
+    from the port's order table leave 4 cycles after their price's last byte (those behind
+    the replace of an unknown order, a hazard, take the book's path)."""
+    from test_portwalk import replace_storm
+    from test_rtl_cut_through import BUY, NAMES, SELL
+    from tickwire.host import itch
+    from tickwire.sim.trigger_risk import model
+    # (the directory first: the book maps both locates by name)
+    # (few reused references: each refusal wipes the port's table, 4,096 cycles; gaps long
+    # enough for the replaces of unknown orders, hazards, to have left the book)
+    frames, gaps = replace_storm(9, 400, names=NAMES, reuse=0.01, gaps=(3, 60), prices=(SELL - 300_000, BUY + 300_000),
+                                 head=[itch.encode("R", stock_locate=loc, stock=NAMES[loc - 1])
+                                       for loc in (1, 2)])
+    rnd = random.Random(9)
+    cfg = model.random_config(rnd, NAMES, BUY, permissive=True)
+    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
+                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
+    got, c, emu = compare(frames, wire(cfg), writes, None, gaps_a=gaps)
+    off, _, _ = compare(frames, wire(cfg), writes, None, gaps_a=gaps, fast=False)
+    assert got == off and c["duplicate_ref"] > 0 and c["unknown_ref"] > 0
+    _, lat = trigger_latencies(frames, emu.orders.sequence, c["first_cycles"],
+                               c["frame_cycles"])
+    by_u = [x for q, x in zip(emu.orders.sequence.tolist(), lat) if kind(frames, q) == "U"]
+    assert len(by_u) > 5 and sum(x == 4 for x in by_u) >= 5, by_u
+
+
+def framing_payload(frame):
+    from tickwire.host import framing
+    return framing.parse_udp_frame(frame).payload
+
+
+def kind(frames, seq):
+    """The type of message ``seq`` in ``frames``."""
+    from tickwire.host import moldudp64
+    for f in frames:
+        p = moldudp64.unpack(framing_payload(f))
+        if p.sequence <= seq < p.sequence + len(p.messages):
+            return chr(p.messages[seq - p.sequence][0])
+    raise KeyError(seq)
 
 
 def test_port_walker_holds_line_b(built):

@@ -221,7 +221,7 @@ class CutThrough(wiring.Component):
         taken = (p_taken & link.fast_took) | (port.valid & port.payload.taken)
         m.d.comb += [
             push.taken.eq(taken),
-            push.hazard.eq(((p_add & ~taken) | p_u | p_h) & ~p_untracked
+            push.hazard.eq((((p_add | p_u) & ~taken) | p_h) & ~p_untracked
                            & (p_u | ~p_hit | p_enabled)),
             push.seq.eq(p_seq),
             q_dec.w_data.eq(push),

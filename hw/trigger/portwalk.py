@@ -41,7 +41,8 @@ one beat after the locate, at least two beats before the add completes.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from tickwire.host import itch
@@ -88,6 +89,11 @@ class PortWalker(wiring.Component):
     took : In(1)                      the engine took the strobe presented last cycle
     downstream_quiet : In(1)          no hazard from the decoder on (CutThrough.quiet)
     entries : Out(stream.Signature(InFlightEntry))   -> CutThrough.port
+    ev_take : In(1), ev_seq : In(64)  the engine took the book's event of message ``ev_seq``
+    refused : In(1)                   the book refused to store an add (duplicate_ref,
+                                      order_table_full counted this cycle)
+    book_idle : In(1)                 no message in the decoder or the book (~held,
+                                      ~ev_pending)
     synced : Out(1)                   following line A's packets (status)
     offered : Out(counter_width)      strobes presented (taken or not)
     syncs : Out(counter_width)        times it loaded the tracker's state
@@ -97,11 +103,15 @@ class PortWalker(wiring.Component):
     LATENCY = 1
 
     def __init__(self, *, symbols: int = GATEWARE["symbols"], slot_bits: int = 6,
-                 line_depth: int = 512, in_flight: int = 512, counter_width: int = 32):
+                 line_depth: int = 512, in_flight: int = 512, orders: int = 4096,
+                 counter_width: int = 32):
         check_int("slot_bits", slot_bits, 1, SLOT_BITS)
         check_int("symbols", symbols, 1, 1 << slot_bits)
         check_int("in_flight", in_flight, 64)
+        check_int("orders", orders, 16, 1 << 20, pow2=True)
         self.symbols = symbols
+        self.slot_bits = slot_bits
+        self.orders = orders
         self.line_depth = line_depth
         self.in_flight = in_flight
         super().__init__({
@@ -114,6 +124,10 @@ class PortWalker(wiring.Component):
             "took": In(1),
             "downstream_quiet": In(1),
             "entries": Out(stream.Signature(InFlightEntry)),
+            "ev_take": In(1),
+            "ev_seq": In(64),
+            "refused": In(1),
+            "book_idle": In(1),
             "synced": Out(1),
             "offered": Out(counter_width),
             "syncs": Out(counter_width),
@@ -308,7 +322,7 @@ class PortWalker(wiring.Component):
         ln_r = Signal(16)          # the current message's length
         ln_ok = Signal()           # ... is at least _MIN_LEN
         pre_ok_r = Signal()        # its prefix lay in the payload
-        l_a, l_f = Signal(), Signal()   # ... is an A's, an F's
+        l_a, l_f, l_u = Signal(), Signal(), Signal()   # ... is an A's, an F's, a U's
         me_cnt = Signal(13)        # beats until the one holding its last byte (1: the next)
         me_at = Signal()           # me_cnt == 1
         me_lane = Signal(3)
@@ -377,6 +391,7 @@ class PortWalker(wiring.Component):
             m.d.sync += [s_in.eq(1), s_wait.eq(0), mid.eq(~mid), ln_r.eq(ln), ln_ok.eq(ln >= _MIN_LEN),
                          pre_ok_r.eq(pre_ok),
                          l_a.eq(ln == itch.LENGTHS["A"]), l_f.eq(ln == itch.LENGTHS["F"]),
+                         l_u.eq(ln == itch.LENGTHS["U"]),
                          me_cnt.eq(sum_[3:]), me_at.eq(sum_[4:] == 0),
                          me_lane.eq(sum_[0:3]), me_oh.eq(1 << sum_[0:3]),
                          nl.eq(sum_[0:3] + 2), ppa_same.eq(sum_[0:3] <= 5)]
@@ -404,7 +419,9 @@ class PortWalker(wiring.Component):
         fields = {"type": 0, "locate": lo + ls - 1, "ts": to + ts_ - 1, "side": so}
         fire = {}
         flane = {}
-        for name, end in fields.items():
+
+        def field_after(name, end):
+            """(pulse, lane): the beat after the one holding message byte ``end``"""
             cnt_f = Signal(3, name=f"f_{name}_cnt")
             at_f = Signal(name=f"f_{name}_at")
             lane_f = Signal(3, name=f"f_{name}_lane")
@@ -416,8 +433,24 @@ class PortWalker(wiring.Component):
                 m.d.sync += [cnt_f.eq(cnt_f - 1), at_f.eq(cnt_f == 2)]
             with m.Elif(in_msg & at_f):
                 m.d.sync += [cnt_f.eq(0), at_f.eq(0)]
-            fire[name] = in_msg & at_f
-            flane[name] = lane_f
+            return in_msg & at_f, lane_f
+
+        for name, end in fields.items():
+            fire[name], flane[name] = field_after(name, end)
+        # the order table's fields, read in the beat holding their last byte (``w2``): the
+        # beat after the one holding the byte 8 before it
+        now_fields = {"ref": ("ref", "A"), "sh19": ("shares", "E"), "sh20": ("shares", "A"),
+                      "sh27": ("shares", "U"), "nref": ("new_ref", "U")}
+        for t in "AFECXDU":
+            assert fspec("ref", t) == fspec("ref", "A")
+        assert fspec("shares", "F") == fspec("shares", "A")
+        assert fspec("shares", "C") == fspec("shares", "X") == fspec("shares", "E")
+        nfire, nval = {}, {}
+        for name, (fname, t) in now_fields.items():
+            off, size = fspec(fname, t)
+            assert off + size - 1 - 8 >= 0
+            nfire[name], lane_n = field_after(f"n_{name}", off + size - 1 - 8)
+            nval[name] = lane_field(w2, lane_n, size)
 
         mtype = Signal(8)
         mts = Signal(48)
@@ -427,10 +460,11 @@ class PortWalker(wiring.Component):
         lk_untracked = Signal()
         lk_pend = Signal()
         lk_mid = Signal()
-        mt_a, mt_f = Signal(), Signal()
+        mt = {t: Signal(name=f"mt_{t.lower()}") for t in "AFECXDU"}
+        mt_a, mt_f, mt_u = mt["A"], mt["F"], mt["U"]
         with m.If(fire["type"]):
             t_now = lane_field(w_late, flane["type"], 1)
-            m.d.sync += [mtype.eq(t_now), mt_a.eq(t_now == ord("A")), mt_f.eq(t_now == ord("F"))]
+            m.d.sync += [mtype.eq(t_now), *[mt[t].eq(t_now == ord(t)) for t in mt]]
         loc_now = Signal()
         m.d.comb += [loc_now.eq(fire["locate"]),
                      self.loc.addr.eq(lane_field(w_late, flane["locate"], ls))]
@@ -452,6 +486,63 @@ class PortWalker(wiring.Component):
         with m.If(fire["side"]):
             m.d.sync += mside.eq(lane_field(w_late, flane["side"], 1))
 
+        # ------------------------------------------------------------ order table: reads
+        # The walker's view of the book's order table (docs/architecture.md "Trigger from the
+        # port"), so that a U is evaluated here: an entry (reference -> side, slot, shares) is
+        # written only by a walked add of a tracked locate, reduced or removed by every later
+        # E C X D U naming it, and a U uses it only once the add that made it has left the
+        # book (its event taken: the book stored it, or counted a refusal, which wipes the
+        # table). Every message reads its reference in the beat holding the reference's last
+        # byte (B) and writes in B+1 (D U: removed), B+2 (E C X: reduced) or the cycle after
+        # its last beat k (A F U: stored). The next message reads in beat k+2 at the earliest
+        # (its reference ends 21 bytes after k's last byte), k+3 after an X that ends in beat
+        # B (then its last byte is in lane 4 or later), so no two messages write in one cycle
+        # and every read sees every older write.
+        IB = self.orders.bit_length() - 1
+        OL = data.StructLayout({"valid": 1, "side": 1, "slot": self.slot_bits, "shares": 32,
+                                "seq": 32, "tag": 64 - IB})
+        m.submodules.otab = otab = Memory(shape=OL, depth=self.orders, init=[])
+        rd = otab.read_port()
+        wr = otab.write_port()
+        t_ref, t_nref = Signal(64), Signal(64)
+        t_sh19, t_sh20, t_sh27 = Signal(32), Signal(32), Signal(32)
+        for reg, name in ((t_ref, "ref"), (t_nref, "nref"), (t_sh19, "sh19"),
+                          (t_sh20, "sh20"), (t_sh27, "sh27")):
+            with m.If(nfire[name]):
+                m.d.sync += reg.eq(nval[name])
+        r_idx = Signal(IB)
+        rd_q = Signal()             # the read's answer is on rd.data
+        m.d.comb += rd.addr.eq(nval["ref"][0:IB])
+        m.d.sync += rd_q.eq(nfire["ref"])
+        with m.If(nfire["ref"]):
+            m.d.sync += r_idx.eq(nval["ref"][0:IB])
+        tbl_on = Signal()           # the table follows the book (else empty or being wiped)
+        tbl_ok = Signal()           # ... and no reason to wipe it this cycle
+        done32 = Signal(32)         # the sequence of the last event the engine took
+        done_hi = Signal()          # ... was at least 2^32
+        ent = Signal(OL)
+        m.d.comb += ent.eq(rd.data)
+        hit_c = Signal()            # B+1: the reference is in the table
+        m.d.comb += hit_c.eq(rd_q & tbl_on & ent.valid & (ent.tag == t_ref[IB:]))
+        hit_r = Signal()
+        ent_r = Signal(OL)
+        proc_r = Signal()           # ... and the message that wrote it has left the book
+        with m.If(rd_q):
+            m.d.sync += [hit_r.eq(hit_c), ent_r.eq(ent),
+                         proc_r.eq(done_hi | (ent.seq <= done32))]
+        # E C X: a reduction at B+2; D U: the entry removed at B+1. Neither waits for the
+        # message to complete: removing or reducing more than the book does only makes the
+        # table miss.
+        inval = Signal()
+        m.d.comb += inval.eq(hit_c & (mt["D"] | mt["U"]))
+        red = Signal()
+        red_ent = Signal(OL)
+        red_idx = Signal(IB)
+        m.d.sync += [red.eq(hit_c & (mt["E"] | mt["C"] | mt["X"])), red_ent.eq(ent),
+                     red_idx.eq(r_idx)]
+        u_ok = Signal()             # the U's original, certain (its own locate tracked)
+        m.d.comb += u_ok.eq(mt_u & l_u & hit_r & proc_r)
+
         # ------------------------------------------------------------ completed message
         po, psz = fspec("price")
         assert fspec("price", "F") == (po, psz)
@@ -465,6 +556,9 @@ class PortWalker(wiring.Component):
         c_seq = Signal(64)
         c_slot = Signal(len(lk_slot))
         c_untracked = Signal()
+        c_ins = Signal()
+        c_ref = Signal(64)
+        c_sh = Signal(32)
         a_end = Signal(32)          # price ending at the A's last byte
         m.d.comb += a_end.eq(lane_field(w2, me_lane, psz))
         # the F's price ends f_back bytes before its last byte: in this beat or the previous
@@ -477,14 +571,20 @@ class PortWalker(wiring.Component):
         # count, when the verdict and the lookup (2 beats before) are in registers
         strobe = Signal()
         m.d.sync += strobe.eq(comp & k_walk & k_vok_known & k_vok & k_room
-                              & ((mt_a & l_a) | (mt_f & l_f)) & lk_valid & lk_in & self.enable)
+                              & ((mt_a & l_a) | (mt_f & l_f) | u_ok) & lk_valid & lk_in
+                              & ~lk_untracked & self.enable)
         with m.If(comp):
             m.d.sync += [
                 c_type.eq(mtype), c_len.eq(ln_r),
                 c_price.eq(Mux(mt_f, f_price, a_end)),
-                c_side.eq(Mux(mside == ord("B"), BOOK_BID, BOOK_ASK)),
+                # (a U: its original's side and slot)
+                c_side.eq(Mux(mt_u, ent_r.side, Mux(mside == ord("B"), BOOK_BID, BOOK_ASK))),
                 c_ts.eq(mts), c_seq.eq(k_seq + idx),
-                c_slot.eq(Mux(lk_here, self.loc.slot, lk_slot)),
+                c_slot.eq(Mux(mt_u, ent_r.slot, Mux(lk_here, self.loc.slot, lk_slot))),
+                # what an add or a U puts in the order table
+                c_ins.eq((((mt_a & l_a) | (mt_f & l_f)) | (mt_u & l_u & hit_r))
+                         & lk_valid & lk_in & ~lk_untracked),
+                c_ref.eq(Mux(mt_u, t_nref, t_ref)), c_sh.eq(Mux(mt_u, t_sh27, t_sh20)),
                 c_untracked.eq(Mux(lk_here, self.loc.untracked, lk_untracked)),
             ]
         c_active = Signal()
@@ -523,7 +623,7 @@ class PortWalker(wiring.Component):
         taken = e_strobe & self.took
         m.d.comb += [
             entry.taken.eq(taken),
-            entry.hazard.eq(((e_add & ~taken) | e_u | e_h) & ~e_untracked),
+            entry.hazard.eq((((e_add | e_u) & ~taken) | e_h) & ~e_untracked),
             entry.seq.eq(e_seq),
             q.w_data.eq(entry), q.w_en.eq(e_valid), e_full.eq(e_valid & ~q.w_rdy),
             self.entries.valid.eq(q.r_rdy), self.entries.payload.eq(q.r_data),
@@ -578,6 +678,50 @@ class PortWalker(wiring.Component):
                   | (c_valid & k_walk & ~vok_known)               # never expected
                   | (k_active & k_walk & lost)
                   | e_full)
+        # ------------------------------------------------------------ order table: writes
+        # wiped after reset and whenever it stops following the book (unsynced, off, a new
+        # session, a refusal); back on only when nothing is left in the feed or the book, so
+        # that every event the engine takes from then on is of a message walked since
+        # (a new session matters only when a message of the old one may be in flight: not
+        # for the first packet since the table began to follow, the feed and book then empty)
+        tbl_fresh = Signal()
+        tbl_flush = ~synced | ~self.enable | self.refused | (dec2 & synced & new & ~tbl_fresh)
+        m.d.comb += tbl_ok.eq(tbl_on & ~tbl_flush)
+        with m.If(dec2):
+            m.d.sync += tbl_fresh.eq(0)
+        scrub = Signal(init=1)
+        scrub_idx = Signal(IB)
+        drained = (synced & self.book_idle & tap.idle & (quiet_for == _QUIET) & ~k_active
+                   & ~q.r_rdy & (held == 0))
+        with m.If(self.ev_take):
+            m.d.sync += [done32.eq(self.ev_seq[0:32]), done_hi.eq(self.ev_seq[32:] != 0)]
+        with m.If(tbl_on & tbl_flush):
+            m.d.sync += [tbl_on.eq(0), scrub.eq(1), scrub_idx.eq(0)]
+        with m.Elif(scrub):
+            m.d.sync += scrub_idx.eq(scrub_idx + 1)
+            with m.If(scrub_idx == self.orders - 1):
+                m.d.sync += scrub.eq(0)
+        with m.Elif(~tbl_on & ~tbl_flush & drained):
+            m.d.sync += [tbl_on.eq(1), tbl_fresh.eq(1), done32.eq(0), done_hi.eq(0)]
+        w_new = Signal(OL)
+        keep = t_sh19 < red_ent.shares
+        m.d.comb += [
+            w_new.valid.eq(1), w_new.side.eq(c_side), w_new.slot.eq(c_slot),
+            w_new.shares.eq(c_sh), w_new.seq.eq(c_seq[0:32]), w_new.tag.eq(c_ref[IB:]),
+        ]
+        with m.If(scrub):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(scrub_idx), wr.data.eq(0)]
+        with m.Elif(tbl_ok & inval):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(r_idx), wr.data.eq(0)]
+        with m.Elif(tbl_ok & red):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(red_idx),
+                         wr.data.eq(Mux(keep, Cat(red_ent.as_value()[0:2 + self.slot_bits],
+                                                  (red_ent.shares - t_sh19)[0:32],
+                                                  red_ent.as_value()[34 + self.slot_bits:]),
+                                        0))]
+        with m.Elif(tbl_ok & walked & c_ins & (c_seq[32:] == 0)):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(c_ref[0:IB]), wr.data.eq(w_new)]
+
         with m.If(resync):
             m.d.sync += [synced.eq(1), self.syncs.eq(self.syncs + 1), r_cur.eq(tap.session), r_prev.eq(tap.prev_session),
                          r_have_cur.eq(tap.have_session), r_have_prev.eq(tap.have_prev),

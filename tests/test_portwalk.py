@@ -346,9 +346,9 @@ def test_port_walker_replace_cases():
         return m("A", loc, order_reference_number=ref, buy_sell_indicator=side,
                  shares=shares, price=5000)
 
-    def u(orig, new, loc=1):
+    def u(orig, new, loc=1, shares=100):
         return m("U", loc, original_order_reference_number=orig,
-                 new_order_reference_number=new, shares=100, price=4000)
+                 new_order_reference_number=new, shares=shares, price=4000)
 
     cases = [
         [add(1, "B", 1)], [m("E", 1, order_reference_number=1, executed_shares=100)],
@@ -372,6 +372,9 @@ def test_port_walker_replace_cases():
         [add(23, "B", 1)], [m("X", 1, order_reference_number=23, canceled_shares=10),
                             m("E", 1, order_reference_number=23, executed_shares=90)],
         [u(23, 24)],
+        # a replace whose shares end in its last beat (behind a D), then executed in full
+        [add(25, "S", 1)], [m("D", 1, order_reference_number=999), u(25, 26, shares=200)],
+        [m("E", 1, order_reference_number=26, executed_shares=200)], [u(26, 27)],
     ]
     frames, seq = [], 1
     for msgs in cases:
@@ -390,7 +393,7 @@ def test_port_walker_replace_cases():
     u_seq = [q for q, msg in delivered if chr(msg[0]) == "U"]
     # (side 0 bid, 1 ask; slot: locate & 1)
     assert got == {u_seq[1]: (1, 0), u_seq[4]: (1, 1), u_seq[5]: (1, 1), u_seq[9]: (0, 1),
-                   u_seq[11]: (1, 1)}, (got, u_seq)
+                   u_seq[11]: (1, 1), u_seq[13]: (1, 1)}, (got, u_seq)
 
 
 def test_port_walker_order_table_small_and_refusals():

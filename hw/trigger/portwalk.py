@@ -219,7 +219,12 @@ class PortWalker(wiring.Component):
         # the count's beat, flagged a beat ahead (from beat 4 on: ihl is captured in beats 1-2)
         cnt_here = Signal()
         cnt_oh = Signal(8)
-        m.d.sync += [cnt_here.eq((cnt_next >= 4) & (cnt_next == cnt_end[3:])),
+        # (the count's beat from vlan and ihl, as pstart, and compared with registers only)
+        ce_beat, ce_prev = Signal(9), Signal(9)
+        ce = 22 + 19 + Mux(vlan, 4, 0) + (ihl << 2)
+        m.d.sync += [ce_beat.eq(ce >> 3), ce_prev.eq((ce >> 3) - 1)]
+        m.d.sync += [cnt_here.eq(Mux(beat, ~at_start & (cnt >= 3) & (cnt == ce_prev),
+                                     (cnt >= 4) & (cnt == ce_beat))),
                      cnt_oh.eq(1 << cnt_end[0:3])]
         m.d.comb += hdr_cnt.eq(lane_field(w2, cnt_end, 2))
         with m.If(beat & ~start & cnt_here & (~rx.last | (rx.keep & cnt_oh).any()) & got_ulen):
@@ -584,7 +589,9 @@ class PortWalker(wiring.Component):
                 # what an add or a U puts in the order table
                 c_ins.eq((((mt_a & l_a) | (mt_f & l_f)) | (mt_u & l_u & hit_r))
                          & lk_valid & lk_in & ~lk_untracked),
-                c_ref.eq(Mux(mt_u, t_nref, t_ref)), c_sh.eq(Mux(mt_u, t_sh27, t_sh20)),
+                # (a U's shares end 4 bytes before it: maybe in this beat)
+                c_ref.eq(Mux(mt_u, t_nref, t_ref)),
+                c_sh.eq(Mux(mt_u, Mux(nfire["sh27"], nval["sh27"], t_sh27), t_sh20)),
                 c_untracked.eq(Mux(lk_here, self.loc.untracked, lk_untracked)),
             ]
         c_active = Signal()

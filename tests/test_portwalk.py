@@ -113,11 +113,13 @@ def message_ends(frame, first_seq):
     return out
 
 
-def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None):
+def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_at=None):
     """Run the walker alone over ``frames``; the engine takes no strobe, every locate is
     tracked (slot: locate & 1), the book takes its events ``lag`` frames behind the port
     (or ``book_cycles`` after the message's last beat) and is idle in long gaps;
-    ``refuse_at``: frames before which the book refuses an add.
+    ``refuse_at``: frames before which the book refuses an add; ``b_at``: {frame: n}, a beat
+    on line B in the gap before the frame, after which the tracker's ``expected`` is ``n``
+    ahead of the reference's (messages the walker did not see).
     Returns (entries, strobes, reference)."""
     states, delivered, starts = reference(frames)
     got = {q for q, _ in delivered}
@@ -167,6 +169,15 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None):
                 ctx.set(dut.ev_seq, delivered[done - 1][0])
             if k in refuse_at:
                 ctx.set(dut.refused, 1)
+            if b_at and k in b_at:
+                ctx.set(dut.tap.busy_b, 1)
+                ctx.set(dut.tap.idle, 0)
+                ctx.set(dut.book_idle, 0)
+                await step()
+                ctx.set(dut.tap.busy_b, 0)
+                ctx.set(dut.tap.idle, g >= 12)
+                ctx.set(dut.book_idle, g >= 12)
+                ctx.set(dut.tap.expected, exp + b_at[k])
             for _ in range(g):
                 await step()
             ctx.set(dut.tap.idle, 0)
@@ -394,6 +405,27 @@ def test_port_walker_replace_cases():
     # (side 0 bid, 1 ask; slot: locate & 1)
     assert got == {u_seq[1]: (1, 0), u_seq[4]: (1, 1), u_seq[5]: (1, 1), u_seq[9]: (0, 1),
                    u_seq[11]: (1, 1), u_seq[13]: (1, 1)}, (got, u_seq)
+
+
+@pytest.mark.parametrize("ahead", [0, 1])
+def test_port_walker_line_b_suspends_the_table(ahead):
+    """A beat on line B unsyncs the walker; at the resync its table is kept when the
+    tracker delivered nothing it did not see (a line B copy: the replace after it is
+    presented), and wiped when it did (a message from line B that the walker did not see,
+    which could have deleted the order: not presented)."""
+    def m(t, **f):
+        return itch.encode(t, stock_locate=1, timestamp=34_200_000_000_000, **f)
+    msgs = [[m("A", order_reference_number=1, buy_sell_indicator="S", shares=100,
+               stock="S1", price=5000)], [m("D", order_reference_number=7)],
+            [m("U", original_order_reference_number=1, new_order_reference_number=2,
+               shares=100, price=4000)]]
+    # (ahead: the tracker took message 3 from line B, line A's next packet is message 4)
+    frames = [build_udp_frame(moldudp64.pack(b"SESSION001", seq, ms))
+              for seq, ms in zip((1, 2, 3 + ahead), msgs)]
+    entries, strobes, (delivered, starts) = walk(frames, [100, 30, 30], orders=64, lag=1,
+                                                 b_at={2: ahead})
+    _, us = check(entries, strobes, delivered, starts)
+    assert len(us) == (1 if ahead == 0 else 0), us
 
 
 def test_port_walker_order_table_small_and_refusals():

@@ -4,8 +4,8 @@ The cut-through producer (:class:`~.cutthrough.CutThrough`) strobes an add when 
 decoder completes it, 16-17 cycles after its last byte was on the feed port (the parser's
 stages, the line buffer, the MoldUDP64 tracker, the decoder). This block walks line A's beats
 *at the port*, alongside the parser, and presents every add of a packet the tracker is
-certain to deliver to the trigger engine's ``fast`` input in the cycle after the beat holding
-its last byte: with wire triggers (docs/architecture.md "Trigger sources") an add's
+certain to deliver (and every replace whose original it knows) to the trigger engine's
+``fast`` input in the cycle after the beat holding its last byte: with wire triggers (docs/architecture.md "Trigger sources") an add's
 evaluation needs only the message and the order of the engine's state changes, so an order
 leaves 4 cycles after that byte (engine 1, risk 2, egress 0).
 
@@ -33,6 +33,15 @@ Certain, never speculative (docs/architecture.md "Trigger from the port"):
   message the decoder completes (the messages arrive in the same order), skips its own strobe
   for a taken one and marks its event for the engine to skip. A strobe is ``quiet`` when no
   hazard is in flight on either side of the decoder.
+
+* **Replaces.** A ``U`` adds an order on its original's side and slot, which only the book's
+  order table knows. The walker keeps its own table of the orders it saw stored (direct-mapped
+  by reference: side, slot, shares, the sequence of the storing message), reduced and removed
+  by every later ``E C X D U`` naming them, and presents a ``U`` from it like an add once the
+  storing message has left the book (its event taken: stored, or refused, which wipes the
+  table). It holds less than the book, never more; it is wiped after reset and whenever it
+  stops following the book, and follows again from a moment when the feed and the book are
+  empty.
 
 Field positions come from the ITCH table (:data:`~tickwire.hw.feed.decoder.FIELD_MAP`); the
 price is selected from the last two beats by its lane, the rest is captured one beat after
@@ -522,19 +531,21 @@ class PortWalker(wiring.Component):
         with m.If(nfire["ref"]):
             m.d.sync += r_idx.eq(nval["ref"][0:IB])
         tbl_on = Signal()           # the table follows the book (else empty or being wiped)
+        tbl_susp = Signal()         # ... kept while the walker is unsynced
         tbl_ok = Signal()           # ... and no reason to wipe it this cycle
         done32 = Signal(32)         # the sequence of the last event the engine took
         done_hi = Signal()          # ... was at least 2^32
         ent = Signal(OL)
         m.d.comb += ent.eq(rd.data)
         hit_c = Signal()            # B+1: the reference is in the table
-        m.d.comb += hit_c.eq(rd_q & tbl_on & ent.valid & (ent.tag == t_ref[IB:]))
+        m.d.comb += hit_c.eq(rd_q & (tbl_on | tbl_susp) & ent.valid & (ent.tag == t_ref[IB:]))
         hit_r = Signal()
         ent_r = Signal(OL)
         proc_r = Signal()           # ... and the message that wrote it has left the book
         with m.If(rd_q):
+            # (a U uses the table only while it follows the book, not while suspended)
             m.d.sync += [hit_r.eq(hit_c), ent_r.eq(ent),
-                         proc_r.eq(done_hi | (ent.seq <= done32))]
+                         proc_r.eq(tbl_on & (done_hi | (ent.seq <= done32)))]
         # E C X: a reduction at B+2; D U: the entry removed at B+1. Neither waits for the
         # message to complete: removing or reducing more than the book does only makes the
         # table miss.
@@ -686,30 +697,47 @@ class PortWalker(wiring.Component):
                   | (k_active & k_walk & lost)
                   | e_full)
         # ------------------------------------------------------------ order table: writes
-        # wiped after reset and whenever it stops following the book (unsynced, off, a new
-        # session, a refusal); back on only when nothing is left in the feed or the book, so
-        # that every event the engine takes from then on is of a message walked since
-        # (a new session matters only when a message of the old one may be in flight: not
-        # for the first packet since the table began to follow, the feed and book then empty)
+        # Wiped after reset and whenever the book may hold what the table does not know: off,
+        # a refusal, a new session (unless it is the first packet since the table began to
+        # follow: nothing of the old one is then in flight). When the walker unsyncs the
+        # table is only suspended (not used, nothing stored; reductions and removals of the
+        # packet being finished still applied): if at the resync the tracker's session and
+        # ``expected`` are the walker's, the book got no message the walker did not see (a
+        # line B copy, a duplicate) and the table follows the book again at once, else it is
+        # wiped. A wiped table follows the book again only from a moment when nothing is left
+        # in the feed or the book, so that every event the engine takes from then on is of a
+        # message walked since.
         tbl_fresh = Signal()
-        tbl_flush = ~synced | ~self.enable | self.refused | (dec2 & synced & new & ~tbl_fresh)
-        m.d.comb += tbl_ok.eq(tbl_on & ~tbl_flush)
+        tbl_flush = ~self.enable | self.refused | (dec2 & synced & new & ~tbl_fresh)
+        m.d.comb += tbl_ok.eq(tbl_on & synced & ~tbl_flush)
         with m.If(dec2):
             m.d.sync += tbl_fresh.eq(0)
         scrub = Signal(init=1)
         scrub_idx = Signal(IB)
         drained = (synced & self.book_idle & tap.idle & (quiet_for == _QUIET) & ~k_active
                    & ~q.r_rdy & (held == 0))
+        same_feed = ((tap.session == r_cur) & (tap.have_session == r_have_cur)
+                     & (tap.expected == r_exp))
         with m.If(self.ev_take):
             m.d.sync += [done32.eq(self.ev_seq[0:32]), done_hi.eq(self.ev_seq[32:] != 0)]
-        with m.If(tbl_on & tbl_flush):
-            m.d.sync += [tbl_on.eq(0), scrub.eq(1), scrub_idx.eq(0)]
+        with m.If((tbl_on | tbl_susp) & tbl_flush):
+            m.d.sync += [tbl_on.eq(0), tbl_susp.eq(0), scrub.eq(1), scrub_idx.eq(0)]
+        with m.Elif(tbl_susp & resync):
+            # (resumed at once: ``done`` went on following the book meanwhile)
+            with m.If(same_feed):
+                m.d.sync += [tbl_susp.eq(0), tbl_on.eq(1)]
+            with m.Else():
+                m.d.sync += [tbl_susp.eq(0), scrub.eq(1), scrub_idx.eq(0)]
+        with m.Elif(tbl_on & ~synced):
+            m.d.sync += [tbl_on.eq(0), tbl_susp.eq(1)]
         with m.Elif(scrub):
             m.d.sync += scrub_idx.eq(scrub_idx + 1)
             with m.If(scrub_idx == self.orders - 1):
                 m.d.sync += scrub.eq(0)
-        with m.Elif(~tbl_on & ~tbl_flush & drained):
+        with m.Elif(~tbl_on & ~tbl_susp & ~tbl_flush & drained):
             m.d.sync += [tbl_on.eq(1), tbl_fresh.eq(1), done32.eq(0), done_hi.eq(0)]
+        # reductions and removals: also while suspended
+        tbl_cut = (tbl_on | tbl_susp) & ~tbl_flush
         w_new = Signal(OL)
         keep = t_sh19 < red_ent.shares
         m.d.comb += [
@@ -718,9 +746,9 @@ class PortWalker(wiring.Component):
         ]
         with m.If(scrub):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(scrub_idx), wr.data.eq(0)]
-        with m.Elif(tbl_ok & inval):
+        with m.Elif(tbl_cut & inval):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(r_idx), wr.data.eq(0)]
-        with m.Elif(tbl_ok & red):
+        with m.Elif(tbl_cut & red):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(red_idx),
                          wr.data.eq(Mux(keep, Cat(red_ent.as_value()[0:2 + self.slot_bits],
                                                   (red_ent.shares - t_sh19)[0:32],

@@ -687,7 +687,7 @@ class PortWalker(wiring.Component):
         with m.Elif(quiet_for != _QUIET):
             m.d.sync += quiet_for.eq(quiet_for + 1)
         resync = (~synced & self.enable & tap.track_sequence & tap.idle
-                  & (quiet_for == _QUIET) & ~k_active & ~q.r_rdy & (held == 0) & (hz == 0))
+                  & (quiet_for == _QUIET) & ~k_active & ~q.r_rdy & ~hold & hz_zero)
         with m.If(torn):
             m.d.sync += [k_walk.eq(0), s_in.eq(0), s_wait.eq(0)]
         unsync = (tap.busy_b | ~self.enable | ~tap.track_sequence | torn
@@ -715,7 +715,7 @@ class PortWalker(wiring.Component):
         scrub = Signal(init=1)
         scrub_idx = Signal(IB)
         drained = (synced & self.book_idle & tap.idle & (quiet_for == _QUIET) & ~k_active
-                   & ~q.r_rdy & (held == 0))
+                   & ~q.r_rdy & ~hold)
         same_feed = ((tap.session == r_cur) & (tap.have_session == r_have_cur)
                      & (tap.expected == r_exp))
         with m.If(self.ev_take):

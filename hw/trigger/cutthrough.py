@@ -42,17 +42,19 @@ makes those guarantees, without any speculation the committed stream could contr
   ``ev_slot``, ``ev_evaluate``: the engine's ``ev`` handshake). Until the slot's next
   book-affecting event its adds go the slow path.
 
-``U`` (replace) is left to the slow path: its side is the original order's, known only from
-the book's order table. Executions never fire on their own (they only take liquidity away).
+``U`` (replace) is not presented here: its side is the original order's, known from the
+book's order table (the port walker keeps a table of its own and presents the ``U`` it can
+be certain of; its entry then says *taken*). Executions never fire on their own (they only
+take liquidity away).
 
 **Wire triggers** (``wire``): an add's evaluation needs no book, only the message itself and
 the order in which the engine's state (armed bits, trading states, risk) changes, so
 ``quiet`` becomes: no older message still on its way to the engine could fire, re-arm or
 change a trading state. Per message the decoder hands on (types ``A F E C X D U H``, in order)
 an entry is kept until the message leaves the book (found untracked at its decision, or its
-event taken by the engine): *hazard* for an ``A``/``F`` the engine did not take, a ``U``
-(its side, slot and whether it adds an order are the book's: the original order's) and an
-``H``, unless the book's locate map says the locate is not tracked (``loc_untracked``; the
+event taken by the engine): *hazard* for an ``A``, ``F`` or ``U`` the engine did not take
+(a ``U``'s side, slot and whether it adds an order are the book's: the original order's)
+and an ``H``, unless the book's locate map says the locate is not tracked (``loc_untracked``; the
 book ignores its messages, for good), or, for an ``A``/``F``/``H``, that it is mapped to a
 slot none of whose sides is enabled (``link.probe_*``: the engine's row; a mapping is
 permanent); ``E C X D`` evaluate nothing with wire triggers. An add is taken when no hazard is in flight; its entry then says

@@ -5,9 +5,10 @@ decoder completes it, 16-17 cycles after its last byte was on the feed port (the
 stages, the line buffer, the MoldUDP64 tracker, the decoder). This block walks line A's beats
 *at the port*, alongside the parser, and presents every add of a packet the tracker is
 certain to deliver (and every replace whose original it knows) to the trigger engine's
-``fast`` input in the cycle after the beat holding its last byte: with wire triggers (docs/architecture.md "Trigger sources") an add's
-evaluation needs only the message and the order of the engine's state changes, so an order
-leaves 4 cycles after that byte (engine 1, risk 2, egress 0).
+``fast`` input in the cycle after the beat holding its last byte: with wire triggers
+(docs/architecture.md "Trigger sources") an add's evaluation needs only the message and the
+order of the engine's state changes, so an order leaves 4 cycles after that byte (engine 1,
+risk 2, egress 0).
 
 Certain, never speculative (docs/architecture.md "Trigger from the port"):
 
@@ -27,8 +28,8 @@ Certain, never speculative (docs/architecture.md "Trigger from the port"):
   the prediction can change that packet's fate. B's beats unsync the walker at once.
 * **Order.** Per message of a walked packet that the book turns into an event
   (``A F E C X D U H`` with its ITCH length) an entry goes on ``entries``: whether the engine
-  took the walker's strobe, whether the message is a *hazard* (an ``A``/``F`` not taken,
-  ``U``, ``H``, unless the locate map says untracked: the cut-through producer's rule), and
+  took the walker's strobe, whether the message is a *hazard* (an ``A``, ``F`` or ``U`` not
+  taken, an ``H``, unless the locate map says untracked: the cut-through producer's rule), and
   the low 16 bits of its sequence number. The producer takes one entry with each such
   message the decoder completes (the messages arrive in the same order), skips its own strobe
   for a taken one and marks its event for the engine to skip. A strobe is ``quiet`` when no
@@ -503,15 +504,15 @@ class PortWalker(wiring.Component):
         # ------------------------------------------------------------ order table: reads
         # The walker's view of the book's order table (docs/architecture.md "Trigger from the
         # port"), so that a U is evaluated here: an entry (reference -> side, slot, shares) is
-        # written only by a walked add of a tracked locate, reduced or removed by every later
-        # E C X D U naming it, and a U uses it only once the add that made it has left the
-        # book (its event taken: the book stored it, or counted a refusal, which wipes the
-        # table). Every message reads its reference in the beat holding the reference's last
-        # byte (B) and writes in B+1 (D U: removed), B+2 (E C X: reduced) or the cycle after
-        # its last beat k (A F U: stored). The next message reads in beat k+2 at the earliest
-        # (its reference ends 21 bytes after k's last byte), k+3 after an X that ends in beat
-        # B (then its last byte is in lane 4 or later), so no two messages write in one cycle
-        # and every read sees every older write.
+        # written only by a walked add or replace of a tracked locate, reduced or removed by
+        # every later E C X D U naming it, and a U uses it only once the message that stored
+        # it has left the book (its event taken: the book stored it, or counted a refusal,
+        # which wipes the table). Every message reads its reference in the beat holding the
+        # reference's last byte (B) and writes in B+1 (D U: removed), B+2 (E C X: reduced) or
+        # the cycle after its last beat k (A F U: stored). The next message reads in beat k+2
+        # at the earliest (its reference ends 21 bytes after k's last byte), k+3 after an X
+        # that ends in beat B (then its last byte is in lane 4 or later), so no two messages
+        # write in one cycle and every read sees every older write.
         IB = self.orders.bit_length() - 1
         OL = data.StructLayout({"valid": 1, "side": 1, "slot": self.slot_bits, "shares": 32,
                                 "seq": 32, "tag": 64 - IB})
@@ -556,7 +557,8 @@ class PortWalker(wiring.Component):
         red_idx = Signal(IB)
         m.d.sync += [red.eq(hit_c & (mt["E"] | mt["C"] | mt["X"])), red_ent.eq(ent),
                      red_idx.eq(r_idx)]
-        u_ok = Signal()             # the U's original, certain (its own locate tracked)
+        u_ok = Signal()             # a U whose original the book will find (with the strobe's
+        #                             lookup: the U's own locate is tracked, so the book takes it)
         m.d.comb += u_ok.eq(mt_u & l_u & hit_r & proc_r)
 
         # ------------------------------------------------------------ completed message

@@ -96,33 +96,64 @@ def test_impaired_feed_wire_triggers(built, seed):
     assert set(emu.orders.sequence.tolist()) <= delivered_sequences(frames)
 
 
+def storm_case():
+    """tests/test_portwalk.py's replace storm on the two locates of tests/test_rtl_cut_through.py,
+    with wire triggers around its prices: (frames, gaps, config, writes)."""
+    from test_portwalk import replace_storm
+    from test_rtl_cut_through import BUY, NAMES, SELL
+    from tickwire.host import itch
+    from tickwire.sim.trigger_risk import model
+    # (the directory first: the book maps both locates by name; few reused references: each
+    # refusal wipes the port's table, 4,096 cycles; gaps long enough for the replaces of
+    # unknown orders, hazards, to have left the book)
+    frames, gaps = replace_storm(9, 400, names=NAMES, reuse=0.01, gaps=(3, 60),
+                                 prices=(SELL - 300_000, BUY + 300_000),
+                                 head=[itch.encode("R", stock_locate=loc, stock=NAMES[loc - 1])
+                                       for loc in (1, 2)])
+    rnd = random.Random(9)
+    cfg = wire(model.random_config(rnd, NAMES, BUY, permissive=True))
+    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
+                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
+    return frames, gaps, cfg, writes
+
+
+def replace_latencies(frames, emu, c):
+    """Cycles from the price's last byte to the order, per order fired by a replace."""
+    _, lat = trigger_latencies(frames, emu.orders.sequence, c["first_cycles"],
+                               c["frame_cycles"])
+    return [x for q, x in zip(emu.orders.sequence.tolist(), lat) if kind(frames, q) == "U"]
+
+
 def test_replaces_from_the_port(built):
     """Replaces, reused references (the book refuses them), executions, cancels and deletes
     of live, replaced and unknown orders (tests/test_portwalk.py ``replace_storm``), with
     wire triggers around their prices: the emulator's frames, and the replaces that fire
     from the port's order table leave 4 cycles after their price's last byte (those behind
     the replace of an unknown order, a hazard, take the book's path)."""
-    from test_portwalk import replace_storm
-    from test_rtl_cut_through import BUY, NAMES, SELL
-    from tickwire.host import itch
-    from tickwire.sim.trigger_risk import model
-    # (the directory first: the book maps both locates by name)
-    # (few reused references: each refusal wipes the port's table, 4,096 cycles; gaps long
-    # enough for the replaces of unknown orders, hazards, to have left the book)
-    frames, gaps = replace_storm(9, 400, names=NAMES, reuse=0.01, gaps=(3, 60), prices=(SELL - 300_000, BUY + 300_000),
-                                 head=[itch.encode("R", stock_locate=loc, stock=NAMES[loc - 1])
-                                       for loc in (1, 2)])
-    rnd = random.Random(9)
-    cfg = model.random_config(rnd, NAMES, BUY, permissive=True)
-    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
-                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
-    got, c, emu = compare(frames, wire(cfg), writes, None, gaps_a=gaps)
-    off, _, _ = compare(frames, wire(cfg), writes, None, gaps_a=gaps, fast=False)
+    frames, gaps, cfg, writes = storm_case()
+    got, c, emu = compare(frames, cfg, writes, None, gaps_a=gaps)
+    off, _, _ = compare(frames, cfg, writes, None, gaps_a=gaps, fast=False)
     assert got == off and c["duplicate_ref"] > 0 and c["unknown_ref"] > 0
-    _, lat = trigger_latencies(frames, emu.orders.sequence, c["first_cycles"],
-                               c["frame_cycles"])
-    by_u = [x for q, x in zip(emu.orders.sequence.tolist(), lat) if kind(frames, q) == "U"]
+    by_u = replace_latencies(frames, emu, c)
     assert len(by_u) > 5 and sum(x == 4 for x in by_u) >= 5, by_u
+
+
+def test_replaces_from_the_port_with_line_b(built):
+    """The storm with line B carrying copies 40 cycles behind, and the feed idle between
+    frames (as at 2M frames/s): every copy unsyncs the port walker, whose order table is
+    only suspended (the tracker takes nothing from B that the walker did not see) and
+    follows the book again at the resync, before line A's next frame; the emulator's
+    frames, and replaces still leave from the port."""
+    from emu_helpers import emulate_orders
+    frames, gaps, cfg, writes = storm_case()
+    gaps = [max(g, 120) for g in gaps]
+    got, c = rtl.run_orders(frames, copy.deepcopy(cfg), writes, gaps_a=gaps, line_b=frames,
+                            gaps_b=[gaps[0] + 40] + gaps[1:])
+    emu = emulate_orders(frames, copy.deepcopy(cfg), writes)
+    assert got == emu.orders.frames and len(got) > 20
+    assert c["wire_stops"] == 0 and c["port_syncs"] > 10
+    by_u = replace_latencies(frames, emu, c)
+    assert sum(x == 4 for x in by_u) >= 5, by_u
 
 
 def framing_payload(frame):

@@ -62,10 +62,10 @@ def reference(frames):
 
 def replaces(delivered, slot_of):
     """The book's order table over the delivered messages (every locate tracked, in slot
-    ``slot_of(locate)``): per delivered U, its original's (side, slot, sequence of the
-    message that stored it), or None when the book does not find it."""
-    book, out = {}, {}
-    refused = replaces.refused = set()
+    ``slot_of(locate)``): ({sequence of a delivered U: its original's (side, slot, sequence of
+    the message that stored it), or None when the book does not find it}, the sequences of
+    the adds and replaces whose new order the book refused)."""
+    book, out, refused = {}, {}, set()
     for seq, msg in delivered:
         d = itch.decode(msg)
         t = chr(msg[0])
@@ -91,7 +91,7 @@ def replaces(delivered, slot_of):
                 refused.add(seq)
             elif e is not None:
                 book[d["new_order_reference_number"]] = [e[0], e[1], d["shares"], seq]
-    return out
+    return out, refused
 
 
 def _sess(s):
@@ -99,7 +99,17 @@ def _sess(s):
     return int.from_bytes(moldudp64.session_bytes(s), "little") if s is not None else 0
 
 
-def message_ends(frame, first_seq):
+def refusal_frames(frames):
+    """The frames before which a book one frame behind the port (``walk(lag=1)``) counts a
+    refusal: the frame after each one holding an add or replace the book refuses to store."""
+    _, delivered, starts = reference(frames)
+    _, refused = replaces(delivered, lambda loc: loc & 1)
+    return {k + 1 for k in range(len(frames))
+            for q, _ in delivered[starts[k]:starts[k + 1] if k + 1 < len(frames) else None]
+            if q in refused}
+
+
+def message_ends(frame):
     """(beat holding its last byte, sequence) of each message of the frame's packet."""
     d = framing.parse_udp_frame(frame)
     if isinstance(d, str):
@@ -123,7 +133,7 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
     Returns (entries, strobes, reference)."""
     states, delivered, starts = reference(frames)
     got = {q for q, _ in delivered}
-    ends = [[(b, q) for b, q in message_ends(f, 0) if q in got] for f in frames]
+    ends = [[(b, q) for b, q in message_ends(f) if q in got] for f in frames]
     due = []                    # (cycle, sequence) of the book's events still to come
     now = [0]
     dut = PortWalker(symbols=2, slot_bits=1, orders=orders)
@@ -197,7 +207,6 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
         for _ in range(40):
             await step()
 
-    k = 0
     sim = Simulator(dut)
     sim.add_clock(1e-9)
     sim.add_testbench(tb)
@@ -217,7 +226,7 @@ def check(entries, strobes, delivered, starts):
         assert j < len(delivered), f"entry {e.seq}: no such message delivered after the last"
         walked.append(delivered[j])
         j += 1
-    book = replaces(delivered, lambda loc: loc & 1)
+    book, _ = replaces(delivered, lambda loc: loc & 1)
     made = {seq: k for k in range(len(starts)) for seq, _ in
             delivered[starts[k]:starts[k + 1] if k + 1 < len(starts) else len(delivered)]}
     adds = iter([(seq, msg) for seq, msg in walked if chr(msg[0]) in "AFU"])
@@ -330,12 +339,7 @@ def test_port_walker_replace_storm(orders):
     the book finds, with its side and slot (the book's refusals of duplicate references are
     signalled as the gateware's builder counts them: when the book processes the add)."""
     frames, gaps = replace_storm(5)
-    _, delivered, starts = reference(frames)
-    replaces(delivered, lambda loc: loc & 1)
-    # (the book counts a refusal when it processes the add: lag=1, one frame later)
-    refuse = {k + 1 for k in range(len(frames))
-              for seq, _ in delivered[starts[k]:starts[k + 1] if k + 1 < len(frames) else None]
-              if seq in replaces.refused}
+    refuse = refusal_frames(frames)
     entries, strobes, (delivered, starts) = walk(frames, gaps, orders=orders, lag=1,
                                                  refuse_at=refuse)
     _, us = check(entries, strobes, delivered, starts)
@@ -391,11 +395,7 @@ def test_port_walker_replace_cases():
     for msgs in cases:
         frames.append(build_udp_frame(moldudp64.pack(b"SESSION001", seq, msgs)))
         seq += len(msgs)
-    _, delivered, starts = reference(frames)
-    replaces(delivered, lambda loc: loc & 1)
-    refuse = {k + 1 for k in range(len(frames))
-              for q, _ in delivered[starts[k]:starts[k + 1] if k + 1 < len(frames) else None]
-              if q in replaces.refused}
+    refuse = refusal_frames(frames)
     entries, strobes, (delivered, starts) = walk(frames, [30] * len(frames), lag=1, orders=64,
                                                  refuse_at=refuse)
     _, us = check(entries, strobes, delivered, starts)

@@ -200,7 +200,8 @@ class PortWalker(wiring.Component):
             m.d.sync += [vlan.eq(_be(d, 4, 2) == 0x8100), ihl.eq(_byte(d, 6)[0:4])]
         with m.If(beat & (bi == 2) & vlan):
             m.d.sync += ihl.eq(_byte(d, 2)[0:4])
-        m.d.sync += pstart.eq(22 + Mux(vlan, 4, 0) + (ihl << 2))
+        pstart_d = 22 + Mux(vlan, 4, 0) + (ihl << 2)     # (from beat 3 on: vlan, ihl are in)
+        m.d.sync += pstart.eq(pstart_d)
         # payload offsets are 2 or 6 mod 8: the header fields end in one of two lanes
         ulen_end = Signal(16)
         sess_end = Signal(16)
@@ -229,9 +230,9 @@ class PortWalker(wiring.Component):
         # the count's beat, flagged a beat ahead (from beat 4 on: ihl is captured in beats 1-2)
         cnt_here = Signal()
         cnt_oh = Signal(8)
-        # (the count's beat from vlan and ihl, as pstart, and compared with registers only)
+        # (the count's beat registered with pstart, and compared with registers only)
         ce_beat, ce_prev = Signal(9), Signal(9)
-        ce = 22 + 19 + Mux(vlan, 4, 0) + (ihl << 2)
+        ce = pstart_d + 19
         m.d.sync += [ce_beat.eq(ce >> 3), ce_prev.eq((ce >> 3) - 1)]
         m.d.sync += [cnt_here.eq(Mux(beat, ~at_start & (cnt >= 3) & (cnt == ce_prev),
                                      (cnt >= 4) & (cnt == ce_beat))),
@@ -688,8 +689,9 @@ class PortWalker(wiring.Component):
             m.d.sync += quiet_for.eq(0)
         with m.Elif(quiet_for != _QUIET):
             m.d.sync += quiet_for.eq(quiet_for + 1)
-        resync = (~synced & self.enable & tap.track_sequence & tap.idle
-                  & (quiet_for == _QUIET) & ~k_active & ~q.r_rdy & ~hold & hz_zero)
+        # nothing of line A in flight in the walker or the feed, no beat for _QUIET cycles
+        feed_quiet = tap.idle & (quiet_for == _QUIET) & ~k_active & ~q.r_rdy & ~hold
+        resync = ~synced & self.enable & tap.track_sequence & feed_quiet & hz_zero
         with m.If(torn):
             m.d.sync += [k_walk.eq(0), s_in.eq(0), s_wait.eq(0)]
         unsync = (tap.busy_b | ~self.enable | ~tap.track_sequence | torn
@@ -716,8 +718,7 @@ class PortWalker(wiring.Component):
             m.d.sync += tbl_fresh.eq(0)
         scrub = Signal(init=1)
         scrub_idx = Signal(IB)
-        drained = (synced & self.book_idle & tap.idle & (quiet_for == _QUIET) & ~k_active
-                   & ~q.r_rdy & ~hold)
+        drained = synced & self.book_idle & feed_quiet
         same_feed = ((tap.session == r_cur) & (tap.have_session == r_have_cur)
                      & (tap.expected == r_exp))
         with m.If(self.ev_take):
@@ -741,21 +742,19 @@ class PortWalker(wiring.Component):
         # reductions and removals: also while suspended
         tbl_cut = (tbl_on | tbl_susp) & ~tbl_flush
         w_new = Signal(OL)
-        keep = t_sh19 < red_ent.shares
         m.d.comb += [
             w_new.valid.eq(1), w_new.side.eq(c_side), w_new.slot.eq(c_slot),
             w_new.shares.eq(c_sh), w_new.seq.eq(c_seq[0:32]), w_new.tag.eq(c_ref[IB:]),
         ]
+        w_red = Signal(OL)          # the entry with what the message took off its shares
+        m.d.comb += [w_red.eq(red_ent), w_red.shares.eq(red_ent.shares - t_sh19)]
         with m.If(scrub):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(scrub_idx), wr.data.eq(0)]
         with m.Elif(tbl_cut & inval):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(r_idx), wr.data.eq(0)]
         with m.Elif(tbl_cut & red):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(red_idx),
-                         wr.data.eq(Mux(keep, Cat(red_ent.as_value()[0:2 + self.slot_bits],
-                                                  (red_ent.shares - t_sh19)[0:32],
-                                                  red_ent.as_value()[34 + self.slot_bits:]),
-                                        0))]
+                         wr.data.eq(Mux(t_sh19 < red_ent.shares, w_red, 0))]
         with m.Elif(tbl_ok & walked & c_ins & (c_seq[32:] == 0)):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(c_ref[0:IB]), wr.data.eq(w_new)]
 

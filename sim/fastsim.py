@@ -721,7 +721,40 @@ def build(h: Harness, train=None) -> Path:
     from .runner import _locked
     BUILD.mkdir(parents=True, exist_ok=True)
     with _locked(BUILD / f".{h.name}.lock"):
-        return _build(h, train if pgo_enabled() else None)
+        exe = _build(h, train if pgo_enabled() else None)
+        os.utime(exe)  # the cache's "last used", for the eviction below
+        _evict(h.name)
+        return exe
+
+
+#: builds of one design kept in the cache (the most recently used); a gateware change makes a
+#: new build, and each holds about 20 MB once slimmed
+CACHE_KEEP = int(os.environ.get("TICKWIRE_SIM_CACHE_KEEP", "8"))
+#: a build used this recently is never evicted: another test worker may be running it
+CACHE_IN_USE_S = 3600
+
+
+def _evict(name: str) -> None:
+    """Remove the least recently used builds of ``name`` beyond :data:`CACHE_KEEP`."""
+    import time
+    builds = []
+    for d in BUILD.glob(f"{name}-*"):
+        exe = d / "obj_dir" / f"V{name}"
+        if ".tmp" not in d.name and exe.exists():
+            builds.append((exe.stat().st_mtime, d))
+    builds.sort(reverse=True)
+    now = time.time()
+    for used, d in builds[CACHE_KEEP:]:
+        if now - used > CACHE_IN_USE_S:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _slim(obj_dir: Path) -> None:
+    """Drop what only the compilation needed (precompiled headers, objects: about 150 MB of
+    a build's 165 MB); the executable and the generated sources stay."""
+    for pattern in ("*.gch", "*.o", "*.a", "*.d"):
+        for f in obj_dir.glob(pattern):
+            f.unlink()
 
 
 def _build(h: Harness, train=None) -> Path:
@@ -766,6 +799,7 @@ def _build(h: Harness, train=None) -> Path:
         raise
     finally:
         shutil.rmtree(gen_dir, ignore_errors=True)
+    _slim(tmp / "obj_dir")
     try:
         tmp.rename(d)  # atomic: a parallel worker that built the same design first wins
     except OSError:

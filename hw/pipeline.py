@@ -179,7 +179,8 @@ class TickToTrade(wiring.Component):
         wiring.connect(m, walk.loc, book.port_loc)
         wiring.connect(m, walk.entries, cut.port)
         for name in self.rx_a.signature.members:
-            m.d.comb += getattr(walk.rx, name).eq(getattr(self.rx_a, name))
+            m.d.comb += [getattr(walk.rx, name).eq(getattr(self.rx_a, name)),
+                         getattr(walk.rx_b, name).eq(getattr(self.rx_b, name))]
         # (a refusal shows as a counter step, several stages before its message's event)
         dup_q, full_q = Signal(32), Signal(32)
         m.d.sync += [dup_q.eq(book.duplicate_ref), full_q.eq(book.order_table_full)]

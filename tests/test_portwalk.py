@@ -123,18 +123,38 @@ def message_ends(frame):
     return out
 
 
-def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_at=None):
+def _beats(frame):
+    """(data, keep, first, last) of each 64-bit beat of ``frame``."""
+    nb = (len(frame) + 7) // 8
+    return [(int.from_bytes(frame[8 * i:8 * i + 8].ljust(8, b"\0"), "little"),
+             (1 << len(frame[8 * i:8 * i + 8])) - 1, i == 0, i == nb - 1) for i in range(nb)]
+
+
+def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_at=None,
+         b_delay=None):
     """Run the walker alone over ``frames``; the engine takes no strobe, every locate is
     tracked (slot: locate & 1), the book takes its events ``lag`` frames behind the port
     (or ``book_cycles`` after the message's last beat) and is idle in long gaps;
-    ``refuse_at``: frames before which the book refuses an add; ``b_at``: {frame: n}, a beat
-    on line B in the gap before the frame, after which the tracker's ``expected`` is ``n``
-    ahead of the reference's (messages the walker did not see).
+    ``refuse_at``: frames before which the book refuses an add; ``b_at``: {frame: (B, n)},
+    frame B on line B in the gap before the frame, after which the tracker's ``expected`` is
+    ``n`` ahead of the reference's (messages the walker did not see); ``b_delay``: line B
+    carries a copy of every frame, its first beat ``b_delay`` cycles after line A's (negative:
+    ahead; the tracker's state as without line B).
     Returns (entries, strobes, reference)."""
     states, delivered, starts = reference(frames)
     got = {q for q, _ in delivered}
     ends = [[(b, q) for b, q in message_ends(f) if q in got] for f in frames]
     due = []                    # (cycle, sequence) of the book's events still to come
+    b_sched = {}                # cycle -> line B's beat
+    if b_delay is not None:
+        assert not b_at
+        t = 0
+        for f, g in zip(frames, gaps):
+            t += g
+            for i, b in enumerate(_beats(f)):
+                assert t + 1 + b_delay + i not in b_sched, "line B's copies overlap"
+                b_sched[t + 1 + b_delay + i] = b
+            t += (len(f) + 7) // 8
     now = [0]
     dut = PortWalker(symbols=2, slot_bits=1, orders=orders)
     entries, strobes = [], []
@@ -147,6 +167,13 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
 
         async def step():
             now[0] += 1
+            b = b_sched.get(now[0])
+            ctx.set(dut.rx_b.valid, b is not None)
+            ctx.set(dut.tap.busy_b, b is not None)
+            if b is not None:
+                for sig, v in zip((dut.rx_b.data, dut.rx_b.keep, dut.rx_b.first,
+                                   dut.rx_b.last), b):
+                    ctx.set(sig, v)
             if book_cycles is not None and due and due[0][0] <= now[0]:
                 while due and due[0][0] <= now[0]:
                     seq = due.pop(0)[1]
@@ -180,14 +207,15 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
             if k in refuse_at:
                 ctx.set(dut.refused, 1)
             if b_at and k in b_at:
-                ctx.set(dut.tap.busy_b, 1)
+                bf, ahead = b_at[k]
                 ctx.set(dut.tap.idle, 0)
                 ctx.set(dut.book_idle, 0)
-                await step()
-                ctx.set(dut.tap.busy_b, 0)
+                for j, b in enumerate(_beats(bf)):
+                    b_sched[now[0] + 1] = b
+                    await step()
                 ctx.set(dut.tap.idle, g >= 12)
                 ctx.set(dut.book_idle, g >= 12)
-                ctx.set(dut.tap.expected, exp + b_at[k])
+                ctx.set(dut.tap.expected, exp + ahead)
             for _ in range(g):
                 await step()
             ctx.set(dut.tap.idle, 0)
@@ -409,10 +437,11 @@ def test_port_walker_replace_cases():
 
 @pytest.mark.parametrize("ahead", [0, 1])
 def test_port_walker_line_b_suspends_the_table(ahead):
-    """A beat on line B unsyncs the walker; at the resync its table is kept when the
-    tracker delivered nothing it did not see (a line B copy: the replace after it is
-    presented), and wiped when it did (a message from line B that the walker did not see,
-    which could have deleted the order: not presented)."""
+    """A packet on line B that the walker cannot clear unsyncs it (here B's packet 3 arrives
+    before line A's packet 4); at the resync its table is kept when the tracker delivered
+    nothing it did not see (with a line B copy of packet 2 it stays synced: the replace after
+    it is presented), and wiped when it did (message 3 from line B, which could have deleted
+    the order: not presented)."""
     def m(t, **f):
         return itch.encode(t, stock_locate=1, timestamp=34_200_000_000_000, **f)
     msgs = [[m("A", order_reference_number=1, buy_sell_indicator="S", shares=100,
@@ -422,10 +451,38 @@ def test_port_walker_line_b_suspends_the_table(ahead):
     # (ahead: the tracker took message 3 from line B, line A's next packet is message 4)
     frames = [build_udp_frame(moldudp64.pack(b"SESSION001", seq, ms))
               for seq, ms in zip((1, 2, 3 + ahead), msgs)]
+    b = frames[1] if ahead == 0 else build_udp_frame(moldudp64.pack(
+        b"SESSION001", 3, [m("D", order_reference_number=1)]))
     entries, strobes, (delivered, starts) = walk(frames, [100, 30, 30], orders=64, lag=1,
-                                                 b_at={2: ahead})
+                                                 b_at={2: (b, ahead)})
     _, us = check(entries, strobes, delivered, starts)
     assert len(us) == (1 if ahead == 0 else 0), us
+
+
+@pytest.mark.parametrize("delay", [3, 17, 150])
+def test_port_walker_follows_line_b_copies(delay):
+    """Line B carrying a copy of every packet (VLAN tags and IP options mixed in), its first
+    beat ``delay`` cycles after line A's (within the packet's header, mid-packet, or frames
+    later): every B packet is a duplicate of what A delivered, so the walker stays synced and
+    presents exactly what it presents without line B."""
+    frames, gaps = _capture(250)
+    # (from the end of the session's opening heartbeats; the walker syncs while both lines
+    # are idle, and with B close behind it could not sync again)
+    frames, gaps = frames[7:], [100] + gaps[8:]
+    base = walk(frames, gaps)
+    with_b = walk(frames, gaps, b_delay=delay)
+    assert len(base[1]) > 20
+    assert with_b[0] == base[0] and with_b[1] == base[1]
+
+
+def test_port_walker_line_b_ahead():
+    """Line B two cycles ahead of line A: each of its packets reaches the walker first and
+    may be the one the tracker delivers, so no packet of line A is followed."""
+    frames, gaps = _capture(120)
+    gaps[0] = 100
+    assert len(walk(frames, gaps)[1]) > 5
+    entries, strobes, _ = walk(frames, gaps, b_delay=-2)
+    assert entries == [] and strobes == []
 
 
 def test_port_walker_order_table_small_and_refusals():

@@ -140,10 +140,10 @@ def test_replaces_from_the_port(built):
 
 def test_replaces_from_the_port_with_line_b(built):
     """The storm with line B carrying copies 40 cycles behind, and the feed idle between
-    frames (as at 2M frames/s): every copy unsyncs the port walker, whose order table is
-    only suspended (the tracker takes nothing from B that the walker did not see) and
-    follows the book again at the resync, before line A's next frame; the emulator's
-    frames, and replaces still leave from the port."""
+    frames (as at 2M frames/s): the port walker clears every copy from its header (a
+    duplicate of what line A delivered) and never loses sync; the emulator's frames, and
+    replaces still leave from the port. (Before the walker read B's headers, every copy
+    unsynced it and its order table was suspended until the resync.)"""
     from emu_helpers import emulate_orders
     frames, gaps, cfg, writes = storm_case()
     gaps = [max(g, 120) for g in gaps]
@@ -151,9 +151,39 @@ def test_replaces_from_the_port_with_line_b(built):
                             gaps_b=[gaps[0] + 40] + gaps[1:])
     emu = emulate_orders(frames, copy.deepcopy(cfg), writes)
     assert got == emu.orders.frames and len(got) > 20
-    assert c["wire_stops"] == 0 and c["port_syncs"] > 10
+    assert c["wire_stops"] == 0 and c["port_syncs"] == 1
     by_u = replace_latencies(frames, emu, c)
     assert sum(x == 4 for x in by_u) >= 5, by_u
+
+
+@pytest.mark.parametrize("skew", [17, -20])
+def test_sample_wire_triggers_line_b(built, skew):
+    """The bundled capture on both lines, 40 idle cycles after each frame, line B ``skew``
+    cycles behind line A (a copy arriving within the packet's header) or ahead of it: the
+    emulator's frames either way. Behind, every B packet is a duplicate the walker clears
+    from its header: it never loses sync and the orders leave 4 cycles after their trigger
+    field (29 of 47 when every B beat unsynced it). Ahead, any B packet may be the one the
+    tracker delivers: the walker follows no packet of line A."""
+    from emu_helpers import emulate_orders
+    from tickwire.host.config import load_config
+    from tickwire.host.latency_cli import DEFAULT_CONFIG
+    frames = sample_frames()
+    cfg = wire(rtl.rtl_config(load_config(DEFAULT_CONFIG)))
+    ga, gb = [40] * len(frames), [40] * len(frames)
+    ga[0] += max(0, -skew)
+    gb[0] += max(0, skew)
+    got, c = rtl.run_orders(frames, copy.deepcopy(cfg), [], gaps_a=ga, line_b=frames,
+                            gaps_b=gb)
+    emu = emulate_orders(frames, copy.deepcopy(cfg), [])
+    assert got == emu.orders.frames and len(got) > 40
+    assert c["wire_stops"] == 0 and c["fast_mismatch"] == 0 and c["overflow"] == 0
+    _, from_field = trigger_latencies(frames, emu.orders.sequence, c["first_cycles"],
+                                      c["frame_cycles"])
+    if skew > 0:
+        assert c["port_syncs"] == 1
+        assert sum(x == 4 for x in from_field) >= 0.9 * len(got), from_field
+    else:
+        assert c["port_offered"] == 0
 
 
 def framing_payload(frame):

@@ -19,13 +19,18 @@ Certain, never speculative (docs/architecture.md "Trigger from the port"):
   sequence) and ``expected := max(expected, s + m)`` at its end, with ``m`` the messages it
   framed exactly as the decoder frames them. Anything it does not follow -- a gap, an
   overlap, sequence tracking off, a message shorter than 12 bytes, a packet the line buffer
-  might refuse (``tap.level_a``), any beat on line B -- makes it *unsynced*: no packet is
-  followed from then on until the feed is idle again (the one being walked is finished). The frame's header verdict is the parser's own (``tap.verdict_a``,
+  might refuse (``tap.level_a``), a packet on line B it cannot clear -- makes it *unsynced*:
+  no packet is followed from then on until the feed is idle again (the one being walked is
+  finished). The frame's header verdict is the parser's own (``tap.verdict_a``,
   sampled 3 cycles after the beat with the MoldUDP64 count, when it is final).
 * **A/B.** The tracker decides the lower sequence first when both lines have a packet
   waiting; while a packet the walker predicted waits in line A's buffer it decides no packet
   of line B (``tap.hold_b``; B's duplicates still drain), so that nothing arriving on B after
-  the prediction can change that packet's fate. B's beats unsync the walker at once.
+  the prediction can change that packet's fate. The walker reads the MoldUDP64 header of each
+  of line B's packets: one of the current session with ``s + n <= expected`` (B's copy of
+  what A delivered) is a duplicate the tracker drains, and the walker stays synced; line A's
+  packets counted while a B header is not yet cleared are not followed; any other B packet
+  (ahead of A, another session, a torn or short frame) unsyncs it.
 * **Order.** Per message of a walked packet that the book turns into an event
   (``A F E C X D U H`` with its ITCH length) an entry goes on ``entries``: whether the engine
   took the walker's strobe, whether the message is a *hazard* (an ``A``, ``F`` or ``U`` not
@@ -90,6 +95,7 @@ class PortWalker(wiring.Component):
     """Members
     -------
     rx : In(AxiStreamSignature(64))   line A's beats (a tap: the parser takes them too)
+    rx_b : In(AxiStreamSignature(64)) line B's beats (a tap: only their MoldUDP64 headers)
     tap : In(FeedTap(line_depth))     <- FeedFrontEnd.tap
     enable : In(1)                    wire triggers and the cut-through path on
     loc : Out(LocateLookup(slot_bits)) -> BookBuilder.port_loc
@@ -126,6 +132,7 @@ class PortWalker(wiring.Component):
         self.in_flight = in_flight
         super().__init__({
             "rx": In(AxiStreamSignature(64)),
+            "rx_b": In(AxiStreamSignature(64)),
             "tap": In(FeedTap(line_depth)),
             "enable": In(1),
             "loc": Out(LocateLookup(slot_bits)),
@@ -313,7 +320,9 @@ class PortWalker(wiring.Component):
         mark_now = mark[2]
         need = Signal(16)
         m.d.comb += need.eq((ulen - 17) >> 3)    # the line buffer's words for the packet
-        room_now = ((tap.level_a + need) <= self.line_depth) & tap.desc_room_a
+        b_wait = Signal()           # a packet header of line B not (yet) known harmless
+        b_bad = Signal()            # line B: a frame or packet the walker cannot clear
+        room_now = ((tap.level_a + need) <= self.line_depth) & tap.desc_room_a & ~b_wait
         with m.If(mark_now):
             m.d.sync += [k_vok_known.eq(1), k_vok.eq(tap.verdict_a), k_room.eq(room_now)]
         vok_known = k_vok_known | mark_now
@@ -671,6 +680,97 @@ class PortWalker(wiring.Component):
                      tap.hold_b.eq(hold)]
         m.d.sync += [held.eq(held_next), hold.eq(held_next != 0)]
 
+        # ------------------------------------------------------------ line B's headers
+        # Line B does not unsync the walker as long as each of its packets is certainly a
+        # duplicate: the current session and ``s + n <= expected`` (an end of session or a
+        # heartbeat: ``s <= expected``), which the tracker drains without effect. Its packet
+        # header is checked against the replica; a header above the replica's ``expected``
+        # waits (``b_wait``) for line A's packet being walked to commit (B's copy of it
+        # trailing). Line A's packet counted meanwhile is not followed (no room: ``b_wait``),
+        # as B's packet may reach the tracker first. A B frame torn, shorter than its header,
+        # of another session, or still above ``expected`` with no packet of A left to commit,
+        # unsyncs the walker (the tracker may deliver from it what the walker did not see).
+        rb = self.rx_b
+        b_at0 = Signal(init=1)
+        b_cnt = Signal(5)           # beats of the frame so far (saturating at 31)
+        b_vlan = Signal()
+        b_ihl = Signal(4)
+        b_ws = Signal(5)            # the beat holding UDP payload byte 0
+        b_lane6 = Signal()          # ... which is at lane 6 (else 2)
+        b_win = Signal(4 * 64)      # that beat and the next three
+        b_got = Signal(3)           # beats of the window in
+        b_need = Mux(b_lane6, 4, 3)  # beats up to the count's last byte (payload byte 19)
+        b_beat = rb.valid
+        b_idx = Mux(b_at0, 0, b_cnt)
+        b_torn = b_beat & rb.first & ~b_at0
+        b_hdr = Signal()            # the count's beat was taken into the window
+        b_short = Signal()          # the frame ended before it
+        b_got_now = Mux(b_idx == 0, 0, b_got)
+        with m.If(b_beat):
+            m.d.sync += [b_at0.eq(rb.last), b_cnt.eq(Mux(b_idx == 31, 31, b_idx + 1))]
+            with m.If(b_idx == 1):
+                m.d.sync += [b_vlan.eq(_be(rb.data, 4, 2) == 0x8100),
+                             b_ihl.eq(_byte(rb.data, 6)[0:4])]
+            with m.If((b_idx == 2) & b_vlan):
+                m.d.sync += b_ihl.eq(_byte(rb.data, 2)[0:4])
+            with m.If(b_idx == 0):
+                m.d.sync += b_got.eq(0)
+        # (from beat 3 on: the payload starts at 22 + 4 vlan + 4 ihl, at least in beat 5)
+        b_ps = 22 + Mux(b_vlan, 4, 0) + (b_ihl << 2)
+        m.d.sync += [b_ws.eq(b_ps >> 3), b_lane6.eq(b_ps[2])]
+        b_in_win = b_beat & (b_idx >= 5) & (b_idx >= b_ws) & (b_got < b_need)
+        with m.If(b_in_win):
+            m.d.sync += [b_win.eq(Cat(b_win[64:], rb.data)), b_got.eq(b_got + 1)]
+        m.d.comb += [b_hdr.eq(b_in_win & (b_got == b_need - 1)),
+                     b_short.eq(b_beat & rb.last & ~b_hdr & (b_got_now != b_need))]
+        # the header's checks, one stage per cycle: ``b_stage[0]`` the count's beat is in
+        b_stage = Signal(5)
+        m.d.sync += b_stage.eq(Cat(b_hdr, b_stage[0:4]))
+        hb = Signal(160)            # payload bytes 0-19: session, sequence, count
+        # (4 beats in the window: payload byte 0 at lane 6 of the lowest; 3: at lane 2 of
+        # the second lowest)
+        with m.If(b_stage[0]):
+            m.d.sync += hb.eq(Mux(b_lane6, b_win[6 * 8:26 * 8], b_win[64 + 2 * 8:64 + 22 * 8]))
+        hb_sess = hb[0:80]
+        hb_cnt = _be(hb, 18, 2)
+        b_new = Signal(65)          # s + n of the packet being checked
+        b_end = Signal(65)          # the highest s + n of line B's packets not yet cleared
+        b_sess = Signal(80)         # ... and their session
+        b_same = Signal(4)          # the packet's session is the replica's (two stages)
+        b_same_p = Signal(4)        # ... is that of the packets not yet cleared
+        b_cur = Signal(4)           # those are of the replica's session (registered)
+        with m.If(b_stage[1]):
+            m.d.sync += b_new.eq(_be(hb, 10, 8) + Mux(hb_cnt == 0xFFFF, 0, hb_cnt))
+        for k in range(4):
+            part = slice(20 * k, 20 * k + 20)
+            m.d.sync += [b_same[k].eq(hb_sess[part] == r_cur[part]),
+                         b_same_p[k].eq(hb_sess[part] == b_sess[part]),
+                         b_cur[k].eq(b_sess[part] == r_cur[part])]
+        b_pend = Signal()           # B packets not yet cleared: of the session b_sess, with
+        #                             s + n up to b_end
+        b_fail = Signal()           # a frame of B the walker cannot clear: unsynced until
+        #                             the resync
+        b_le = Signal()             # b_end <= the replica's expected (registered compare;
+        #                             fresh, as b_cur, two cycles after b_end changed)
+        m.d.sync += b_le.eq(b_end <= r_exp)
+        b_clear = b_pend & b_le & b_cur.all() & r_have_cur
+        with m.If(b_stage[2]):
+            # (a packet of the replica's session at most its expected is cleared at once)
+            live = b_pend & ~b_clear
+            m.d.sync += [b_end.eq(Mux(live & (b_end > b_new), b_end, b_new)), b_sess.eq(hb_sess),
+                         b_pend.eq(live | ~((b_new <= r_exp) & b_same.all() & r_have_cur))]
+            with m.If(live & ~b_same_p.all()):
+                m.d.sync += b_fail.eq(1)        # (two sessions waiting: not followed)
+        with m.Elif(b_clear & (b_stage[2:4] == 0)):
+            m.d.sync += b_pend.eq(0)
+        with m.If(b_torn | b_short):
+            m.d.sync += b_fail.eq(1)
+        # A B packet whose count's beat is 3 or more cycles before line A's can reach the
+        # tracker before A's ``hold_b`` (a packet's descriptor follows its count's beat by 6
+        # cycles at least, ``hold_b`` A's by 4): its check is done (in 3 cycles) by the time
+        # A's packet is counted (3 cycles after its count's beat). A later one cannot.
+        m.d.comb += [b_wait.eq(b_pend | b_fail), b_bad.eq(b_fail)]
+
         # ------------------------------------------------------------ commit, sync
         # (from registers: the verdict a cycle after it was sampled)
         commit = k_active & k_ended & k_vok_known & ~dec_now & ~dec2
@@ -694,7 +794,7 @@ class PortWalker(wiring.Component):
         resync = ~synced & self.enable & tap.track_sequence & feed_quiet & hz_zero
         with m.If(torn):
             m.d.sync += [k_walk.eq(0), s_in.eq(0), s_wait.eq(0)]
-        unsync = (tap.busy_b | ~self.enable | ~tap.track_sequence | torn
+        unsync = (b_bad | ~self.enable | ~tap.track_sequence | torn
                   | (dec2 & ~follow & ~stale & ~dup)             # gap or overlap
                   | (mark_now & k_active & k_walk & tap.verdict_a & ~room_now)
                   | (c_valid & k_walk & ~vok_known)               # never expected
@@ -719,6 +819,21 @@ class PortWalker(wiring.Component):
         scrub = Signal(init=1)
         scrub_idx = Signal(IB)
         drained = synced & self.book_idle & feed_quiet
+        # Every message in the feed and the book is of the current session since a moment
+        # it was drained: ``done`` then grows with the sequence numbers of what the table
+        # stores, and the table may start mid-stream (a dense A/B feed is never drained).
+        # Started so, it is wiped at the next new session (no ``tbl_fresh``): messages of
+        # the old one may be in flight.
+        sess_steady = Signal()
+        pk_since = Signal()         # a packet decided since that moment
+        with m.If(drained):
+            m.d.sync += [sess_steady.eq(1), pk_since.eq(0)]
+        with m.Elif(~synced):
+            m.d.sync += sess_steady.eq(0)
+        with m.Elif(dec2):
+            m.d.sync += pk_since.eq(1)
+            with m.If(new & pk_since):
+                m.d.sync += sess_steady.eq(0)
         same_feed = ((tap.session == r_cur) & (tap.have_session == r_have_cur)
                      & (tap.expected == r_exp))
         with m.If(self.ev_take):
@@ -737,8 +852,9 @@ class PortWalker(wiring.Component):
             m.d.sync += scrub_idx.eq(scrub_idx + 1)
             with m.If(scrub_idx == self.orders - 1):
                 m.d.sync += scrub.eq(0)
-        with m.Elif(~tbl_on & ~tbl_susp & ~tbl_flush & drained):
-            m.d.sync += [tbl_on.eq(1), tbl_fresh.eq(1), done32.eq(0), done_hi.eq(0)]
+        with m.Elif(~tbl_on & ~tbl_susp & ~tbl_flush & synced & ~b_wait
+                    & (drained | sess_steady)):
+            m.d.sync += [tbl_on.eq(1), tbl_fresh.eq(drained), done32.eq(0), done_hi.eq(0)]
         # reductions and removals: also while suspended
         tbl_cut = (tbl_on | tbl_susp) & ~tbl_flush
         w_new = Signal(OL)
@@ -759,6 +875,8 @@ class PortWalker(wiring.Component):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(c_ref[0:IB]), wr.data.eq(w_new)]
 
         with m.If(resync):
+            # (the feed is idle: the tracker's state holds whatever B brought)
+            m.d.sync += [b_pend.eq(0), b_fail.eq(0)]
             m.d.sync += [synced.eq(1), self.syncs.eq(self.syncs + 1), r_cur.eq(tap.session), r_prev.eq(tap.prev_session),
                          r_have_cur.eq(tap.have_session), r_have_prev.eq(tap.have_prev),
                          r_exp.eq(tap.expected)]

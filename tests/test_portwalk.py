@@ -459,6 +459,23 @@ def test_port_walker_line_b_suspends_the_table(ahead):
     assert len(us) == (1 if ahead == 0 else 0), us
 
 
+@pytest.mark.parametrize("words,vlan", [(0, True), (1, False), (2, True), (5, False)])
+def test_port_walker_short_packet_late_header(words, vlan):
+    """The shortest packet the walker follows, one 12-byte message, with its UDP payload at
+    lane 6 (a VLAN tag or IPv4 options): the message ends 4 beats after the UDP length, and
+    the payload's end is in registers by then, so the walker counts it and follows the next
+    packet 3 cycles later (too soon to resync): its add is presented."""
+    ts = 34_200_000_000_000
+    msgs = [[itch.encode("S", stock_locate=0, timestamp=ts, event_code="Q")],
+            [itch.encode("A", stock_locate=1, timestamp=ts, order_reference_number=5,
+                         buy_sell_indicator="B", shares=100, stock="S1", price=5000)]]
+    frames = [with_options(build_udp_frame(moldudp64.pack(b"SESSION001", seq, ms)), words,
+                           vlan) for seq, ms in ((1, msgs[0]), (2, msgs[1]))]
+    entries, strobes, (delivered, starts) = walk(frames, [100, 3])
+    check(entries, strobes, delivered, starts)
+    assert len(strobes) == 1
+
+
 @pytest.mark.parametrize("delay", [3, 17, 150])
 def test_port_walker_follows_line_b_copies(delay):
     """Line B carrying a copy of every packet (VLAN tags and IP options mixed in), its first

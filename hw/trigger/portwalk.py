@@ -249,8 +249,6 @@ class PortWalker(wiring.Component):
             m.d.comb += hdr_now.eq(1)
             # (the count as the tracker uses it: an end of session carries no message)
             m.d.sync += count.eq(Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt))
-        pend = Signal(17)           # frame offset just past the UDP payload
-        m.d.sync += pend.eq(pstart + ulen - 8)
         n_eff = count
 
         # ------------------------------------------------------------ replica of the tracker
@@ -354,7 +352,9 @@ class PortWalker(wiring.Component):
         me_oh = Signal(8)
         # the payload's last byte, and where the next beat stands against it
         pl = Signal(17)
-        m.d.sync += pl.eq(pend - 1)
+        # (one stage from the UDP length: a 12-byte first message ends 4 beats after it, and
+        # the next-beat flags below need plb1 the beat before)
+        m.d.sync += pl.eq(pstart + ulen - 9)
         f_lt, f_eq = Signal(), Signal()
         plb1 = Signal(14)          # the payload's last beat - 1
         m.d.sync += plb1.eq(pl[3:] - 1)

@@ -93,7 +93,8 @@ def measure(capture: Path, config_path: Path | None, source: str | None = None) 
                                     "mean": c.get("lat_sum", 0) / max(1, c.get("lat_count", 0))},
             "cut_through": {k: c.get(k) for k in ("fast_taken", "fast_orders",
                                                   "fast_mismatch", "port_offered",
-                                                  "port_syncs", "wire_stops")},
+                                                  "port_syncs", "port_b_waits",
+                                                  "wire_stops")},
             **queue,
             "book_loss": {k: c.get(k, 0) for k in BOOK_LOSS_COUNTERS},
             "includes": "feed handler (each message handed on at its own last byte; an add "

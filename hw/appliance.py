@@ -226,6 +226,7 @@ class Appliance(wiring.Component):
             rf.lat_min.eq(st.lat_min), rf.lat_max.eq(st.lat_max), rf.lat_last.eq(st.lat_last),
             rf.feed_expected.eq(p.expected), rf.fast_offered.eq(p.fast_offered),
             rf.port_offered.eq(p.port_offered), rf.port_syncs.eq(p.port_syncs),
+            rf.port_b_waits.eq(p.port_b_waits),
             rf.wire_stops.eq(p.wire_stops),
             rf.feed_session_lo.eq(p.session[:64]), rf.feed_session_hi.eq(p.session[64:]),
         ]

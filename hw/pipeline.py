@@ -119,8 +119,8 @@ class TickToTrade(wiring.Component):
         counters
     fast_offered : Out(32)  cut-through strobes presented to the engine (taken or not: the
         engine's ``fast_taken`` counts those it evaluated), ``port_offered`` those of them the
-        port walker presented; ``port_syncs``, ``wire_stops``: hw/trigger/portwalk.py,
-        hw/trigger/cutthrough.py
+        port walker presented; ``port_syncs``, ``port_b_waits``, ``wire_stops``:
+        hw/trigger/portwalk.py, hw/trigger/cutthrough.py
     """
 
     def __init__(self, *, depth: int = ROW_DEPTH, symbols: int = _CAP["symbols"],
@@ -158,6 +158,7 @@ class TickToTrade(wiring.Component):
             "session": Out(80), "expected": Out(64),
             "counters": Out(CounterGroup(COUNTERS + FEED_HW_PORTS, 32, wide=WIDE_COUNTERS)),
             "fast_offered": Out(32), "port_offered": Out(32), "port_syncs": Out(32),
+            "port_b_waits": Out(32),
             "wire_stops": Out(32),
             **memory,
         })
@@ -237,7 +238,8 @@ class TickToTrade(wiring.Component):
             cut.wire.eq(self.orders.wire),
             cut.ev_decided.eq(book.ev_decided), cut.ev_tracked.eq(book.ev_tracked),
             self.fast_offered.eq(offered), self.port_offered.eq(walk.offered),
-            self.port_syncs.eq(walk.syncs), self.wire_stops.eq(cut.stops),
+            self.port_syncs.eq(walk.syncs), self.port_b_waits.eq(walk.b_waits),
+            self.wire_stops.eq(cut.stops),
             # order frames
             self.o.valid.eq(path.o.valid), path.o.ready.eq(self.o.ready),
             self.o.payload.data.eq(path.o.data), self.o.payload.keep.eq(path.o.keep),

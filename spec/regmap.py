@@ -548,7 +548,8 @@ FEED_HW_COUNTERS = ("overflow", "ignored_types") + LINE_COUNTERS
 #: Order-path counters the emulator does not have (the COUNTERS of hw/trigger/engine.py and
 #: hw/egress/builder.py beyond the emulator's names; tests/test_regmap_description.py checks).
 ORDER_HW_COUNTERS = ("fast_offered", "fast_taken", "fast_mismatch", "frames_sent", "drops",
-                     "fast_orders", "port_offered", "port_syncs", "wire_stops")
+                     "fast_orders", "port_offered", "port_syncs", "port_b_waits",
+                     "wire_stops")
 
 _FEED_COUNTER_DOC = {
     "frames": "frames received (both lines)",
@@ -594,8 +595,11 @@ _BOOK_COUNTER_DOC = {
     "port_offered": "of the cut-through strobes, those the port walker presented from line "
                     "A's port (hardware only)",
     "port_syncs": "times the port walker loaded the MoldUDP64 tracker's state and began to "
-                  "follow line A (hardware only; it stops at a gap, an overlap, line B "
-                  "traffic, and resumes when the feed is idle)",
+                  "follow line A (hardware only; it stops at a gap, an overlap, a line B "
+                  "packet it cannot clear, and resumes when the feed is idle)",
+    "port_b_waits": "line A packets the port walker did not follow because a line B packet "
+                    "it had not cleared could reach the tracker first: line B ahead of line "
+                    "A (hardware only; each also stops the walker until the feed is idle)",
     "wire_stops": "times the wire triggers' in-flight accounting stopped the cut-through "
                   "path until reset (a queue overflow, or a port walker entry whose sequence "
                   "differed from its message's): expected 0 (hardware only)",

@@ -180,10 +180,10 @@ def test_sample_wire_triggers_line_b(built, skew):
     _, from_field = trigger_latencies(frames, emu.orders.sequence, c["first_cycles"],
                                       c["frame_cycles"])
     if skew >= 0:
-        assert c["port_syncs"] == 1
+        assert c["port_syncs"] == 1 and c["port_b_waits"] == 0
         assert sum(x == 4 for x in from_field) >= 0.9 * len(got), from_field
     else:
-        assert c["port_offered"] == 0
+        assert c["port_offered"] == 0 and c["port_b_waits"] > 100
 
 
 def framing_payload(frame):

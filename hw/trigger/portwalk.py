@@ -113,6 +113,8 @@ class PortWalker(wiring.Component):
     synced : Out(1)                   following line A's packets (status)
     offered : Out(counter_width)      strobes presented (taken or not)
     syncs : Out(counter_width)        times it loaded the tracker's state
+    b_waits : Out(counter_width)      line A packets not followed for a line B packet not
+                                      yet cleared
     """
 
     #: cycles from the beat holding an add's last byte on ``rx`` to its strobe on ``fast``
@@ -148,6 +150,7 @@ class PortWalker(wiring.Component):
             "synced": Out(1),
             "offered": Out(counter_width),
             "syncs": Out(counter_width),
+            "b_waits": Out(counter_width),
         })
 
     def elaborate(self, platform):
@@ -770,6 +773,8 @@ class PortWalker(wiring.Component):
         # cycles at least, ``hold_b`` A's by 4): its check is done (in 3 cycles) by the time
         # A's packet is counted (3 cycles after its count's beat). A later one cannot.
         m.d.comb += [b_wait.eq(b_pend | b_fail), b_bad.eq(b_fail)]
+        with m.If(mark_now & k_active & k_walk & tap.verdict_a & b_pend & ~b_fail):
+            m.d.sync += self.b_waits.eq(self.b_waits + 1)
 
         # ------------------------------------------------------------ commit, sync
         # (from registers: the verdict a cycle after it was sampled)

@@ -773,7 +773,9 @@ class PortWalker(wiring.Component):
         # cycles at least, ``hold_b`` A's by 4): its check is done (in 3 cycles) by the time
         # A's packet is counted (3 cycles after its count's beat). A later one cannot.
         m.d.comb += [b_wait.eq(b_pend | b_fail), b_bad.eq(b_fail)]
-        with m.If(mark_now & k_active & k_walk & tap.verdict_a & b_pend & ~b_fail):
+        b_waited = Signal()         # (counted a cycle later: LUT levels)
+        m.d.sync += b_waited.eq(mark_now & k_active & k_walk & tap.verdict_a & b_pend & ~b_fail)
+        with m.If(b_waited):
             m.d.sync += self.b_waits.eq(self.b_waits + 1)
 
         # ------------------------------------------------------------ commit, sync

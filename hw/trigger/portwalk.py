@@ -322,7 +322,6 @@ class PortWalker(wiring.Component):
         need = Signal(16)
         m.d.comb += need.eq((ulen - 17) >> 3)    # the line buffer's words for the packet
         b_wait = Signal()           # a packet header of line B not (yet) known harmless
-        b_bad = Signal()            # line B: a frame or packet the walker cannot clear
         room_now = ((tap.level_a + need) <= self.line_depth) & tap.desc_room_a & ~b_wait
         with m.If(mark_now):
             m.d.sync += [k_vok_known.eq(1), k_vok.eq(tap.verdict_a), k_room.eq(room_now)]
@@ -687,12 +686,13 @@ class PortWalker(wiring.Component):
         # Line B does not unsync the walker as long as each of its packets is certainly a
         # duplicate: the current session and ``s + n <= expected`` (an end of session or a
         # heartbeat: ``s <= expected``), which the tracker drains without effect. Its packet
-        # header is checked against the replica; a header above the replica's ``expected``
-        # waits (``b_wait``) for line A's packet being walked to commit (B's copy of it
-        # trailing). Line A's packet counted meanwhile is not followed (no room: ``b_wait``),
-        # as B's packet may reach the tracker first. A B frame torn, shorter than its header,
-        # of another session, or still above ``expected`` with no packet of A left to commit,
-        # unsyncs the walker (the tracker may deliver from it what the walker did not see).
+        # header is checked against the replica; one of another session or above the
+        # replica's ``expected`` is pending (``b_wait``) until the replica reaches it (B's copy
+        # of the packet line A is walking clears when that packet commits). Line A's packet
+        # counted meanwhile is not followed (no room: ``b_wait``), and the walker unsyncs, as
+        # B's packet may reach the tracker first. A torn B frame, one shorter than its
+        # header, or a second session pending beside the first unsyncs the walker until the
+        # resync (the tracker may deliver from it what the walker did not see).
         rb = self.rx_b
         b_at0 = Signal(init=1)
         b_cnt = Signal(5)           # beats of the frame so far (saturating at 31)
@@ -772,7 +772,7 @@ class PortWalker(wiring.Component):
         # tracker before A's ``hold_b`` (a packet's descriptor follows its count's beat by 6
         # cycles at least, ``hold_b`` A's by 4): its check is done (in 3 cycles) by the time
         # A's packet is counted (3 cycles after its count's beat). A later one cannot.
-        m.d.comb += [b_wait.eq(b_pend | b_fail), b_bad.eq(b_fail)]
+        m.d.comb += b_wait.eq(b_pend | b_fail)
         b_waited = Signal()         # (counted a cycle later: LUT levels)
         m.d.sync += b_waited.eq(mark_now & k_active & k_walk & tap.verdict_a & b_pend & ~b_fail)
         with m.If(b_waited):
@@ -801,7 +801,7 @@ class PortWalker(wiring.Component):
         resync = ~synced & self.enable & tap.track_sequence & feed_quiet & hz_zero
         with m.If(torn):
             m.d.sync += [k_walk.eq(0), s_in.eq(0), s_wait.eq(0)]
-        unsync = (b_bad | ~self.enable | ~tap.track_sequence | torn
+        unsync = (b_fail | ~self.enable | ~tap.track_sequence | torn
                   | (dec2 & ~follow & ~stale & ~dup)             # gap or overlap
                   | (mark_now & k_active & k_walk & tap.verdict_a & ~room_now)
                   | (c_valid & k_walk & ~vok_known)               # never expected

@@ -210,7 +210,7 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
                 bf, ahead = b_at[k]
                 ctx.set(dut.tap.idle, 0)
                 ctx.set(dut.book_idle, 0)
-                for j, b in enumerate(_beats(bf)):
+                for b in _beats(bf):
                     b_sched[now[0] + 1] = b
                     await step()
                 ctx.set(dut.tap.idle, g >= 12)
@@ -220,13 +220,10 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
                 await step()
             ctx.set(dut.tap.idle, 0)
             ctx.set(dut.book_idle, 0)
-            nb = (len(f) + 7) // 8
-            for i in range(nb):
-                chunk = f[8 * i:8 * i + 8]
-                ctx.set(dut.rx.data, int.from_bytes(chunk.ljust(8, b"\0"), "little"))
-                ctx.set(dut.rx.keep, (1 << len(chunk)) - 1)
-                ctx.set(dut.rx.first, i == 0)
-                ctx.set(dut.rx.last, i == nb - 1)
+            for i, beat in enumerate(_beats(f)):
+                for sig, v in zip((dut.rx.data, dut.rx.keep, dut.rx.first, dut.rx.last),
+                                  beat):
+                    ctx.set(sig, v)
                 ctx.set(dut.rx.valid, 1)
                 due.extend((now[0] + book_cycles, q) for b, q in ends[k]
                            if b == i and book_cycles is not None)

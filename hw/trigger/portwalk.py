@@ -727,8 +727,8 @@ class PortWalker(wiring.Component):
         m.d.comb += [b_hdr.eq(b_in_win & (b_got == b_need - 1)),
                      b_short.eq(b_beat & rb.last & ~b_hdr & (b_got_now != b_need))]
         # the header's checks, one stage per cycle: ``b_stage[0]`` the count's beat is in
-        b_stage = Signal(5)
-        m.d.sync += b_stage.eq(Cat(b_hdr, b_stage[0:4]))
+        b_stage = Signal(4)
+        m.d.sync += b_stage.eq(Cat(b_hdr, b_stage[0:3]))
         hb = Signal(160)            # payload bytes 0-19: session, sequence, count
         # (4 beats in the window: payload byte 0 at lane 6 of the lowest; 3: at lane 2 of
         # the second lowest)

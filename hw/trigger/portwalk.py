@@ -239,16 +239,19 @@ class PortWalker(wiring.Component):
                 m.d.sync += seq.eq(lane_field(w2, seq_end, 8))
         # the count's beat, flagged a beat ahead (from beat 4 on: ihl is captured in beats 1-2)
         cnt_here = Signal()
-        cnt_oh = Signal(8)
         # (the count's beat registered with pstart, and compared with registers only)
         ce_beat, ce_prev = Signal(9), Signal(9)
         ce = pstart_d + 19
         m.d.sync += [ce_beat.eq(ce >> 3), ce_prev.eq((ce >> 3) - 1)]
         m.d.sync += [cnt_here.eq(Mux(beat, ~at_start & (cnt >= 3) & (cnt == ce_prev),
-                                     (cnt >= 4) & (cnt == ce_beat))),
-                     cnt_oh.eq(1 << cnt_end[0:3])]
-        m.d.comb += hdr_cnt.eq(lane_field(w2, cnt_end, 2))
-        with m.If(beat & ~start & cnt_here & (~rx.last | (rx.keep & cnt_oh).any()) & got_ulen):
+                                     (cnt >= 4) & (cnt == ce_beat)))]
+        # (the payload starts at lane 2 or 6: the count ends at lane 5 or 1 of its beat, and
+        # the first length prefix at lane 7 or 3; a two-way choice on pstart[2], not a lane
+        # multiplexer)
+        p6 = pstart[2]
+        m.d.comb += hdr_cnt.eq(Mux(p6, _be(d, 0, 2), _be(d, 4, 2)))
+        with m.If(beat & ~start & cnt_here & (~rx.last | Mux(p6, rx.keep[1], rx.keep[5]))
+                  & got_ulen):
             m.d.comb += hdr_now.eq(1)
             # (the count as the tracker uses it: an end of session carries no message)
             m.d.sync += count.eq(Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt))
@@ -378,8 +381,7 @@ class PortWalker(wiring.Component):
         over = beat & ~start & s_in & me_at & ~comp   # cut: the packet ends here
         # the prefix: the first one in the count's beat (payload offsets 20-21, lanes 6-7 or
         # 2-3), the others at lane nl
-        lane_h = Signal(3)
-        m.d.sync += lane_h.eq(pstart[0:3] + 21)
+        lane_h = Mux(p6, 3, 7)
         hdr_n = Mux(hdr_cnt == 0xFFFF, 0, hdr_cnt)
         left = Signal(16)          # messages of the count after the current one
         pre_h = hdr_now & (hdr_n != 0)
@@ -387,19 +389,32 @@ class PortWalker(wiring.Component):
         pre_a = comp & ppa_same & more_c
         pre = Signal()
         m.d.comb += pre.eq(pre_h | pre_w | pre_a)
-        lane_c = Mux(hdr_now, lane_h, nl)
+        # The next message's registers load on ``pre_ld``: ``pre`` without the checks of the
+        # beat's end (the count or the last byte present, in the payload; the count not 0 or
+        # 0xFFFF). Where those fail the packet stops (``s_in``, ``s_wait`` from ``pre``) and
+        # nothing reads what was loaded: every use is gated by ``s_in`` or ``s_wait``, and
+        # the next packet's first prefix loads them again. (LUT levels: the lane checks
+        # stay off the path into the length's registers.)
+        pre_ld = Signal()
+        m.d.comb += pre_ld.eq((beat & ~at_start & cnt_here & got_ulen) | pre_w
+                              | (beat & ~at_start & ~rx.first & s_in & ln_ok & pre_ok_r & me_at
+                                 & ppa_same & more_c))
+        # (selected by cnt_here, a register: in the count's beat nothing else loads)
+        lane_c = Mux(cnt_here, lane_h, nl)
         ln_n = Signal(16)
         m.d.comb += ln_n.eq(lane_field(w2, nl, 2))
         ln = Signal(16)
-        m.d.comb += ln.eq(Mux(hdr_now, lane_field(w2, lane_h, 2), ln_n))
+        m.d.comb += ln.eq(Mux(cnt_here, Mux(p6, _be(d, 2, 2), _be(d, 6, 2)), ln_n))
         nl_oh = Signal(8)
         m.d.comb += nl_oh.eq(1 << nl)
-        pre_ok = Mux(hdr_now, 1, in_payload(nl) & present_oh(nl_oh))
+        pre_ok = Mux(cnt_here, 1, in_payload(nl) & present_oh(nl_oh))
         sum_ = Signal(17)          # lane of the prefix's second byte + length: the last byte
         m.d.comb += sum_.eq(lane_c + ln)
         with m.If(hdr_now):
+            # (left and more_c from the raw count: they are read only after a message of
+            # this packet starts, which an end of session or a heartbeat never does)
             m.d.sync += [s_in.eq(0), s_wait.eq(hdr_n != 0),
-                         more_c.eq(hdr_n > 1), left.eq(hdr_n - 1)]
+                         more_c.eq(hdr_cnt[1:] != 0), left.eq(hdr_cnt - 1)]
         with m.If(comp):
             m.d.sync += [idx.eq(idx + 1), s_in.eq(0), s_wait.eq(more_c),
                          more_c.eq(left[1:] != 0), left.eq(left - 1)]
@@ -415,7 +430,9 @@ class PortWalker(wiring.Component):
         with m.Elif(s_in & ~ln_ok):
             m.d.sync += [s_in.eq(0), s_wait.eq(0), lost.eq(1)]
         with m.If(pre):
-            m.d.sync += [s_in.eq(1), s_wait.eq(0), mid.eq(~mid), ln_r.eq(ln), ln_ok.eq(ln >= _MIN_LEN),
+            m.d.sync += [s_in.eq(1), s_wait.eq(0), mid.eq(~mid)]
+        with m.If(pre_ld):
+            m.d.sync += [ln_r.eq(ln), ln_ok.eq(ln >= _MIN_LEN),
                          pre_ok_r.eq(pre_ok),
                          l_a.eq(ln == itch.LENGTHS["A"]), l_f.eq(ln == itch.LENGTHS["F"]),
                          l_u.eq(ln == itch.LENGTHS["U"]),
@@ -453,7 +470,7 @@ class PortWalker(wiring.Component):
             at_f = Signal(name=f"f_{name}_at")
             lane_f = Signal(3, name=f"f_{name}_lane")
             pos = lane_c + 1 + end  # from the prefix's second byte's lane: < 8 * 4
-            with m.If(pre):
+            with m.If(pre_ld):
                 m.d.sync += [cnt_f.eq((pos >> 3) + 1), at_f.eq((pos >> 3) == 0),
                              lane_f.eq(pos[0:3])]
             with m.Elif(in_msg & ~at_f & (cnt_f != 0)):
@@ -506,7 +523,7 @@ class PortWalker(wiring.Component):
             m.d.sync += [lk_valid.eq(self.loc.valid), lk_slot.eq(self.loc.slot),
                          lk_untracked.eq(self.loc.untracked),
                          lk_in.eq(self.loc.slot < self.symbols)]
-        with m.If(pre):
+        with m.If(pre_ld):
             m.d.sync += [lk_valid.eq(0), lk_untracked.eq(0)]
         with m.If(fire["ts"]):
             m.d.sync += mts.eq(lane_field(w_late, flane["ts"], ts_))

@@ -61,13 +61,15 @@ def fresh(slot=3):
 
 def test_complete_add_of_a_mapped_fresh_slot_strobes():
     e = early("A", side="S", price=4321, seq=77)
-    out = run([fresh(), {"early": e}, {"early": e}])
+    out = run([fresh(), {"early": e}, {"early": e}, {"early": e}])
     assert out[1][0] == 0            # the map's data: for the previous cycle's address
-    assert out[2][0] == 1 and out[2][2] == 1
-    assert out[2][1] == {"slot": 3, "side": BOOK_ASK, "price": 4321, "sequence": 77,
+    assert out[2][0] == 0            # ... registered once more in CutThrough
+    assert out[3][0] == 1 and out[3][2] == 1
+    assert out[3][1] == {"slot": 3, "side": BOOK_ASK, "price": 4321, "sequence": 77,
                          "timestamp": 123, "stamp_valid": 0}
-    out = run([fresh(), {"early": early("F", side="B")}, {"early": early("F", side="B")}])
-    assert out[2][0] == 1 and out[2][1]["side"] == BOOK_BID
+    f = {"early": early("F", side="B")}
+    out = run([fresh(), f, f, f])
+    assert out[3][0] == 1 and out[3][1]["side"] == BOOK_BID
 
 
 @pytest.mark.parametrize("why", ["not_complete", "inactive", "type_U", "type_E",
@@ -78,7 +80,7 @@ def test_no_strobe(why):
           "inactive": dict(active=0), "type_U": dict(typ="U"), "type_E": dict(typ="E"),
           "no_price": dict(fields=0)}.get(why, {})
     e = early(**kw)
-    steps = [fresh(), {"early": e}, {"early": e}]
+    steps = [fresh(), {"early": e}, {"early": e}, {"early": e}]
     if why == "unmapped":
         steps[2]["map"] = (0, 3)
     if why == "locate_changed":

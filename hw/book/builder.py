@@ -295,7 +295,8 @@ class BookBuilder(wiring.Component):
         oa_h1_new = Signal(bank_bits)
 
         en_oa = orders.accept
-        oa_is_u = oa.type == _c("U")
+        oa_is_u = Signal()        # oa.type == "U", registered with oa: the split gates the
+        #                           symbol stage's enables (LUT levels)
         split = oa_valid & oa_is_u & ~oa_phase
         en_y = Signal()
         m.d.comb += en_y.eq(en_oa & ~split)
@@ -382,6 +383,7 @@ class BookBuilder(wiring.Component):
             with m.Else():
                 m.d.sync += [
                     oa.eq(y2), oa_valid.eq(y2_valid & dec_mapped & book_or_state),
+                    oa_is_u.eq(t == _c("U")),
                     oa_stamp.eq(y2_stamp),
                     oa_slot.eq(dec_slot), oa_phase.eq(0),
                     oa_h_ref.eq(order_bucket(y2.ref, bank_bits, self.way_bits)),

@@ -110,6 +110,13 @@ class DeepLevels(wiring.Component):
         dst = Signal(ib)        # shift: where the level read last goes
         ins_at = Signal(ib)     # insert: physical index of the new level
         cnt = Signal(lb)        # shift: levels left to move
+        # CHECK's choices, registered in SEARCH (k_: kept for CHECK)
+        k_front, k_front_rm = Signal(), Signal()     # move the better levels (add, removal)
+        k_lo_lt_n, k_full, k_full_at_end = Signal(), Signal(), Signal()
+        k_at_lo, k_at_lo_m1, k_at_lo_p1, k_at_back = (Signal(ib, name=f"k_{x}") for x in
+                                                      ("at_lo", "at_lo_m1", "at_lo_p1",
+                                                       "at_back"))
+        k_n_lo, k_n1_lo = Signal(lb), Signal(lb)    # levels behind rank lo (add, removal)
         up = Signal()           # shift: read ascending (each level one place toward the front)
         ins = Signal()          # the shift makes room for a level (else closes a removed one)
         front = Signal()        # the shift moves the better levels (base moves), else the worse
@@ -167,6 +174,19 @@ class DeepLevels(wiring.Component):
             with m.State("SEARCH"):
                 m.d.comb += rp.addr.eq(at(base + mid))
                 m.d.sync += [mid_up.eq((mid + hi + 1) >> 1), mid_dn.eq((lo + mid) >> 1)]
+                # CHECK's choices that do not depend on the level read, from the registers
+                # they have in the SEARCH before it (lo, n and base no longer change there),
+                # so that CHECK only compares the level with the request (LUT levels)
+                # (nn: the levels kept once a full list has dropped its worst)
+                nn = Mux((req.kind == DeepKind.ADD) & (n == D), n - 1, n)
+                m.d.sync += [
+                    k_front.eq((lo << 1) <= nn), k_front_rm.eq((lo << 1) < n),
+                    k_lo_lt_n.eq(lo < n), k_full.eq(n == D),
+                    k_full_at_end.eq((n == D) & (lo == n)),
+                    k_at_lo.eq(base + lo), k_at_lo_m1.eq(base + lo - 1),
+                    k_at_lo_p1.eq(base + lo + 1), k_at_back.eq(base + nn - 1),
+                    k_n_lo.eq(nn - lo), k_n1_lo.eq(n - 1 - lo),
+                ]
                 with m.If(lo == hi):
                     m.next = "CHECK"
                 with m.Else():
@@ -179,36 +199,35 @@ class DeepLevels(wiring.Component):
                 m.next = "SEARCH"
             with m.State("CHECK"):
                 # rdata: the level at rank lo (meaningless when lo == n)
-                found = (lo < n) & (rdata.price == req.price)
+                found = k_lo_lt_n & (rdata.price == req.price)
                 # an insert or removal at rank lo moves whichever part is shorter: the lo
-                # better levels (and base with them) or the levels behind rank lo
-                nn = Signal(lb)     # levels kept once a full list has dropped its worst
-                m.d.comb += nn.eq(Mux((req.kind == DeepKind.ADD) & (n == D), n - 1, n))
-                m.d.sync += ins_at.eq(Mux((lo << 1) <= nn, base + lo - 1, base + lo))
+                # better levels (and base with them) or the levels behind rank lo (k_front,
+                # k_front_rm: from SEARCH)
+                m.d.sync += ins_at.eq(Mux(k_front, k_at_lo_m1, k_at_lo))
                 with m.If(req.kind == DeepKind.ADD):
                     with m.If(found):
-                        m.d.comb += [wp.addr.eq(at(base + lo)), wp.en.eq(1),
+                        m.d.comb += [wp.addr.eq(at(k_at_lo)), wp.en.eq(1),
                                      wp.data.price.eq(rdata.price),
                                      wp.data.shares.eq(rdata.shares + req.amount),
                                      wp.data.count.eq(rdata.count + 1)]
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
-                    with m.Elif((n == D) & (lo == n)):
+                    with m.Elif(k_full_at_end):
                         # worse than every level of a full array: not stored
                         m.d.sync += self.level_overflow.eq(self.level_overflow + 1)
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Else():
-                        with m.If(n == D):
+                        with m.If(k_full):
                             # drop the worst to make room (it is behind rank lo)
                             m.d.sync += [n.eq(n - 1),
                                          self.level_overflow.eq(self.level_overflow + 1)]
-                        with m.If((lo << 1) <= nn):
+                        with m.If(k_front):
                             # the lo better levels one place toward the front
                             m.d.sync += [src.eq(base), cnt.eq(lo), up.eq(1), front.eq(1)]
                         with m.Else():
                             # the levels from rank lo one place back, the last first
-                            m.d.sync += [src.eq(base + nn - 1), cnt.eq(nn - lo), up.eq(0),
+                            m.d.sync += [src.eq(k_at_back), cnt.eq(k_n_lo), up.eq(0),
                                          front.eq(0)]
                         m.d.sync += ins.eq(1)
                         m.next = "SHIFT"
@@ -223,18 +242,18 @@ class DeepLevels(wiring.Component):
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Elif(gone):
-                        with m.If((lo << 1) < n):
+                        with m.If(k_front_rm):
                             # the lo better levels one place back over it, the last first
-                            m.d.sync += [src.eq(base + lo - 1), cnt.eq(lo), up.eq(0),
+                            m.d.sync += [src.eq(k_at_lo_m1), cnt.eq(lo), up.eq(0),
                                          front.eq(1)]
                         with m.Else():
                             # the levels behind it one place forward over it
-                            m.d.sync += [src.eq(base + lo + 1), cnt.eq(n - 1 - lo), up.eq(1),
+                            m.d.sync += [src.eq(k_at_lo_p1), cnt.eq(k_n1_lo), up.eq(1),
                                          front.eq(0)]
                         m.d.sync += ins.eq(0)
                         m.next = "SHIFT"
                     with m.Else():
-                        m.d.comb += [wp.addr.eq(at(base + lo)), wp.en.eq(1),
+                        m.d.comb += [wp.addr.eq(at(k_at_lo)), wp.en.eq(1),
                                      wp.data.price.eq(rdata.price),
                                      wp.data.shares.eq(rdata.shares - req.amount),
                                      wp.data.count.eq(rdata.count - req.removed)]

@@ -10,13 +10,15 @@ empty) before the first message: the host clears the region when it loads the de
 Pipeline (docs/architecture.md, "Order table off chip")::
 
     issue  op accepted into the ring of ``inflight`` ops; a live op's two bucket reads (bank
-           0, then bank 1) go out on AR at once, whatever is in flight
+           0, then bank 1) go out on AR at once, whatever is in flight; the ring entries on
+           its buckets, and whether the op before it shares one, noted with it
     R      the bursts' beats assembled into lines, one FIFO per bank (reads return in order:
            one AXI ID)
-    D      the ring's oldest unprocessed op with its two lines; a line an older op in the ring
-           wrote is taken from that op instead (the newest writer of the bucket), since the
-           memory's copy may predate it; an op on a bucket of the op in R1 waits a cycle
-           (that op's line reaches the ring as it leaves R1); per-way comparisons
+    D      the ring's oldest unprocessed op, three cycles for a live one: the newest writer
+           in the ring of each of its buckets found; its two lines registered, each that
+           writer's instead of memory's (whose copy may predate it), once the op before it,
+           if on one of its buckets, has left R1 (that op's line reaches the ring then); the
+           per-way comparisons
     R1     the rule; the new bucket word queued for writing (AW + W) and kept in the ring
     W      ``out`` offers the level op downstream (``down_accept``), in op order
 
@@ -24,8 +26,8 @@ An entry leaves the ring once its op is through R1 and, if it wrote, its write i
 (B) and every op issued before that acknowledgement is through D: an op issued later reads
 the write from memory (AXI orders a read after a write's B), an op issued earlier finds the
 line in the ring. So consecutive references, which share a bank-0 bucket (fold), follow each
-other at two cycles, not a round trip. Up to ``inflight`` ops are in the ring, so a latency of
-L cycles is hidden while ``inflight`` ≥ L × the op rate; reads of 2 lines of ``beats`` words
+other at three cycles (the read channel's own bound is four at 512 bits), not a round trip.
+Up to ``inflight`` ops are in the ring, so a latency of L cycles is hidden while ``inflight`` ≥ L × the op rate; reads of 2 lines of ``beats`` words
 each bound the rate at 1 / (2 · beats) ops per cycle (1/4 at 512 bits). Past that the table
 stops accepting (``accept`` low) and the builder's input FIFO backs up to the line buffer,
 which counts what it drops.
@@ -134,18 +136,29 @@ class OffchipOrderTable(wiring.Component):
         ar_b0 = Signal(self.bank_bits)
         ar_b1 = Signal(self.bank_bits)
 
+        # Computed as an op is taken, carried with it (LUT levels: D and R1 compare no
+        # bucket addresses): the ring entries whose buckets are its own (an entry's addresses
+        # are fixed from its op's take to its release; one reused since holds a later op,
+        # which has written nothing while this one is in D or R1), and whether the op taken
+        # just before it, the one in R1 when it reaches D, shares a bucket with it.
+        prev_b0 = Signal(self.bank_bits)
+        prev_b1 = Signal(self.bank_bits)
+        t_m0 = Cat(*[a0[i] == self.op.bucket for i in range(N)])
+        t_m1 = Cat(*[a1[i] == self.op.bucket1 for i in range(N)])
+        t_same = Cat(self.op.bucket == prev_b0, self.op.bucket1 == prev_b1)
         m.submodules.op_fifo = op_fifo = fifo.SyncFIFOBuffered(
-            width=rule.op_l.size + 1, depth=N)
+            width=rule.op_l.size + 3 + 2 * N, depth=N)
         take = Signal()
         m.d.comb += [
             take.eq(self.op_valid & room & op_fifo.w_rdy & ~(live & (ar_left != 0))),
             self.accept.eq(~self.op_valid | take),
-            op_fifo.w_data.eq(Cat(self.op, live)),
+            op_fifo.w_data.eq(Cat(self.op, live, t_m0, t_m1, t_same)),
             op_fifo.w_en.eq(take),
         ]
         with m.If(take):
             m.d.sync += [a0[tail[:nb]].eq(self.op.bucket), a1[tail[:nb]].eq(self.op.bucket1),
-                         tail.eq(tail + 1)]
+                         tail.eq(tail + 1), prev_b0.eq(self.op.bucket),
+                         prev_b1.eq(self.op.bucket1)]
             with m.If(live):
                 m.d.sync += [ar_left.eq(2), ar_b0.eq(self.op.bucket),
                              ar_b1.eq(self.op.bucket1)]
@@ -188,42 +201,71 @@ class OffchipOrderTable(wiring.Component):
                         m.d.sync += r_words[k].eq(mem.r.data)
 
         # ---------------------------------------------------------------- D, R1, W
+        r1_valid = Signal()
         d_op = Signal(rule.op_l)
         d_live = Signal()
-        m.d.comb += Cat(d_op, d_live).eq(op_fifo.r_data)
-        d_ready = op_fifo.r_rdy & (~d_live | (line_fifos[0].r_rdy & line_fifos[1].r_rdy))
-        # the newest writer in the ring of each of D's buckets (at most one per bank)
-        fwd = []
-        for b, (addr, key) in enumerate(((a0, d_op.bucket), (a1, d_op.bucket1))):
-            hit = Cat(*[wrote[i] & newest[i] & (wbank[i] == b) & (addr[i] == key)
-                        for i in range(N)])
-            m.d.comb += ring_rp[b].addr.eq(onehot_select([hit[i] for i in range(N)],
-                                                         [Const(i, nb) for i in range(N)]))
-            fwd.append(hit.any())
+        d_m = [Signal(N, name="d_m0"), Signal(N, name="d_m1")]
+        d_same = Signal(2)
+        m.d.comb += Cat(d_op, d_live, *d_m, d_same).eq(op_fifo.r_data)
+        # D takes three cycles for a live op (the R channel brings an op's two lines in
+        # 2 · beats cycles at best): the first finds the newest writer in the ring of each of
+        # its buckets (``snap``: the ring entry, registered), the second registers the two
+        # buckets, each that writer's line or else memory's, the third compares them
+        # (``move_d``). Every older op but the one before it has left R1 by ``snap``, so the
+        # ring holds their lines. The one before it may still be in R1, on one of its
+        # buckets (``d_pend``): then the second cycle waits until it has left, and takes
+        # its line from the ring if it wrote that bank (``lw_*``, registered as it left).
+        lw_valid = Signal()       # the op that left R1 last wrote a bucket ...
+        lw_bank = Signal()        # ... of this bank
+        lw_idx = Signal(nb)       # ... into this ring entry
+        d_ph = Signal(2)          # the live op in D: 1 its ring entries found, 2 its buckets in
         buckets = [Signal(rule.bucket_l, name=f"d_bucket{b}") for b in range(2)]
-        m.d.comb += [buckets[b].eq(Mux(fwd[b], ring_rp[b].data, line_fifos[b].r_data))
-                     for b in range(2)]
+        d_fwd = Signal(2)
+        d_pend = Signal(2)        # per bank: R1 held the op before it on that bucket at snap
+        snap = Signal()
+        m.d.comb += snap.eq(op_fifo.r_rdy & d_live & (d_ph == 0))
+        lines = Signal()          # the second cycle: the lines taken from memory's FIFOs
+        m.d.comb += lines.eq((d_ph == 1) & line_fifos[0].r_rdy & line_fifos[1].r_rdy
+                             & ~(r1_valid & d_pend.any()))
+        with m.If(snap):
+            m.d.sync += d_pend.eq(Mux(r1_valid, d_same, 0))
+        for b in range(2):
+            hit = Cat(*[wrote[i] & newest[i] & (wbank[i] == b) & d_m[b][i] for i in range(N)])
+            ent = Signal(nb, name=f"d_ent{b}")
+            with m.If(snap):
+                m.d.sync += [ent.eq(onehot_select([hit[i] for i in range(N)],
+                                                  [Const(i, nb) for i in range(N)])),
+                             d_fwd[b].eq(hit.any())]
+            use_lw = d_pend[b] & lw_valid & (lw_bank == b)
+            m.d.comb += ring_rp[b].addr.eq(Mux(use_lw, lw_idx, ent))
+            with m.If(lines):
+                m.d.sync += buckets[b].eq(Mux(d_fwd[b] | use_lw, ring_rp[b].data,
+                                              line_fifos[b].r_data))
+        with m.If(snap):
+            m.d.sync += d_ph.eq(1)
+        with m.If(lines):
+            m.d.sync += d_ph.eq(2)
+        d_ready = op_fifo.r_rdy & (~d_live | (d_ph == 2))
 
         m.submodules.wq = wq = fifo.SyncFIFOBuffered(width=bucket_w + 1 + self.bank_bits,
                                                     depth=4)
         rule.rule(m)
-        r1_valid = Signal()
         r1_write = r1_valid & rule.we
         move_r1 = Signal()        # R1 leaves (into W) this cycle
         move_d = Signal()         # D's op enters R1 this cycle
         r1_op = rule.r1_op
-        # D's op waits while R1 holds an op on one of its buckets: that op's line reaches
-        # the ring only as it leaves R1
-        same = (r1_op.bucket == d_op.bucket) | (r1_op.bucket1 == d_op.bucket1)
+        r1_m = [Signal(N, name="r1_m0"), Signal(N, name="r1_m1")]   # D's d_m, carried
         m.d.comb += [
-            move_r1.eq(self.down_accept & (~r1_write | wq.w_rdy)),
-            move_d.eq((~r1_valid | (move_r1 & ~same)) & d_ready),
+            # (R1 waits for room in the write queue whether or not it writes: LUT levels)
+            move_r1.eq(self.down_accept & wq.w_rdy),
+            move_d.eq((~r1_valid | move_r1) & d_ready),
             op_fifo.r_en.eq(move_d),
-            line_fifos[0].r_en.eq(move_d & d_live),
-            line_fifos[1].r_en.eq(move_d & d_live),
+            line_fifos[0].r_en.eq(lines),
+            line_fifos[1].r_en.eq(lines),
         ]
         with m.If(move_d):
-            m.d.sync += [r1_valid.eq(1), dptr.eq(dptr + 1), *rule.load(d_op, buckets)]
+            m.d.sync += [r1_valid.eq(1), dptr.eq(dptr + 1), d_ph.eq(0),
+                         *[r1_m[b].eq(d_m[b]) for b in range(2)], *rule.load(d_op, buckets)]
         with m.Elif(move_r1):
             m.d.sync += r1_valid.eq(0)
 
@@ -300,12 +342,13 @@ class OffchipOrderTable(wiring.Component):
             with m.If(b_fire & wrote[i] & ~acked[i] & (wseq[i] == b_count)):
                 m.d.sync += [acked[i].eq(1), ack_tail[i].eq(tail)]
             with m.If(r1_out & r1_write & wrote[i]
-                      & Mux(rule.bank1, wbank[i] & (a1[i] == r1_op.bucket1),
-                            ~wbank[i] & (a0[i] == r1_op.bucket))):
+                      & Mux(rule.bank1, wbank[i] & r1_m[1][i], ~wbank[i] & r1_m[0][i])):
                 m.d.sync += newest[i].eq(0)      # a later op rewrites this bucket
             with m.If(r1_out & (wptr[:nb] == i)):
                 m.d.sync += [done[i].eq(1), wrote[i].eq(rule.we), wbank[i].eq(rule.bank1),
                              newest[i].eq(rule.we), wseq[i].eq(w_count)]
         with m.If(release):
             m.d.sync += head.eq(head + 1)
+        with m.If(r1_out):
+            m.d.sync += [lw_valid.eq(rule.we), lw_bank.eq(rule.bank1), lw_idx.eq(wptr[:nb])]
         return m

@@ -67,7 +67,8 @@ should a push ever find a queue full, the wire path stops (``quiet`` 0) until re
 The strobe is presented whether or not the engine takes it (``fast_enable``, ``quiet``, the
 crossing test are the engine's); ``stamp_valid`` is 0: a taken strobe's latency starts at
 the strobe. Timing: everything is combinational from the registered ``early`` port, the map
-read (registered in the book) and the two registered counts.
+read (registered in the book, and its answer once more here: the slot goes straight into the
+engine's trigger-row read) and the two registered counts.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
@@ -159,6 +160,14 @@ class CutThrough(wiring.Component):
         m.d.sync += loc_q.eq(msg.locate)
         m.d.comb += self.loc_addr.eq(msg.locate)
         hit = self.loc_valid & (loc_q == msg.locate)
+        # the strobe's slot from the lookup registered once more (LUT levels: the engine reads
+        # its trigger row with it in the same cycle); the locate arrives at least four words
+        # before an add's price completes, so the registered answer is there in time
+        loc_q2 = Signal(16)
+        r_valid = Signal()
+        r_slot = Signal.like(self.loc_slot)
+        m.d.sync += [loc_q2.eq(loc_q), r_valid.eq(self.loc_valid), r_slot.eq(self.loc_slot)]
+        hit_r = r_valid & (loc_q2 == msg.locate)
         is_add = (msg.type == ord("A")) | (msg.type == ord("F"))
         # fresh: the slot's latest event taken by the engine since the last clear (and reset)
         # was an evaluate one (a state-only event's best prices are not the book's)
@@ -168,17 +177,16 @@ class CutThrough(wiring.Component):
             m.d.sync += fresh.eq(0)
         with m.Elif(self.ev_take & (self.ev_slot < S)):
             m.d.sync += fresh.bit_select(self.ev_slot, 1).eq(self.ev_evaluate)
-        slot_fresh = (fresh.bit_select(self.loc_slot, 1) if S > 1 else fresh[0]) \
-            & (self.loc_slot < S)
+        slot_fresh = (fresh.bit_select(r_slot, 1) if S > 1 else fresh[0]) & (r_slot < S)
         strobe = Signal()
         port = self.port
         m.d.comb += strobe.eq(e.active & e.complete & is_add & e.fields.price
-                              & e.fields.side & e.fields.locate & hit & slot_fresh
+                              & e.fields.side & e.fields.locate & hit_r & slot_fresh
                               & ~(port.valid & port.payload.taken))
         f = self.fast.payload
         m.d.comb += [
             self.fast.valid.eq(strobe),
-            f.slot.eq(self.loc_slot),
+            f.slot.eq(r_slot),
             f.side.eq(Mux(msg.side == ord("B"), BOOK_BID, BOOK_ASK)),
             f.price.eq(msg.price),
             f.sequence.eq(msg.sequence),

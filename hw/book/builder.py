@@ -507,7 +507,17 @@ class BookBuilder(wiring.Component):
                 p_out.eq(self.ev.valid & self.ev.ready),
             ]
             m.d.sync += pend.eq(pend + p_in - p_drop - p_out)
-            m.d.comb += [self.ev_pending.eq(pend != 0),
+            # ev_pending from a register (LUT levels: it gates the engine's cut-through take):
+            # pend == 0, 1 and 2 kept as flags, each next one from the flags, pend == 3 or 4
+            # (compares of the counter's register) and the cycle's change, -2 .. +1
+            net = Signal(range(-2, 2))
+            m.d.comb += net.eq(p_in - p_drop - p_out)
+            is_k = [Signal(name=f"pend_is{k}", init=int(k == 0)) for k in range(3)]
+            known = is_k + [pend == 3, pend == 4]
+            for k in range(3):
+                m.d.sync += is_k[k].eq(Cat(*[known[k - d] & (net == d)
+                                             for d in range(-2, 2) if 0 <= k - d < 5]).any())
+            m.d.comb += [self.ev_pending.eq(~is_k[0]),
                          self.ev_decided.eq(y2_go & ev_type(y2.type)),
                          self.ev_tracked.eq(dec_mapped)]
         else:

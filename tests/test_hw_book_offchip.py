@@ -176,6 +176,19 @@ def test_offchip_consecutive_references_do_not_wait():
     assert memory.stats["writes"] == len(ops)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_offchip_forwarding_while_the_rule_stage_waits(seed):
+    """Consecutive references (a shared bank-0 bucket) answered at once by the memory while
+    the level engine takes one op in four: an op's lines are ready while the op before it,
+    on one of its buckets, still waits in R1. It must take that op's line from the ring once
+    it has left, not an older op's."""
+    keys = list(range(40))
+    ops = ([oadd(k, price=100 + k % 7) for k in keys] + [ored(k, 3) for k in keys]
+           + [odel(k) for k in keys[::3]] + [oadd(k, price=90) for k in keys[::3]])
+    run_offchip(ops, buckets=16, ways=4, latency=1, accept_prob=0.25, seed=seed,
+                data_width=256)
+
+
 def test_offchip_parameter_errors():
     with pytest.raises(ValueError, match="inflight=12: must be a power of two"):
         OffchipOrderTable(inflight=12)

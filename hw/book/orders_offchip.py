@@ -27,10 +27,10 @@ An entry leaves the ring once its op is through R1 and, if it wrote, its write i
 the write from memory (AXI orders a read after a write's B), an op issued earlier finds the
 line in the ring. So consecutive references, which share a bank-0 bucket (fold), follow each
 other at three cycles (the read channel's own bound is four at 512 bits), not a round trip.
-Up to ``inflight`` ops are in the ring, so a latency of L cycles is hidden while ``inflight`` ≥ L × the op rate; reads of 2 lines of ``beats`` words
-each bound the rate at 1 / (2 · beats) ops per cycle (1/4 at 512 bits). Past that the table
-stops accepting (``accept`` low) and the builder's input FIFO backs up to the line buffer,
-which counts what it drops.
+Up to ``inflight`` ops are in the ring, so a latency of L cycles is hidden while ``inflight``
+≥ L × the op rate; reads of 2 lines of ``beats`` words each bound the rate at 1 / (2 · beats)
+ops per cycle (1/4 at 512 bits). Past that the table stops accepting (``accept`` low) and the
+builder's input FIFO backs up to the line buffer, which counts what it drops.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
@@ -139,8 +139,8 @@ class OffchipOrderTable(wiring.Component):
         # Computed as an op is taken, carried with it (LUT levels: D and R1 compare no
         # bucket addresses): the ring entries whose buckets are its own (an entry's addresses
         # are fixed from its op's take to its release; one reused since holds a later op,
-        # which has written nothing while this one is in D or R1), and whether the op taken
-        # just before it, the one in R1 when it reaches D, shares a bucket with it.
+        # which has written nothing while this one is in D or R1), and, per bank, whether the
+        # op taken just before it (the one in R1 when it reaches D) is on the same bucket.
         prev_b0 = Signal(self.bank_bits)
         prev_b1 = Signal(self.bank_bits)
         t_m0 = Cat(*[a0[i] == self.op.bucket for i in range(N)])

@@ -10,12 +10,13 @@ looked up here (``REDUCE``), and when the cache loses a level the best level her
 last entry (``POP``). Invariant: a side has deep levels only while its cache is full, and
 every cache level is better than every deep one.
 
-Each list is a circular buffer of ``deep`` entries, a power of two (best first at ``base``), so that the moves
-at the cache boundary (``PUSH``, ``POP``) and the eviction of the worst level cost one access;
-a lookup is a binary search (two cycles per step) and an insert or removal at rank ``i`` moves
-the shorter part, the ``i`` better levels or the ones behind, by one place (one per cycle).
-The level engine holds its pipeline while a request is served (``done`` ends it), so the cost
-is back-pressure, never loss.
+Each list is a circular buffer of ``deep`` entries, a power of two (best first at ``base``), so
+that the moves at the cache boundary (``PUSH``, ``POP``) and the eviction of the worst level
+cost one access; a lookup is a binary search (two cycles per step, and one to compare the
+level it ends on) and an insert or removal at rank ``i`` moves the shorter part, the ``i``
+better levels or the ones behind, by one place (one per cycle). The level engine holds its
+pipeline while a request is served (``done`` ends it), so the cost is back-pressure, never
+loss.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
@@ -88,7 +89,9 @@ class DeepLevels(wiring.Component):
         m.submodules.mem = mem = memory.Memory(
             shape=LevelEntry, depth=regions << ib, init=[], attrs={NO_INIT: 1})
         wp = mem.write_port()
-        rp = mem.read_port(transparent_for=(wp,))
+        # (not transparent: no state reads an address written in the same cycle and uses
+        # the level, so the read needs no bypass multiplexer: LUT levels)
+        rp = mem.read_port()
         # per slot and side: where the best level sits and how many there are
         m.submodules.ptr = ptr = memory.Memory(
             shape=data.StructLayout({"base": unsigned(ib), "len": unsigned(lb)}),
@@ -117,6 +120,9 @@ class DeepLevels(wiring.Component):
                                                       ("at_lo", "at_lo_m1", "at_lo_p1",
                                                        "at_back"))
         k_n_lo, k_n1_lo = Signal(lb), Signal(lb)    # levels behind rank lo (add, removal)
+        found_r = Signal()      # MATCH -> CHECK: the level at rank lo has the request's price
+        gone_r = Signal()       # ... and a reduction by the request empties it
+        taken_r = Signal()      # ... the request reduces something (shares or an order)
         up = Signal()           # shift: read ascending (each level one place toward the front)
         ins = Signal()          # the shift makes room for a level (else closes a removed one)
         front = Signal()        # the shift moves the better levels (base moves), else the worse
@@ -129,8 +135,10 @@ class DeepLevels(wiring.Component):
             return Cat(index[:ib], region)
 
         def better(p):
-            # a level at p is better than the request's price (bids: higher, asks: lower)
-            return Mux(req.side, p < req.price, p > req.price)
+            # a level at p is better than the request's price (bids: higher, asks: lower):
+            # one comparator, the operands inverted for asks (p < q is ~p > ~q)
+            flip = req.side.replicate(32)
+            return (p ^ flip) > (req.price ^ flip)
 
         m.d.comb += [ptr_rp.addr.eq(Cat(self.req.side, self.req.slot)),
                      ptr_wp.addr.eq(region), ptr_wp.data.base.eq(base),
@@ -188,7 +196,7 @@ class DeepLevels(wiring.Component):
                     k_n_lo.eq(nn - lo), k_n1_lo.eq(n - 1 - lo),
                 ]
                 with m.If(lo == hi):
-                    m.next = "CHECK"
+                    m.next = "MATCH"
                 with m.Else():
                     m.next = "STEP"
             with m.State("STEP"):
@@ -197,9 +205,19 @@ class DeepLevels(wiring.Component):
                 with m.Else():
                     m.d.sync += [hi.eq(mid), mid.eq(mid_dn)]
                 m.next = "SEARCH"
+            with m.State("MATCH"):
+                # the level at rank lo compared with the request, registered for CHECK (its
+                # choices then start at flip-flops: LUT levels); the read is repeated so that
+                # rdata still holds that level in CHECK
+                m.d.comb += rp.addr.eq(at(base + mid))
+                m.d.sync += [found_r.eq(k_lo_lt_n & (rdata.price == req.price)),
+                             gone_r.eq((rdata.shares <= req.amount)
+                                       | (rdata.count <= req.removed)),
+                             taken_r.eq((req.amount != 0) | req.removed)]
+                m.next = "CHECK"
             with m.State("CHECK"):
                 # rdata: the level at rank lo (meaningless when lo == n)
-                found = k_lo_lt_n & (rdata.price == req.price)
+                found = found_r
                 # an insert or removal at rank lo moves whichever part is shorter: the lo
                 # better levels (and base with them) or the levels behind rank lo (k_front,
                 # k_front_rm: from SEARCH)
@@ -232,8 +250,8 @@ class DeepLevels(wiring.Component):
                         m.d.sync += ins.eq(1)
                         m.next = "SHIFT"
                 with m.Else():
-                    taken = (req.amount != 0) | req.removed
-                    gone = (rdata.shares <= req.amount) | (rdata.count <= req.removed)
+                    taken = taken_r
+                    gone = gone_r
                     with m.If(~found):
                         m.d.sync += self.level_miss.eq(self.level_miss + 1)
                         m.d.comb += self.done.eq(1)

@@ -138,8 +138,10 @@ class LevelEngine(wiring.Component):
         r1_book = Signal(book_l)
         r1_better = Signal(L)
         r1_eq = Signal(L)
-        r1_zero = Signal(L)
-        r1_cgone = Signal(L)    # order count reaches 0 (count <= removed)
+        r1_zc = Signal(L)       # the entry goes: shares <= amount or count <= removed
+        r1_ka = Signal(2)       # per side: an add on that side that uses the word
+        r1_kr = Signal(2)       # ... a reduction that changes something (amount or removed)
+        r1_kk = Signal(2)       # ... either
         r1_newsh = Signal(data.ArrayLayout(32, L))
         r1_newcnt = Signal(data.ArrayLayout(COUNT_BITS, L))
         w = Signal(_w_layout(self.slot_bits, L))
@@ -150,8 +152,9 @@ class LevelEngine(wiring.Component):
         snap = Signal(data.ArrayLayout(64, N))
 
         # ---- control
+        # (registered a cycle ahead, as in the order table, so that ``accept`` starts at
+        # flip-flops)
         haz = Signal()
-        m.d.comb += haz.eq(d_valid & r1_valid & r1_op.uses & (d_op.slot == r1_op.slot))
         # W holds an op that needs the deep levels until they are done with it
         stall = Signal()
         deep_done = Signal()
@@ -175,11 +178,22 @@ class LevelEngine(wiring.Component):
             self.out_valid.eq(w_valid & ~stall),
         ]
         with m.If(adv_r1):
-            m.d.sync += [d_op.eq(self.op), d_valid.eq(self.op_valid)]
+            m.d.sync += [d_op.eq(self.op), d_valid.eq(self.op_valid),
+                         # D's op moves to R1 and the offered one into D
+                         haz.eq(self.op_valid & d_valid & d_op.uses
+                                & (self.op.slot == d_op.slot))]
+        with m.Elif(adv_w):
+            m.d.sync += haz.eq(0)   # R1 moves to W and leaves a bubble
 
         # ---- stage D: forward, compare, arithmetic
+        # (registered: W will hold an op on D's slot; a slot compare here would precede the
+        # whole stage's arithmetic)
         fwd = Signal()
-        m.d.comb += fwd.eq(w_valid & w.op.uses & (w.op.slot == d_op.slot))
+        with m.If(adv_w):
+            # next cycle W holds R1's op, and D holds this D op after a hazard bubble, else
+            # the op accepted now
+            m.d.sync += fwd.eq(r1_valid & r1_op.uses & ((d_valid & (r1_op.slot == d_op.slot))
+                                                        | (r1_op.slot == self.op.slot)))
         book = Signal(book_l)
         m.d.comb += book.eq(Mux(fwd, w.book, rp_data))
         side = Signal(side_layout(L))
@@ -191,10 +205,12 @@ class LevelEngine(wiring.Component):
         newsh = []
         newcnt = []
         is_add = d_op.kind == OpKind.ADD
+        flip = d_op.side.replicate(32)
         for i in range(L):
             e = side.entry[i]
             v = side.valid[i]
-            better.append(v & Mux(d_op.side, e.price < d_op.price, e.price > d_op.price))
+            # one comparator, the operands inverted for asks (p < q is ~p > ~q)
+            better.append(v & ((e.price ^ flip) > (d_op.price ^ flip)))
             eq.append(v & (e.price == d_op.price))
             zero.append(e.shares <= d_op.amount)
             cgone.append(e.count <= d_op.removed)
@@ -207,25 +223,56 @@ class LevelEngine(wiring.Component):
                 r1_book.eq(book),
                 r1_better.eq(Cat(*better)),
                 r1_eq.eq(Cat(*eq)),
-                r1_zero.eq(Cat(*zero)),
-                r1_cgone.eq(Cat(*cgone)),
+                r1_zc.eq(Cat(*zero) | Cat(*cgone)),
             ]
+            for s in (0, 1):
+                on_s = d_op.uses & (d_op.side == s)
+                m.d.sync += [
+                    r1_ka[s].eq(on_s & is_add),
+                    r1_kr[s].eq(on_s & (d_op.kind == OpKind.REDUCE)
+                                & ((d_op.amount != 0) | d_op.removed)),
+                    r1_kk[s].eq(on_s & (is_add | ((d_op.kind == OpKind.REDUCE)
+                                                  & ((d_op.amount != 0) | d_op.removed)))),
+                ]
             for i in range(L):
                 m.d.sync += [r1_newsh[i].eq(newsh[i]), r1_newcnt[i].eq(newcnt[i])]
         with m.Elif(adv_w):
             m.d.sync += r1_valid.eq(0)   # bubble behind a same-slot hazard
 
         # ---- stage R1: decode and shift
+        # The word's new entries are chosen late: per entry, the candidates of an insert, a
+        # removal and a modification are built from the entry's own compares (no reduction
+        # over the side), and only the final choice waits for the side-wide decode (found, and
+        # whether the found entry goes). The equal entry is unique (the levels are sorted and
+        # distinct), so "found and it goes" is one reduction of eq & zc.
         old = Signal(side_layout(L))
         m.d.comb += old.eq(Mux(r1_op.side, r1_book[1], r1_book[0]))
         found = Signal()
-        zero_p = Signal()
+        found_z = Signal()      # found, and that entry goes (a removal)
+        found_nz = Signal()     # found, and that entry stays (a modification)
         m.d.comb += [found.eq(r1_eq.any()),
-                     zero_p.eq((r1_eq & (r1_zero | r1_cgone)).any())]
+                     found_z.eq((r1_eq & r1_zc).any()),
+                     found_nz.eq((r1_eq & ~r1_zc).any())]
         kadd = r1_op.kind == OpKind.ADD
-        # a reduction by 0 shares that leaves the order in place changes nothing
-        kred = (r1_op.kind == OpKind.REDUCE) & ((r1_op.amount != 0) | r1_op.removed)
         kred_any = r1_op.kind == OpKind.REDUCE
+        ins_s = [Signal(name=f"ins_{k}") for k in (0, 1)]
+        rem_s = [Signal(name=f"rem_{k}") for k in (0, 1)]
+        mod_s = [Signal(name=f"mod_{k}") for k in (0, 1)]
+        for k in (0, 1):
+            m.d.comb += [
+                ins_s[k].eq(r1_ka[k] & ~found & ~r1_better[L - 1]),
+                mod_s[k].eq((r1_ka[k] & found) | (r1_kr[k] & found_nz)),
+                rem_s[k].eq(r1_kr[k] & found_z),
+            ]
+        # the choice per side as two bits (a 4-way multiplexer is one LUT6 per bit):
+        # 00 keep, 01 insert, 10 remove, 11 modify
+        sel0 = Signal(2)
+        sel1 = Signal(2)
+        for k in (0, 1):
+            m.d.comb += [
+                sel0[k].eq((r1_ka[k] & (found | ~r1_better[L - 1])) | (r1_kr[k] & found_nz)),
+                sel1[k].eq(r1_kk[k] & found),
+            ]
         ins = Signal()
         rem = Signal()
         mod = Signal()
@@ -234,10 +281,13 @@ class LevelEngine(wiring.Component):
         visible = Signal()
         full = old.valid[L - 1]
         m.d.comb += [
-            ins.eq(r1_op.uses & kadd & ~found & ~r1_better[L - 1]),
-            mod.eq(r1_op.uses & found & (kadd | (kred & ~zero_p))),
-            rem.eq(r1_op.uses & found & kred & zero_p),
-            visible.eq((ins & ~r1_better[N - 1]) | ((mod | rem) & r1_eq[:N].any())),
+            ins.eq(ins_s[0] | ins_s[1]),
+            mod.eq(mod_s[0] | mod_s[1]),
+            rem.eq(rem_s[0] | rem_s[1]),
+            # (an insert before position N; a modification or removal of an entry found
+            # there: eq one-hot implies found)
+            visible.eq(((r1_ka[0] | r1_ka[1]) & ~found & ~r1_better[N - 1])
+                       | ((r1_kk[0] | r1_kk[1]) & r1_eq[:N].any())),
         ]
         deep = Signal()
         dkind = Signal(2)
@@ -260,33 +310,32 @@ class LevelEngine(wiring.Component):
                 overflow.eq(r1_op.uses & kadd & ~found & full),
                 miss.eq(r1_op.uses & kred_any & ~found),
             ]
-        new = Signal(side_layout(L))
-        for i in range(L):
-            at_q = (r1_better[i - 1] if i else 1) & ~r1_better[i]        # i == insert position
-            after_q = ~r1_better[i - 1] if i else Const(0, 1)           # i > insert position
-            from_p = ~r1_better[i]                                       # i >= removed position
-            o = old.entry[i]
-            n = new.entry[i]
-            prev_e = old.entry[i - 1] if i else 0
-            prev_v = old.valid[i - 1] if i else 0
-            with m.If(ins & after_q):
-                m.d.comb += [n.eq(prev_e), new.valid[i].eq(prev_v)]
-            with m.Elif(ins & at_q):
-                m.d.comb += [n.price.eq(r1_op.price), n.shares.eq(r1_op.amount), n.count.eq(1),
-                             new.valid[i].eq(1)]
-            with m.Elif(rem & from_p):
-                if i + 1 < L:
-                    m.d.comb += [n.eq(old.entry[i + 1]), new.valid[i].eq(old.valid[i + 1])]
-                else:
-                    m.d.comb += [n.eq(0), new.valid[i].eq(0)]
-            with m.Elif(mod & r1_eq[i]):
-                m.d.comb += [n.price.eq(o.price), n.shares.eq(r1_newsh[i]),
-                             n.count.eq(r1_newcnt[i]), new.valid[i].eq(old.valid[i])]
-            with m.Else():
-                m.d.comb += [n.eq(o), new.valid[i].eq(old.valid[i])]
         new_book = Signal(book_l)
-        for s in (0, 1):
-            m.d.comb += new_book[s].eq(Mux(r1_op.side == s, new, r1_book[s]))
+        e_l = LevelEntry
+        for k in (0, 1):
+            cur_s = r1_book[k]
+            new = new_book[k]
+            for i in range(L):
+                at_q = (r1_better[i - 1] if i else 1) & ~r1_better[i]        # i == insert position
+                after_q = ~r1_better[i - 1] if i else Const(0, 1)           # i > insert position
+                from_p = ~r1_better[i]                                       # i >= removed position
+                cur = Cat(cur_s.entry[i].as_value(), cur_s.valid[i])
+                prev = Cat(cur_s.entry[i - 1].as_value(), cur_s.valid[i - 1]) if i else 0
+                nxt = (Cat(cur_s.entry[i + 1].as_value(), cur_s.valid[i + 1]) if i + 1 < L
+                       else Const(0, len(cur)))
+                fresh = Signal(e_l)
+                m.d.comb += [fresh.price.eq(r1_op.price), fresh.shares.eq(r1_op.amount),
+                             fresh.count.eq(1)]
+                modded = Signal(e_l)
+                m.d.comb += [modded.price.eq(cur_s.entry[i].price), modded.shares.eq(r1_newsh[i]),
+                             modded.count.eq(r1_newcnt[i])]
+                c_ins = Mux(at_q, Cat(fresh.as_value(), Const(1, 1)), Mux(after_q, prev, cur))
+                c_rem = Mux(from_p, nxt, cur)
+                c_mod = Mux(r1_eq[i], Cat(modded.as_value(), cur_s.valid[i]), cur)
+                n_i = Signal(len(cur), name=f"new_{k}_{i}")
+                m.d.comb += n_i.eq(Mux(sel1[k], Mux(sel0[k], c_mod, c_rem),
+                                       Mux(sel0[k], c_ins, cur)))
+                m.d.comb += [new.entry[i].eq(n_i[:-1]), new.valid[i].eq(n_i[-1])]
 
         with m.If(adv_w):
             m.d.sync += [

@@ -107,7 +107,7 @@ class BookBuilder(wiring.Component):
                         them while the feed is idle
         auto            auto mode (names learned from R/A/F into the lowest nameless slot)
         sym_raddr       slot read address of the name table: ``sym_rname``/``sym_rvalid``
-                        show the slot's name (host-written or learned) in the same cycle
+                        show the slot's name (host-written or learned) one cycle later
         state_addr      slot read address; ``state`` (SlotState: best bid/ask price and size,
                         trading state, last trade price/shares) follows one cycle later
         loc_addr        locate read address (a second read port of the locate map, for the
@@ -351,7 +351,11 @@ class BookBuilder(wiring.Component):
         with m.Switch(self.sym_raddr):
             for j in range(S):
                 with m.Case(j):
-                    m.d.comb += [self.sym_rname.eq(names[j]), self.sym_rvalid.eq(name_valid[j])]
+                    # (registered: a 64-way choice ahead of the register file's read
+                    # multiplexer; the register file samples a table one cycle later)
+                    m.d.sync += [self.sym_rname.eq(names[j]), self.sym_rvalid.eq(name_valid[j])]
+            with m.Default():
+                m.d.sync += [self.sym_rname.eq(0), self.sym_rvalid.eq(0)]
 
         # Y1: locate map data (bypassed from Y2's write this cycle), names CAM
         m.d.comb += [map_rp.addr.eq(head.locate), map_rp.en.eq(en_y)]

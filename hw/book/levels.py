@@ -7,8 +7,9 @@ Pipeline (one operation per cycle; lock-step stages, ``accept`` takes the op off
     D   memory word arrives (or is forwarded from W); per entry of the op's side, in
         parallel: better-than / equal price compares, shares ± amount, shares <= amount,
         count ± 1                                                  -> registered into R1
-    R1  found / zero / full reductions, insert / modify / remove decode, per-entry shift mux
-        (take entry i-1, i, i+1, the new entry or the modified entry) -> registered into W
+    R1  per side and entry, the candidates of an insert (entry i-1, i or the new one), a
+        removal (i or i+1) and a modification, from the entry's own compares; the side-wide
+        decode (found, found and emptied, full) picks one of them last  -> registered into W
     W   new word written back; visibility, counters; ``out`` presents the whole word
 
 Deep levels (``levels > cache``): the word holds the best ``cache`` levels per side and
@@ -22,7 +23,8 @@ array of ``levels`` entries.
 Hazards: the op in D needs the word as left by every older op (a pass-through op too: an H's
 BookEvent carries the slot's best prices). The write of the op in W is forwarded into D; an
 op in D for the slot of the op in R1 waits one cycle (a bubble goes into R1), then takes R1's
-result forwarded from W. Ops on other slots flow at one per cycle, ops
+result forwarded from W. Both slot compares are made a cycle ahead and registered, so that
+``accept`` and D's arithmetic start at flip-flops (LUT levels). Ops on other slots flow at one per cycle, ops
 on the same slot back to back at one per two cycles.
 """
 

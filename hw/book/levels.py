@@ -24,8 +24,8 @@ Hazards: the op in D needs the word as left by every older op (a pass-through op
 BookEvent carries the slot's best prices). The write of the op in W is forwarded into D; an
 op in D for the slot of the op in R1 waits one cycle (a bubble goes into R1), then takes R1's
 result forwarded from W. Both slot compares are made a cycle ahead and registered, so that
-``accept`` and D's arithmetic start at flip-flops (LUT levels). Ops on other slots flow at one per cycle, ops
-on the same slot back to back at one per two cycles.
+``accept`` and D's arithmetic start at flip-flops (LUT levels). Ops on other slots flow at one
+per cycle, ops on the same slot back to back at one per two cycles.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
@@ -314,20 +314,20 @@ class LevelEngine(wiring.Component):
             ]
         new_book = Signal(book_l)
         e_l = LevelEntry
+        fresh = Signal(e_l)     # the level an insert creates
+        m.d.comb += [fresh.price.eq(r1_op.price), fresh.shares.eq(r1_op.amount),
+                     fresh.count.eq(1)]
         for k in (0, 1):
             cur_s = r1_book[k]
             new = new_book[k]
             for i in range(L):
-                at_q = (r1_better[i - 1] if i else 1) & ~r1_better[i]        # i == insert position
-                after_q = ~r1_better[i - 1] if i else Const(0, 1)           # i > insert position
-                from_p = ~r1_better[i]                                       # i >= removed position
+                at_q = (r1_better[i - 1] if i else 1) & ~r1_better[i]      # i == insert position
+                after_q = ~r1_better[i - 1] if i else Const(0, 1)         # i > insert position
+                from_p = ~r1_better[i]                                     # i >= removed position
                 cur = Cat(cur_s.entry[i].as_value(), cur_s.valid[i])
                 prev = Cat(cur_s.entry[i - 1].as_value(), cur_s.valid[i - 1]) if i else 0
                 nxt = (Cat(cur_s.entry[i + 1].as_value(), cur_s.valid[i + 1]) if i + 1 < L
                        else Const(0, len(cur)))
-                fresh = Signal(e_l)
-                m.d.comb += [fresh.price.eq(r1_op.price), fresh.shares.eq(r1_op.amount),
-                             fresh.count.eq(1)]
                 modded = Signal(e_l)
                 m.d.comb += [modded.price.eq(cur_s.entry[i].price), modded.shares.eq(r1_newsh[i]),
                              modded.count.eq(r1_newcnt[i])]

@@ -182,14 +182,9 @@ class TickToTrade(wiring.Component):
         for name in self.rx_a.signature.members:
             m.d.comb += [getattr(walk.rx, name).eq(getattr(self.rx_a, name)),
                          getattr(walk.rx_b, name).eq(getattr(self.rx_b, name))]
-        # (a refusal shows as a counter step, several stages before its message's event: the
-        # step is told a cycle later, registered, so that the walker's table writes start at
-        # flip-flops; it still wipes the table before that event is taken)
+        # (a refusal shows as a counter step, several stages before its message's event)
         dup_q, full_q = Signal(32), Signal(32)
-        refused = Signal()
-        m.d.sync += [dup_q.eq(book.duplicate_ref), full_q.eq(book.order_table_full),
-                     refused.eq((dup_q != book.duplicate_ref)
-                                | (full_q != book.order_table_full))]
+        m.d.sync += [dup_q.eq(book.duplicate_ref), full_q.eq(book.order_table_full)]
         # the engine's strobe: the walker's (from registers; its ``quiet`` holds only when no
         # older message in flight could matter, the producer's included) before the producer's
         m.d.comb += [
@@ -198,7 +193,7 @@ class TickToTrade(wiring.Component):
             # the walker's order table follows the book: its progress, its refusals
             walk.ev_take.eq(book.ev.valid & book.ev.ready),
             walk.ev_seq.eq(book.ev.payload.sequence),
-            walk.refused.eq(refused),
+            walk.refused.eq((dup_q != book.duplicate_ref) | (full_q != book.order_table_full)),
             walk.book_idle.eq(~feed.held & ~book.ev_pending),
             cut.blocked.eq(walk.fast.valid),
             path.fast.valid.eq(cut.fast.valid | walk.fast.valid),

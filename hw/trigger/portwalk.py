@@ -107,8 +107,7 @@ class PortWalker(wiring.Component):
     entries : Out(stream.Signature(InFlightEntry))   -> CutThrough.port
     ev_take : In(1), ev_seq : In(64)  the engine took the book's event of message ``ev_seq``
     refused : In(1)                   the book refused to store an add (duplicate_ref,
-                                      order_table_full counted; at least a cycle before the
-                                      message's event is taken)
+                                      order_table_full counted this cycle)
     book_idle : In(1)                 no message in the decoder or the book (~held,
                                       ~ev_pending)
     synced : Out(1)                   following line A's packets (status)

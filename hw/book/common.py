@@ -5,7 +5,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["BankedMemory", "tree_or", "MsgMeta", "lowest_onehot", "onehot_select", "any_of",
-           "level_op_layout", "order_op_layout"]
+           "better_price", "level_op_layout", "order_op_layout"]
 
 
 class MsgMeta(data.Struct):
@@ -63,6 +63,13 @@ def any_of(bits):
     """OR of a list of 1-bit values (Const 0 when empty)."""
     bits = list(bits)
     return Cat(*bits).any() if bits else Const(0, 1)
+
+
+def better_price(price, ref, side):
+    """A level at ``price`` is better than ``ref`` on ``side`` (bids, 0: higher; asks, 1:
+    lower): one comparator, the operands inverted for asks (p < q is ~p > ~q)."""
+    flip = side.replicate(len(price))
+    return (price ^ flip) > (ref ^ flip)
 
 
 def lowest_onehot(vec):

@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..trigger.common import check_int, checked_init
 from ..memory_init import NO_INIT, install as _install_no_init
+from .common import better_price
 from .layouts import LevelEntry
 
 # memories marked NO_INIT are converted without initial contents (hw/memory_init.py)
@@ -135,10 +136,8 @@ class DeepLevels(wiring.Component):
             return Cat(index[:ib], region)
 
         def better(p):
-            # a level at p is better than the request's price (bids: higher, asks: lower):
-            # one comparator, the operands inverted for asks (p < q is ~p > ~q)
-            flip = req.side.replicate(32)
-            return (p ^ flip) > (req.price ^ flip)
+            # a level at p is better than the request's price
+            return better_price(p, req.price, req.side)
 
         m.d.comb += [ptr_rp.addr.eq(Cat(self.req.side, self.req.slot)),
                      ptr_wp.addr.eq(region), ptr_wp.data.base.eq(base),

@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
 from ..trigger.common import check_int, checked_init
-from .common import BankedMemory, level_op_layout
+from .common import BankedMemory, better_price, level_op_layout
 from .deep import DeepKind, DeepLevels
 from .layouts import COUNT_BITS, LevelEntry, OpKind, side_layout, slot_levels_layout
 
@@ -207,12 +207,10 @@ class LevelEngine(wiring.Component):
         newsh = []
         newcnt = []
         is_add = d_op.kind == OpKind.ADD
-        flip = d_op.side.replicate(32)
         for i in range(L):
             e = side.entry[i]
             v = side.valid[i]
-            # one comparator, the operands inverted for asks (p < q is ~p > ~q)
-            better.append(v & ((e.price ^ flip) > (d_op.price ^ flip)))
+            better.append(v & better_price(e.price, d_op.price, d_op.side))
             eq.append(v & (e.price == d_op.price))
             zero.append(e.shares <= d_op.amount)
             cgone.append(e.count <= d_op.removed)
@@ -227,15 +225,12 @@ class LevelEngine(wiring.Component):
                 r1_eq.eq(Cat(*eq)),
                 r1_zc.eq(Cat(*zero) | Cat(*cgone)),
             ]
+            # (a reduction by 0 shares that leaves the order in place changes nothing)
+            kred = (d_op.kind == OpKind.REDUCE) & ((d_op.amount != 0) | d_op.removed)
             for s in (0, 1):
                 on_s = d_op.uses & (d_op.side == s)
-                m.d.sync += [
-                    r1_ka[s].eq(on_s & is_add),
-                    r1_kr[s].eq(on_s & (d_op.kind == OpKind.REDUCE)
-                                & ((d_op.amount != 0) | d_op.removed)),
-                    r1_kk[s].eq(on_s & (is_add | ((d_op.kind == OpKind.REDUCE)
-                                                  & ((d_op.amount != 0) | d_op.removed)))),
-                ]
+                m.d.sync += [r1_ka[s].eq(on_s & is_add), r1_kr[s].eq(on_s & kred),
+                             r1_kk[s].eq(on_s & (is_add | kred))]
             for i in range(L):
                 m.d.sync += [r1_newsh[i].eq(newsh[i]), r1_newcnt[i].eq(newcnt[i])]
         with m.Elif(adv_w):
@@ -257,15 +252,6 @@ class LevelEngine(wiring.Component):
                      found_nz.eq((r1_eq & ~r1_zc).any())]
         kadd = r1_op.kind == OpKind.ADD
         kred_any = r1_op.kind == OpKind.REDUCE
-        ins_s = [Signal(name=f"ins_{k}") for k in (0, 1)]
-        rem_s = [Signal(name=f"rem_{k}") for k in (0, 1)]
-        mod_s = [Signal(name=f"mod_{k}") for k in (0, 1)]
-        for k in (0, 1):
-            m.d.comb += [
-                ins_s[k].eq(r1_ka[k] & ~found & ~r1_better[L - 1]),
-                mod_s[k].eq((r1_ka[k] & found) | (r1_kr[k] & found_nz)),
-                rem_s[k].eq(r1_kr[k] & found_z),
-            ]
         # the choice per side as two bits (a 4-way multiplexer is one LUT6 per bit):
         # 00 keep, 01 insert, 10 remove, 11 modify
         sel0 = Signal(2)
@@ -282,14 +268,15 @@ class LevelEngine(wiring.Component):
         miss = Signal()
         visible = Signal()
         full = old.valid[L - 1]
+        k_add = r1_ka.any()     # an add that uses the word (either side)
+        k_red = r1_kr.any()
         m.d.comb += [
-            ins.eq(ins_s[0] | ins_s[1]),
-            mod.eq(mod_s[0] | mod_s[1]),
-            rem.eq(rem_s[0] | rem_s[1]),
+            ins.eq(k_add & ~found & ~r1_better[L - 1]),
+            mod.eq((k_add & found) | (k_red & found_nz)),
+            rem.eq(k_red & found_z),
             # (an insert before position N; a modification or removal of an entry found
             # there: eq one-hot implies found)
-            visible.eq(((r1_ka[0] | r1_ka[1]) & ~found & ~r1_better[N - 1])
-                       | ((r1_kk[0] | r1_kk[1]) & r1_eq[:N].any())),
+            visible.eq((k_add & ~found & ~r1_better[N - 1]) | (r1_kk.any() & r1_eq[:N].any())),
         ]
         deep = Signal()
         dkind = Signal(2)
@@ -313,8 +300,7 @@ class LevelEngine(wiring.Component):
                 miss.eq(r1_op.uses & kred_any & ~found),
             ]
         new_book = Signal(book_l)
-        e_l = LevelEntry
-        fresh = Signal(e_l)     # the level an insert creates
+        fresh = Signal(LevelEntry)      # the level an insert creates
         m.d.comb += [fresh.price.eq(r1_op.price), fresh.shares.eq(r1_op.amount),
                      fresh.count.eq(1)]
         for k in (0, 1):
@@ -328,7 +314,7 @@ class LevelEngine(wiring.Component):
                 prev = Cat(cur_s.entry[i - 1].as_value(), cur_s.valid[i - 1]) if i else 0
                 nxt = (Cat(cur_s.entry[i + 1].as_value(), cur_s.valid[i + 1]) if i + 1 < L
                        else Const(0, len(cur)))
-                modded = Signal(e_l)
+                modded = Signal(LevelEntry)
                 m.d.comb += [modded.price.eq(cur_s.entry[i].price), modded.shares.eq(r1_newsh[i]),
                              modded.count.eq(r1_newcnt[i])]
                 c_ins = Mux(at_q, Cat(fresh.as_value(), Const(1, 1)), Mux(after_q, prev, cur))

@@ -257,8 +257,9 @@ def test_kill_switch_stops_orders():
         o = c.get("/api/orders?limit=1000").json()
         assert o["orders_total"] == total
         assert all((x["pass"], x["position"]) <= killed_at for x in o["orders"])
-        assert c.get("/api/kill").json() == {**c.get("/api/kill").json(), "kill": True,
-                                             "active": True}
+        # (one reading: the replay's position moves between two)
+        k = c.get("/api/kill").json()
+        assert (k["kill"], k["active"]) == (True, True)
 
 
 async def _follow(url: str, n: int) -> list[dict]:

@@ -98,9 +98,7 @@ class EmuDevice(Device):
                               check_ip_checksum=bool(out["feed_config_check_ip_checksum"]),
                               track_sequence=bool(out["feed_config_track_sequence"]))
         lens = np.fromiter((len(f) for f in self.frames), np.int64, len(self.frames))
-        offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-        data = np.frombuffer(b"".join(self.frames), np.uint8).copy()
-        self._frames_np = Frames(data, offs, lens, np.zeros(len(lens), np.int64), 1)
+        self._frames_np = Frames.from_list(self.frames)      # FcsError frames flagged
         self._index = feed.index_frames(self._frames_np, **self._feed_cfg)
         # message m belongs to frame frame_index[m]: the messages before frame f
         self._first_msg = np.searchsorted(self._index.frame_index, np.arange(len(lens) + 1))
@@ -238,7 +236,8 @@ class EmuDevice(Device):
                 from ..host.emu import feed
                 f = self._frames_np
                 k = self.position
-                pre = Frames(f.data, f.offsets[:k], f.lengths[:k], f.timestamps_ns[:k], 1)
+                pre = Frames(f.data, f.offsets[:k], f.lengths[:k], f.timestamps_ns[:k], 1,
+                             fcs_bad=None if f.fcs_bad is None else f.fcs_bad[:k])
                 c = dict(feed.index_frames(pre, **self._feed_cfg).counters)
             self._feed_counters, self._feed_at = c, self.position
         return self._feed_counters

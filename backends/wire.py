@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.streams import BEAT_BITS, BEAT_FIELDS, BOOK_BEAT, book_beats, book_row_bits, field_offsets
+from ..host.framing import fcs_flags
+from ..spec.streams import (BEAT_BITS, BEAT_FIELDS, BOOK_BEAT, ORDER_BEAT_FIELDS, book_beats,
+                            book_row_bits, field_offsets)
 
 __all__ = ["FRAME_GAP", "beats", "frames_of", "gather_frames", "parse_rows", "shallower",
            "mold_counts", "poll_points", "message_positions", "trigger_latencies", "field_end",
@@ -27,7 +29,8 @@ _RECORD = 4 + (BEAT_BITS + 7) // 8
 def beats(frames: list[bytes], gap: int = FRAME_GAP, gaps: list[int] | None = None) -> bytes:
     """Harness records for one line: per 64-bit beat a u32 of idle cycles before it, then
     the beat packed LSB first as ``tickwire.spec.streams.BEAT_FIELDS`` lays it out, lane 0 =
-    the frame's first byte."""
+    the frame's first byte; an :class:`~tickwire.host.framing.FcsError` frame has ``user``
+    on its last beat."""
     n = len(frames)
     if n == 0:
         return b""
@@ -50,7 +53,7 @@ def beats(frames: list[bytes], gap: int = FRAME_GAP, gaps: list[int] | None = No
     tail = lens - 8 * (nb - 1)
     keep[last] = (1 << tail) - 1
     out[:, _AT["keep"][0]] = keep.astype(np.uint8)
-    for rows, name in ((first, "first"), (last, "last")):
+    for rows, name in ((first, "first"), (last, "last"), (last[fcs_flags(frames)], "user")):
         byte, bit = _AT[name]
         out[rows, byte] |= 1 << bit
     return out.tobytes()
@@ -80,9 +83,9 @@ def frames_of(path: str | Path) -> list[bytes]:
 
 
 def gather_frames(out: np.ndarray) -> tuple[list[bytes], list[int], list[int]]:
-    """Frames of order-stream records (beats as :data:`BEAT_FIELDS`); (frames, first cycles,
-    last cycles). Raises on a malformed beat sequence."""
-    width, off = dict(BEAT_FIELDS), field_offsets(BEAT_FIELDS)
+    """Frames of order-stream records (beats as :data:`ORDER_BEAT_FIELDS`); (frames, first
+    cycles, last cycles). Raises on a malformed beat sequence."""
+    width, off = dict(ORDER_BEAT_FIELDS), field_offsets(ORDER_BEAT_FIELDS)
     lanes = width["data"] // 8
     frames, firsts, lasts = [], [], []
     cur = bytearray()

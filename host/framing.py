@@ -22,8 +22,24 @@ __all__ = [
     "ip_to_int", "int_to_ip", "ip_to_bytes", "mac_to_bytes", "bytes_to_mac", "multicast_mac",
     "ones_complement_sum", "ipv4_checksum", "tcp_checksum", "udp_checksum",
     "build_udp_frame", "build_tcp_frame", "UdpDatagram", "TcpSegment",
-    "parse_udp_frame", "parse_tcp_frame", "group_table",
+    "parse_udp_frame", "parse_tcp_frame", "group_table", "FcsError", "fcs_flags",
 ]
+
+
+class FcsError(bytes):
+    """A frame whose Ethernet FCS the MAC found wrong. A cut-through MAC forwards it anyway
+    and flags it on its last beat (the feed's ``user`` bit); the feed counts it
+    (``fcs_errors``) and the book reports lost state (docs/architecture.md, "Bad FCS")."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"FcsError({bytes.__repr__(self)})"
+
+
+def fcs_flags(frames) -> np.ndarray:
+    """Per frame of ``frames`` (bytes), whether it is an :class:`FcsError`."""
+    return np.fromiter((isinstance(f, FcsError) for f in frames), np.bool_, len(frames))
 
 ETH_P_IPV4 = 0x0800
 ETH_P_8021Q = 0x8100

@@ -13,7 +13,7 @@ from typing import Iterable
 
 from . import itch
 from ..spec.counters import FEED_COUNTERS as COUNTERS
-from .framing import FRAME_REASONS, UdpDatagram, group_table, parse_udp_frame
+from .framing import FRAME_REASONS, FcsError, UdpDatagram, group_table, parse_udp_frame
 
 __all__ = [
     "HEADER_LEN", "HEARTBEAT", "END_OF_SESSION", "MoldError", "MoldPacket", "pack",
@@ -219,6 +219,7 @@ def reference_feed(frames: Iterable[bytes], groups=None, *, check_ip_checksum: b
     first_session = None
     for fi, frame in enumerate(frames):
         c["frames"] += 1
+        c["fcs_errors"] += isinstance(frame, FcsError)   # counted, otherwise taken as it came
         d = parse_udp_frame(frame, table, check_ip_checksum=check_ip_checksum)
         if isinstance(d, str):
             c[d] += 1

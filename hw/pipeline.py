@@ -50,7 +50,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE as _CAP, ROW_DEPTH
-from tickwire.spec.streams import BEAT_FIELDS
+from tickwire.spec.streams import ORDER_BEAT_FIELDS
 
 from .book.builder import COUNTERS as BOOK_COUNTERS, BookBuilder
 from .book.layouts import book_update_layout
@@ -66,7 +66,7 @@ from .trigger.path import (COUNTERS as PATH_COUNTERS, OrderConfig, OrderPath, Or
 __all__ = ["TickToTrade", "FeedConfig", "OrderBeat", "SymbolRow", "COUNTERS", "FEED_HW_PORTS"]
 
 #: One beat of the order output (byte 0 of a frame in ``data[7:0]``).
-OrderBeat = data.StructLayout(dict(BEAT_FIELDS))
+OrderBeat = data.StructLayout(dict(ORDER_BEAT_FIELDS))
 
 #: A row of the symbol table (book symbol table + egress names).
 SymbolRow = data.StructLayout({"name": 64, "valid": 1})

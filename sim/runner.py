@@ -457,7 +457,8 @@ class AxisSource:
     """Drives an ingress :class:`~tickwire.hw.feed.AxiStreamSignature` (no ready): frames as
     beats of ``width`` bits, byte 0 in lane 0, ``keep`` contiguous from lane 0 on the last beat.
     ``idle`` is the probability of an idle cycle before each beat (0: line rate) and ``gap`` the
-    idle cycles between frames."""
+    idle cycles between frames. An :class:`~tickwire.host.framing.FcsError` frame has ``user``
+    on its last beat (the MAC's bad-FCS flag)."""
 
     def __init__(self, tb: TB, prefix: str, width: int = 64, idle: float = 0.0, gap: int = 0,
                  rng: random.Random | None = None):
@@ -466,6 +467,7 @@ class AxisSource:
         self.keep = tb[f"{prefix}.keep"]
         self.first = tb[f"{prefix}.first"]
         self.last = tb[f"{prefix}.last"]
+        self.user = tb[f"{prefix}.user"]
         self.valid = tb[f"{prefix}.valid"]
         self.nb = width // 8
         self.idle = idle
@@ -483,6 +485,8 @@ class AxisSource:
     async def send(self, frame: bytes, *, gap: int | None = None) -> int:
         """Send one frame; return the cycle (``tb.cycle``) of its last beat."""
         from cocotb.triggers import RisingEdge
+        from tickwire.host.framing import FcsError
+        bad = isinstance(frame, FcsError)
         nb = self.nb
         nbeats = max(1, (len(frame) + nb - 1) // nb)
         last_cycle = 0
@@ -494,6 +498,7 @@ class AxisSource:
             self.keep.set((1 << len(chunk)) - 1)
             self.first.set(i == 0)
             self.last.set(i == nbeats - 1)
+            self.user.set(bad and i == nbeats - 1)
             self.valid.set(1)
             await RisingEdge(self.tb.dut.clk)
             self.beats += 1

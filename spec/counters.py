@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FRAME_REASONS", "FEED_COUNTERS", "BOOK_COUNTERS", "RISK_REASONS", "COUNTER_NAMES",
+__all__ = ["FRAME_REASONS", "LINE_FRAME_COUNTERS", "FEED_COUNTERS", "BOOK_COUNTERS", "RISK_REASONS", "COUNTER_NAMES",
            "RISK_PARAMS", "BOOK_LOSS_COUNTERS"]
 
 #: Frame drop reasons, in the order the checks run (docs/architecture.md, frame checks).
@@ -11,11 +11,15 @@ FRAME_REASONS = (
     "udp_length", "filtered", "mold_truncated",
 )
 
+#: Counters each feed line keeps (its frame parser): the drop reasons, frames in, and frames
+#: the MAC flagged with a bad FCS (counted whatever their outcome: they were acted on).
+LINE_FRAME_COUNTERS = FRAME_REASONS + ("frames", "fcs_errors")
+
 #: Feed counters (frame parser + MoldUDP64 tracker + message checks).
 FEED_COUNTERS = FRAME_REASONS + (
     "mold_overrun", "frames", "packets", "messages", "gaps", "gap_messages", "last_gap_first",
     "last_gap_last", "dup_packets", "stale_session", "heartbeats", "end_of_session",
-    "session_changes", "unknown_type", "bad_length",
+    "session_changes", "unknown_type", "bad_length", "fcs_errors",
 )
 
 #: Book, trigger and risk counters, in the emulator's counter-vector order.
@@ -44,6 +48,7 @@ RISK_PARAMS = (
 #: be stored (bucket full, or its reference already held), a level that was evicted or not
 #: stored, a reduction at a price the book no longer holds, a stock refused a slot, and the
 #: reductions that show the book's orders differ from the feed's (a reference it does not
-#: hold: e.g. added before the capture began; more shares than the order has left).
+#: hold: e.g. added before the capture began; more shares than the order has left), and a
+#: feed frame taken before its end showed a bad FCS (the feed's ``fcs_errors``).
 BOOK_LOSS_COUNTERS = ("order_table_full", "level_overflow", "level_miss", "symbol_overflow",
-                      "duplicate_ref", "unknown_ref", "overfill")
+                      "duplicate_ref", "unknown_ref", "overfill", "fcs_errors")

@@ -29,7 +29,8 @@ from typing import Iterable, Sequence
 from tickwire.host import config as _config
 
 from .capacity import GATEWARE as CAPACITY_DEFAULTS
-from .counters import BOOK_COUNTERS, COUNTER_NAMES, FEED_COUNTERS, FRAME_REASONS, RISK_PARAMS
+from .counters import (BOOK_COUNTERS, COUNTER_NAMES, FEED_COUNTERS, LINE_FRAME_COUNTERS,
+                       RISK_PARAMS)
 from .values import ip_to_int as _ip, mac_to_int as _mac
 
 __all__ = [
@@ -81,7 +82,7 @@ TABLE_KINDS = ("array", "memory", "port")
 MAP_ID = int.from_bytes(b"TWIR", "big")
 #: Map version (major, minor), typed by hand: bump minor for additions, major for changes.
 #: MAP_HASH catches whatever a forgotten bump would miss.
-MAP_VERSION = (2, 4)
+MAP_VERSION = (2, 5)
 
 
 
@@ -536,12 +537,15 @@ STICKY_SOURCES = {
     "status_gap": "gaps", "status_session_change": "session_changes",
     "status_order_table_full": "order_table_full", "status_level_overflow": "level_overflow",
     "status_symbol_overflow": "symbol_overflow", "status_risk_reject": "risk_rejects",
+    "status_fcs_error": "fcs_errors",
 }
 
 #: Counter register of each counter name (feed, then book/trigger/risk, then hardware-only).
 COUNTER_REGISTERS: dict[str, str] = {}
 #: Per-line copies of the frame counters (the feed front end's ``a_<name>``/``b_<name>``).
-LINE_COUNTERS = tuple(f"{line}_{n}" for line in "ab" for n in FRAME_REASONS + ("frames",))
+#: (``fcs_errors`` came later: its two registers follow the others, which keep their addresses)
+LINE_COUNTERS = tuple(f"{line}_{n}" for line in "ab" for n in LINE_FRAME_COUNTERS
+                      if n != "fcs_errors") + ("a_fcs_errors", "b_fcs_errors")
 #: Feed counters the emulator does not have: line-buffer overflows, ITCH messages of types
 #: the book does not use (hw/feed/frontend.py), and the per-line frame counters.
 FEED_HW_COUNTERS = ("overflow", "ignored_types") + LINE_COUNTERS
@@ -570,6 +574,8 @@ _FEED_COUNTER_DOC = {
     "unknown_type": "messages skipped: unknown type byte",
     "bad_length": "messages skipped: length differs from the type's length",
     "mold_overrun": "packets whose message walk ran past the UDP payload",
+    "fcs_errors": "frames the MAC flagged with a bad FCS on their last beat (their messages "
+                  "were taken: the book may be wrong)",
 }
 _BOOK_COUNTER_DOC = {
     "book_messages": "messages of tracked slots processed by the book",
@@ -756,7 +762,10 @@ def build_regmap() -> RegisterMap:
             Field("order_table_full", 1, "w1c", doc="an add was dropped: bucket full"),
             Field("level_overflow", 1, "w1c", doc="a level array overflowed"),
             Field("symbol_overflow", 1, "w1c", doc="auto mode: the symbol table is full"),
-            Field("risk_reject", 1, "w1c", doc="pre-trade risk rejected an order")],
+            Field("risk_reject", 1, "w1c", doc="pre-trade risk rejected an order"),
+            Field("fcs_error", 1, "w1c",
+                  doc="a feed frame came with a bad FCS after its messages were taken "
+                      "(the book may be wrong: resync)")],
             doc="Status: live bits and sticky event bits (write 1 to clear)."),
         Register("FEED_CONFIG", None, [
             Field("check_ip_checksum", 1, "rw", reset=1,

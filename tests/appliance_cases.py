@@ -61,10 +61,7 @@ def emulate(frames, cfg, limits, plan, depth):
     from tickwire.host.emu.pipeline import Emulator
     from tickwire.backends.rtl import frame_first_messages, rtl_config
     first = frame_first_messages(frames)
-    data = np.frombuffer(b"".join(frames), np.uint8).copy()
-    lens = np.array([len(f) for f in frames], np.int64)
-    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-    idx = feed.index_frames(Frames(data, offs, lens, np.arange(len(frames), dtype=np.int64), 1))
+    idx = feed.index_frames(Frames.from_list(frames))   # FcsError frames flagged
     c = rtl_config(copy.deepcopy(cfg))
     c.strategy.kind = "none"
     emu = Emulator(c, depth)

@@ -17,7 +17,7 @@ from tickwire.host import itch
 from tickwire.host import moldudp64 as mold
 from tickwire.host.capture import Frames, read_pcap
 from tickwire.host.emu.feed import index_frames
-from tickwire.host.framing import FRAME_REASONS, build_udp_frame, ipv4_checksum
+from tickwire.host.framing import FRAME_REASONS, FcsError, build_udp_frame, ipv4_checksum
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ITCH_PCAPS = sorted((SHARED / "itch").glob("*.pcap"))
@@ -216,13 +216,14 @@ def test_garbage_never_raises_and_accounts_for_every_frame():
             frames.append(bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 120))))
         elif r < 0.5:
             # Flip a few header bytes (Ethernet, IPv4, UDP). Payload corruption is out of scope:
-            # the MAC's FCS drops it, and a corrupted session or sequence field would
-            # (correctly, by the rules) look like a new session or a gap.
+            # a corrupted session or sequence field would (correctly, by the rules) look like
+            # a new session or a gap. Half of them come flagged by a cut-through MAC (bad
+            # FCS): counted, otherwise taken as they came.
             b = bytearray(g)
             hdr = 46 if g[12:14] == b"\x81\x00" else 42
             for _ in range(rng.randrange(1, 4)):
                 b[rng.randrange(hdr)] = rng.getrandbits(8)
-            frames.append(bytes(b))
+            frames.append(FcsError(b) if rng.random() < 0.5 else bytes(b))
         elif r < 0.6:
             frames.append(g[:rng.randrange(len(g))])
         frames.append(g)
@@ -232,6 +233,12 @@ def test_garbage_never_raises_and_accounts_for_every_frame():
     assert ix.counters == ref.counters
     assert [m.data for m in ref.messages] == [ix.message(i) for i in range(len(ix))]
     c = ix.counters
+    flagged = sum(isinstance(f, FcsError) for f in frames)
+    assert c["fcs_errors"] == flagged > 0
+    plain = index_frames(Frames.from_list([bytes(f) for f in frames]))
+    assert plain.counters == dict(c, fcs_errors=0)      # nothing else changes
+    assert [plain.message(i) for i in range(len(plain))] == [ix.message(i)
+                                                             for i in range(len(ix))]
     assert c["frames"] == len(frames)
     assert c["frames"] == (sum(c[r] for r in FRAME_REASONS) + c["packets"] + c["dup_packets"]
                            + c["stale_session"])

@@ -5,11 +5,13 @@ before and during the stream; order frames byte-identical to the emulator's; eve
 counter, the positions, the gross exposure, the session counters and the status read back
 through the driver equal to the emulator's state."""
 
+import random
+
 import pytest
 
 from tickwire.host import gen
 from tickwire.host.emu.core import G_GROSS
-from tickwire.host.framing import build_udp_frame
+from tickwire.host.framing import FcsError, build_udp_frame
 
 from tickwire.backends import rtl as appliance
 
@@ -57,6 +59,8 @@ def compare(frames, cfg, limits, plan, *, random_ready=False):
     st = drv.status
     assert st.risk_reject == int(res.counters["risk_rejects"] > 0)
     assert st.gap == int(res.counters["gaps"] > 0) and st.busy == 0
+    assert st.fcs_error == int(res.counters["fcs_errors"] > 0)
+    assert c["a_fcs_errors"] + c["b_fcs_errors"] == res.counters["fcs_errors"]
     sess = drv.session()
     if n:
         assert sess["next_user_ref"] == int(res.orders.user_ref[-1]) + 1
@@ -75,6 +79,25 @@ def test_sample_capture_configured_through_the_driver(built):
         orders += len(r.frames)
         rejects += res.counters["risk_rejects"]
     assert orders > 20 and rejects > 0
+
+
+def test_bad_fcs_frames_are_counted_and_taken(built):
+    """Frames the MAC flags with a bad FCS on their last beat (``user``): their messages were
+    taken as they arrived, so the book and the orders are the emulator's for the same frames;
+    each is counted (``fcs_errors``, per line too) and STATUS.fcs_error says the book may be
+    wrong."""
+    frames = sample_frames()[:4000]
+    rng = random.Random(5)
+    bad = sorted(rng.sample(range(len(frames)), 40)) + [len(frames) - 1]
+    for i in bad:
+        frames[i] = FcsError(frames[i])
+    mid = mids(frames, SAMPLE_NAMES)
+    cfg, limits, plan = plan_writes(24, frames, SAMPLE_NAMES, mid, permissive=True)
+    r, res = compare(frames, cfg, limits, plan)
+    assert res.counters["fcs_errors"] == len(bad) and len(r.frames) > 0
+    c = r.drv.counters(hardware=True)
+    assert c["a_fcs_errors"] == len(bad) and c["b_fcs_errors"] == 0
+    assert r.drv.status.fcs_error == 1
 
 
 def test_generated_day_configured_through_the_driver(built):

@@ -27,11 +27,12 @@ _RUNT, _NOT_IPV4, _IP_HEADER, _IP_CHECKSUM, _IP_LENGTH, _NOT_UDP, _IP_FRAGMENT =
 _UDP_LENGTH, _FILTERED, _MOLD_TRUNCATED, _MOLD_OVERRUN, _FRAMES, _PACKETS = range(7, 13)
 _MESSAGES, _GAPS, _GAP_MESSAGES, _LAST_GAP_FIRST, _LAST_GAP_LAST = range(13, 18)
 _DUP_PACKETS, _STALE_SESSION, _HEARTBEATS, _END_OF_SESSION = range(18, 22)
-_SESSION_CHANGES, _UNKNOWN_TYPE, _BAD_LENGTH = range(22, 25)
-_N_COUNTERS = 25
+_SESSION_CHANGES, _UNKNOWN_TYPE, _BAD_LENGTH, _FCS_ERRORS = range(22, 26)
+_N_COUNTERS = 26
 assert len(COUNTERS) == _N_COUNTERS and COUNTERS[_BAD_LENGTH] == "bad_length" \
     and COUNTERS[_MOLD_OVERRUN] == "mold_overrun" and COUNTERS[_SESSION_CHANGES] == \
-    "session_changes" and COUNTERS[_MOLD_TRUNCATED] == "mold_truncated", COUNTERS
+    "session_changes" and COUNTERS[_MOLD_TRUNCATED] == "mold_truncated" \
+    and COUNTERS[_FCS_ERRORS] == "fcs_errors", COUNTERS
 
 #: Per-frame outcome codes of :attr:`MessageIndex.frame_status`: the frame drop reasons
 #: (codes 0..9), then the packet outcomes.
@@ -289,6 +290,10 @@ def index_frames(frames: Frames, groups=None, *, check_ip_checksum: bool = True,
         data, offsets, lengths, gip, gport, bool(check_ip_checksum), bool(track_sequence),
         _LENGTH_BY_BYTE, cap)
     session = session_str(data[fs:fs + 10].tobytes()) if fs >= 0 else ""
+    # A flagged frame is taken as it came (its messages were acted on before its end showed
+    # the FCS): it only counts, and the count says the book may be wrong.
+    if frames.fcs_bad is not None:
+        c[_FCS_ERRORS] = int(np.count_nonzero(frames.fcs_bad))
     return MessageIndex(data, o_off, o_len, o_seq, o_frame, session, _counters(c), status)
 
 

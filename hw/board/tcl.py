@@ -288,7 +288,8 @@ def bd_tcl(t: Target, order: dict | None = None) -> str:
             L += ["create_bd_cell -type ip -vlnv xilinx.com:ip:axis_data_fifo:2.0 "
                   f"{stream}_cdc",
                   "set_property -dict [list CONFIG.IS_ACLK_ASYNC {1} CONFIG.FIFO_DEPTH {512} "
-                  f"CONFIG.HAS_TKEEP {{1}} CONFIG.HAS_TLAST {{1}}] [get_bd_cells {stream}_cdc]",
+                  f"CONFIG.HAS_TKEEP {{1}} CONFIG.HAS_TLAST {{1}} CONFIG.TUSER_WIDTH {{1}}] "
+                  f"[get_bd_cells {stream}_cdc]",  # tuser: the MAC's bad-FCS flag
                   f"connect_bd_intf_net [get_bd_intf_pins feed_mac/axis_rx_{lane}] "
                   f"[get_bd_intf_pins {stream}_cdc/S_AXIS]",
                   f"connect_bd_intf_net [get_bd_intf_pins {stream}_cdc/M_AXIS] "

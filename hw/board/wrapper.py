@@ -9,9 +9,11 @@ the appliance's own port names, as the RTL harness has them) and adapts its port
 ``ap_rst_n``           active-low reset, synchronous to ``ap_clk``
 ``s_axi_control_*``    AXI4-Lite slave (32-bit data, :data:`ADDR_WIDTH`-bit byte address):
                        the register map; ``*prot`` is not a kernel port (tied to 0)
-``s_axis_feed_a_*``    AXI4-Stream (64-bit, ``tkeep``, ``tlast``): feed line A, one Ethernet
-``s_axis_feed_b_*``    frame per packet, no FCS; ``tready`` is always 1 (the appliance takes
-                       a beat every cycle); ``first`` is derived from the packet boundaries
+``s_axis_feed_a_*``    AXI4-Stream (64-bit, ``tkeep``, ``tlast``, ``tuser``): feed line A, one
+``s_axis_feed_b_*``    Ethernet frame per packet, no FCS; ``tuser`` with ``tlast``: the MAC
+                       found the FCS wrong (a cut-through MAC's error flag); ``tready`` is
+                       always 1 (the appliance takes a beat every cycle); ``first`` is
+                       derived from the packet boundaries
 ``m_axis_orders_*``    AXI4-Stream (64-bit): order frames, one per packet, with back-pressure
 ``m_axis_book_*``      AXI4-Stream (:data:`BOOK_BEAT` bits): one top-N book row per packet,
                        the row's bits (``book_update_layout``) from bit 0 of the first beat,
@@ -61,18 +63,18 @@ _AXIL = [("awaddr", ADDR_WIDTH, "in"), ("awvalid", 1, "in"), ("awready", 1, "out
          ("rdata", 32, "out"), ("rresp", 2, "out"), ("rvalid", 1, "out"), ("rready", 1, "in")]
 
 
-def _axis(width: int, slave: bool):
+def _axis(width: int, slave: bool, user: bool = False):
     d_in, d_out = ("in", "out") if slave else ("out", "in")
-    return [("tdata", width, d_in), ("tkeep", width // 8, d_in), ("tlast", 1, d_in),
-            ("tvalid", 1, d_in), ("tready", 1, d_out)]
+    return [("tdata", width, d_in), ("tkeep", width // 8, d_in), ("tlast", 1, d_in)] + (
+        [("tuser", 1, d_in)] if user else []) + [("tvalid", 1, d_in), ("tready", 1, d_out)]
 
 
 #: The kernel's bus interfaces: name -> (protocol, mode, [(signal, width, direction)]);
 #: the Tcl's interface inference and the tests check the Verilog against this.
 INTERFACES = {
     "s_axi_control": ("aximm", "slave", _AXIL),
-    "s_axis_feed_a": ("axis", "slave", _axis(FEED_BEAT, True)),
-    "s_axis_feed_b": ("axis", "slave", _axis(FEED_BEAT, True)),
+    "s_axis_feed_a": ("axis", "slave", _axis(FEED_BEAT, True, user=True)),
+    "s_axis_feed_b": ("axis", "slave", _axis(FEED_BEAT, True, user=True)),
     "m_axis_orders": ("axis", "master", _axis(FEED_BEAT, False)),
     "m_axis_book": ("axis", "master", _axis(BOOK_BEAT, False)),
 }
@@ -233,7 +235,7 @@ class KernelTop(Elaboratable):
                if n not in ("clk", "rst")}
         driven = ({f"axi__{s}" for s, _, d in _AXIL if d == "in"} | {"axi__awprot", "axi__arprot"}
                   | {f"rx_{line}__{f}" for line in "ab"
-                     for f in ("data", "keep", "first", "last", "valid")}
+                     for f in ("data", "keep", "first", "last", "user", "valid")}
                   | {"o__ready", "updates__ready"}
                   | {f"mem__{ch}__{s}" for ch, sigs in _MEM_CHANNELS.items() for s in sigs})
         undriven = [n for n in sig if self.inner[n][1] == "in" and n not in driven]
@@ -258,6 +260,7 @@ class KernelTop(Elaboratable):
             m.d.comb += [sig[f"rx_{line}__data"].eq(p[k + "tdata"]),
                          sig[f"rx_{line}__keep"].eq(p[k + "tkeep"]),
                          sig[f"rx_{line}__last"].eq(p[k + "tlast"]),
+                         sig[f"rx_{line}__user"].eq(p[k + "tuser"]),
                          sig[f"rx_{line}__first"].eq(~in_frame),
                          sig[f"rx_{line}__valid"].eq(beat),
                          p[k + "tready"].eq(1)]

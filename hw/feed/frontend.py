@@ -15,18 +15,19 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
+from tickwire.spec.counters import LINE_FRAME_COUNTERS
 
 from ..layouts import DecodedMessage
 from .decoder import EarlyLayout, ItchDecoder
-from .layouts import (AxiStreamSignature, FEED_COUNTERS, FeedTap, FRAME_REASONS,
-                      FRAME_STATUS_PASS, GroupEntry, TRACKER_COUNTERS, TrackerEvent, WIDE_COUNTERS)
+from .layouts import (AxiStreamSignature, FEED_COUNTERS, FeedTap, FRAME_STATUS_PASS,
+                      GroupEntry, TRACKER_COUNTERS, TrackerEvent, WIDE_COUNTERS)
 from .linebuf import MoldLineBuffer
 from .parser import FrameParser
 from .tracker import MoldTracker
 
 __all__ = ["FeedFrontEnd"]
 
-_LINE_COUNTERS = FRAME_REASONS + ("frames",)
+_LINE_COUNTERS = LINE_FRAME_COUNTERS
 
 
 class FeedFrontEnd(wiring.Component):

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from tickwire.host.framing import FRAME_REASONS
 from tickwire.host.moldudp64 import COUNTERS
+from tickwire.spec.counters import LINE_FRAME_COUNTERS
 from tickwire.spec.streams import beat_fields
 
 __all__ = [
@@ -22,10 +23,11 @@ __all__ = [
 class AxiStreamSignature(wiring.Signature):
     """Ingress from a MAC (source side): ``data``, ``keep`` (byte enables, contiguous from lane
     0, all ones except possibly on the last beat), ``first``, ``last``, ``valid``. There is no
-    ``ready``: the consumer takes one beat per cycle. Frames carry no FCS."""
+    ``ready``: the consumer takes one beat per cycle. Frames carry no FCS; ``user`` on the last
+    beat says the MAC found it wrong (a cut-through MAC flags the frame it has forwarded)."""
 
     def __init__(self, width: int = 64):
-        fields = beat_fields(width)     # the one description of the beat (tickwire.spec)
+        fields = beat_fields(width, user=True)  # the one description of the beat (spec)
         self.width = width
         super().__init__({**{name: Out(w) for name, w in fields}, "valid": Out(1)})
 
@@ -93,7 +95,7 @@ DECODER_COUNTERS = ("messages", "unknown_type", "bad_length", "mold_overrun")
 #: Counters that hold sequence numbers (64-bit) rather than event counts.
 WIDE_COUNTERS = ("gap_messages", "last_gap_first", "last_gap_last")
 
-assert set(FRAME_REASONS) | {"frames"} | set(TRACKER_COUNTERS) | set(DECODER_COUNTERS) \
+assert set(LINE_FRAME_COUNTERS) | set(TRACKER_COUNTERS) | set(DECODER_COUNTERS) \
     == set(FEED_COUNTERS), FEED_COUNTERS
 
 

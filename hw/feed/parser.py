@@ -26,6 +26,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
+from tickwire.spec.counters import LINE_FRAME_COUNTERS
 
 from ..trigger.common import check_int
 from .layouts import (AxiStreamSignature, FRAME_REASONS, FRAME_STATUS_PASS, GroupEntry,
@@ -73,8 +74,9 @@ class FrameParser(wiring.Component):
         final 6 cycles after the beat holding the IPv4 header's last byte was on ``rx``, and
         the frame's own until its next frame's second beat (for the port walker,
         hw/trigger/portwalk.py).
-    runt, not_ipv4, ... mold_truncated, frames : Out(counter_width)
-        Drop counters by reason (names of tickwire.host.framing.FRAME_REASONS) and frames in.
+    runt, not_ipv4, ... mold_truncated, frames, fcs_errors : Out(counter_width)
+        Drop counters by reason (names of tickwire.host.framing.FRAME_REASONS), frames in, and
+        frames whose last beat had ``user`` (the MAC found the FCS wrong).
     """
 
     def __init__(self, *, width: int = 64, groups: int = GATEWARE["groups"], counter_width: int = 32):
@@ -94,7 +96,7 @@ class FrameParser(wiring.Component):
                                                  always_ready=True)),
             "verdict": Out(1),
         }
-        for name in FRAME_REASONS + ("frames",):
+        for name in LINE_FRAME_COUNTERS:
             members[name] = Out(counter_width)
         super().__init__(members)
 
@@ -296,8 +298,14 @@ class FrameParser(wiring.Component):
         st_code = Signal(range(FRAME_STATUS_PASS + 1))
         m.d.sync += [st_valid.eq(r3_valid), st_code.eq(reason)]
         m.d.comb += [self.frame_status.valid.eq(st_valid), self.frame_status.payload.eq(st_code)]
-        counters = {k: getattr(self, k) for k in FRAME_REASONS + ("frames",)}
+        counters = {k: getattr(self, k) for k in LINE_FRAME_COUNTERS}
         cregs = {k: Signal(self._cw, name=f"cnt_{k}") for k in counters}
+        # The MAC's verdict on the FCS comes with the last beat, after the frame's messages
+        # have gone on: the frame is only counted (docs/architecture.md "Bad FCS").
+        fcs_bad = Signal()
+        m.d.sync += fcs_bad.eq(rx.valid & rx.last & rx.user)
+        with m.If(fcs_bad):
+            m.d.sync += cregs["fcs_errors"].eq(cregs["fcs_errors"] + 1)
         with m.If(st_valid):
             m.d.sync += cregs["frames"].eq(cregs["frames"] + 1)
             for i, k in enumerate(FRAME_REASONS):

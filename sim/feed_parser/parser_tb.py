@@ -14,7 +14,7 @@ from collections import Counter
 
 import cocotb
 
-from tickwire.host.framing import FRAME_REASONS
+from tickwire.host.framing import FRAME_REASONS, FcsError
 from tickwire.sim.feed_common import (GROUPS, capture_frames, captures,
                                       expected_parser_output, group_entries, ipv4_frame,
                                       malformed_frames, mold_packet, packets_from_beats,
@@ -63,6 +63,9 @@ class ParserTB(TB):
             got = self[name].value
             assert got == counts[i], f"{label}: counter {name}={got}, expected {counts[i]}"
         assert self["frames"].value == len(exp)
+        bad = sum(isinstance(f, FcsError) for f, _, _ in self.sent)
+        assert self["fcs_errors"].value == bad, \
+            f"{label}: fcs_errors={self['fcs_errors'].value}, expected {bad}"
         return pk
 
 
@@ -174,5 +177,7 @@ async def random_mix(dut):
             f = rng.choice(pool)[1]
         if rng.random() < 0.1:            # random truncation anywhere
             f = f[:rng.randrange(1, len(f) + 1)]
+        if rng.random() < 0.1:            # the MAC flags it: counted, otherwise as it came
+            f = FcsError(f)
         await tb.send(f, gap=rng.choice([0, 0, 0, 1, 5]))
     await tb.check("random")

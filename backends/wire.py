@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..host.framing import fcs_flags
-from ..spec.streams import (BEAT_BITS, BEAT_FIELDS, BOOK_BEAT, ORDER_BEAT_FIELDS, book_beats,
-                            book_row_bits, field_offsets)
+from ..host.framing import FcsError, fcs_flags
+from ..spec.streams import (BEAT_BITS, BEAT_FIELDS, BOOK_BEAT, book_beats, book_row_bits,
+                            field_offsets)
 
 __all__ = ["FRAME_GAP", "beats", "frames_of", "gather_frames", "parse_rows", "shallower",
            "mold_counts", "poll_points", "message_positions", "trigger_latencies", "field_end",
@@ -83,9 +83,11 @@ def frames_of(path: str | Path) -> list[bytes]:
 
 
 def gather_frames(out: np.ndarray) -> tuple[list[bytes], list[int], list[int]]:
-    """Frames of order-stream records (beats as :data:`ORDER_BEAT_FIELDS`); (frames, first
-    cycles, last cycles). Raises on a malformed beat sequence."""
-    width, off = dict(ORDER_BEAT_FIELDS), field_offsets(ORDER_BEAT_FIELDS)
+    """Frames of order-stream records (beats as :data:`BEAT_FIELDS`); (frames, first
+    cycles, last cycles). A frame with ``user`` on its last beat (aborted: the MAC ends it with
+    a bad FCS) is an :class:`~tickwire.host.framing.FcsError`. Raises on a malformed beat
+    sequence."""
+    width, off = dict(BEAT_FIELDS), field_offsets(BEAT_FIELDS)
     lanes = width["data"] // 8
     frames, firsts, lasts = [], [], []
     cur = bytearray()
@@ -104,7 +106,7 @@ def gather_frames(out: np.ndarray) -> tuple[list[bytes], list[int], list[int]]:
             firsts.append(cyc)
         cur += d.to_bytes(lanes, "little")[:n]
         if last:
-            frames.append(bytes(cur))
+            frames.append(FcsError(cur) if (v >> off["user"]) & 1 else bytes(cur))
             lasts.append(cyc)
             cur = bytearray()
     if cur:

@@ -23,6 +23,7 @@ __all__ = [
     "ones_complement_sum", "ipv4_checksum", "tcp_checksum", "udp_checksum",
     "build_udp_frame", "build_tcp_frame", "UdpDatagram", "TcpSegment",
     "parse_udp_frame", "parse_tcp_frame", "group_table", "FcsError", "fcs_flags",
+    "after_aborts", "sent_as",
 ]
 
 
@@ -352,3 +353,37 @@ def parse_tcp_frame(frame: bytes, *, check_checksums: bool = True) -> TcpSegment
     return TcpSegment(**_transport_fields(frame, l3, vlan, l4), seq=seq, ack=ack, flags=flags,
                       window=window, payload=seg[doff:], payload_offset=l4 + doff)
 
+
+
+def after_aborts(frames, aborted) -> list[bytes]:
+    """The TCP frames of one session as they leave when the frames flagged in ``aborted`` are
+    aborted (ended with a bad FCS: the peer never sees them): each later frame's sequence
+    number moves back by the payload of every aborted frame before it (its checksum
+    recomputed), and the aborted ones are :class:`FcsError`. The order egress does this to
+    the emulator's frames when a feed frame's FCS turns out bad (docs/architecture.md "Bad
+    FCS after cut-through")."""
+    out, back = [], 0
+    for i, (f, bad) in enumerate(zip(frames, aborted, strict=True)):
+        r = _transport(bytes(f), IPPROTO_TCP, False)
+        if isinstance(r, str):
+            raise ValueError(f"frame {i}: not a TCP frame ({r})")
+        l3, _, l4, seg_len = r
+        g = bytearray(f)
+        if back:
+            seq = (struct.unpack_from(">I", g, l4 + 4)[0] - back) & 0xFFFFFFFF
+            struct.pack_into(">I", g, l4 + 4, seq)
+            struct.pack_into(">H", g, l4 + 16, 0)
+            src, dst = (int.from_bytes(g[l3 + k:l3 + k + 4], "big") for k in (12, 16))
+            struct.pack_into(">H", g, l4 + 16, tcp_checksum(src, dst, bytes(g[l4:l4 + seg_len])))
+        if bad:
+            back += seg_len - 4 * (g[l4 + 12] >> 4)
+        out.append(FcsError(g) if bad else bytes(g))
+    return out
+
+
+def sent_as(got, want) -> bool:
+    """Whether order frames ``got`` (the gateware's, an aborted one an :class:`FcsError`) are
+    ``want`` (the emulator's) as the gateware sends them (:func:`after_aborts`)."""
+    flags = [isinstance(f, FcsError) for f in got]
+    return len(got) == len(want) and (list(got) == list(want) if not any(flags) else
+                                      list(got) == after_aborts(want, flags))

@@ -2,7 +2,7 @@
 
 from amaranth.lib import data
 
-__all__ = ["DecodedMessage", "BookUpdateHeader", "Quote", "AddInfo", "BookEvent"]
+__all__ = ["DecodedMessage", "BookUpdateHeader", "Quote", "AddInfo", "BookEvent", "BadRange"]
 
 
 class DecodedMessage(data.Struct):
@@ -74,3 +74,11 @@ class BookEvent(data.Struct):
     add: AddInfo
     stamp: 32
     stamp_valid: 1
+
+
+class BadRange(data.Struct):
+    """Feed -> order egress: the messages ``lo`` .. ``hi - 1`` (MoldUDP64 sequence numbers)
+    came in a frame whose FCS turned out bad after they were taken (docs/architecture.md
+    "Bad FCS after cut-through"). ``hi`` is exclusive."""
+    lo: 64
+    hi: 64

@@ -40,7 +40,8 @@ which keeps the order of the engine's state changes (docs/architecture.md "Trigg
 port").
 
 The order output ``o`` is a ``lib.stream`` of :data:`OrderBeat` (the egress's 64-bit
-AXI-stream beats: data, keep, first, last) with back-pressure.
+AXI-stream beats: data, keep, first, last, user: an aborted frame) with back-pressure. The
+feed's bad-FCS ranges (``FeedFrontEnd.fcs_bad``) go to the egress.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE as _CAP, ROW_DEPTH
-from tickwire.spec.streams import ORDER_BEAT_FIELDS
+from tickwire.spec.streams import BEAT_FIELDS
 
 from .book.builder import COUNTERS as BOOK_COUNTERS, BookBuilder
 from .book.layouts import book_update_layout
@@ -66,7 +67,7 @@ from .trigger.path import (COUNTERS as PATH_COUNTERS, OrderConfig, OrderPath, Or
 __all__ = ["TickToTrade", "FeedConfig", "OrderBeat", "SymbolRow", "COUNTERS", "FEED_HW_PORTS"]
 
 #: One beat of the order output (byte 0 of a frame in ``data[7:0]``).
-OrderBeat = data.StructLayout(dict(ORDER_BEAT_FIELDS))
+OrderBeat = data.StructLayout(dict(BEAT_FIELDS))
 
 #: A row of the symbol table (book symbol table + egress names).
 SymbolRow = data.StructLayout({"name": 64, "valid": 1})
@@ -207,6 +208,7 @@ class TickToTrade(wiring.Component):
         wiring.connect(m, feed.o, book.i)
         wiring.connect(m, book.o, wiring.flipped(self.updates))
         wiring.connect(m, book.ev, path.ev)
+        wiring.connect(m, feed.fcs_bad, path.fcs_bad)
         wiring.connect(m, path.lat, wiring.flipped(self.lat))
         wiring.connect(m, wiring.flipped(self.orders), path.config)
         for t in ("triggers", "refs", "limits", "positions", "lat_hist"):
@@ -244,6 +246,7 @@ class TickToTrade(wiring.Component):
             self.o.valid.eq(path.o.valid), path.o.ready.eq(self.o.ready),
             self.o.payload.data.eq(path.o.data), self.o.payload.keep.eq(path.o.keep),
             self.o.payload.first.eq(path.o.first), self.o.payload.last.eq(path.o.last),
+            self.o.payload.user.eq(path.o.user),
         ]
         forward(m, self.counters, feed, FEED_COUNTERS + FEED_HW_PORTS)
         forward(m, self.counters, book, BOOK_COUNTERS)

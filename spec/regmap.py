@@ -551,9 +551,11 @@ LINE_COUNTERS = tuple(f"{line}_{n}" for line in "ab" for n in LINE_FRAME_COUNTER
 FEED_HW_COUNTERS = ("overflow", "ignored_types") + LINE_COUNTERS
 #: Order-path counters the emulator does not have (the COUNTERS of hw/trigger/engine.py and
 #: hw/egress/builder.py beyond the emulator's names; tests/test_regmap_description.py checks).
-ORDER_HW_COUNTERS = ("fast_offered", "fast_taken", "fast_mismatch", "frames_sent", "drops",
-                     "fast_orders", "port_offered", "port_syncs", "port_b_waits",
-                     "wire_stops")
+#: The first of them fill the book counters' block; the rest have a block of their own.
+_ORDER_HW_IN_BOOK_BLOCK = ("fast_offered", "fast_taken", "fast_mismatch", "frames_sent", "drops",
+                           "fast_orders", "port_offered", "port_syncs", "port_b_waits",
+                           "wire_stops")
+ORDER_HW_COUNTERS = _ORDER_HW_IN_BOOK_BLOCK + ("fcs_aborts", "fcs_late")
 
 _FEED_COUNTER_DOC = {
     "frames": "frames received (both lines)",
@@ -595,7 +597,11 @@ _BOOK_COUNTER_DOC = {
     "fast_taken": "cut-through trigger evaluations taken (hardware only)",
     "fast_mismatch": "cut-through evaluations the committed message contradicted "
                      "(hardware only)",
-    "frames_sent": "order frames sent (hardware only)",
+    "frames_sent": "order frames sent, aborted ones included (hardware only)",
+    "fcs_aborts": "order frames ended with a bad FCS: fired by a message whose feed frame had "
+                  "a bad FCS (hardware only)",
+    "fcs_late": "order frames sent whole before their message's feed frame showed a bad FCS "
+                "(hardware only)",
     "drops": "accepted orders dropped by the egress (hardware only)",
     "fast_orders": "orders sent from a cut-through trigger (hardware only)",
     "port_offered": "of the cut-through strobes, those the port walker presented from line "
@@ -792,7 +798,7 @@ def build_regmap() -> RegisterMap:
                      "and MoldUDP64\"), named as `tickwire.host.moldudp64.COUNTERS`. 64 bits: "
                      "read the low word first (it captures the high word).")
     book = Block("Book, trigger and risk counters", 0x0200,
-                 _counters(COUNTER_NAMES) + _counters(ORDER_HW_COUNTERS),
+                 _counters(COUNTER_NAMES) + _counters(_ORDER_HW_IN_BOOK_BLOCK),
                  doc="Counters of the book builder, trigger engine and pre-trade risk, named "
                      "as `tickwire.host.emu.core.COUNTER_NAMES`, then the order path's "
                      "hardware-only counters.")
@@ -959,8 +965,12 @@ def build_regmap() -> RegisterMap:
     ], doc="Per-entry tables. Each entry is written word by word into the table's staging row "
            "and committed by the write of its last word.")
 
+    order_hw = Block("Order path hardware counters", 0x0700,
+                     _counters(ORDER_HW_COUNTERS[len(_ORDER_HW_IN_BOOK_BLOCK):]),
+                     doc="The order path's hardware-only counters that follow those of the "
+                         "book counters' block (the egress's bad-FCS aborts).")
     m = RegisterMap("tickwire", [ident, control, feed, book, riskb, session, latency, feed_hw,
-                                 tables],
+                                 order_hw, tables],
                     addr_width=15)
     missing = set(RISK_PARAMS) - set(RISK_PARAM_FIELDS)
     assert not missing, missing

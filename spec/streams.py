@@ -1,8 +1,7 @@
 """Layouts of the device's streams that the host and the gateware both write down.
 
 The 64-bit MAC beat, its fields in order, LSB first: the feed's ingress (AXI-stream, no
-``ready``, with the MAC's bad-frame flag ``user``) and the order egress (with ``ready``) carry
-the same beat but for ``user``. hw/feed/layouts.py (``AxiStreamSignature``),
+``ready``) and the order egress (with ``ready``) carry the same beat. hw/feed/layouts.py (``AxiStreamSignature``),
 hw/egress/layouts.py (``OrderStreamSignature``) and hw/pipeline.py (``OrderBeat``) build their
 ports from it, the RTL harness declares its input ports with it, and backends/wire.py packs
 feed beats and unpacks order beats by it.
@@ -10,29 +9,26 @@ feed beats and unpacks order beats by it.
 
 from __future__ import annotations
 
-__all__ = ["beat_fields", "BEAT_FIELDS", "BEAT_BITS", "ORDER_BEAT_FIELDS", "field_offsets",
-           "BOOK_BEAT",
+__all__ = ["beat_fields", "BEAT_FIELDS", "BEAT_BITS", "field_offsets", "BOOK_BEAT",
            "book_row_bits", "book_beats"]
 
 
-def beat_fields(width: int = 64, *, user: bool = False) -> tuple[tuple[str, int], ...]:
+def beat_fields(width: int = 64) -> tuple[tuple[str, int], ...]:
     """(name, bits) of one beat of ``width`` data bits: ``data`` (byte 0 in lane 0),
-    ``keep`` (byte enables, contiguous from lane 0), ``first``, ``last``; with ``user``, then
-    ``user``: on the last beat, the MAC found the frame's FCS wrong (a cut-through MAC has
-    forwarded the frame before it could tell; docs/architecture.md "Bad FCS")."""
+    ``keep`` (byte enables, contiguous from lane 0), ``first``, ``last``, ``user``: on the last
+    beat, the frame's FCS is bad -- on the feed, the MAC found it so after forwarding the frame
+    (cut-through); on the order egress, the MAC is to end the frame with a bad FCS, an abort
+    (docs/architecture.md "Bad FCS after cut-through")."""
     if not isinstance(width, int) or width < 8 or width % 8:
         raise TypeError(f"AXI-stream width must be a positive multiple of 8 bits, not "
                         f"{width!r}")
-    return (("data", width), ("keep", width // 8), ("first", 1), ("last", 1)) + (
-        (("user", 1),) if user else ())
+    return (("data", width), ("keep", width // 8), ("first", 1), ("last", 1), ("user", 1))
 
 
-#: The 64-bit feed beat of the appliance's two lines.
-BEAT_FIELDS = beat_fields(64, user=True)
-#: Bits of one packed feed beat (75).
+#: The 64-bit beat of the appliance's two feed lines and of its order output.
+BEAT_FIELDS = beat_fields(64)
+#: Bits of one packed beat (75).
 BEAT_BITS = sum(w for _, w in BEAT_FIELDS)
-#: The 64-bit beat of the order egress.
-ORDER_BEAT_FIELDS = beat_fields(64)
 
 
 def field_offsets(fields) -> dict[str, int]:

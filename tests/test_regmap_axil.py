@@ -164,7 +164,7 @@ def test_64bit_capture():
 def test_slverr():
     async def body(h):
         # (0x02F8 was one until the order-path counters filled their block)
-        holes = [0x0030, 0x004C, 0x01C8, 0x0700, 0x0FFC, 0x1200, 0x7000, 0x7FFC]
+        holes = [0x0030, 0x004C, 0x01D0, 0x0710, 0x0FFC, 0x1200, 0x7000, 0x7FFC]
         for a in holes:
             assert REGMAP.decode(a) is None
             assert await h.read(a) == (0, SLVERR)

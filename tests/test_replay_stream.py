@@ -239,3 +239,21 @@ def test_run_warns_on_book_loss(tmp_path):
     s = json.loads(r.stdout)
     assert s["book_loss"]["order_table_full"] == s["counters"]["order_table_full"] > 0
     assert f"order_table_full {s['book_loss']['order_table_full']:,}" in r.stderr
+
+
+def test_bad_fcs_frames_in_a_capture_are_book_loss(day_files, tmp_path):
+    """A capture whose pcapng flags frames with a CRC error (a cut-through MAC's bad FCS):
+    the replay takes them as they came and says the book may be wrong."""
+    from tickwire.host.capture import read_capture, write_pcapng
+    from tickwire.host.framing import FcsError
+    fr = read_capture(day_files["pcap"])
+    frames = [FcsError(f) if i % 50 == 7 else f for i, f in enumerate(fr)]
+    path = tmp_path / "bad.pcapng"
+    write_pcapng(path, frames, fr.timestamps_ns)
+    r = runner.invoke(app, ["replay", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    loss = json.loads(r.stdout)["book_loss"]
+    assert loss["fcs_errors"] == sum(isinstance(f, FcsError) for f in frames) > 0
+    assert f"fcs_errors {loss['fcs_errors']:,}" in r.stderr
+    clean = runner.invoke(app, ["replay", str(day_files["pcap"]), "--json"])
+    assert json.loads(clean.stdout)["book_loss"]["fcs_errors"] == 0

@@ -270,8 +270,9 @@ def bd_tcl(t: Target, order: dict | None = None) -> str:
                 lane = where.split(":")[1]
                 L += ["create_bd_cell -type ip -vlnv xilinx.com:ip:axis_data_fifo:2.0 "
                       "orders_cdc",
+                      # tuser: an aborted order frame, to the MAC's transmit-error input
                       "set_property -dict [list CONFIG.IS_ACLK_ASYNC {1} CONFIG.FIFO_DEPTH "
-                      "{512}] [get_bd_cells orders_cdc]",
+                      "{512} CONFIG.TUSER_WIDTH {1}] [get_bd_cells orders_cdc]",
                       f"connect_bd_intf_net [get_bd_intf_pins {k}/m_axis_orders] "
                       "[get_bd_intf_pins orders_cdc/S_AXIS]",
                       "connect_bd_intf_net [get_bd_intf_pins orders_cdc/M_AXIS] "

@@ -14,7 +14,8 @@ the appliance's own port names, as the RTL harness has them) and adapts its port
                        found the FCS wrong (a cut-through MAC's error flag); ``tready`` is
                        always 1 (the appliance takes a beat every cycle); ``first`` is
                        derived from the packet boundaries
-``m_axis_orders_*``    AXI4-Stream (64-bit): order frames, one per packet, with back-pressure
+``m_axis_orders_*``    AXI4-Stream (64-bit): order frames, one per packet, with back-pressure;
+                       ``tuser`` with ``tlast``: abort, the MAC ends the frame with a bad FCS
 ``m_axis_book_*``      AXI4-Stream (:data:`BOOK_BEAT` bits): one top-N book row per packet,
                        the row's bits (``book_update_layout``) from bit 0 of the first beat,
                        zero-padded to whole beats (:func:`book_beats`); for the DMA to the
@@ -75,7 +76,7 @@ INTERFACES = {
     "s_axi_control": ("aximm", "slave", _AXIL),
     "s_axis_feed_a": ("axis", "slave", _axis(FEED_BEAT, True, user=True)),
     "s_axis_feed_b": ("axis", "slave", _axis(FEED_BEAT, True, user=True)),
-    "m_axis_orders": ("axis", "master", _axis(FEED_BEAT, False)),
+    "m_axis_orders": ("axis", "master", _axis(FEED_BEAT, False, user=True)),
     "m_axis_book": ("axis", "master", _axis(BOOK_BEAT, False)),
 }
 
@@ -272,7 +273,8 @@ class KernelTop(Elaboratable):
         ob = data.View(OrderBeat, sig["o__payload"])
         k = "m_axis_orders_"
         m.d.comb += [p[k + "tdata"].eq(ob.data), p[k + "tkeep"].eq(ob.keep),
-                     p[k + "tlast"].eq(ob.last), p[k + "tvalid"].eq(sig["o__valid"]),
+                     p[k + "tlast"].eq(ob.last), p[k + "tuser"].eq(ob.user),
+                     p[k + "tvalid"].eq(sig["o__valid"]),
                      sig["o__ready"].eq(p[k + "tready"])]
 
         # book rows: one wide row -> book_beats() beats of BOOK_BEAT bits, tlast on the last

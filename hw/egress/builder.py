@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
 
+from ..layouts import BadRange
 from ..risk.layouts import DIGITS, AcceptedOrder
 from ..ports import CounterGroup, TablePort
 from ..trigger.common import MAX_SLOTS, SLOT_BITS, check_int, checked_init, ones_fold
@@ -36,7 +37,10 @@ from .layouts import LatencyRecord, OrderStreamSignature, SessionTemplate
 
 __all__ = ["OrderEgress", "COUNTERS"]
 
-COUNTERS = ("frames_sent", "drops", "fast_orders")
+COUNTERS = ("frames_sent", "drops", "fast_orders", "fcs_aborts", "fcs_late")
+
+#: Sent frames whose sequence numbers are kept to count late ones (``fcs_late``).
+LATE_HISTORY = 4
 
 _TWIDTH = {"dst_mac": 48, "src_mac": 48, "vlan": 16, "src_ip": 32, "dst_ip": 32, "src_port": 16,
            "dst_port": 16, "ack": 32, "window": 16, "ttl": 8}
@@ -72,7 +76,22 @@ class OrderEgress(wiring.Component):
                        histograms to 0, session_load; ``busy`` while the histograms clear
         lat_clear      strobe: the latency histogram and its statistics only
         next_seq, next_ip_id   the values the next frame will carry
-        counters       frames_sent, drops, fast_orders (fast_orders: cut-through orders)
+        fcs_bad        In(stream.Signature(BadRange, always_ready=True)): messages whose
+                       frame turned out to have a bad FCS (the feed's ``fcs_bad``)
+        counters       frames_sent (aborted ones too), drops, fast_orders (cut-through
+                       orders), fcs_aborts, fcs_late (see "Bad FCS" below)
+
+    Bad FCS (docs/architecture.md "Bad FCS after cut-through"): the egress keeps the range of
+    sequence numbers of every ``fcs_bad`` until no order of it can come any more: a frame of a
+    later message starts (frames leave in message order), or ``ev_lag`` cycles after the
+    trigger engine took a message past it (``ev_taken``, ``ev_seq``) nothing of it is queued or
+    leaving. It holds one range: one that comes while another is held widens it to cover both. A frame whose
+    order's message is in the range is aborted if its last beat has not been presented by the
+    second cycle after the range arrived: ``user`` on its last beat (the MAC ends it with a bad
+    FCS, so the exchange drops it), the TCP sequence number goes back by its 50 bytes (the next
+    frame takes them), ``fcs_aborts`` += 1. Its user reference stays used and its risk
+    effects (position, gross) stay booked. A frame of such a message that was sent whole is
+    counted in ``fcs_late`` (among the last LATE_HISTORY sent).
     """
 
     #: order on ``i`` -> beat 0 valid, same cycle (builder idle, FIFO empty)
@@ -82,8 +101,10 @@ class OrderEgress(wiring.Component):
     @checked_init
     def __init__(self, *, symbols: int = GATEWARE["symbols"], fifo_depth: int = 16,
                  hist_bins: int = GATEWARE["hist_bins"],
-                 counter_width: int = 32):
+                 counter_width: int = 32, ev_lag: int = 5):
         check_int("symbols", symbols, 1, MAX_SLOTS)
+        check_int("ev_lag", ev_lag, 1, 64)
+        self.ev_lag = ev_lag
         check_int("fifo_depth", fifo_depth, 1, 1024)
         check_int("hist_bins", hist_bins, 2, 1024)
         check_int("counter_width", counter_width, 1, 64)
@@ -106,6 +127,8 @@ class OrderEgress(wiring.Component):
             "lat_min": Out(32), "lat_max": Out(32), "lat_last": Out(32),
             "clear": In(1), "lat_clear": In(1), "busy": Out(1),
             "next_seq": Out(32), "next_ip_id": Out(16),
+            "fcs_bad": In(stream.Signature(BadRange, always_ready=True)),
+            "ev_taken": In(1), "ev_seq": In(64),
             "counters": Out(CounterGroup(COUNTERS, counter_width)),
         })
 
@@ -278,10 +301,43 @@ class OrderEgress(wiring.Component):
         # beat 0 is the same in both layouts: destination MAC, source MAC bytes 0..1
         beat0 = beats[0][0][0]
 
+        # ------------------------------------------------------------ bad FCS
+        p_valid = Signal()          # a range of poisoned sequence numbers is held
+        p_lo = Signal(64)
+        p_hi = Signal(64)
+
+        def poisoned(seq):
+            return p_valid & (seq >= p_lo) & (seq < p_hi)
+
+        abort = Signal()            # the frame in flight ends with a bad FCS
+        fb = self.fcs_bad
+        # cycles since the engine took a message past the range (its orders reach ``i``
+        # within ev_lag), saturating; 0: not yet
+        past = Signal(range(self.ev_lag + 1))
+        with m.If(past == 0):
+            with m.If(self.ev_taken & p_valid & (self.ev_seq >= p_hi)):
+                m.d.sync += past.eq(1)
+        with m.Elif(past != self.ev_lag):
+            m.d.sync += past.eq(past + 1)
+        drained = ((past == self.ev_lag) & ~q.r_rdy & ~self.i.valid
+                   & (~active | (cur.sequence >= p_hi)))
+        with m.If((start & p_valid & (src.sequence >= p_hi)) | drained):
+            m.d.sync += [p_valid.eq(0), past.eq(0)]   # every order of the range has left
+        with m.If(fb.valid):
+            keep_old = p_valid & ~(start & (src.sequence >= p_hi)) & ~drained
+            m.d.sync += [p_valid.eq(1), past.eq(0),
+                         p_lo.eq(Mux(keep_old & (p_lo < fb.payload.lo), p_lo, fb.payload.lo)),
+                         p_hi.eq(Mux(keep_old & (p_hi > fb.payload.hi), p_hi, fb.payload.hi))]
+
         o = self.o
+        # the last beat, once presented, stays as it is (abort is frozen from then on)
+        with m.If(start):
+            m.d.sync += abort.eq(0)
+        with m.Elif(active & ~last & poisoned(cur.sequence)):
+            m.d.sync += abort.eq(1)
         with m.If(active):
             m.d.comb += [o.valid.eq(1), o.data.eq(data), o.keep.eq(keep),
-                         o.first.eq(beat == 0), o.last.eq(last)]
+                         o.first.eq(beat == 0), o.last.eq(last), o.user.eq(last & abort)]
         with m.Else():
             m.d.comb += [o.valid.eq(src_valid & ~self.clear), o.data.eq(beat0),
                          o.keep.eq(0xFF),
@@ -297,6 +353,26 @@ class OrderEgress(wiring.Component):
             m.d.sync += beat.eq(beat + 1)
             with m.If(last):
                 m.d.sync += [active.eq(0), self.counters.frames_sent.eq(self.counters.frames_sent + 1)]
+                with m.If(abort):           # the exchange never sees it: its bytes go again
+                    m.d.sync += [seq_ctr.eq(seq_ctr - SOUP_LEN),
+                                 self.counters.fcs_aborts.eq(self.counters.fcs_aborts + 1)]
+
+        # sent whole, then found to come from a bad frame: counted once each
+        h_seq = [Signal(64, name=f"sent_seq{k}") for k in range(LATE_HISTORY)]
+        h_v = [Signal(name=f"sent_valid{k}") for k in range(LATE_HISTORY)]
+        hits = Signal(LATE_HISTORY)
+        m.d.comb += hits.eq(Cat(*[h_v[k] & poisoned(h_seq[k]) for k in range(LATE_HISTORY)]))
+        hits_r = Signal(LATE_HISTORY)
+        m.d.sync += [hits_r.eq(hits), self.counters.fcs_late.eq(
+            self.counters.fcs_late + sum(hits_r[k] for k in range(LATE_HISTORY)))]
+        sent_ok = active & o.ready & last & ~abort
+        with m.If(sent_ok):
+            m.d.sync += [h_seq[0].eq(cur.sequence), h_v[0].eq(1)]
+            for k in range(1, LATE_HISTORY):
+                m.d.sync += [h_seq[k].eq(h_seq[k - 1]), h_v[k].eq(h_v[k - 1] & ~hits[k - 1])]
+        with m.Else():
+            for k in range(LATE_HISTORY):
+                m.d.sync += h_v[k].eq(h_v[k] & ~hits[k])
 
         # ------------------------------------------------------------ latency
         m.submodules.hist = hist = LatencyHistogram(bins=self.hist_bins,
@@ -323,7 +399,9 @@ class OrderEgress(wiring.Component):
 
         with m.If(self.clear):
             m.d.sync += [active.eq(0), self.counters.frames_sent.eq(0), self.counters.drops.eq(0),
-                         self.counters.fast_orders.eq(0)]
+                         self.counters.fast_orders.eq(0), self.counters.fcs_aborts.eq(0),
+                         self.counters.fcs_late.eq(0), p_valid.eq(0), hits_r.eq(0)]
+            m.d.sync += [v.eq(0) for v in h_v]
         with m.If(self.clear | self.session_load):
             m.d.sync += [seq_ctr.eq(t.seq), id_ctr.eq(t.ip_id)]
         return m

@@ -3,7 +3,7 @@
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from tickwire.spec.streams import ORDER_BEAT_FIELDS
+from tickwire.spec.streams import BEAT_FIELDS
 
 __all__ = ["SessionTemplate", "OrderStreamSignature", "LatencyRecord"]
 
@@ -51,7 +51,7 @@ class OrderStreamSignature(wiring.Signature):
 
     def __init__(self):
         # the MAC beat (tickwire.spec.streams), with ready
-        super().__init__({**{name: Out(w) for name, w in ORDER_BEAT_FIELDS}, "valid": Out(1),
+        super().__init__({**{name: Out(w) for name, w in BEAT_FIELDS}, "valid": Out(1),
                           "ready": In(1)})
 
     def __eq__(self, other):

@@ -10,14 +10,14 @@ are exposed too as ``a_<name>`` / ``b_<name>``). ``overflow`` (line buffers) and
 ``ignored_types`` (decoder) are hardware-only.
 """
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
 from tickwire.spec.counters import LINE_FRAME_COUNTERS
 
-from ..layouts import DecodedMessage
+from ..layouts import BadRange, DecodedMessage
 from .decoder import EarlyLayout, ItchDecoder
 from .layouts import (AxiStreamSignature, FEED_COUNTERS, FeedTap, FRAME_STATUS_PASS,
                       GroupEntry, TRACKER_COUNTERS, TrackerEvent, WIDE_COUNTERS)
@@ -44,6 +44,10 @@ class FeedFrontEnd(wiring.Component):
     held : Out(1)
         The decoder still holds an A F E C X D U H message not handed on ``o`` (see
         :class:`~.decoder.ItchDecoder`; for the cut-through ``quiet``).
+    fcs_bad : Out(stream.Signature(BadRange, always_ready=True))
+        The sequence numbers a buffered packet announced whose frame then ended with a bad
+        FCS (a heartbeat or end of session announces none), from either line; both lines' in
+        one cycle give the range covering both.
     events : Out(stream.Signature(TrackerEvent))
         Tracker decisions as they take effect (telemetry; ``ready`` ignored).
     frame_status_a, frame_status_b : Out(stream.Signature(range(11)))
@@ -69,6 +73,7 @@ class FeedFrontEnd(wiring.Component):
             "early": Out(EarlyLayout),
             "held": Out(1),
             "events": Out(stream.Signature(TrackerEvent)),
+            "fcs_bad": Out(stream.Signature(BadRange, always_ready=True)),
             "frame_status_a": Out(stream.Signature(range(FRAME_STATUS_PASS + 1))),
             "frame_status_b": Out(stream.Signature(range(FRAME_STATUS_PASS + 1))),
             "session": Out(80),
@@ -98,7 +103,8 @@ class FeedFrontEnd(wiring.Component):
             wiring.connect(m, wiring.flipped(rx), p.rx)
             m.d.comb += [p.groups.eq(self.groups),
                          p.check_ip_checksum.eq(self.check_ip_checksum)]
-            m.d.comb += [bf.i.valid.eq(p.o.valid), bf.i.payload.eq(p.o.payload)]
+            m.d.comb += [bf.i.valid.eq(p.o.valid), bf.i.payload.eq(p.o.payload),
+                         bf.bad_end.eq(p.bad_end)]
             st = getattr(self, f"frame_status_{line}")
             m.d.comb += [st.valid.eq(p.frame_status.valid),
                          st.payload.eq(p.frame_status.payload)]
@@ -139,6 +145,20 @@ class FeedFrontEnd(wiring.Component):
             m.d.comb += getattr(self, k).eq(getattr(tr, k))
         for k in ("messages", "unknown_type", "bad_length", "mold_overrun", "ignored_types"):
             m.d.comb += getattr(self, k).eq(getattr(dec, k))
+        # bad packets of both lines -> message ranges (a packet of count 0 or 0xFFFF has none)
+        rng = []
+        for bf in bufs:
+            b = bf.bad.payload
+            v = Signal(name=f"bad_{len(rng)}")
+            m.d.comb += v.eq(bf.bad.valid & (b.count != 0) & (b.count != 0xFFFF))
+            rng.append((v, b.sequence, (b.sequence + b.count)[:64]))
+        (va, la, ha), (vb, lb, hb) = rng
+        out = self.fcs_bad
+        m.d.sync += [
+            out.valid.eq(va | vb),
+            out.payload.lo.eq(Mux(va & (~vb | (la < lb)), la, lb)),
+            out.payload.hi.eq(Mux(va & (~vb | (ha > hb)), ha, hb)),
+        ]
         ov = Signal(cw)
         m.d.sync += ov.eq(bufs[0].overflow + bufs[1].overflow)
         m.d.comb += self.overflow.eq(ov)

@@ -15,6 +15,7 @@ from tickwire.spec.streams import beat_fields
 
 __all__ = [
     "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "LineBeat", "MoldBeat",
+    "BadPacket",
     "PacketDone", "TrackerEvent", "Verdict", "FeedTap", "FRAME_REASONS", "FRAME_STATUS_PASS",
     "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
 ]
@@ -27,7 +28,7 @@ class AxiStreamSignature(wiring.Signature):
     beat says the MAC found it wrong (a cut-through MAC flags the frame it has forwarded)."""
 
     def __init__(self, width: int = 64):
-        fields = beat_fields(width, user=True)  # the one description of the beat (spec)
+        fields = beat_fields(width)     # the one description of the beat (tickwire.spec)
         self.width = width
         super().__init__({**{name: Out(w) for name, w in fields}, "valid": Out(1)})
 
@@ -63,6 +64,10 @@ MoldBeat = data.StructLayout({
     "data": 64, "nbytes": 4, "first": 1, "last": 1,
     "sequence": 64, "count": 16, "skip": 16,
 })
+
+#: Line buffer -> front end: the MoldUDP64 header fields of a buffered packet whose frame ended
+#: with a bad FCS (messages ``sequence`` .. ``sequence + count - 1``).
+BadPacket = data.StructLayout({"sequence": 64, "count": 16})
 
 #: ITCH decoder -> tracker, once per walked packet: ``framed`` messages lay within the UDP
 #: payload (< count after an overrun, which includes a frame that ended early).

@@ -74,6 +74,9 @@ class FrameParser(wiring.Component):
         final 6 cycles after the beat holding the IPv4 header's last byte was on ``rx``, and
         the frame's own until its next frame's second beat (for the port walker,
         hw/trigger/portwalk.py).
+    bad_end : Out(1)
+        A frame that passed ended with a bad FCS: a pulse with its payload's last beat on
+        ``o`` or after it, before the next payload's first (the line buffer names the packet).
     runt, not_ipv4, ... mold_truncated, frames, fcs_errors : Out(counter_width)
         Drop counters by reason (names of tickwire.host.framing.FRAME_REASONS), frames in, and
         frames whose last beat had ``user`` (the MAC found the FCS wrong).
@@ -95,6 +98,7 @@ class FrameParser(wiring.Component):
             "frame_status": Out(stream.Signature(range(FRAME_STATUS_PASS + 1),
                                                  always_ready=True)),
             "verdict": Out(1),
+            "bad_end": Out(1),
         }
         for name in LINE_FRAME_COUNTERS:
             members[name] = Out(counter_width)
@@ -109,6 +113,7 @@ class FrameParser(wiring.Component):
         a_data = Signal(64)
         a_nb = Signal(4)
         a_last = Signal()
+        a_user = Signal()           # the MAC's bad-FCS flag, meaningful with a_last
         a_idx = Signal(12)          # beat index in the frame (saturates)
         cnt = Signal(12)
         at_start = Signal(init=1)   # the previous beat ended a frame
@@ -121,7 +126,8 @@ class FrameParser(wiring.Component):
         m.d.sync += a_valid.eq(rx.valid)
         with m.If(rx.valid):
             m.d.sync += [
-                a_data.eq(rx.data), a_nb.eq(nb_in), a_last.eq(rx.last), a_idx.eq(idx_in),
+                a_data.eq(rx.data), a_nb.eq(nb_in), a_last.eq(rx.last), a_user.eq(rx.user),
+                a_idx.eq(idx_in),
                 cnt.eq(Mux(idx_in == 0xFFF, idx_in, idx_in + 1)), at_start.eq(rx.last),
             ]
 
@@ -333,20 +339,23 @@ class FrameParser(wiring.Component):
         w_avail = Signal(4)
         w_first = Signal()
         w_fend = Signal()
+        w_bad = Signal()            # with w_fend: the frame's FCS is bad
         tl_valid = Signal()
         tl_data = Signal(64)
         tl_avail = Signal(4)
         tl_first = Signal()
+        tl_bad = Signal()
         m.d.sync += [w_valid.eq(0), tl_valid.eq(0)]
         with m.If(tl_valid):
             m.d.sync += [w_valid.eq(1), w_data.eq(tl_data), w_avail.eq(tl_avail),
-                         w_first.eq(tl_first), w_fend.eq(1)]
+                         w_first.eq(tl_first), w_fend.eq(1), w_bad.eq(tl_bad)]
         with m.Elif(a_valid & main_ok):
             m.d.sync += [w_valid.eq(1), w_data.eq(main_data), w_avail.eq(main_avail),
-                         w_first.eq(a_idx == d_j0 + 1), w_fend.eq(a_last & ~has_tail)]
+                         w_first.eq(a_idx == d_j0 + 1), w_fend.eq(a_last & ~has_tail),
+                         w_bad.eq(a_user)]
         with m.If(a_valid & has_tail):
             m.d.sync += [tl_valid.eq(1), tl_data.eq(tail_data), tl_avail.eq(a_nb - s_bytes),
-                         tl_first.eq(a_idx == d_j0)]
+                         tl_first.eq(a_idx == d_j0), tl_bad.eq(a_user)]
 
         # ------------------------------------------------------------------ T: trim
         t_active = Signal()
@@ -360,6 +369,13 @@ class FrameParser(wiring.Component):
         take = Signal(4)
         m.d.comb += take.eq(Mux(rem < w_avail, rem, w_avail))
         is_last = (rem <= w_avail) | w_fend
+        # the frame's end (w_fend) may come after its payload's (a UDP length short of the
+        # frame): its bad FCS is a pulse of its own, after the payload's last beat
+        t_frame = Signal()          # a payload began in this frame
+        p_bad = Signal()
+        m.d.sync += p_bad.eq(w_valid & w_fend & w_bad & (w_first | t_frame))
+        with m.If(w_valid):
+            m.d.sync += t_frame.eq(Mux(w_fend, 0, w_first | t_frame))
         with m.If(w_valid):
             with m.If(w_first | t_active):
                 m.d.sync += [t_rem.eq(rem - take), t_len.eq(plen_now), t_active.eq(~is_last),
@@ -373,13 +389,18 @@ class FrameParser(wiring.Component):
         d1 = Signal(PayloadBeat)
         d2_valid = Signal()
         d2 = Signal(PayloadBeat)
-        m.d.sync += [d1_valid.eq(p_valid), d1.eq(p), d2_valid.eq(d1_valid), d2.eq(d1)]
+        d1_bad = Signal()
+        d2_bad = Signal()
+        m.d.sync += [d1_valid.eq(p_valid), d1.eq(p), d2_valid.eq(d1_valid), d2.eq(d1),
+                     d1_bad.eq(p_bad), d2_bad.eq(d1_bad)]
         g_pass = Signal()
         pass_now = Mux(d2.first, v_ok, g_pass)
         with m.If(d2_valid & d2.first):
             m.d.sync += g_pass.eq(v_ok)
         o_valid = Signal()
         o = Signal(PayloadBeat)
-        m.d.sync += [o_valid.eq(d2_valid & pass_now), o.eq(d2)]
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o)]
+        o_bad = Signal()
+        m.d.sync += [o_valid.eq(d2_valid & pass_now), o.eq(d2),
+                     o_bad.eq(d2_bad & Mux(d2_valid & d2.first, v_ok, g_pass))]
+        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o), self.bad_end.eq(o_bad)]
         return m

@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from tickwire.spec.capacity import GATEWARE
 
+from ..layouts import BadRange
 from ..egress.builder import COUNTERS as EGRESS_COUNTERS
 from ..egress.builder import OrderEgress
 from ..egress.latency import CycleCounter
@@ -101,7 +102,8 @@ class OrderPath(wiring.Component):
     """Trigger + risk + egress (see the blocks for the port semantics).
 
     Members: ``ev``, ``fast``, ``quiet``, ``link`` (the trigger engine's inputs and its
-    :class:`~.layouts.CutThroughLink` to the cut-through producer), ``config`` (In(OrderConfig)),
+    :class:`~.layouts.CutThroughLink` to the cut-through producer), ``fcs_bad`` (the feed's
+    bad-FCS message ranges, to the egress), ``config`` (In(OrderConfig)),
     the tables ``triggers``, ``refs`` (trigger engine), ``limits``, ``positions`` (risk),
     ``names``, ``lat_hist`` (egress), ``o`` (order frames), ``lat`` (a latency record
     per order frame: :class:`~tickwire.hw.egress.layouts.LatencyRecord`), the taps ``cand``, ``dec``,
@@ -128,6 +130,7 @@ class OrderPath(wiring.Component):
             "fast": In(stream.Signature(FastAdd, always_ready=True)),
             "quiet": In(1),
             "link": In(CutThroughLink()),
+            "fcs_bad": In(stream.Signature(BadRange, always_ready=True)),
             "config": In(OrderConfig()),
             **tables(hist_bins, counter_width),
             "o": Out(OrderStreamSignature()),
@@ -149,7 +152,10 @@ class OrderPath(wiring.Component):
                                                 limits_init=self.limits_init)
         m.submodules.egress = egr = OrderEgress(symbols=self.symbols, fifo_depth=self.fifo_depth,
                                                 hist_bins=self.hist_bins,
-                                                counter_width=self.counter_width)
+                                                counter_width=self.counter_width,
+                                                # an event's last order (a sell after a buy) is on
+                                                # the egress's input LATENCY + 1 cycles after it
+                                                ev_lag=self.LATENCY + 2)
         wiring.connect(m, wiring.flipped(self.ev), trig.ev)
         wiring.connect(m, wiring.flipped(self.fast), trig.fast)
         wiring.connect(m, wiring.flipped(self.link), trig.link)
@@ -157,6 +163,7 @@ class OrderPath(wiring.Component):
         wiring.connect(m, risk.o, egr.i)
         wiring.connect(m, wiring.flipped(self.o), egr.o)
         wiring.connect(m, egr.rec, wiring.flipped(self.lat))
+        wiring.connect(m, wiring.flipped(self.fcs_bad), egr.fcs_bad)
         for blk, tables in ((trig, ("triggers", "refs")), (risk, ("limits", "positions")),
                             (egr, ("names", "lat_hist"))):
             for t in tables:
@@ -177,6 +184,8 @@ class OrderPath(wiring.Component):
             egr.session_load.eq(cfg.session_load), egr.lat_enable.eq(cfg.lat_enable),
             egr.lat_bin_shift.eq(cfg.lat_bin_shift), egr.lat_clear.eq(cfg.lat_clear),
             trig.clear.eq(cfg.clear), risk.clear.eq(cfg.clear), egr.clear.eq(cfg.clear),
+            # the engine's progress, for the egress's bad-FCS ranges
+            egr.ev_taken.eq(self.ev.valid & self.ev.ready), egr.ev_seq.eq(self.ev.payload.sequence),
             # status
             st.now.eq(clk.now), st.busy.eq(trig.busy | risk.busy | egr.busy),
             st.kill_active.eq(risk.kill_active), st.tripped.eq(risk.tripped),

@@ -98,6 +98,8 @@ def measure(capture: Path, config_path: Path | None, source: str | None = None) 
                                                   "wire_stops")},
             **queue,
             "book_loss": {k: c.get(k, 0) for k in BOOK_LOSS_COUNTERS},
+            # feed frames with a bad FCS, the order frames aborted for them, those sent whole
+            "bad_fcs": {k: c.get(k, 0) for k in ("fcs_errors", "fcs_aborts", "fcs_late")},
             "includes": "feed handler (each message handed on at its own last byte; an add "
                         "fired from the port walker or the decoder's strobe on the cut-through "
                         "path, otherwise after the book builder), book builder, trigger, risk, order egress "

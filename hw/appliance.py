@@ -23,7 +23,7 @@ Glue rules (the register map's documentation states them from the host's side):
   cycle; a SYMBOLS write names the slot in the book and in the egress (order ``symbol``).
 * STATUS sticky bits are set when the matching counter moves (gap: ``gaps``, session_change:
   ``session_changes``, order_table_full, level_overflow, symbol_overflow, risk_reject:
-  ``risk_rejects``), one cycle after it.
+  ``risk_rejects``, fcs_error: ``fcs_errors``), one cycle after it.
 * Counters are the blocks' 32-bit counters (``overflow``/feed ``messages`` etc. as wide as the
   feed makes them) zero-extended into the 64-bit registers.
 """

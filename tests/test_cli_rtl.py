@@ -99,3 +99,24 @@ def test_latency_wire_triggers():
     assert r["from_trigger_field"]["cycles"]["p50"] <= 6
     bad = CliRunner().invoke(app, ["latency", "--source", "tape", "--json"])
     assert bad.exit_code == 2 and "strategy.source" in bad.output
+
+
+def test_latency_with_bad_fcs_frames(tmp_path):
+    """The bundled capture with every frame flagged with a bad FCS (pcapng's CRC-error flag),
+    wire triggers: every order frame is aborted or had left whole, the rest of the frames are
+    the emulator's with the aborted ones' sequence bytes taken back, and the report says so."""
+    from pathlib import Path
+    import tickwire.host
+    from tickwire.host.capture import write_pcapng
+    from tickwire.host.framing import FcsError
+    fr = read_capture(Path(tickwire.host.__file__).parent / "data" / "sample.pcap")
+    path = tmp_path / "bad.pcapng"
+    write_pcapng(path, [FcsError(f) for f in fr], fr.timestamps_ns)
+    out = CliRunner().invoke(app, ["latency", "--capture", str(path), "--source", "wire",
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    r = json.loads(out.stdout)
+    b = r["bad_fcs"]
+    assert b["fcs_errors"] == len(fr) == r["book_loss"]["fcs_errors"]
+    assert b["fcs_aborts"] > 0 and b["fcs_late"] > 0
+    assert b["fcs_aborts"] + b["fcs_late"] == r["orders"] > 20

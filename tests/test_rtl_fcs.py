@@ -101,3 +101,29 @@ def test_after_aborts_moves_later_sequence_numbers_back():
     assert not sent_as([bytes(f) for f in out], frames)    # the aborts must be marked
     with pytest.raises(ValueError, match="frame 0: not a TCP frame"):
         after_aborts([b"\0" * 60], [True])
+
+
+@pytest.mark.parametrize("on_a", [True, False])
+def test_bad_copies_on_both_lines(built, on_a):
+    """The capture on both lines, level (40 idle cycles after each frame), the frames that
+    fire orders flagged bad on line B, and on line A too or not. Line A delivers every packet
+    (B's are its duplicates); the range a bad copy announces is the packet's either way, so the
+    orders aborted are the same; when both lines flag a frame in the same cycle, line B's range
+    follows line A's a cycle later."""
+    frames = sample_frames()
+    cfg = static_config("wire")
+    emu = emulate_orders(frames, copy.deepcopy(cfg))
+    where = frame_of(frames)
+    bad = {where[int(s)] for s in emu.orders.sequence}
+    flag = [FcsError(f) if i in bad else f for i, f in enumerate(frames)]
+    gaps = [40] * len(frames)
+    got, c = rtl.run_orders(flag if on_a else frames, copy.deepcopy(cfg), gaps_a=gaps,
+                            line_b=flag, gaps_b=gaps)
+    aborted = [isinstance(f, FcsError) for f in got]
+    assert sent_as(got, emu.orders.frames)
+    assert c["fcs_aborts"] == sum(aborted) > 0 and c["fcs_aborts"] + c["fcs_late"] == len(got)
+    assert c["b_fcs_errors"] == len(bad) and c["a_fcs_errors"] == (len(bad) if on_a else 0)
+    assert c["fcs_errors"] == c["a_fcs_errors"] + c["b_fcs_errors"]
+    if on_a:
+        alone, _ = rtl.run_orders(flag, copy.deepcopy(cfg), gaps_a=gaps)
+        assert [isinstance(f, FcsError) for f in alone] == aborted

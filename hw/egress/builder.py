@@ -83,7 +83,7 @@ class OrderEgress(wiring.Component):
 
     Bad FCS (docs/architecture.md "Bad FCS after cut-through"): the egress keeps the range of
     sequence numbers of every ``fcs_bad`` until no order of it can come any more: a frame of a
-    later message starts (frames leave in message order), or ``ev_lag`` cycles after the
+    later message starts (frames leave in message order), or ``ev_lag`` + 1 cycles after the
     trigger engine took a message past it (``ev_taken``, ``ev_seq``) nothing of it is queued or
     leaving. It holds one range: one that comes while another is held widens it to cover both. A frame whose
     order's message is in the range is aborted if its last beat has not been presented by the
@@ -314,8 +314,10 @@ class OrderEgress(wiring.Component):
         # cycles since the engine took a message past the range (its orders reach ``i``
         # within ev_lag), saturating; 0: not yet
         past = Signal(range(self.ev_lag + 1))
+        ev_taken, ev_seq = Signal(), Signal(64)     # registered: one cycle more to wait
+        m.d.sync += [ev_taken.eq(self.ev_taken), ev_seq.eq(self.ev_seq)]
         with m.If(past == 0):
-            with m.If(self.ev_taken & p_valid & (self.ev_seq >= p_hi)):
+            with m.If(ev_taken & p_valid & (ev_seq >= p_hi)):
                 m.d.sync += past.eq(1)
         with m.Elif(past != self.ev_lag):
             m.d.sync += past.eq(past + 1)

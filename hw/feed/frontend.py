@@ -46,8 +46,8 @@ class FeedFrontEnd(wiring.Component):
         :class:`~.decoder.ItchDecoder`; for the cut-through ``quiet``).
     fcs_bad : Out(stream.Signature(BadRange, always_ready=True))
         The sequence numbers a buffered packet announced whose frame then ended with a bad
-        FCS (a heartbeat or end of session announces none), from either line; both lines' in
-        one cycle give the range covering both.
+        FCS (a heartbeat or end of session announces none), from either line (line A's first
+        when both come in one cycle, line B's one cycle later).
     events : Out(stream.Signature(TrackerEvent))
         Tracker decisions as they take effect (telemetry; ``ready`` ignored).
     frame_status_a, frame_status_b : Out(stream.Signature(range(11)))
@@ -153,11 +153,15 @@ class FeedFrontEnd(wiring.Component):
             m.d.comb += v.eq(bf.bad.valid & (b.count != 0) & (b.count != 0xFFFF))
             rng.append((v, b.sequence, (b.sequence + b.count)[:64]))
         (va, la, ha), (vb, lb, hb) = rng
+        # line A's first when both come in one cycle, line B's the next (a line's packets are
+        # more than a cycle apart): no compare in the way
         out = self.fcs_bad
+        held, held_lo, held_hi = Signal(), Signal(64), Signal(64)
         m.d.sync += [
-            out.valid.eq(va | vb),
-            out.payload.lo.eq(Mux(va & (~vb | (la < lb)), la, lb)),
-            out.payload.hi.eq(Mux(va & (~vb | (ha > hb)), ha, hb)),
+            out.valid.eq(va | vb | held),
+            out.payload.lo.eq(Mux(va, la, Mux(held, held_lo, lb))),
+            out.payload.hi.eq(Mux(va, ha, Mux(held, held_hi, hb))),
+            held.eq(va & vb), held_lo.eq(lb), held_hi.eq(hb),
         ]
         ov = Signal(cw)
         m.d.sync += ov.eq(bufs[0].overflow + bufs[1].overflow)

@@ -321,8 +321,11 @@ class OrderEgress(wiring.Component):
                 m.d.sync += past.eq(1)
         with m.Elif(past != self.ev_lag):
             m.d.sync += past.eq(past + 1)
-        drained = ((past == self.ev_lag) & ~q.r_rdy & ~self.i.valid
-                   & (~active | (cur.sequence >= p_hi)))
+        # registered (a cycle later changes nothing: no order of the range can come by then),
+        # and not for a range that changes in that cycle
+        drained = Signal()
+        m.d.sync += drained.eq((past == self.ev_lag) & ~q.r_rdy & ~self.i.valid
+                               & (~active | (cur.sequence >= p_hi)) & ~fb.valid)
         with m.If((start & p_valid & (src.sequence >= p_hi)) | drained):
             m.d.sync += [p_valid.eq(0), past.eq(0)]   # every order of the range has left
         with m.If(fb.valid):

@@ -110,9 +110,10 @@ def create_app(svc) -> FastAPI:
         return {**st, "seq": seq, "clients": svc.clients, "resyncs": svc.resyncs,
                 "writes_enabled": bool(svc.tokens.write)}
 
-    @app.get("/api/counters", summary="Every counter the device has (this pass)")
+    @app.get("/api/counters", summary="Every counter the device has (this pass), and which "
+             "of them mean a book that lost state")
     def counters():
-        return state("counters", "device_time", "pass", "position")
+        return state("counters", "loss_counters", "device_time", "pass", "position")
 
     @app.get("/api/symbols", summary="Symbols in slot order")
     def symbols():

@@ -160,7 +160,9 @@ class Replay:
                   alerts=deque(maxlen=KEEP_ALERTS), audit=deque(maxlen=KEEP_AUDIT),
                   counters={}, risk={}, slots={}, positions={}, control={}, status={},
                   gross=0, latency=None, strategy=self.strategy.describe(),
-                  strategy_params={}, running=False, finished=False, error=None)
+                  strategy_params={}, running=False, finished=False, error=None,
+                  # the counters the page marks as a book that lost state (one list: spec's)
+                  loss_counters=list(BOOK_LOSS_COUNTERS) + ["gaps", "gap_messages"])
         st.update(self._where())
 
     def _where(self) -> dict:

@@ -113,6 +113,10 @@ def test_counters_follow_the_replay(served):
     a = c.get("/api/counters").json()
     assert set(a["counters"]) >= {"frames", "messages", "book_updates", "orders_sent",
                                   "reject_kill"}
+    # the counters the page marks as book loss are spec's list, a bad feed FCS included
+    from tickwire.spec.counters import BOOK_LOSS_COUNTERS
+    assert set(a["loss_counters"]) == set(BOOK_LOSS_COUNTERS) | {"gaps", "gap_messages"}
+    assert "fcs_errors" in a["loss_counters"]
     # the replay moves on: a later pass, or later in this one, with more frames counted
     wait_until(lambda: (lambda b: (b["pass"], b["position"]) > (a["pass"], a["position"])
                         and (b["pass"] > a["pass"] or b["counters"]["frames"] >

@@ -3,8 +3,6 @@
 // operator's cursor: they show the current value beside an empty input for the new one.
 
 const USD = 10000;                       // prices and notionals are in 1/10000 USD
-const LOSS = new Set(["order_table_full", "level_overflow", "level_miss", "symbol_overflow",
-  "duplicate_ref", "unknown_ref", "overfill", "gaps", "gap_messages"]);
 
 export function el(tag, attrs = {}, ...kids) {
   const e = document.createElement(tag);
@@ -96,10 +94,11 @@ export function orders(st) {
 }
 
 export function counters(st) {
+  const loss = new Set(st.loss_counters ?? []);      // the server's list (spec/counters.py)
   const rows = Object.entries(st.counters)
     .filter(([k, v]) => v || ["frames", "messages", "orders_sent", "risk_rejects"].includes(k))
     .map(([k, v]) => el("tr", {
-      class: v && (k.startsWith("reject_") || k === "risk_rejects" || LOSS.has(k)) ? "bad" : "",
+      class: v && (k.startsWith("reject_") || k === "risk_rejects" || loss.has(k)) ? "bad" : "",
     }, el("td", {}, k), el("td", { class: "num", "data-counter": k }, v.toLocaleString())));
   replace($("counters").tBodies[0], rows);
 }

@@ -85,13 +85,14 @@ class OrderEgress(wiring.Component):
     sequence numbers of every ``fcs_bad`` until no order of it can come any more: a frame of a
     later message starts (frames leave in message order), or ``ev_lag`` + 1 cycles after the
     trigger engine took a message past it (``ev_taken``, ``ev_seq``) nothing of it is queued or
-    leaving. It holds one range: one that comes while another is held widens it to cover both. A frame whose
-    order's message is in the range is aborted if its last beat has not been presented by the
-    second cycle after the range arrived: ``user`` on its last beat (the MAC ends it with a bad
-    FCS, so the exchange drops it), the TCP sequence number goes back by its 50 bytes (the next
-    frame takes them), ``fcs_aborts`` += 1. Its user reference stays used and its risk
-    effects (position, gross) stay booked. A frame of such a message that was sent whole is
-    counted in ``fcs_late`` (among the last LATE_HISTORY sent).
+    leaving. It holds one range: one that comes while another is held widens it to cover both. A
+    frame whose order's message is in the range is aborted if its last beat is presented two or
+    more cycles after the range came on ``fcs_bad`` (once presented, the beat does not change):
+    ``user`` on its last beat (the MAC ends it with a bad FCS, so the exchange drops it), the
+    TCP sequence number goes back by its 50 bytes (the next frame takes them), and
+    ``fcs_aborts`` counts it. Its user reference stays used and its risk effects (position, gross) stay booked. A frame
+    of such a message that was sent whole is counted in ``fcs_late`` (among the last
+    LATE_HISTORY sent).
     """
 
     #: order on ``i`` -> beat 0 valid, same cycle (builder idle, FIFO empty)

@@ -127,3 +127,27 @@ def test_bad_copies_on_both_lines(built, on_a):
     if on_a:
         alone, _ = rtl.run_orders(flag, copy.deepcopy(cfg), gaps_a=gaps)
         assert [isinstance(f, FcsError) for f in alone] == aborted
+
+
+@pytest.mark.parametrize("source", ["book", "wire"])
+def test_impaired_feed_with_bad_frames(built, source):
+    """The impaired feed (frames cut inside a message or after it, duplicates, stale-session
+    packets, gaps, a session change; random idle gaps) with a random fifth of its frames
+    flagged bad: every feed, book and risk counter is the emulator's, and every order frame is
+    the emulator's or aborted with its sequence bytes taken back."""
+    import random
+    from test_rtl_cut_through import impaired_case
+    from test_rtl_orders import CHECKED
+    frames, gaps, cfg, writes = impaired_case(51)
+    cfg = copy.deepcopy(cfg)
+    cfg.strategy.source = source
+    rnd = random.Random(7)
+    flagged = [FcsError(f) if rnd.random() < 0.2 else f for f in frames]
+    got, c = rtl.run_orders(flagged, copy.deepcopy(cfg), writes, gaps_a=gaps)
+    emu = emulate_orders(flagged, copy.deepcopy(cfg), writes)
+    assert sent_as(got, emu.orders.frames) and len(got) > 20
+    for k in CHECKED:
+        assert c[k] == emu.counters[k], f"{k}: rtl {c[k]} emulator {emu.counters[k]}"
+    aborted = sum(isinstance(f, FcsError) for f in got)
+    assert c["fcs_errors"] == sum(isinstance(f, FcsError) for f in flagged) > 0
+    assert c["fcs_aborts"] == aborted > 0 and c["frames_sent"] == len(got)

@@ -97,11 +97,11 @@ class EmuDevice(Device):
         self._feed_cfg = dict(groups=groups or None,
                               check_ip_checksum=bool(out["feed_config_check_ip_checksum"]),
                               track_sequence=bool(out["feed_config_track_sequence"]))
-        lens = np.fromiter((len(f) for f in self.frames), np.int64, len(self.frames))
         self._frames_np = Frames.from_list(self.frames)      # FcsError frames flagged
         self._index = feed.index_frames(self._frames_np, **self._feed_cfg)
         # message m belongs to frame frame_index[m]: the messages before frame f
-        self._first_msg = np.searchsorted(self._index.frame_index, np.arange(len(lens) + 1))
+        self._first_msg = np.searchsorted(self._index.frame_index,
+                                          np.arange(len(self.frames) + 1))
         self._msg = 0
         self._feed_at = -1
 

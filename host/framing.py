@@ -384,6 +384,6 @@ def after_aborts(frames, aborted) -> list[bytes]:
 def sent_as(got, want) -> bool:
     """Whether order frames ``got`` (the gateware's, an aborted one an :class:`FcsError`) are
     ``want`` (the emulator's) as the gateware sends them (:func:`after_aborts`)."""
-    flags = [isinstance(f, FcsError) for f in got]
-    return len(got) == len(want) and (list(got) == list(want) if not any(flags) else
+    flags = fcs_flags(got)
+    return len(got) == len(want) and (list(got) == list(want) if not flags.any() else
                                       list(got) == after_aborts(want, flags))

@@ -45,9 +45,10 @@ class FeedFrontEnd(wiring.Component):
         The decoder still holds an A F E C X D U H message not handed on ``o`` (see
         :class:`~.decoder.ItchDecoder`; for the cut-through ``quiet``).
     fcs_bad : Out(stream.Signature(BadRange, always_ready=True))
-        The sequence numbers a buffered packet announced whose frame then ended with a bad
-        FCS (a heartbeat or end of session announces none), from either line (line A's first
-        when both come in one cycle, line B's one cycle later).
+        The sequence numbers a packet announced whose frame then ended with a bad FCS (the
+        parsers' ``fcs_bad``; a heartbeat or end of session announces none), from either line,
+        a cycle after the parser's (line A's first when both come in one cycle, line B's one
+        cycle later).
     events : Out(stream.Signature(TrackerEvent))
         Tracker decisions as they take effect (telemetry; ``ready`` ignored).
     frame_status_a, frame_status_b : Out(stream.Signature(range(11)))
@@ -103,8 +104,7 @@ class FeedFrontEnd(wiring.Component):
             wiring.connect(m, wiring.flipped(rx), p.rx)
             m.d.comb += [p.groups.eq(self.groups),
                          p.check_ip_checksum.eq(self.check_ip_checksum)]
-            m.d.comb += [bf.i.valid.eq(p.o.valid), bf.i.payload.eq(p.o.payload),
-                         bf.bad_end.eq(p.bad_end)]
+            m.d.comb += [bf.i.valid.eq(p.o.valid), bf.i.payload.eq(p.o.payload)]
             st = getattr(self, f"frame_status_{line}")
             m.d.comb += [st.valid.eq(p.frame_status.valid),
                          st.payload.eq(p.frame_status.payload)]
@@ -145,14 +145,8 @@ class FeedFrontEnd(wiring.Component):
             m.d.comb += getattr(self, k).eq(getattr(tr, k))
         for k in ("messages", "unknown_type", "bad_length", "mold_overrun", "ignored_types"):
             m.d.comb += getattr(self, k).eq(getattr(dec, k))
-        # bad packets of both lines -> message ranges (a packet of count 0 or 0xFFFF has none)
-        rng = []
-        for bf in bufs:
-            b = bf.bad.payload
-            v = Signal(name=f"bad_{len(rng)}")
-            m.d.comb += v.eq(bf.bad.valid & (b.count != 0) & (b.count != 0xFFFF))
-            rng.append((v, b.sequence, (b.sequence + b.count)[:64]))
-        (va, la, ha), (vb, lb, hb) = rng
+        (va, la, ha), (vb, lb, hb) = [(p.fcs_bad.valid, p.fcs_bad.payload.lo, p.fcs_bad.payload.hi)
+                                      for p in parsers]
         # line A's first when both come in one cycle, line B's the next (a line's packets are
         # more than a cycle apart): no compare in the way
         out = self.fcs_bad

@@ -15,7 +15,6 @@ from tickwire.spec.streams import beat_fields
 
 __all__ = [
     "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "LineBeat", "MoldBeat",
-    "BadPacket",
     "PacketDone", "TrackerEvent", "Verdict", "FeedTap", "FRAME_REASONS", "FRAME_STATUS_PASS",
     "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
 ]
@@ -64,10 +63,6 @@ MoldBeat = data.StructLayout({
     "data": 64, "nbytes": 4, "first": 1, "last": 1,
     "sequence": 64, "count": 16, "skip": 16,
 })
-
-#: Line buffer -> front end: the MoldUDP64 header fields of a buffered packet whose frame ended
-#: with a bad FCS (messages ``sequence`` .. ``sequence + count - 1``).
-BadPacket = data.StructLayout({"sequence": 64, "count": 16})
 
 #: ITCH decoder -> tracker, once per walked packet: ``framed`` messages lay within the UDP
 #: payload (< count after an overrun, which includes a frame that ended early).

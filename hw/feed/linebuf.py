@@ -10,10 +10,6 @@ downstream stalls for longer than ``depth`` words of traffic).
 
 A payload that ends before the header is complete (only possible for a frame that ended
 early, which the parser counts as ``ip_length``) is discarded.
-
-``bad_end`` (the parser's: the frame whose payload came last ended with a bad FCS) names the
-packet on ``bad``: its header's sequence and count, if the packet was buffered (a discarded
-one delivered nothing).
 """
 
 from amaranth import Cat, Module, Mux, Signal
@@ -21,7 +17,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from .layouts import BadPacket, LineBeat, MoldHeader, PayloadBeat
+from .layouts import LineBeat, MoldHeader, PayloadBeat
 
 __all__ = ["MoldLineBuffer", "LineSignature"]
 
@@ -44,7 +40,6 @@ def _byte(sig, k):
 
 class MoldLineBuffer(wiring.Component):
     """Members: ``i`` (In, parser payload stream, no backpressure), ``o`` (Out(LineSignature)),
-    ``bad_end`` (In(1)) -> ``bad`` (Out, a stream of BadPacket, always ready),
     ``overflow`` (Out(counter_width)); ``level`` (data FIFO words), ``desc_room`` (a
     descriptor fits) and ``empty`` (nothing buffered) for the port walker.
 
@@ -62,8 +57,6 @@ class MoldLineBuffer(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(PayloadBeat, always_ready=True)),
             "o": Out(LineSignature()),
-            "bad_end": In(1),
-            "bad": Out(stream.Signature(BadPacket, always_ready=True)),
             "overflow": Out(counter_width),
             "level": Out(range(depth + 1)),
             "desc_room": Out(1),
@@ -107,15 +100,6 @@ class MoldLineBuffer(wiring.Component):
             hdr.count.eq(Cat(_byte(beat.data, 3), _byte(beat.data, 2))),
             hfifo.w_data.eq(hdr),
         ]
-        # the packet of the latest payload, while buffered (its frame's bad_end may come with
-        # the descriptor's own beat, a 3-word payload)
-        live = Signal()
-        live_hdr = Signal(BadPacket)
-        now_hdr = Signal(BadPacket)
-        pushed = Signal()
-        m.d.comb += [now_hdr.sequence.eq(hdr.sequence), now_hdr.count.eq(hdr.count)]
-        m.d.sync += [self.bad.valid.eq(self.bad_end & (pushed | live)),
-                     self.bad.payload.eq(Mux(pushed, now_hdr, live_hdr))]
         with m.If(self.i.valid):
             m.d.sync += q.eq(Mux(beat.last, 0, Mux(idx == 3, 3, idx + 1)))
             with m.If(idx == 0):
@@ -125,12 +109,9 @@ class MoldLineBuffer(wiring.Component):
             with m.If(idx == 1):
                 m.d.sync += [w1.eq(beat.data),
                              fits.eq((dfifo.level + need <= self._depth) & hfifo.w_rdy)]
-            with m.If(idx == 0):
-                m.d.sync += live.eq(0)
             with m.If((idx == 2) & (beat.nbytes >= 4)):
                 with m.If(fits):
-                    m.d.comb += [hfifo.w_en.eq(1), dfifo.w_en.eq(1), pushed.eq(1)]
-                    m.d.sync += [live.eq(1), live_hdr.eq(now_hdr)]
+                    m.d.comb += [hfifo.w_en.eq(1), dfifo.w_en.eq(1)]
                     m.d.sync += writing.eq(~beat.last)
                 with m.Else():
                     m.d.sync += overflow.eq(overflow + 1)

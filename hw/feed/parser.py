@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 from tickwire.spec.capacity import GATEWARE
 from tickwire.spec.counters import LINE_FRAME_COUNTERS
 
+from ..layouts import BadRange
 from ..trigger.common import check_int
 from .layouts import (AxiStreamSignature, FRAME_REASONS, FRAME_STATUS_PASS, GroupEntry,
                       PayloadBeat)
@@ -74,13 +75,17 @@ class FrameParser(wiring.Component):
         final 6 cycles after the beat holding the IPv4 header's last byte was on ``rx``, and
         the frame's own until its next frame's second beat (for the port walker,
         hw/trigger/portwalk.py).
-    bad_end : Out(1)
-        A frame that passed ended with a bad FCS: a pulse with its payload's last beat on
-        ``o`` or after it, before the next payload's first (the line buffer names the packet).
+    fcs_bad : Out(stream.Signature(BadRange, always_ready=True))
+        A frame that passed ended with a bad FCS: the messages its MoldUDP64 header announced
+        (none for a heartbeat or an end of session), 3 cycles after its last beat on ``rx``
+        (:attr:`FCS_BAD_LATENCY`).
     runt, not_ipv4, ... mold_truncated, frames, fcs_errors : Out(counter_width)
         Drop counters by reason (names of tickwire.host.framing.FRAME_REASONS), frames in, and
         frames whose last beat had ``user`` (the MAC found the FCS wrong).
     """
+
+    #: cycles from a frame's last beat on ``rx`` to its ``fcs_bad``
+    FCS_BAD_LATENCY = 3
 
     def __init__(self, *, width: int = 64, groups: int = GATEWARE["groups"], counter_width: int = 32):
         if width != 64:
@@ -98,7 +103,7 @@ class FrameParser(wiring.Component):
             "frame_status": Out(stream.Signature(range(FRAME_STATUS_PASS + 1),
                                                  always_ready=True)),
             "verdict": Out(1),
-            "bad_end": Out(1),
+            "fcs_bad": Out(stream.Signature(BadRange, always_ready=True)),
         }
         for name in LINE_FRAME_COUNTERS:
             members[name] = Out(counter_width)
@@ -340,22 +345,25 @@ class FrameParser(wiring.Component):
         w_first = Signal()
         w_fend = Signal()
         w_bad = Signal()            # with w_fend: the frame's FCS is bad
+        w_end = Signal()            # the first word from the frame's last beat
         tl_valid = Signal()
         tl_data = Signal(64)
         tl_avail = Signal(4)
         tl_first = Signal()
         tl_bad = Signal()
+        tl_solo = Signal()          # the tail is the only word of its beat
         m.d.sync += [w_valid.eq(0), tl_valid.eq(0)]
         with m.If(tl_valid):
             m.d.sync += [w_valid.eq(1), w_data.eq(tl_data), w_avail.eq(tl_avail),
-                         w_first.eq(tl_first), w_fend.eq(1), w_bad.eq(tl_bad)]
+                         w_first.eq(tl_first), w_fend.eq(1), w_bad.eq(tl_bad),
+                         w_end.eq(tl_solo)]
         with m.Elif(a_valid & main_ok):
             m.d.sync += [w_valid.eq(1), w_data.eq(main_data), w_avail.eq(main_avail),
                          w_first.eq(a_idx == d_j0 + 1), w_fend.eq(a_last & ~has_tail),
-                         w_bad.eq(a_user)]
+                         w_bad.eq(a_user), w_end.eq(a_last)]
         with m.If(a_valid & has_tail):
             m.d.sync += [tl_valid.eq(1), tl_data.eq(tail_data), tl_avail.eq(a_nb - s_bytes),
-                         tl_first.eq(a_idx == d_j0), tl_bad.eq(a_user)]
+                         tl_first.eq(a_idx == d_j0), tl_bad.eq(a_user), tl_solo.eq(~main_ok)]
 
         # ------------------------------------------------------------------ T: trim
         t_active = Signal()
@@ -369,11 +377,7 @@ class FrameParser(wiring.Component):
         take = Signal(4)
         m.d.comb += take.eq(Mux(rem < w_avail, rem, w_avail))
         is_last = (rem <= w_avail) | w_fend
-        # the frame's end (w_fend) may come after its payload's (a UDP length short of the
-        # frame): its bad FCS is a pulse of its own, after the payload's last beat
         t_frame = Signal()          # a payload began in this frame
-        p_bad = Signal()
-        m.d.sync += p_bad.eq(w_valid & w_fend & w_bad & (w_first | t_frame))
         with m.If(w_valid):
             m.d.sync += t_frame.eq(Mux(w_fend, 0, w_first | t_frame))
         with m.If(w_valid):
@@ -384,23 +388,51 @@ class FrameParser(wiring.Component):
             with m.If(w_fend):
                 m.d.sync += t_active.eq(0)
 
+        # ------------------------------------------------------------------ bad FCS: messages
+        # The MoldUDP64 sequence (payload bytes 10-17) and count (18-19) come in the payload's
+        # words 1 and 2; the verdict is sampled with word 2 (final by then: word 2 is here 6
+        # cycles or more after the beat holding the IPv4 header's last byte was on ``rx``).
+        # The range goes out the cycle after the first word from the frame's last beat: the
+        # payload's own delay until the verdict (D1, D2, G) is not waited for.
+        pw = Signal(2)              # payload words before the one in w (saturates at 3)
+        w_idx = Mux(w_first, 0, pw)
+        seq_top = Signal(48)        # sequence bytes 10-15, least significant first
+        r_lo = Signal(64)
+        r_hi = Signal(64)
+        r_ok = Signal()             # word 2 of this payload seen, it passed, count 1..0xFFFE
+        seq = Cat(_byte(w_data, 1), _byte(w_data, 0), seq_top)
+        count = _be16(w_data, 2)
+        now_hi = Signal(64)
+        now_ok = Signal()
+        m.d.comb += [now_hi.eq((seq + count)[:64]),
+                     now_ok.eq(v_ok & (count != 0) & (count != 0xFFFF))]
+        w2 = w_idx == 2
+        with m.If(w_valid):
+            m.d.sync += pw.eq(Mux(w_idx == 3, 3, w_idx + 1))
+            with m.If(w_first):
+                m.d.sync += r_ok.eq(0)
+            with m.If(w_idx == 1):
+                m.d.sync += seq_top.eq(Cat(*[_byte(w_data, k) for k in (7, 6, 5, 4, 3, 2)]))
+            with m.If(w2):
+                m.d.sync += [r_lo.eq(seq), r_hi.eq(now_hi), r_ok.eq(now_ok)]
+        # (word 2 itself may come from the last beat: a frame cut short after the header)
+        fb = self.fcs_bad
+        m.d.sync += [fb.valid.eq(w_valid & w_end & w_bad & ~w_first & t_frame
+                                 & Mux(w2, now_ok, r_ok)),
+                     fb.payload.lo.eq(Mux(w2, seq, r_lo)), fb.payload.hi.eq(Mux(w2, now_hi, r_hi))]
+
         # ------------------------------------------------------------------ delay and gate
         d1_valid = Signal()
         d1 = Signal(PayloadBeat)
         d2_valid = Signal()
         d2 = Signal(PayloadBeat)
-        d1_bad = Signal()
-        d2_bad = Signal()
-        m.d.sync += [d1_valid.eq(p_valid), d1.eq(p), d2_valid.eq(d1_valid), d2.eq(d1),
-                     d1_bad.eq(p_bad), d2_bad.eq(d1_bad)]
+        m.d.sync += [d1_valid.eq(p_valid), d1.eq(p), d2_valid.eq(d1_valid), d2.eq(d1)]
         g_pass = Signal()
         pass_now = Mux(d2.first, v_ok, g_pass)
         with m.If(d2_valid & d2.first):
             m.d.sync += g_pass.eq(v_ok)
         o_valid = Signal()
         o = Signal(PayloadBeat)
-        o_bad = Signal()
-        m.d.sync += [o_valid.eq(d2_valid & pass_now), o.eq(d2),
-                     o_bad.eq(d2_bad & Mux(d2_valid & d2.first, v_ok, g_pass))]
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o), self.bad_end.eq(o_bad)]
+        m.d.sync += [o_valid.eq(d2_valid & pass_now), o.eq(d2)]
+        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o)]
         return m

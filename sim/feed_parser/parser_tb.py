@@ -2,7 +2,8 @@
 
 Every frame's status (frame_status stream), every payload (reassembled from the output beats)
 and the final counters are compared with tickwire.host.framing.parse_udp_frame through
-sim.feed_common.expected_parser_output.
+sim.feed_common.expected_parser_output; every frame the MAC flags that passes names its
+MoldUDP64 messages on ``fcs_bad``, ``FCS_BAD_LATENCY`` cycles after its last beat.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter
 
 import cocotb
 
+from tickwire.hw.feed.parser import FrameParser
 from tickwire.host.framing import FRAME_REASONS, FcsError
 from tickwire.sim.feed_common import (GROUPS, capture_frames, captures,
                                       expected_parser_output, group_entries, ipv4_frame,
@@ -29,6 +31,7 @@ class ParserTB(TB):
         self.src = AxisSource(self, "rx", idle=idle, gap=gap, rng=random.Random(seed + 1))
         self.out = StreamSink(self, "o")
         self.status = StreamSink(self, "frame_status")
+        self.fcs_bad = StreamSink(self, "fcs_bad")
         self.sent: list[tuple[bytes, object, bool]] = []   # frame, groups, csum
         self.last_cycles: list[int] = []
 
@@ -66,6 +69,22 @@ class ParserTB(TB):
         bad = sum(isinstance(f, FcsError) for f, _, _ in self.sent)
         assert self["fcs_errors"].value == bad, \
             f"{label}: fcs_errors={self['fcs_errors'].value}, expected {bad}"
+        # a flagged frame that passed names its messages; one cut short before its first
+        # message is complete delivers none, so it may or may not
+        may_bad, must_bad = set(), []
+        for (f, _, _), (code, p), end in zip(self.sent, exp, self.last_cycles):
+            if isinstance(f, FcsError) and p is not None:
+                seq, count = int.from_bytes(p[10:18], "big"), int.from_bytes(p[18:20], "big")
+                if count not in (0, 0xFFFF):
+                    r = (end + FrameParser.FCS_BAD_LATENCY, seq, (seq + count) % (1 << 64))
+                    may_bad.add(r)
+                    if len(p) >= 22 and len(p) >= 22 + int.from_bytes(p[20:22], "big"):
+                        must_bad.append((r, f))
+        got_bad = [(c, r["lo"], r["hi"]) for c, r in zip(self.fcs_bad.cycles, self.fcs_bad.items)]
+        for r, f in must_bad:
+            assert r in got_bad, f"{label}: no fcs_bad {r} for frame {f.hex()}"
+        assert set(got_bad) <= may_bad, f"{label}: fcs_bad {sorted(set(got_bad) - may_bad)} " \
+                                        f"for no flagged frame"
         return pk
 
 
@@ -148,6 +167,9 @@ async def malformed_then_good(dut):
     await tb.reset()
     tb.out.items.clear()
     tb.status.items.clear()
+    tb.last_cycles.clear()
+    tb.fcs_bad.items.clear()
+    tb.fcs_bad.cycles.clear()
     for label, f in malformed_frames(rng, good)[:30]:
         await tb.send(f)
     await tb.check("malformed, no checksum check")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.rtl
 
 #: Cycles from a bad frame's last beat at the port to the last beat of an order frame that
 #: can still be aborted (docs/architecture.md "Bad FCS after cut-through").
-ABORT_MARGIN = 6      # the range takes 5 cycles to reach the egress
+ABORT_MARGIN = 5      # the egress has the range 4 cycles after the frame ends
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ class OrderEgress(wiring.Component):
     later message starts (frames leave in message order), or ``ev_lag`` + 1 cycles after the
     trigger engine took a message past it (``ev_taken``, ``ev_seq``) nothing of it is queued or
     leaving. It holds one range: one that comes while another is held widens it to cover both. A
-    frame whose order's message is in the range is aborted if its last beat is presented two or
+    frame whose order's message is in the range is aborted if its last beat is presented one or
     more cycles after the range came on ``fcs_bad`` (once presented, the beat does not change):
     ``user`` on its last beat (the MAC ends it with a bad FCS, so the exchange drops it), the
     TCP sequence number goes back by its 50 bytes (the next frame takes them), and
@@ -336,10 +336,12 @@ class OrderEgress(wiring.Component):
                          p_hi.eq(Mux(keep_old & (p_hi > fb.payload.hi), p_hi, fb.payload.hi))]
 
         o = self.o
-        # the last beat, once presented, stays as it is (abort is frozen from then on)
+        # the last beat, once presented, stays as it is (abort is frozen from then on); a
+        # range is compared as it comes too, a cycle before it is held
+        fb_hit = fb.valid & (cur.sequence >= fb.payload.lo) & (cur.sequence < fb.payload.hi)
         with m.If(start):
             m.d.sync += abort.eq(0)
-        with m.Elif(active & ~last & poisoned(cur.sequence)):
+        with m.Elif(active & ~last & (poisoned(cur.sequence) | fb_hit)):
             m.d.sync += abort.eq(1)
         with m.If(active):
             m.d.comb += [o.valid.eq(1), o.data.eq(data), o.keep.eq(keep),

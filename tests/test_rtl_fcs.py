@@ -151,3 +151,47 @@ def test_impaired_feed_with_bad_frames(built, source):
     aborted = sum(isinstance(f, FcsError) for f in got)
     assert c["fcs_errors"] == sum(isinstance(f, FcsError) for f in flagged) > 0
     assert c["fcs_aborts"] == aborted > 0 and c["frames_sent"] == len(got)
+
+
+def test_a_range_held_at_a_session_change_is_let_go(built):
+    """A session's last packet fails its FCS; the next session numbers its messages from 1
+    again. The range is let go once the engine takes the new session's first message: the
+    orders the new session fires at the old range's numbers leave, as the emulator's do."""
+    import random
+    from test_rtl_cut_through import BUY, NAMES, SELL, SESSION, Feed, OTHER
+    from tickwire.host import itch
+    from tickwire.sim.trigger_risk import model
+    rnd = random.Random(5)
+    fd = Feed(rnd)
+    for loc in (1, 2):
+        fd.packet([itch.encode("R", stock_locate=loc, timestamp=fd.ts, stock=NAMES[loc - 1])])
+
+    def rounds(n, session):
+        for _ in range(n):
+            loc, side = rnd.choice((1, 2)), rnd.choice("BS")
+            msgs = [fd.msg_delete() for _ in range(len(fd.live))]
+            fd.packet(msgs + [fd.msg_add(loc, cross=False, side=side),      # re-arms
+                              fd.msg_add(loc, cross=True, side=side)], session)
+
+    rounds(30, SESSION)
+    end = len(fd.frames)
+    bad_lo, bad_msgs = fd.sent[-1]
+    fd.seq, fd.sent = 1, []
+    rounds(60, OTHER)
+    frames = [FcsError(f) if i == end - 1 else f for i, f in enumerate(fd.frames)]
+    cfg = model.random_config(random.Random(5), NAMES, BUY, permissive=True)
+    cfg.strategy.source = "wire"
+    writes = [dict(msg=0, slot=s, buy_price=BUY, sell_price=SELL, quantity=10, enable_buy=1,
+                   enable_sell=1, rearm=1, ref_price=-1) for s in range(2)]
+    emu = emulate_orders(frames, copy.deepcopy(cfg), writes)
+    first = emulate_orders(frames[:end], copy.deepcopy(cfg), writes)
+    seqs = emu.orders.sequence.tolist()
+    in_range = [bad_lo <= s < bad_lo + len(bad_msgs) for s in seqs]
+    n_first = len(first.orders.frames)
+    # the old session's bad packet fired an order, and the new one fires at those numbers
+    assert any(in_range[:n_first]) and any(in_range[n_first:])
+    got, c = rtl.run_orders(frames, copy.deepcopy(cfg), writes, gaps_a=[20] * len(frames))
+    assert sent_as(got, emu.orders.frames)
+    aborted = [isinstance(f, FcsError) for f in got]
+    assert not any(aborted[n_first:]), "an order of the new session aborted"
+    assert c["fcs_aborts"] + c["fcs_late"] == sum(in_range[:n_first])

@@ -84,8 +84,9 @@ class OrderEgress(wiring.Component):
     Bad FCS (docs/architecture.md "Bad FCS after cut-through"): the egress keeps the range of
     sequence numbers of every ``fcs_bad`` until no order of it can come any more: a frame of a
     later message starts (frames leave in message order), or ``ev_lag`` + 1 cycles after the
-    trigger engine took a message past it (``ev_taken``, ``ev_seq``) nothing of it is queued or
-    leaving. It holds one range: one that comes while another is held widens it to cover both. A
+    trigger engine took a message past it (``ev_taken``, ``ev_seq``: numbered at or above its
+    end, or below the message taken before, a new MoldUDP64 session's) nothing of it is queued
+    or leaving. It holds one range: one that comes while another is held widens it to cover both. A
     frame whose order's message is in the range is aborted if its last beat is presented one or
     more cycles after the range came on ``fcs_bad`` (once presented, the beat does not change):
     ``user`` on its last beat (the MAC ends it with a bad FCS, so the exchange drops it), the
@@ -317,8 +318,16 @@ class OrderEgress(wiring.Component):
         past = Signal(range(self.ev_lag + 1))
         ev_taken, ev_seq = Signal(), Signal(64)     # registered: one cycle more to wait
         m.d.sync += [ev_taken.eq(self.ev_taken), ev_seq.eq(self.ev_seq)]
+        # a message numbered below the one taken before it is a new MoldUDP64 session's (the
+        # numbers restart): past the range too, which would otherwise be held until the new
+        # session's numbers reach it, and abort its orders then
+        ev_prev = Signal(64)
+        restart = Signal()
+        m.d.comb += restart.eq(ev_seq < ev_prev)
+        with m.If(ev_taken):
+            m.d.sync += ev_prev.eq(ev_seq)
         with m.If(past == 0):
-            with m.If(ev_taken & p_valid & (ev_seq >= p_hi)):
+            with m.If(ev_taken & p_valid & ((ev_seq >= p_hi) | restart)):
                 m.d.sync += past.eq(1)
         with m.Elif(past != self.ev_lag):
             m.d.sync += past.eq(past + 1)

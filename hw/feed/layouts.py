@@ -5,6 +5,7 @@ Byte order everywhere: byte 0 of a frame (or payload) is in lane 0, bits ``[7:0]
 protocol fields are big-endian on the wire and are presented as plain unsigned integers.
 """
 
+from amaranth.hdl import Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,7 +15,8 @@ from tickwire.spec.counters import LINE_FRAME_COUNTERS
 from tickwire.spec.streams import beat_fields
 
 __all__ = [
-    "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "LineBeat", "MoldBeat",
+    "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "mold_header", "LineBeat",
+    "MoldBeat",
     "PacketDone", "TrackerEvent", "Verdict", "FeedTap", "FRAME_REASONS", "FRAME_STATUS_PASS",
     "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
 ]
@@ -52,6 +54,22 @@ PayloadBeat = data.StructLayout({
 #: MoldUDP64 header of a buffered packet (line buffer -> tracker).
 #: ``session``: the 10 session bytes, byte 0 in bits [7:0].
 MoldHeader = data.StructLayout({"session": 80, "sequence": 64, "count": 16})
+
+
+def _byte(v, k):
+    return v[8 * k:8 * k + 8]
+
+
+def mold_header(w0, w1, w2) -> dict:
+    """The MoldUDP64 header's fields (:data:`MoldHeader`'s values) from the payload's words 0,
+    1 and 2 (payload byte 8k + j in lane j of word k): the session in bytes 0-9, the sequence
+    number in 10-17 and the message count in 18-19, both big-endian. ``w0`` may be None when
+    the session is not wanted."""
+    return {
+        "session": None if w0 is None else Cat(w0, w1[0:16]),
+        "sequence": Cat(*[_byte(w2, 1), _byte(w2, 0)] + [_byte(w1, k) for k in range(7, 1, -1)]),
+        "count": Cat(_byte(w2, 3), _byte(w2, 2)),
+    }
 
 #: Packet data in a line buffer: payload bytes 16.. of the MoldUDP64 packet (the first beat's
 #: lanes 0..3 are the end of the header, the first length prefix is in lanes 4, 5).

@@ -12,12 +12,12 @@ A payload that ends before the header is complete (only possible for a frame tha
 early, which the parser counts as ``ip_length``) is discarded.
 """
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from .layouts import LineBeat, MoldHeader, PayloadBeat
+from .layouts import LineBeat, MoldHeader, PayloadBeat, mold_header
 
 __all__ = ["MoldLineBuffer", "LineSignature"]
 
@@ -32,10 +32,6 @@ class LineSignature(wiring.Signature):
             "desc": Out(stream.Signature(MoldHeader)),
             "data": Out(stream.Signature(LineBeat)),
         })
-
-
-def _byte(sig, k):
-    return sig[8 * k:8 * k + 8]
 
 
 class MoldLineBuffer(wiring.Component):
@@ -92,14 +88,9 @@ class MoldLineBuffer(wiring.Component):
         m.d.comb += [lb.data.eq(beat.data), lb.nbytes.eq(beat.nbytes), lb.last.eq(beat.last),
                      dfifo.w_data.eq(lb)]
         hdr = Signal(MoldHeader)
-        seq_bytes = [_byte(w1, k) for k in range(2, 8)] + [_byte(beat.data, 0),
-                                                           _byte(beat.data, 1)]
-        m.d.comb += [
-            hdr.session.eq(Cat(w0, w1[0:16])),
-            hdr.sequence.eq(Cat(*reversed(seq_bytes))),
-            hdr.count.eq(Cat(_byte(beat.data, 3), _byte(beat.data, 2))),
-            hfifo.w_data.eq(hdr),
-        ]
+        fields = mold_header(w0, w1, beat.data)
+        m.d.comb += [getattr(hdr, k).eq(v) for k, v in fields.items()]
+        m.d.comb += hfifo.w_data.eq(hdr)
         with m.If(self.i.valid):
             m.d.sync += q.eq(Mux(beat.last, 0, Mux(idx == 3, 3, idx + 1)))
             with m.If(idx == 0):

@@ -31,7 +31,7 @@ from tickwire.spec.counters import LINE_FRAME_COUNTERS
 from ..layouts import BadRange
 from ..trigger.common import check_int
 from .layouts import (AxiStreamSignature, FRAME_REASONS, FRAME_STATUS_PASS, GroupEntry,
-                      PayloadBeat)
+                      PayloadBeat, mold_header)
 
 __all__ = ["FrameParser"]
 
@@ -396,12 +396,12 @@ class FrameParser(wiring.Component):
         # payload's own delay until the verdict (D1, D2, G) is not waited for.
         pw = Signal(2)              # payload words before the one in w (saturates at 3)
         w_idx = Mux(w_first, 0, pw)
-        seq_top = Signal(48)        # sequence bytes 10-15, least significant first
+        w1 = Signal(64)             # payload word 1 (sequence bytes 10-15 in lanes 2-7)
         r_lo = Signal(64)
         r_hi = Signal(64)
         r_ok = Signal()             # word 2 of this payload seen, it passed, count 1..0xFFFE
-        seq = Cat(_byte(w_data, 1), _byte(w_data, 0), seq_top)
-        count = _be16(w_data, 2)
+        hdr = mold_header(None, w1, w_data)
+        seq, count = hdr["sequence"], hdr["count"]
         now_hi = Signal(64)
         now_ok = Signal()
         m.d.comb += [now_hi.eq((seq + count)[:64]),
@@ -412,7 +412,7 @@ class FrameParser(wiring.Component):
             with m.If(w_first):
                 m.d.sync += r_ok.eq(0)
             with m.If(w_idx == 1):
-                m.d.sync += seq_top.eq(Cat(*[_byte(w_data, k) for k in (7, 6, 5, 4, 3, 2)]))
+                m.d.sync += w1.eq(w_data)
             with m.If(w2):
                 m.d.sync += [r_lo.eq(seq), r_hi.eq(now_hi), r_ok.eq(now_ok)]
         # (word 2 itself may come from the last beat: a frame cut short after the header)

@@ -86,14 +86,15 @@ class OrderEgress(wiring.Component):
     later message starts (frames leave in message order), or ``ev_lag`` + 1 cycles after the
     trigger engine took a message past it (``ev_taken``, ``ev_seq``: numbered at or above its
     end, or below the message taken before, a new MoldUDP64 session's) nothing of it is queued
-    or leaving. It holds one range: one that comes while another is held widens it to cover both. A
-    frame whose order's message is in the range is aborted if its last beat is presented one or
-    more cycles after the range came on ``fcs_bad`` (once presented, the beat does not change):
+    or leaving. It holds one range: one that comes while another is held widens it to cover
+    both. A frame whose order's message is in the range is aborted if its last beat is presented
+    one or more cycles after the range came on ``fcs_bad`` (once presented, the beat does not
+    change):
     ``user`` on its last beat (the MAC ends it with a bad FCS, so the exchange drops it), the
     TCP sequence number goes back by its 50 bytes (the next frame takes them), and
-    ``fcs_aborts`` counts it. Its user reference stays used and its risk effects (position, gross) stay booked. A frame
-    of such a message that was sent whole is counted in ``fcs_late`` (among the last
-    LATE_HISTORY sent).
+    ``fcs_aborts`` counts it. Its user reference stays used and its risk effects (position,
+    gross) stay booked. A frame of such a message that was sent whole is counted in ``fcs_late``
+    (among the last LATE_HISTORY sent).
     """
 
     #: order on ``i`` -> beat 0 valid, same cycle (builder idle, FIFO empty)
@@ -308,8 +309,11 @@ class OrderEgress(wiring.Component):
         p_lo = Signal(64)
         p_hi = Signal(64)
 
+        def within(valid, lo, hi, seq):
+            return valid & (seq >= lo) & (seq < hi)
+
         def poisoned(seq):
-            return p_valid & (seq >= p_lo) & (seq < p_hi)
+            return within(p_valid, p_lo, p_hi, seq)
 
         abort = Signal()            # the frame in flight ends with a bad FCS
         fb = self.fcs_bad
@@ -347,7 +351,7 @@ class OrderEgress(wiring.Component):
         o = self.o
         # the last beat, once presented, stays as it is (abort is frozen from then on); a
         # range is compared as it comes too, a cycle before it is held
-        fb_hit = fb.valid & (cur.sequence >= fb.payload.lo) & (cur.sequence < fb.payload.hi)
+        fb_hit = within(fb.valid, fb.payload.lo, fb.payload.hi, cur.sequence)
         with m.If(start):
             m.d.sync += abort.eq(0)
         with m.Elif(active & ~last & (poisoned(cur.sequence) | fb_hit)):

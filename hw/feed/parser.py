@@ -377,9 +377,6 @@ class FrameParser(wiring.Component):
         take = Signal(4)
         m.d.comb += take.eq(Mux(rem < w_avail, rem, w_avail))
         is_last = (rem <= w_avail) | w_fend
-        t_frame = Signal()          # a payload began in this frame
-        with m.If(w_valid):
-            m.d.sync += t_frame.eq(Mux(w_fend, 0, w_first | t_frame))
         with m.If(w_valid):
             with m.If(w_first | t_active):
                 m.d.sync += [t_rem.eq(rem - take), t_len.eq(plen_now), t_active.eq(~is_last),
@@ -399,7 +396,8 @@ class FrameParser(wiring.Component):
         w1 = Signal(64)             # payload word 1 (sequence bytes 10-15 in lanes 2-7)
         r_lo = Signal(64)
         r_hi = Signal(64)
-        r_ok = Signal()             # word 2 of this payload seen, it passed, count 1..0xFFFE
+        r_ok = Signal()             # word 2 of this frame's payload seen, the frame passed,
+                                    # count 1..0xFFFE (cleared at each frame's end)
         hdr = mold_header(None, w1, w_data)
         seq, count = hdr["sequence"], hdr["count"]
         now_hi = Signal(64)
@@ -409,16 +407,15 @@ class FrameParser(wiring.Component):
         w2 = w_idx == 2
         with m.If(w_valid):
             m.d.sync += pw.eq(Mux(w_idx == 3, 3, w_idx + 1))
-            with m.If(w_first):
-                m.d.sync += r_ok.eq(0)
             with m.If(w_idx == 1):
                 m.d.sync += w1.eq(w_data)
             with m.If(w2):
                 m.d.sync += [r_lo.eq(seq), r_hi.eq(now_hi), r_ok.eq(now_ok)]
+            with m.If(w_fend):
+                m.d.sync += r_ok.eq(0)
         # (word 2 itself may come from the last beat: a frame cut short after the header)
         fb = self.fcs_bad
-        m.d.sync += [fb.valid.eq(w_valid & w_end & w_bad & ~w_first & t_frame
-                                 & Mux(w2, now_ok, r_ok)),
+        m.d.sync += [fb.valid.eq(w_valid & w_end & w_bad & Mux(w2, now_ok, r_ok)),
                      fb.payload.lo.eq(Mux(w2, seq, r_lo)), fb.payload.hi.eq(Mux(w2, now_hi, r_hi))]
 
         # ------------------------------------------------------------------ delay and gate

@@ -16,7 +16,8 @@ Pipeline (cycles after the beat is registered at the input, stage A):
   A  input register, beat index; header field captures
   B  payload realignment (shift by 2 or 6 bytes), header checksum masks
   T  payload trimming to the UDP length
-  D1 D2  delay until the frame's verdict is known
+  D  delay until the frame's verdict is known (final in D for the payload's first word,
+     however the frame is cut: the next frame's beats reach it only a cycle later)
   G  gating by the verdict -> output register
 The frame's counters update 5 cycles after its last beat.
 """
@@ -390,7 +391,7 @@ class FrameParser(wiring.Component):
         # words 1 and 2; the verdict is sampled with word 2 (final by then: word 2 is here 6
         # cycles or more after the beat holding the IPv4 header's last byte was on ``rx``).
         # The range goes out the cycle after the first word from the frame's last beat: the
-        # payload's own delay until the verdict (D1, D2, G) is not waited for.
+        # payload's own delay until the verdict (D, G) is not waited for.
         pw = Signal(2)              # payload words before the one in w (saturates at 3)
         w_idx = Mux(w_first, 0, pw)
         w1 = Signal(64)             # payload word 1 (sequence bytes 10-15 in lanes 2-7)
@@ -419,17 +420,22 @@ class FrameParser(wiring.Component):
                      fb.payload.lo.eq(Mux(w2, seq, r_lo)), fb.payload.hi.eq(Mux(w2, now_hi, r_hi))]
 
         # ------------------------------------------------------------------ delay and gate
-        d1_valid = Signal()
-        d1 = Signal(PayloadBeat)
-        d2_valid = Signal()
-        d2 = Signal(PayloadBeat)
-        m.d.sync += [d1_valid.eq(p_valid), d1.eq(p), d2_valid.eq(d1_valid), d2.eq(d1)]
+        # v_ok is final 5 cycles after the beat ending the IPv4 header was in A (its
+        # checksum; the UDP length, a beat later at most, 3). The payload's first word is in D
+        # 3 cycles after its last beat was in A, which is 2 beats after the header's at least,
+        # or 4 cycles after a tail (a frame's last beat, 1 after the header's at least): v_ok
+        # is final in D. It is still the frame's: the next frame's second beat, the first to
+        # change it, is in A 2 cycles after this frame's last at the earliest and changes v_ok
+        # 3 cycles later.
+        dly_valid = Signal()
+        dly = Signal(PayloadBeat)
+        m.d.sync += [dly_valid.eq(p_valid), dly.eq(p)]
         g_pass = Signal()
-        pass_now = Mux(d2.first, v_ok, g_pass)
-        with m.If(d2_valid & d2.first):
+        pass_now = Mux(dly.first, v_ok, g_pass)
+        with m.If(dly_valid & dly.first):
             m.d.sync += g_pass.eq(v_ok)
         o_valid = Signal()
         o = Signal(PayloadBeat)
-        m.d.sync += [o_valid.eq(d2_valid & pass_now), o.eq(d2)]
+        m.d.sync += [o_valid.eq(dly_valid & pass_now), o.eq(dly)]
         m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(o)]
         return m

@@ -9,7 +9,7 @@ from tickwire.sim.feed_common import captures
 from tickwire.sim.runner import BUILD_ROOT, SHARED_DATA, build, run
 
 pytestmark = pytest.mark.rtl
-PARSER_LATENCY = 7  # cycles, frame's last beat in -> payload's last beat out
+PARSER_LATENCY = 6  # cycles, frame's last beat in -> payload's last beat out
 
 
 @pytest.fixture(scope="module")

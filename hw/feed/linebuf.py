@@ -14,7 +14,7 @@ early, which the parser counts as ``ip_length``) is discarded.
 
 from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .layouts import LineBeat, MoldHeader, PayloadBeat, mold_header
@@ -62,8 +62,10 @@ class MoldLineBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.dfifo = dfifo = SyncFIFOBuffered(width=LineBeat.size, depth=self._depth)
-        m.submodules.hfifo = hfifo = SyncFIFOBuffered(width=MoldHeader.size,
-                                                      depth=self._packets)
+        # the descriptor is on ``o.desc`` the cycle after its push (unbuffered: an
+        # asynchronous LUTRAM read, not SyncFIFOBuffered's second cycle), so that the
+        # tracker starts its decision a cycle sooner; the data wait for that decision
+        m.submodules.hfifo = hfifo = SyncFIFO(width=MoldHeader.size, depth=self._packets)
         m.d.comb += [
             self.o.data.valid.eq(dfifo.r_rdy), self.o.data.payload.eq(dfifo.r_data),
             dfifo.r_en.eq(self.o.data.ready),

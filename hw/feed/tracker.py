@@ -16,11 +16,12 @@ is decided only when no other state-changing packet is in flight; duplicates and
 packets of the other line are decided and drained meanwhile when the packet in flight does not
 change the session (their verdict cannot depend on its outcome).
 
-Per decision: PICK -> EV1 (session compares, s + n) -> EV2 (rules) -> ACT, 4 cycles; a
+Per decision: PICK (the head latched with its session compares and s + n) -> EV (rules) ->
+ACT, 3 cycles; a
 duplicate of the committed state (typically the other line's copy) is recognised from
 registered per-line compares and drained in 1 cycle. Sustained: one line at 100 % line rate
 with 1-message packets (13 cycles each); both lines carrying copies of such packets, one
-packet per 15 cycles.
+packet per 14 cycles.
 """
 
 from amaranth import Module, Mux, Signal
@@ -153,7 +154,7 @@ class MoldTracker(wiring.Component):
                      b_lower.eq(heads[1].payload.sequence < heads[0].payload.sequence),
                      a_lower.eq(heads[0].payload.sequence < heads[1].payload.sequence)]
         sel = Signal()
-        e1 = _PacketInfo("e1")     # latched descriptor + EV results
+        e1 = _PacketInfo("e1")     # the head latched at PICK, with its compares
         e1_cur = Signal()
         e1_prev = Signal()
         e1_sn = Signal(65)         # s + n_eff
@@ -164,7 +165,7 @@ class MoldTracker(wiring.Component):
         e2_hold = Signal()         # gap-opening candidate for the A/B window
         waiting = Signal()
         wait_cnt = Signal(16)
-        # a state commit happened since EV1 latched the state: the evaluation is stale
+        # a state commit happened since PICK latched the state: the evaluation is stale
         dirty = Signal()
         state_commit = Signal()
         to_ev1 = Signal()
@@ -172,7 +173,7 @@ class MoldTracker(wiring.Component):
 
         # Fast path for duplicates (typically the other line's copy of a packet just
         # committed): per line, a head of the current session with s + n <= expected is
-        # drained at once (1 cycle instead of the 4-cycle evaluation), in any FSM state; an
+        # drained at once (1 cycle instead of the 3-cycle evaluation), in any FSM state; an
         # evaluation of the same head in progress is abandoned. ``fd_eq``/``fd_sn`` depend on
         # the head (and the session), are registered, and are fresh two cycles after the
         # head appeared or the session changed; the comparison with ``expected`` is live.
@@ -180,15 +181,10 @@ class MoldTracker(wiring.Component):
         fd_sn = [Signal(65, name=f"fd_sn_{n}") for n in "ab"]
         fd_age = [Signal(2, name=f"fd_age_{n}") for n in "ab"]
         session_commit = Signal()
-        # per line, registered: the head's session is the current / the previous one
-        h_cur = [Signal(name=f"h_cur_{n}") for n in "ab"]
-        h_prev = [Signal(name=f"h_prev_{n}") for n in "ab"]
         for li in range(2):
             hp = heads[li].payload
             n_ok = (hp.count != 0) & (hp.count != 0xFFFF)
-            m.d.sync += [h_cur[li].eq(have_cur & (hp.session == cur)),
-                         h_prev[li].eq(have_prev & (hp.session == prev)),
-                         fd_eq[li].eq(track & have_cur & (hp.session == cur) & n_ok),
+            m.d.sync += [fd_eq[li].eq(track & have_cur & (hp.session == cur) & n_ok),
                          fd_sn[li].eq(hp.sequence + hp.count)]
             with m.If(~heads[li].valid | heads[li].ready | session_commit):
                 m.d.sync += fd_age[li].eq(0)
@@ -214,11 +210,6 @@ class MoldTracker(wiring.Component):
         # the FSM's evaluation (of line ``sel``) is void when its head went the fast way
         fast_sel = Mux(sel, fast[1], fast[0])
 
-        head_sel = Mux(sel, heads[1].payload.as_value(), heads[0].payload.as_value())
-        hs_session = head_sel[0:80]
-        hs_seq = head_sel[80:144]
-        hs_count = head_sel[144:160]
-
         with m.If(waiting):
             m.d.sync += wait_cnt.eq(Mux(wait_cnt == 0xFFFF, wait_cnt, wait_cnt + 1))
         with m.Else():
@@ -230,31 +221,28 @@ class MoldTracker(wiring.Component):
                 choose_b = Signal()
                 m.d.comb += choose_b.eq(vb & ~self.hold_b & (~va | (both_prev & b_lower)))
                 ready_to_pick = (va | (vb & ~self.hold_b)) & ~(va & vb & ~both_prev)
+                # the chosen head is latched with its compares against the state of this
+                # cycle (a commit in it or later makes the evaluation dirty)
+                hp = Mux(choose_b, heads[1].payload.as_value(), heads[0].payload.as_value())
+                hp_session, hp_seq, hp_count = hp[0:80], hp[80:144], hp[144:160]
+                neff = Mux(hp_count == 0xFFFF, 0, hp_count)
+                m.d.sync += [
+                    e1.line.eq(choose_b), e1.session.eq(hp_session), e1.seq.eq(hp_seq),
+                    e1.count.eq(hp_count), e1_neff.eq(neff), e1_sn.eq(hp_seq + neff),
+                    e1_cur.eq(have_cur & (hp_session == cur)),
+                    e1_prev.eq(have_prev & (hp_session == prev)),
+                ]
                 with m.If(fast_any):
                     pass
                 with m.Elif(ready_to_pick & (rd[0] == IDLE) & ~choose_b):
                     m.d.sync += sel.eq(0)
                     m.d.comb += to_ev1.eq(1)
-                    m.next = "EV1"
+                    m.next = "EV"
                 with m.Elif(ready_to_pick & (rd[1] == IDLE) & choose_b):
                     m.d.sync += sel.eq(1)
                     m.d.comb += to_ev1.eq(1)
-                    m.next = "EV1"
-            with m.State("EV1"):
-                with m.If(fast_sel):
-                    m.next = "PICK"
-                with m.Else():
-                    m.next = "EV2"
-                neff = Mux(hs_count == 0xFFFF, 0, hs_count)
-                m.d.sync += [
-                    e1.line.eq(sel), e1.session.eq(hs_session), e1.seq.eq(hs_seq),
-                    e1.count.eq(hs_count), e1_neff.eq(neff), e1_sn.eq(hs_seq + neff),
-                    # registered compares of the head (stable since PICK; a session commit
-                    # since then makes the evaluation dirty)
-                    e1_cur.eq(Mux(sel, h_cur[1], h_cur[0])),
-                    e1_prev.eq(Mux(sel, h_prev[1], h_prev[0])),
-                ]
-            with m.State("EV2"):
+                    m.next = "EV"
+            with m.State("EV"):
                 new = track & ~e1_cur & ~e1_prev
                 stale = track & ~e1_cur & e1_prev
                 exp = Mux(new, e1.seq, expected)

@@ -17,9 +17,8 @@ packets of the other line are decided and drained meanwhile when the packet in f
 change the session (their verdict cannot depend on its outcome).
 
 Per decision: PICK (the head latched with its session compares and s + n) -> EV (rules) ->
-ACT, 3 cycles; a
-duplicate of the committed state (typically the other line's copy) is recognised from
-registered per-line compares and drained in 1 cycle. Sustained: one line at 100 % line rate
+ACT, 3 cycles; a duplicate of the committed state (typically the other line's copy) is
+recognised from registered per-line compares and drained in 1 cycle. Sustained: one line at 100 % line rate
 with 1-message packets (13 cycles each); both lines carrying copies of such packets, one
 packet per 14 cycles.
 """

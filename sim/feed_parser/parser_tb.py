@@ -176,6 +176,29 @@ async def malformed_then_good(dut):
 
 
 @cocotb.test()
+async def cut_at_every_byte_back_to_back(dut):
+    """A frame cut at each byte from its IPv4 header on, the next frame right behind it (no
+    idle cycle), with and without a VLAN tag and IPv4 options: a cut frame's verdict is
+    still its own when its payload's first word is gated, whatever comes next."""
+    rng = random.Random(11)
+    tb = ParserTB(dut, gap=0)
+    await tb.reset()
+    await tb.configure(GROUPS[:1], True)
+    for vlan in (None, 1):
+        for ihl in (5, 15):
+            f = ipv4_frame(mold_packet(b"CUT", rng.randrange(1 << 40),
+                                       [random_message(rng, "A")]),
+                           vlan=vlan, ihl=ihl, dst_ip=GROUPS[0][0], dst_port=GROUPS[0][1])
+            nxt = ipv4_frame(mold_packet(b"CUT", rng.randrange(1 << 40),
+                                         [random_message(rng, "E")]),
+                             vlan=vlan, ihl=ihl, dst_ip=GROUPS[0][0], dst_port=GROUPS[0][1])
+            for cut in range(14, len(f) + 1):
+                await tb.send(f[:cut])
+                await tb.send(nxt)
+    await tb.check("cut back to back")
+
+
+@cocotb.test()
 async def random_mix(dut):
     """Random good and malformed frames, random IHL/VLAN/sizes, idle cycles inside frames
     and back-to-back frames."""

@@ -25,7 +25,8 @@ def test_parser_captures(design):
 
 def test_parser_malformed(design):
     run(design, "tickwire.sim.feed_parser.parser_tb",
-        testcase=["malformed_then_good", "random_mix"], tag="malformed")
+        testcase=["malformed_then_good", "cut_at_every_byte_back_to_back", "random_mix"],
+        tag="malformed")
 
 
 def test_parser_latency(design):

@@ -694,7 +694,8 @@ class PortWalker(wiring.Component):
         # (line A's descriptors leave in order: the first ``held`` ones are the predicted)
         held_next = Signal.like(held)
         hold = Signal()             # held != 0, registered with it (the packet's descriptor
-        #                             reaches the tracker 3 cycles after it is counted at least)
+        #                             reaches the tracker a cycle after it is counted at least,
+        #                             with ``hold``)
         m.d.comb += [held_next.eq(held + counted - (tap.pop_a & (held != 0))),
                      tap.hold_b.eq(hold)]
         m.d.sync += [held.eq(held_next), hold.eq(held_next != 0)]
@@ -785,10 +786,11 @@ class PortWalker(wiring.Component):
             m.d.sync += b_pend.eq(0)
         with m.If(b_torn | b_short):
             m.d.sync += b_fail.eq(1)
-        # A B packet whose count's beat is 3 or more cycles before line A's can reach the
-        # tracker before A's ``hold_b`` (a packet's descriptor follows its count's beat by 6
-        # cycles at least, ``hold_b`` A's by 4): its check is done (in 3 cycles) by the time
-        # A's packet is counted (3 cycles after its count's beat). A later one cannot.
+        # A B packet whose count's beat is a cycle or more before line A's can reach the
+        # tracker before A's ``hold_b`` (a packet's descriptor follows its count's beat by 4
+        # cycles at least, ``hold_b`` A's by 4, and the tracker takes no B packet in the cycle
+        # ``hold_b`` comes): its check is done (in 3 cycles) by the time A's packet is counted
+        # (3 cycles after its count's beat). A later one cannot.
         m.d.comb += b_wait.eq(b_pend | b_fail)
         b_waited = Signal()         # (counted a cycle later: LUT levels)
         m.d.sync += b_waited.eq(mark_now & k_active & k_walk & tap.verdict_a & b_pend & ~b_fail)

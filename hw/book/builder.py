@@ -27,7 +27,7 @@ op on the same slot (level word) or the same order bucket waits one cycle, so on
 runs at 2 per message (U: 4); an op that reaches the deep levels holds the pipeline while
 they serve it (:mod:`.deep`); measured: the LOBSTER AAPL sample (one symbol) 1.89, the AMZN
 whole day (one symbol, 286 ask levels) 2.77, random many-symbol streams 1.2. Latency: a message accepted on ``i`` in cycle t has its row on
-``o`` (and its event on ``ev``) in cycle t + 13 (:attr:`BookBuilder.LATENCY`) when nothing
+``o`` (and its event on ``ev``) in cycle t + 12 (:attr:`BookBuilder.LATENCY`) when nothing
 stalls.
 
 Memories (defaults): locate map 65536 × 8 bits (valid, untracked, slot: 16 BRAM36 or 2 URAM);
@@ -132,7 +132,7 @@ class BookBuilder(wiring.Component):
     Tables are not cleared by reset (block RAM keeps its configuration contents: empty).
     """
 
-    LATENCY = 13
+    LATENCY = 12
 
     @checked_init
     def __init__(self, *, symbols: int = GATEWARE["symbols"],
@@ -223,7 +223,8 @@ class BookBuilder(wiring.Component):
         sb = self.slot_bits
 
         # ------------------------------------------------------------------ input FIFO
-        m.submodules.in_fifo = in_fifo = fifo.SyncFIFOBuffered(
+        # (unbuffered: the head is readable the cycle after its write, from a LUTRAM read)
+        m.submodules.in_fifo = in_fifo = fifo.SyncFIFO(
             width=DecodedMessage.as_shape().size + (32 if self.stamp else 0),
             depth=self.in_fifo_depth)
         m.d.comb += [

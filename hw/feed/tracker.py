@@ -18,9 +18,9 @@ change the session (their verdict cannot depend on its outcome).
 
 Per decision: PICK (the head latched with its session compares and s + n) -> EV (rules) ->
 ACT, 3 cycles; a duplicate of the committed state (typically the other line's copy) is
-recognised from registered per-line compares and drained in 1 cycle. Sustained: one line at 100 % line rate
-with 1-message packets (13 cycles each); both lines carrying copies of such packets, one
-packet per 14 cycles.
+recognised from registered per-line compares and drained in 1 cycle. Sustained: one line at
+100 % line rate with 1-message packets (13 cycles each); both lines carrying copies of such
+packets, one packet per 14 cycles.
 """
 
 from amaranth import Module, Mux, Signal
@@ -152,7 +152,6 @@ class MoldTracker(wiring.Component):
                                   & ~heads[1].ready),
                      b_lower.eq(heads[1].payload.sequence < heads[0].payload.sequence),
                      a_lower.eq(heads[0].payload.sequence < heads[1].payload.sequence)]
-        sel = Signal()
         e1 = _PacketInfo("e1")     # the head latched at PICK, with its compares
         e1_cur = Signal()
         e1_prev = Signal()
@@ -167,8 +166,8 @@ class MoldTracker(wiring.Component):
         # a state commit happened since PICK latched the state: the evaluation is stale
         dirty = Signal()
         state_commit = Signal()
-        to_ev1 = Signal()
-        m.d.sync += dirty.eq(state_commit | (dirty & ~to_ev1))
+        picked = Signal()
+        m.d.sync += dirty.eq(state_commit | (dirty & ~picked))
 
         # Fast path for duplicates (typically the other line's copy of a packet just
         # committed): per line, a head of the current session with s + n <= expected is
@@ -206,8 +205,8 @@ class MoldTracker(wiring.Component):
                 m.d.sync += [rd[li].eq(DRAIN)]
                 m.d.sync += drain_info[li].eq(fast_info)
         fast_any = fast[0] | fast[1]
-        # the FSM's evaluation (of line ``sel``) is void when its head went the fast way
-        fast_sel = Mux(sel, fast[1], fast[0])
+        # the FSM's evaluation (of line ``e1.line``) is void when its head went the fast way
+        fast_sel = Mux(e1.line, fast[1], fast[0])
 
         with m.If(waiting):
             m.d.sync += wait_cnt.eq(Mux(wait_cnt == 0xFFFF, wait_cnt, wait_cnt + 1))
@@ -233,13 +232,8 @@ class MoldTracker(wiring.Component):
                 ]
                 with m.If(fast_any):
                     pass
-                with m.Elif(ready_to_pick & (rd[0] == IDLE) & ~choose_b):
-                    m.d.sync += sel.eq(0)
-                    m.d.comb += to_ev1.eq(1)
-                    m.next = "EV"
-                with m.Elif(ready_to_pick & (rd[1] == IDLE) & choose_b):
-                    m.d.sync += sel.eq(1)
-                    m.d.comb += to_ev1.eq(1)
+                with m.Elif(ready_to_pick & (Mux(choose_b, rd[1], rd[0]) == IDLE)):
+                    m.d.comb += picked.eq(1)
                     m.next = "EV"
             with m.State("EV"):
                 new = track & ~e1_cur & ~e1_prev

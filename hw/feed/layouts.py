@@ -16,9 +16,8 @@ from tickwire.spec.streams import beat_fields
 
 __all__ = [
     "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "mold_header", "LineBeat",
-    "MoldBeat",
-    "PacketDone", "TrackerEvent", "Verdict", "FeedTap", "FRAME_REASONS", "FRAME_STATUS_PASS",
-    "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
+    "MoldBeat", "PacketDone", "TrackerEvent", "Verdict", "FeedTap", "FRAME_REASONS",
+    "FRAME_STATUS_PASS", "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
 ]
 
 

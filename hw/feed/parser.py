@@ -16,8 +16,8 @@ Pipeline (cycles after the beat is registered at the input, stage A):
   A  input register, beat index; header field captures
   B  payload realignment (shift by 2 or 6 bytes), header checksum masks
   T  payload trimming to the UDP length
-  D  delay until the frame's verdict is known (final in D for the payload's first word,
-     however the frame is cut: the next frame's beats reach it only a cycle later)
+  D  delay until the frame's verdict is known (final, and still the frame's own, when the
+     payload's first word is in D, however the frame is cut: see the gate)
   G  gating by the verdict -> output register
 The frame's counters update 5 cycles after its last beat.
 """

@@ -131,7 +131,7 @@ def _beats(frame):
 
 
 def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_at=None,
-         b_delay=None):
+         b_delay=None, engine=None):
     """Run the walker alone over ``frames``; the engine takes no strobe, every locate is
     tracked (slot: locate & 1), the book takes its events ``lag`` frames behind the port
     (or ``book_cycles`` after the message's last beat) and is idle in long gaps;
@@ -140,6 +140,10 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
     ``n`` ahead of the reference's (messages the walker did not see); ``b_delay``: line B
     carries a copy of every frame, its first beat ``b_delay`` cycles after line A's (negative:
     ahead; the tracker's state as without line B).
+    ``engine``: a ``random.Random``; the engine then takes a presented strobe that is quiet
+    with probability 4/5, and the producer takes each entry over at the earliest the decoder
+    allows (the cycle after it completes the message, 13 cycles after its last beat):
+    the entries and strobes then come with the cycle and, for a strobe, whether it was taken.
     Returns (entries, strobes, reference)."""
     states, delivered, starts = reference(frames)
     got = {q for q, _ in delivered}
@@ -162,8 +166,11 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
     async def tb(ctx):
         for sig, v in ((dut.tap.verdict_a, 1), (dut.tap.desc_room_a, 1),
                        (dut.tap.track_sequence, 1), (dut.enable, 1), (dut.downstream_quiet, 1),
-                       (dut.entries.ready, 1), (dut.tap.pop_a, 1)):
+                       (dut.entries.ready, engine is None), (dut.tap.pop_a, 1)):
             ctx.set(sig, v)
+
+        last_beat = {}          # low 16 bits of a sequence -> the cycle of its last beat
+        was_holding = [0]
 
         async def step():
             now[0] += 1
@@ -180,11 +187,33 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
                 ctx.set(dut.ev_take, 1)
                 ctx.set(dut.ev_seq, seq)
             addr = ctx.get(dut.loc.addr)
-            if ctx.get(dut.entries.valid):
-                entries.append(ctx.get(dut.entries.payload))
-            if ctx.get(dut.fast.valid):
-                strobes.append((k, ctx.get(dut.fast.payload)))
+            take = False
+            if engine is None:
+                if ctx.get(dut.entries.valid):
+                    entries.append(ctx.get(dut.entries.payload))
+                if ctx.get(dut.fast.valid):
+                    s = ctx.get(dut.fast.payload)
+                    # (a strobe not taken is presented again while held: one record of it)
+                    if not strobes or strobes[-1][1].sequence != s.sequence:
+                        strobes.append((k, s))
+            else:
+                pop = False
+                holding = ctx.get(dut.holding)
+                if ctx.get(dut.entries.valid):
+                    e = ctx.get(dut.entries.payload)
+                    # (the producer takes the entry over the cycle after the decoder
+                    # completes the message, 13 cycles after its last beat at the earliest)
+                    pop = now[0] >= last_beat[e.seq] + 14
+                    if pop:
+                        entries.append((now[0], e, ctx.get(dut.held_taken),
+                                        holding or was_holding[0]))
+                was_holding[0] = holding
+                ctx.set(dut.entries.ready, pop)
+                if ctx.get(dut.fast.valid):
+                    take = bool(ctx.get(dut.quiet)) and engine.random() < 0.8
+                    strobes.append((now[0], ctx.get(dut.fast.payload), take))
             await ctx.tick()
+            ctx.set(dut.took, take)
             ctx.set(dut.ev_take, 0)
             ctx.set(dut.refused, 0)
             # the locate map: locate k is slot k & 1, one cycle later
@@ -227,6 +256,7 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
                 ctx.set(dut.rx.valid, 1)
                 due.extend((now[0] + book_cycles, q) for b, q in ends[k]
                            if b == i and book_cycles is not None)
+                last_beat.update((q & 0xFFFF, now[0] + 1) for b, q in ends[k] if b == i)
                 await step()
                 ctx.set(dut.rx.valid, 0)
         for _ in range(40):
@@ -511,3 +541,31 @@ def test_port_walker_order_table_small_and_refusals():
     for k, seq, k_made in us:
         last = max((r for r in refuse if r <= k), default=-1)
         assert k_made >= last, (seq, k, k_made, last)
+
+
+def test_port_walker_holds_a_strobe_not_taken():
+    """A strobe the engine does not take is presented again (held) while its entry waits, and
+    one taken late is the entry's ``held_taken``: every add and replace is evaluated at most
+    once, in message order, never while an older hazard is in flight, and each entry says
+    whether its message was evaluated."""
+    frames, gaps = _capture(300)
+    entries, strobes, (delivered, starts) = walk(frames, gaps, engine=random.Random(3))
+    taken = [(t, s.sequence) for t, s, took in strobes if took]
+    seqs = [q for _, q in taken]
+    assert seqs == sorted(set(seqs)), "a message evaluated twice or out of order"
+    late = 0
+    evaluated = {q & 0xFFFF for q in seqs}
+    popped_at = {}
+    for t, e, held_taken, holding in entries:
+        assert not (e.held and holding), f"entry {e.seq} taken over while still held"
+        done = e.taken or (e.held and held_taken)
+        assert done == (e.seq in evaluated), e.seq
+        late += e.held and held_taken
+        if e.hazard and not (e.held and held_taken):
+            popped_at[e.seq] = t
+    assert late > 10, late
+    # an evaluation never overtakes an older hazard still in the walker's queue
+    for t, q in taken:
+        older = [s for s, tp in popped_at.items() if s < (q & 0xFFFF) and tp >= t]
+        assert not older, (q, older)
+    assert len(taken) > 40, len(taken)

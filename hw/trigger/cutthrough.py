@@ -110,6 +110,10 @@ class CutThrough(wiring.Component):
                                    ``A F E C X D U H`` message completing (its strobe is not
                                    presented again when the walker's was taken); a sequence
                                    that differs stops the wire path as an overflow does
+    port_held_taken : In(1)        <- PortWalker.held_taken: an entry marked ``held`` was
+                                   taken after all (the walker presented it again)
+    port_holding : In(1)           <- PortWalker.holding: a held entry taken over while this
+                                   is (or was, a cycle before) high stops the wire path too
     offered : Out(counter_width)   strobes presented (taken or not; hardware only)
     stops : Out(counter_width)     times the wire path stopped (``wire_stops``)
 
@@ -147,6 +151,7 @@ class CutThrough(wiring.Component):
             "quiet": Out(1),
             "blocked": In(1),
             "port": In(stream.Signature(InFlightEntry)),
+            "port_held_taken": In(1), "port_holding": In(1),
             "offered": Out(counter_width),
             "stops": Out(counter_width),
         })
@@ -180,9 +185,12 @@ class CutThrough(wiring.Component):
         slot_fresh = (fresh.bit_select(r_slot, 1) if S > 1 else fresh[0]) & (r_slot < S)
         strobe = Signal()
         port = self.port
+        # the walker's entry at the head: its strobe was taken (a held one: taken late)
+        port_took = port.valid & (port.payload.taken
+                                  | (port.payload.held & self.port_held_taken))
         m.d.comb += strobe.eq(e.active & e.complete & is_add & e.fields.price
                               & e.fields.side & e.fields.locate & hit_r & slot_fresh
-                              & ~(port.valid & port.payload.taken))
+                              & ~port_took)
         f = self.fast.payload
         m.d.comb += [
             self.fast.valid.eq(strobe),
@@ -228,7 +236,7 @@ class CutThrough(wiring.Component):
         # sides keep message order); taken there or here
         m.d.comb += port.ready.eq(p_valid)
         w_mismatch = p_valid & port.valid & (port.payload.seq != p_seq)
-        taken = (p_taken & link.fast_took) | (port.valid & port.payload.taken)
+        taken = (p_taken & link.fast_took) | port_took
         m.d.comb += [
             push.taken.eq(taken),
             push.hazard.eq((((p_add | p_u) & ~taken) | p_h) & ~p_untracked
@@ -255,9 +263,15 @@ class CutThrough(wiring.Component):
                                - (self.ev_take & q_ev.r_rdy & head_ev.hazard))
         # never expected (the queues hold what the decoder's FIFO and the book can): sticky
         # until reset, and the slow path alone is exact
+        # (a held entry taken over while the walker may still present its strobe: never, by
+        # the walker's HOLD; checked a cycle back too, the producer's strobe decision's cycle)
+        holding_q = Signal()
+        m.d.sync += holding_q.eq(self.port_holding)
+        w_early = p_valid & port.valid & port.payload.held & (self.port_holding | holding_q)
         broken = Signal()
         with m.If(((q_dec.w_en & ~q_dec.w_rdy) | (q_ev.w_en & ~q_ev.w_rdy)
-                   | (decided & ~q_dec.r_rdy) | (self.ev_take & ~q_ev.r_rdy) | w_mismatch)
+                   | (decided & ~q_dec.r_rdy) | (self.ev_take & ~q_ev.r_rdy) | w_mismatch
+                   | w_early)
                   & ~broken):
             m.d.sync += [broken.eq(1), self.stops.eq(self.stops + 1)]
         m.d.comb += self.quiet.eq(Mux(self.wire,

@@ -38,7 +38,9 @@ Certain, never speculative (docs/architecture.md "Trigger from the port"):
   the low 16 bits of its sequence number. The producer takes one entry with each such
   message the decoder completes (the messages arrive in the same order), skips its own strobe
   for a taken one and marks its event for the engine to skip. A strobe is ``quiet`` when no
-  hazard is in flight on either side of the decoder.
+  hazard is in flight on either side of the decoder. A strobe the engine did not take is
+  *held*: presented again while no older hazard is left, for up to ``HOLD`` cycles, its entry
+  marked ``held`` and the answer in ``held_taken`` before the producer takes it over.
 
 * **Replaces.** A ``U`` adds an order on its original's side and slot, which only the book's
   order table knows. The walker keeps its own table of the orders it saw stored (direct-mapped
@@ -105,6 +107,10 @@ class PortWalker(wiring.Component):
     took : In(1)                      the engine took the strobe presented last cycle
     downstream_quiet : In(1)          no hazard from the decoder on (CutThrough.quiet)
     entries : Out(stream.Signature(InFlightEntry))   -> CutThrough.port
+    held_taken : Out(1)               the held strobe was taken late (for an entry marked
+                                      ``held``, from the hold's end until the entry leaves)
+    holding : Out(1)                  a strobe is held (CutThrough checks none is taken over
+                                      while held)
     ev_take : In(1), ev_seq : In(64)  the engine took the book's event of message ``ev_seq``
     refused : In(1)                   the book refused to store an add (duplicate_ref,
                                       order_table_full counted this cycle)
@@ -119,6 +125,13 @@ class PortWalker(wiring.Component):
 
     #: cycles from the beat holding an add's last byte on ``rx`` to its strobe on ``fast``
     LATENCY = 1
+    #: cycles a strobe not taken is held for another presentation. The decoder completes a
+    #: message (``early``, where the producer decides on it and then takes its entry over)
+    #: 13 cycles after the beat holding its last byte at the earliest; the held presentations
+    #: are in cycles 3 .. HOLD + 2 after that beat and the answer to the last one is in
+    #: ``held_taken`` 2 cycles later, so HOLD <= 9 (CutThrough stops the wire path should a
+    #: held entry ever be taken over while ``holding``, or a cycle after).
+    HOLD = 8
 
     def __init__(self, *, symbols: int = GATEWARE["symbols"], slot_bits: int = 6,
                  line_depth: int = 512, in_flight: int = 512, orders: int = 4096,
@@ -143,6 +156,8 @@ class PortWalker(wiring.Component):
             "took": In(1),
             "downstream_quiet": In(1),
             "entries": Out(stream.Signature(InFlightEntry)),
+            "held_taken": Out(1),
+            "holding": Out(1),
             "ev_take": In(1),
             "ev_seq": In(64),
             "refused": In(1),
@@ -597,9 +612,7 @@ class PortWalker(wiring.Component):
         c_valid = Signal()
         c_type = Signal(8)
         c_len = Signal(16)
-        c_price = Signal(32)
         c_side = Signal()
-        c_ts = Signal(48)
         c_seq = Signal(64)
         c_slot = Signal(len(lk_slot))
         c_untracked = Signal()
@@ -620,13 +633,23 @@ class PortWalker(wiring.Component):
         m.d.sync += strobe.eq(comp & k_walk & k_vok_known & k_vok & k_room
                               & ((mt_a & l_a) | (mt_f & l_f) | u_ok) & lk_valid & lk_in
                               & ~lk_untracked & self.enable)
+        # the strobe's payload: the completed message's, kept while a strobe is held (below)
+        fp = Signal(FastAdd)
+        fp_load = Signal()
+        h_start = Signal()          # a hold starts (below)
+        with m.If(comp & fp_load):
+            m.d.sync += [
+                fp.price.eq(Mux(mt_f, f_price, a_end)),
+                fp.side.eq(Mux(mt_u, ent_r.side, Mux(mside == ord("B"), BOOK_BID, BOOK_ASK))),
+                fp.timestamp.eq(mts), fp.sequence.eq(k_seq + idx),
+                fp.slot.eq(Mux(mt_u, ent_r.slot, Mux(lk_here, self.loc.slot, lk_slot))),
+            ]
         with m.If(comp):
             m.d.sync += [
                 c_type.eq(mtype), c_len.eq(ln_r),
-                c_price.eq(Mux(mt_f, f_price, a_end)),
                 # (a U: its original's side and slot)
                 c_side.eq(Mux(mt_u, ent_r.side, Mux(mside == ord("B"), BOOK_BID, BOOK_ASK))),
-                c_ts.eq(mts), c_seq.eq(k_seq + idx),
+                c_seq.eq(k_seq + idx),
                 c_slot.eq(Mux(mt_u, ent_r.slot, Mux(lk_here, self.loc.slot, lk_slot))),
                 # what an add or a U puts in the order table
                 c_ins.eq((((mt_a & l_a) | (mt_f & l_f)) | (mt_u & l_u & hit_r))
@@ -650,29 +673,51 @@ class PortWalker(wiring.Component):
         m.submodules.q = q = fifo.SyncFIFOBuffered(width=InFlightEntry.as_shape().size,
                                                    depth=self.in_flight)
         hz = Signal(range(self.in_flight + 1))      # hazards walked, not yet taken over
-        f = self.fast.payload
+        # A strobe the engine did not take (an older hazard was in flight) is *held*: presented
+        # again while its entry waits in the queue, as soon as no older hazard is left, for at
+        # most HOLD cycles (it is then resolved long before the decoder completes the message:
+        # ``HOLD`` in the class). Newer strobes are not presented meanwhile (the held one's own
+        # hazard would keep them from being quiet anyway). The entry goes on the queue when the
+        # hold starts, marked ``held``; the producer reads whether it was taken from
+        # ``held_taken`` when it takes the entry over, and a new hold starts only after that.
+        h_on = Signal()             # a strobe is held
+        h_out = Signal()            # the held strobe's entry is still in the queue
+        h_taken = Signal()          # the held strobe was taken (until its entry leaves)
+        h_age = Signal(range(self.HOLD + 1))
+        hz_old = Signal.like(hz)    # hazards older than the held strobe, not yet taken over
+        own_q = Signal(init=1)      # no hazard older than what is presented is in the queue
+        h_on_next = Signal()
+        e_retry = Signal()          # the held strobe was presented last cycle
+        late = Signal()             # ... and taken
+        retry = Signal()
         m.d.comb += [
-            self.fast.valid.eq(strobe),
-            f.slot.eq(c_slot), f.side.eq(c_side), f.price.eq(c_price),
-            f.sequence.eq(c_seq), f.timestamp.eq(c_ts), f.stamp.eq(0), f.stamp_valid.eq(0),
+            late.eq(e_retry & self.took),
+            retry.eq(h_on & own_q & ~late),
+            fp_load.eq(~h_on_next),
+            self.fast.valid.eq(Mux(h_on, retry, strobe)),
+            self.fast.payload.eq(fp),
+            self.quiet.eq(own_q & self.downstream_quiet),
+            self.held_taken.eq(h_taken),
+            self.holding.eq(h_on),
         ]
-        hz_zero = Signal(init=1)    # hz == 0, registered with it
-        m.d.comb += self.quiet.eq(hz_zero & self.downstream_quiet)
+        m.d.sync += e_retry.eq(retry)
         # the entry, a cycle later (taken: the engine's answer)
         e_valid = Signal()
         e_strobe = Signal()
         e_add, e_u, e_h, e_untracked = Signal(), Signal(), Signal(), Signal()
         e_seq = Signal(16)
         m.d.sync += [
-            e_valid.eq(walked), e_strobe.eq(strobe),
+            e_valid.eq(walked), e_strobe.eq(strobe & ~h_on),
             e_add.eq(c_add), e_u.eq(c_type == ord("U")), e_h.eq(c_type == ord("H")),
             e_untracked.eq(c_untracked), e_seq.eq(c_seq[0:16]),
         ]
         entry = Signal(InFlightEntry)
         taken = e_strobe & self.took
         m.d.comb += [
+            h_start.eq(e_valid & e_strobe & ~self.took & q.w_rdy & ~h_out & self.enable),
             entry.taken.eq(taken),
             entry.hazard.eq((((e_add | e_u) & ~taken) | e_h) & ~e_untracked),
+            entry.held.eq(h_start),
             entry.seq.eq(e_seq),
             q.w_data.eq(entry), q.w_en.eq(e_valid), e_full.eq(e_valid & ~q.w_rdy),
             self.entries.valid.eq(q.r_rdy), self.entries.payload.eq(q.r_data),
@@ -681,10 +726,29 @@ class PortWalker(wiring.Component):
         head = Signal(InFlightEntry)
         m.d.comb += head.eq(q.r_data)
         popped = q.r_rdy & self.entries.ready
+        # (a held entry taken late is no hazard: its count went with the take)
+        pop_hz = Signal()
+        m.d.comb += pop_hz.eq(popped & head.hazard & ~(head.held & h_taken))
         hz_next = Signal.like(hz)
-        m.d.comb += hz_next.eq(hz + (e_valid & entry.hazard) - (popped & head.hazard))
-        m.d.sync += [hz.eq(hz_next), hz_zero.eq(hz_next == 0)]
-        with m.If(strobe):
+        hz_old_next = Signal.like(hz)
+        m.d.comb += [
+            hz_next.eq(hz + (e_valid & entry.hazard) - pop_hz - late),
+            hz_old_next.eq(Mux(h_start, hz, hz_old) - pop_hz),
+            h_on_next.eq(Mux(h_start, 1, h_on & ~late & (h_age != self.HOLD - 1))
+                         & self.enable),
+        ]
+        hz_zero = Signal(init=1)    # hz == 0, registered with it
+        m.d.sync += [hz.eq(hz_next), hz_zero.eq(hz_next == 0),
+                     hz_old.eq(hz_old_next), h_on.eq(h_on_next),
+                     own_q.eq(Mux(h_on_next, hz_old_next == 0, hz_next == 0)),
+                     h_age.eq(Mux(h_start, 0, h_age + h_on))]
+        with m.If(h_start):
+            m.d.sync += [h_out.eq(1), h_taken.eq(0)]
+        with m.Elif(popped & head.held):
+            m.d.sync += h_out.eq(0)
+        with m.If(late):
+            m.d.sync += h_taken.eq(1)
+        with m.If(strobe & ~h_on):
             m.d.sync += self.offered.eq(self.offered + 1)
 
         # ------------------------------------------------------------ hold line B

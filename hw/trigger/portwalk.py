@@ -629,10 +629,14 @@ class PortWalker(wiring.Component):
         m.d.sync += c_valid.eq(comp)
         # the strobe, registered with the fields: an add completes at least 4 beats after the
         # count, when the verdict and the lookup (2 beats before) are in registers
+        # (not while a strobe is held, below; ``fast.valid`` is a register of its own)
         strobe = Signal()
-        m.d.sync += strobe.eq(comp & k_walk & k_vok_known & k_vok & k_room
-                              & ((mt_a & l_a) | (mt_f & l_f) | u_ok) & lk_valid & lk_in
-                              & ~lk_untracked & self.enable)
+        strobe_d = Signal()
+        h_on_next = Signal()
+        m.d.comb += strobe_d.eq(comp & k_walk & k_vok_known & k_vok & k_room
+                                & ((mt_a & l_a) | (mt_f & l_f) | u_ok) & lk_valid & lk_in
+                                & ~lk_untracked & self.enable & ~h_on_next)
+        m.d.sync += strobe.eq(strobe_d)
         # the strobe's payload: the completed message's, kept while a strobe is held (below)
         fp = Signal(FastAdd)
         fp_load = Signal()
@@ -674,8 +678,9 @@ class PortWalker(wiring.Component):
                                                    depth=self.in_flight)
         hz = Signal(range(self.in_flight + 1))      # hazards walked, not yet taken over
         # A strobe the engine did not take (an older hazard was in flight) is *held*: presented
-        # again while its entry waits in the queue, as soon as no older hazard is left, for at
-        # most HOLD cycles (it is then resolved long before the decoder completes the message:
+        # again while its entry waits in the queue, whenever no older hazard is left (every
+        # other cycle at most: each waits for the answer to the one before), for at most HOLD
+        # cycles (it is then resolved long before the decoder completes the message:
         # ``HOLD`` in the class). Newer strobes are not presented meanwhile (the held one's own
         # hazard would keep them from being quiet anyway). The entry goes on the queue when the
         # hold starts, marked ``held``; the producer reads whether it was taken from
@@ -686,28 +691,30 @@ class PortWalker(wiring.Component):
         h_age = Signal(range(self.HOLD + 1))
         hz_old = Signal.like(hz)    # hazards older than the held strobe, not yet taken over
         own_q = Signal(init=1)      # no hazard older than what is presented is in the queue
-        h_on_next = Signal()
-        e_retry = Signal()          # the held strobe was presented last cycle
+        retry = Signal()            # the held strobe is presented this cycle
+        retry_d = Signal()
+        e_retry = Signal()          # ... was presented last cycle
         late = Signal()             # ... and taken
-        retry = Signal()
+        f_valid = Signal()          # strobe | retry, a register (the engine's inputs)
+        # (a retry waits for the answer to the one before: every other cycle at most)
+        m.d.comb += retry_d.eq(h_on_next & own_q & ~retry)
+        m.d.sync += [retry.eq(retry_d), f_valid.eq(strobe_d | retry_d), e_retry.eq(retry)]
         m.d.comb += [
             late.eq(e_retry & self.took),
-            retry.eq(h_on & own_q & ~late),
             fp_load.eq(~h_on_next),
-            self.fast.valid.eq(Mux(h_on, retry, strobe)),
+            self.fast.valid.eq(f_valid),
             self.fast.payload.eq(fp),
             self.quiet.eq(own_q & self.downstream_quiet),
             self.held_taken.eq(h_taken),
             self.holding.eq(h_on),
         ]
-        m.d.sync += e_retry.eq(retry)
         # the entry, a cycle later (taken: the engine's answer)
         e_valid = Signal()
         e_strobe = Signal()
         e_add, e_u, e_h, e_untracked = Signal(), Signal(), Signal(), Signal()
         e_seq = Signal(16)
         m.d.sync += [
-            e_valid.eq(walked), e_strobe.eq(strobe & ~h_on),
+            e_valid.eq(walked), e_strobe.eq(strobe),
             e_add.eq(c_add), e_u.eq(c_type == ord("U")), e_h.eq(c_type == ord("H")),
             e_untracked.eq(c_untracked), e_seq.eq(c_seq[0:16]),
         ]
@@ -748,7 +755,7 @@ class PortWalker(wiring.Component):
             m.d.sync += h_out.eq(0)
         with m.If(late):
             m.d.sync += h_taken.eq(1)
-        with m.If(strobe & ~h_on):
+        with m.If(strobe):
             m.d.sync += self.offered.eq(self.offered + 1)
 
         # ------------------------------------------------------------ hold line B

@@ -38,7 +38,7 @@ from tickwire.host import itch
 
 from ..layouts import DecodedMessage
 from ..trigger.common import check_int
-from .layouts import MoldBeat, PacketDone
+from .layouts import MoldBeat, PacketDone, lane_byte
 
 __all__ = ["ItchDecoder", "EMITTED_TYPES", "EVENT_TYPES", "FIELD_MAP", "EarlyLayout",
            "decoded_fields"]
@@ -123,9 +123,6 @@ def decoded_fields(msg: bytes, sequence: int) -> dict | None:
         out[k] = v
     return out
 
-
-def _byte(sig, k):
-    return sig[8 * k:8 * k + 8]
 
 
 class _OutputFifo(wiring.Component):
@@ -284,12 +281,13 @@ class ItchDecoder(wiring.Component):
         # selection
         hz = [Signal(name=f"hz{k}") for k in range(8)]
         w_hiz = Signal(init=1)    # w_hi == 0
-        m.d.comb += [hz[k].eq(_byte(d, k) == 0) for k in range(7)]
+        m.d.comb += [hz[k].eq(lane_byte(d, k) == 0) for k in range(7)]
         m.d.comb += hz[7].eq(w_hiz)
         with m.Switch(lane):
             for k in range(8):
                 bk = 1 if k == 7 else k + 2
-                cl = Cat(_byte(d, 0), w_hi) if k == 7 else Cat(_byte(d, k + 1), _byte(d, k))
+                cl = (Cat(lane_byte(d, 0), w_hi) if k == 7
+                      else Cat(lane_byte(d, k + 1), lane_byte(d, k)))
                 lo = cl[0:8]
                 endz_k = hz[k] & (lo <= 8 - bk)
                 elane_k = (cl[0:3] + (bk - 1))[0:3]
@@ -314,7 +312,7 @@ class ItchDecoder(wiring.Component):
         le16_t = []
         for k in range(8):
             bk = 1 if k == 7 else k + 2
-            lo = _byte(d, 0) if k == 7 else _byte(d, k + 1)
+            lo = lane_byte(d, 0) if k == 7 else lane_byte(d, k + 1)
             same_t.append(w_lane_oh[k] & hz[k] & (lo <= 7 - bk) if bk <= 7 else Const(0, 1))
             le16_t.append(w_lane_oh[k] & hz[k] & (lo <= 15 - bk))
         m.d.comb += [same.eq(Cat(*same_t).any()), le16.eq(Cat(*le16_t).any())]
@@ -343,8 +341,8 @@ class ItchDecoder(wiring.Component):
                 m.d.sync += [w_seq.eq(seq), w_done.eq(wdone), w_left.eq(left),
                              w_skl.eq(skl), w_lastmsg.eq(lastmsg), w_deliv.eq(deliv)]
                 with m.If(lane7):
-                    m.d.sync += [w_half.eq(1), w_hi.eq(_byte(d, 7)), w_hiz.eq(_byte(d, 7) == 0),
-                                 w_here.eq(0)]
+                    m.d.sync += [w_half.eq(1), w_hi.eq(lane_byte(d, 7)),
+                                 w_hiz.eq(lane_byte(d, 7) == 0), w_here.eq(0)]
                 with m.If(~half & (wskip != 0)):
                     m.d.sync += [w_wskip.eq(wskip - 1),
                                  w_here.eq(~wdone & (wskip == 1))]
@@ -454,9 +452,9 @@ class ItchDecoder(wiring.Component):
                 en_c = cont & Mux(a_carry[a][k & 7], a_rh[a][w0 + 1], a_rh[a][w0])
                 en_s = (st & x_smask[k] & ~x_zero) if k < 8 else Const(0, 1)
                 with m.If(en_s):
-                    m.d.sync += buf[a][k].eq(_byte(rot_st, k & 7))
+                    m.d.sync += buf[a][k].eq(lane_byte(rot_st, k & 7))
                 with m.Elif(en_c):
-                    m.d.sync += buf[a][k].eq(_byte(rot_c, k & 7))
+                    m.d.sync += buf[a][k].eq(lane_byte(rot_c, k & 7))
                 m.d.comb += newgot[k].eq((en_s & rok_st[k & 7]) | (en_c & rok_c[k & 7]))
             with m.If(st):
                 m.d.sync += got[a].eq(newgot)

@@ -18,6 +18,7 @@ __all__ = [
     "AxiStreamSignature", "GroupEntry", "PayloadBeat", "MoldHeader", "mold_header", "LineBeat",
     "MoldBeat", "PacketDone", "TrackerEvent", "Verdict", "FeedTap", "FRAME_REASONS",
     "FRAME_STATUS_PASS", "FEED_COUNTERS", "TRACKER_COUNTERS", "DECODER_COUNTERS", "WIDE_COUNTERS",
+    "lane_byte",
 ]
 
 
@@ -55,7 +56,8 @@ PayloadBeat = data.StructLayout({
 MoldHeader = data.StructLayout({"session": 80, "sequence": 64, "count": 16})
 
 
-def _byte(v, k):
+def lane_byte(v, k):
+    """Byte ``k`` of ``v``, byte 0 in bits 7:0 (a beat's lane ``k``)."""
     return v[8 * k:8 * k + 8]
 
 
@@ -66,8 +68,9 @@ def mold_header(w0, w1, w2) -> dict:
     the session is not wanted."""
     return {
         "session": None if w0 is None else Cat(w0, w1[0:16]),
-        "sequence": Cat(*[_byte(w2, 1), _byte(w2, 0)] + [_byte(w1, k) for k in range(7, 1, -1)]),
-        "count": Cat(_byte(w2, 3), _byte(w2, 2)),
+        "sequence": Cat(*[lane_byte(w2, 1), lane_byte(w2, 0)]
+                         + [lane_byte(w1, k) for k in range(7, 1, -1)]),
+        "count": Cat(lane_byte(w2, 3), lane_byte(w2, 2)),
     }
 
 #: Packet data in a line buffer: payload bytes 16.. of the MoldUDP64 packet (the first beat's

@@ -32,18 +32,15 @@ from tickwire.spec.counters import LINE_FRAME_COUNTERS
 from ..layouts import BadRange
 from ..trigger.common import check_int
 from .layouts import (AxiStreamSignature, FRAME_REASONS, FRAME_STATUS_PASS, GroupEntry,
-                      PayloadBeat, mold_header)
+                      PayloadBeat, lane_byte, mold_header)
 
 __all__ = ["FrameParser"]
 
 
-def _byte(sig, k):
-    return sig[8 * k:8 * k + 8]
-
 
 def _be16(sig, k):
     """Big-endian 16-bit field at byte lane k (lane k is the most significant byte)."""
-    return Cat(_byte(sig, k + 1), _byte(sig, k))
+    return Cat(lane_byte(sig, k + 1), lane_byte(sig, k))
 
 
 class FrameParser(wiring.Component):
@@ -185,18 +182,18 @@ class FrameParser(wiring.Component):
                 m.d.sync += [
                     h_et1.eq(_be16(a_data, 4)),
                     h_vlan.eq(_be16(a_data, 4) == 0x8100),
-                    h_vihl.eq(_byte(a_data, 6)),
+                    h_vihl.eq(lane_byte(a_data, 6)),
                 ]
             with m.If(a_idx == 2):
                 m.d.sync += h_et2.eq(_be16(a_data, 0))
                 with m.If(h_vlan):
-                    m.d.sync += [h_vihl.eq(_byte(a_data, 2)), h_total.eq(_be16(a_data, 4))]
+                    m.d.sync += [h_vihl.eq(lane_byte(a_data, 2)), h_total.eq(_be16(a_data, 4))]
                 with m.Else():
                     m.d.sync += [h_total.eq(_be16(a_data, 0)), h_ff.eq(_be16(a_data, 4)),
-                                 h_proto.eq(_byte(a_data, 7))]
+                                 h_proto.eq(lane_byte(a_data, 7))]
             with m.If(a_idx == 3):
                 with m.If(h_vlan):
-                    m.d.sync += [h_ff.eq(_be16(a_data, 0)), h_proto.eq(_byte(a_data, 3))]
+                    m.d.sync += [h_ff.eq(_be16(a_data, 0)), h_proto.eq(lane_byte(a_data, 3))]
                 with m.Else():
                     m.d.sync += h_dst[16:32].eq(_be16(a_data, 6))
             with m.If(a_idx == 4):

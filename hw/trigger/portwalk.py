@@ -67,7 +67,7 @@ from tickwire.spec.capacity import GATEWARE
 
 from ..book.layouts import LocateLookup
 from ..feed.decoder import EVENT_TYPES, FIELD_MAP
-from ..feed.layouts import AxiStreamSignature, FeedTap
+from ..feed.layouts import AxiStreamSignature, FeedTap, lane_byte
 from .common import SLOT_BITS, check_int
 from .layouts import BOOK_ASK, BOOK_BID, FastAdd, InFlightEntry
 
@@ -79,9 +79,6 @@ _MIN_LEN = 12
 _QUIET = 16
 
 
-def _byte(v, k):
-    return v[8 * k:8 * k + 8]
-
 
 def _bytes(v, first, size):
     """Bytes ``first .. first+size-1`` of ``v``, the first one lowest."""
@@ -90,7 +87,7 @@ def _bytes(v, first, size):
 
 def _be(v, first, size):
     """Big-endian field of ``size`` bytes starting at byte ``first`` of ``v``."""
-    return Cat(*[_byte(v, first + size - 1 - j) for j in range(size)])
+    return Cat(*[lane_byte(v, first + size - 1 - j) for j in range(size)])
 
 
 class PortWalker(wiring.Component):
@@ -222,9 +219,9 @@ class PortWalker(wiring.Component):
         ihl = Signal(4)
         pstart = Signal(8)          # frame offset of UDP payload byte 0
         with m.If(beat & (bi == 1)):
-            m.d.sync += [vlan.eq(_be(d, 4, 2) == 0x8100), ihl.eq(_byte(d, 6)[0:4])]
+            m.d.sync += [vlan.eq(_be(d, 4, 2) == 0x8100), ihl.eq(lane_byte(d, 6)[0:4])]
         with m.If(beat & (bi == 2) & vlan):
-            m.d.sync += ihl.eq(_byte(d, 2)[0:4])
+            m.d.sync += ihl.eq(lane_byte(d, 2)[0:4])
         pstart_d = 22 + Mux(vlan, 4, 0) + (ihl << 2)     # (from beat 3 on: vlan, ihl are in)
         m.d.sync += pstart.eq(pstart_d)
         # payload offsets are 2 or 6 mod 8: the header fields end in one of two lanes
@@ -802,9 +799,9 @@ class PortWalker(wiring.Component):
             m.d.sync += [b_at0.eq(rb.last), b_cnt.eq(Mux(b_idx == 31, 31, b_idx + 1))]
             with m.If(b_idx == 1):
                 m.d.sync += [b_vlan.eq(_be(rb.data, 4, 2) == 0x8100),
-                             b_ihl.eq(_byte(rb.data, 6)[0:4])]
+                             b_ihl.eq(lane_byte(rb.data, 6)[0:4])]
             with m.If((b_idx == 2) & b_vlan):
-                m.d.sync += b_ihl.eq(_byte(rb.data, 2)[0:4])
+                m.d.sync += b_ihl.eq(lane_byte(rb.data, 2)[0:4])
             with m.If(b_idx == 0):
                 m.d.sync += b_got.eq(0)
         # (from beat 3 on: the payload starts at 22 + 4 vlan + 4 ihl, at least in beat 5)

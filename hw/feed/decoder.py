@@ -127,7 +127,9 @@ def decoded_fields(msg: bytes, sequence: int) -> dict | None:
 
 class _OutputFifo(wiring.Component):
     """The decoder's message FIFO; ``room``: at least 4 free entries (the walker stops
-    presenting words without it, so the messages in flight behind it always fit)."""
+    presenting words without it, so the messages in flight behind it always fit). A message
+    written while the FIFO is empty and its output free (or handed on in that cycle) goes
+    straight to the output register: on ``r`` the next cycle, not after the memory's read."""
 
     def __init__(self, shape, depth):
         self._shape = shape
@@ -153,13 +155,22 @@ class _OutputFifo(wiring.Component):
         m.d.comb += used.eq(w_ptr - r_ptr)
         m.d.sync += self.room.eq(used <= depth - 6)
         o_valid = Signal()
-        fetch = (r_ptr != w_ptr) & (~o_valid | self.r.ready)
+        free = ~o_valid | self.r.ready
+        fetch = (r_ptr != w_ptr) & free
+        # (bypass: the memory is empty, so the message is the next one out; it is written
+        # and read in the same cycle, both pointers step)
+        bypass = (r_ptr == w_ptr) & free & self.w_en
+        by = Signal(self._shape)
+        by_sel = Signal()
         m.d.comb += [rp.addr.eq(r_ptr[:abits]), rp.en.eq(fetch),
-                     self.r.valid.eq(o_valid), self.r.payload.eq(rp.data)]
-        with m.If(fetch):
-            m.d.sync += [r_ptr.eq(r_ptr + 1), o_valid.eq(1)]
+                     self.r.valid.eq(o_valid),
+                     self.r.payload.eq(Mux(by_sel, by, rp.data))]
+        with m.If(fetch | bypass):
+            m.d.sync += [r_ptr.eq(r_ptr + 1), o_valid.eq(1), by_sel.eq(bypass)]
         with m.Elif(self.r.ready):
             m.d.sync += o_valid.eq(0)
+        with m.If(bypass):
+            m.d.sync += by.eq(self.w_data)
         return m
 
 

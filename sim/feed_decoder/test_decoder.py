@@ -10,7 +10,7 @@ from tickwire.sim.runner import BUILD_ROOT, SHARED_DATA, build, run
 
 pytestmark = pytest.mark.rtl
 TB = "tickwire.sim.feed_decoder.decoder_tb"
-DECODER_LATENCY = 4  # cycles, word holding the message's last byte in -> message out
+DECODER_LATENCY = 3  # cycles, word holding the message's last byte in -> message out
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_decoder_random(design):
 
 
 def test_decoder_latency(design):
-    """The decoder's latency: 4 cycles from the word with its last byte to the message, every type
+    """The decoder's latency: 3 cycles from the word with its last byte to the message, every type
     (README's resource table)."""
     metrics = BUILD_ROOT / "feed_decoder" / "latency.json"
     metrics.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from tickwire.sim.runner import BUILD_ROOT, SHARED_DATA, build, run
 
 pytestmark = pytest.mark.rtl
 TB = "tickwire.sim.feed_mold.mold_tb"
-FEED_LATENCY = 16  # cycles, a frame's last beat in -> its decoded message out
+FEED_LATENCY = 15  # cycles, a frame's last beat in -> its decoded message out
 
 
 @pytest.fixture(scope="module")

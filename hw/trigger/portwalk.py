@@ -634,24 +634,24 @@ class PortWalker(wiring.Component):
                                 & ((mt_a & l_a) | (mt_f & l_f) | u_ok) & lk_valid & lk_in
                                 & ~lk_untracked & self.enable & ~h_on_next)
         m.d.sync += strobe.eq(strobe_d)
+        # the completed message's side and slot (a U: its original's) and sequence
+        n_side = Signal()
+        n_slot = Signal.like(c_slot)
+        n_seq = Signal(64)
+        m.d.comb += [n_side.eq(Mux(mt_u, ent_r.side, Mux(mside == ord("B"), BOOK_BID, BOOK_ASK))),
+                     n_slot.eq(Mux(mt_u, ent_r.slot, Mux(lk_here, self.loc.slot, lk_slot))),
+                     n_seq.eq(k_seq + idx)]
         # the strobe's payload: the completed message's, kept while a strobe is held (below)
         fp = Signal(FastAdd)
         fp_load = Signal()
         h_start = Signal()          # a hold starts (below)
         with m.If(comp & fp_load):
-            m.d.sync += [
-                fp.price.eq(Mux(mt_f, f_price, a_end)),
-                fp.side.eq(Mux(mt_u, ent_r.side, Mux(mside == ord("B"), BOOK_BID, BOOK_ASK))),
-                fp.timestamp.eq(mts), fp.sequence.eq(k_seq + idx),
-                fp.slot.eq(Mux(mt_u, ent_r.slot, Mux(lk_here, self.loc.slot, lk_slot))),
-            ]
+            m.d.sync += [fp.price.eq(Mux(mt_f, f_price, a_end)), fp.side.eq(n_side),
+                         fp.timestamp.eq(mts), fp.sequence.eq(n_seq), fp.slot.eq(n_slot)]
         with m.If(comp):
             m.d.sync += [
                 c_type.eq(mtype), c_len.eq(ln_r),
-                # (a U: its original's side and slot)
-                c_side.eq(Mux(mt_u, ent_r.side, Mux(mside == ord("B"), BOOK_BID, BOOK_ASK))),
-                c_seq.eq(k_seq + idx),
-                c_slot.eq(Mux(mt_u, ent_r.slot, Mux(lk_here, self.loc.slot, lk_slot))),
+                c_side.eq(n_side), c_seq.eq(n_seq), c_slot.eq(n_slot),
                 # what an add or a U puts in the order table
                 c_ins.eq((((mt_a & l_a) | (mt_f & l_f)) | (mt_u & l_u & hit_r))
                          & lk_valid & lk_in & ~lk_untracked),

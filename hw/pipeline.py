@@ -191,7 +191,7 @@ class TickToTrade(wiring.Component):
         m.d.comb += [
             walk.enable.eq(self.orders.wire & self.orders.fast_enable),
             walk.took.eq(cut.link.fast_took), walk.downstream_quiet.eq(cut.quiet),
-            cut.port_held_taken.eq(walk.held_taken), cut.port_holding.eq(walk.holding),
+            cut.port_holding.eq(walk.holding),
             # the walker's order table follows the book: its progress, its refusals
             walk.ev_take.eq(book.ev.valid & book.ev.ready),
             walk.ev_seq.eq(book.ev.payload.sequence),

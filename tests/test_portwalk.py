@@ -205,8 +205,7 @@ def walk(frames, gaps, *, orders=4096, refuse_at=(), lag=2, book_cycles=None, b_
                     # completes the message, 13 cycles after its last beat at the earliest)
                     pop = now[0] >= last_beat[e.seq] + 14
                     if pop:
-                        entries.append((now[0], e, ctx.get(dut.held_taken),
-                                        holding or was_holding[0]))
+                        entries.append((now[0], e, holding or was_holding[0]))
                 was_holding[0] = holding
                 ctx.set(dut.entries.ready, pop)
                 if ctx.get(dut.fast.valid):
@@ -545,7 +544,7 @@ def test_port_walker_order_table_small_and_refusals():
 
 def test_port_walker_holds_a_strobe_not_taken():
     """A strobe the engine does not take is presented again (held) while its entry waits, and
-    one taken late is the entry's ``held_taken``: every add and replace is evaluated at most
+    one taken late is the entry's *taken*: every add and replace is evaluated at most
     once, in message order, never while an older hazard is in flight, and each entry says
     whether its message was evaluated."""
     frames, gaps = _capture(300)
@@ -556,12 +555,12 @@ def test_port_walker_holds_a_strobe_not_taken():
     late = 0
     evaluated = {q & 0xFFFF for q in seqs}
     popped_at = {}
-    for t, e, held_taken, holding in entries:
+    for t, e, holding in entries:
         assert not (e.held and holding), f"entry {e.seq} taken over while still held"
-        done = e.taken or (e.held and held_taken)
+        done = e.taken
         assert done == (e.seq in evaluated), e.seq
-        late += e.held and held_taken
-        if e.hazard and not (e.held and held_taken):
+        late += e.held and e.taken
+        if e.hazard:
             popped_at[e.seq] = t
     assert late > 10, late
     # an evaluation never overtakes an older hazard still in the walker's queue

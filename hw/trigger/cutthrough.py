@@ -110,8 +110,6 @@ class CutThrough(wiring.Component):
                                    ``A F E C X D U H`` message completing (its strobe is not
                                    presented again when the walker's was taken); a sequence
                                    that differs stops the wire path as an overflow does
-    port_held_taken : In(1)        <- PortWalker.held_taken: an entry marked ``held`` was
-                                   taken after all (the walker presented it again)
     port_holding : In(1)           <- PortWalker.holding: a held entry taken over while this
                                    is (or was, a cycle before) high stops the wire path too
     offered : Out(counter_width)   strobes presented (taken or not; hardware only)
@@ -151,7 +149,7 @@ class CutThrough(wiring.Component):
             "quiet": Out(1),
             "blocked": In(1),
             "port": In(stream.Signature(InFlightEntry)),
-            "port_held_taken": In(1), "port_holding": In(1),
+            "port_holding": In(1),
             "offered": Out(counter_width),
             "stops": Out(counter_width),
         })
@@ -186,8 +184,7 @@ class CutThrough(wiring.Component):
         strobe = Signal()
         port = self.port
         # the walker's entry at the head: its strobe was taken (a held one: taken late)
-        port_took = port.valid & (port.payload.taken
-                                  | (port.payload.held & self.port_held_taken))
+        port_took = port.valid & port.payload.taken
         m.d.comb += strobe.eq(e.active & e.complete & is_add & e.fields.price
                               & e.fields.side & e.fields.locate & hit_r & slot_fresh
                               & ~port_took)

@@ -43,9 +43,8 @@ class InFlightEntry(data.Struct):
     """A message on its way to the trigger engine with wire triggers (hw/trigger/cutthrough.py
     "Wire triggers"): ``hazard`` (its evaluation could fire, re-arm or change a trading state
     and has not been done), ``taken`` (a strobe of it was evaluated: the engine skips its
-    event), ``held`` (the port walker presents its strobe again: whether it was taken after
-    all is the walker's ``held_taken`` when the entry is taken over), the low 16 bits of its
-    sequence number."""
+    event; a ``held`` one, whose strobe the port walker presents again, says so from its
+    late take on), ``held``, the low 16 bits of its sequence number."""
     hazard: 1
     taken: 1
     held: 1

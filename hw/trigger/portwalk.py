@@ -40,7 +40,7 @@ Certain, never speculative (docs/architecture.md "Trigger from the port"):
   for a taken one and marks its event for the engine to skip. A strobe is ``quiet`` when no
   hazard is in flight on either side of the decoder. A strobe the engine did not take is
   *held*: presented again while no older hazard is left, for up to ``HOLD`` cycles, its entry
-  marked ``held`` and the answer in ``held_taken`` before the producer takes it over.
+  marked ``held``; the entry says whether it was taken by the time the producer takes it over.
 
 * **Replaces.** A ``U`` adds an order on its original's side and slot, which only the book's
   order table knows. The walker keeps its own table of the orders it saw stored (direct-mapped
@@ -104,8 +104,6 @@ class PortWalker(wiring.Component):
     took : In(1)                      the engine took the strobe presented last cycle
     downstream_quiet : In(1)          no hazard from the decoder on (CutThrough.quiet)
     entries : Out(stream.Signature(InFlightEntry))   -> CutThrough.port
-    held_taken : Out(1)               the held strobe was taken late (for an entry marked
-                                      ``held``, from the hold's end until the entry leaves)
     holding : Out(1)                  a strobe is held (CutThrough checks none is taken over
                                       while held)
     ev_take : In(1), ev_seq : In(64)  the engine took the book's event of message ``ev_seq``
@@ -126,7 +124,7 @@ class PortWalker(wiring.Component):
     #: message (``early``, where the producer decides on it and then takes its entry over)
     #: 13 cycles after the beat holding its last byte at the earliest; the held presentations
     #: are in cycles 3 .. HOLD + 2 after that beat and the answer to the last one is in
-    #: ``held_taken`` 2 cycles later, so HOLD <= 9 (CutThrough stops the wire path should a
+    #: the entry 2 cycles later, so HOLD <= 9 (CutThrough stops the wire path should a
     #: held entry ever be taken over while ``holding``, or a cycle after).
     HOLD = 8
 
@@ -153,7 +151,6 @@ class PortWalker(wiring.Component):
             "took": In(1),
             "downstream_quiet": In(1),
             "entries": Out(stream.Signature(InFlightEntry)),
-            "held_taken": Out(1),
             "holding": Out(1),
             "ev_take": In(1),
             "ev_seq": In(64),
@@ -680,8 +677,8 @@ class PortWalker(wiring.Component):
         # cycles (it is then resolved long before the decoder completes the message:
         # ``HOLD`` in the class). Newer strobes are not presented meanwhile (the held one's own
         # hazard would keep them from being quiet anyway). The entry goes on the queue when the
-        # hold starts, marked ``held``; the producer reads whether it was taken from
-        # ``held_taken`` when it takes the entry over, and a new hold starts only after that.
+        # hold starts, marked ``held``; at the queue's head it says *taken* (and no hazard) once
+        # the strobe was taken late, and a new hold starts only after the producer took it over.
         h_on = Signal()             # a strobe is held
         h_out = Signal()            # the held strobe's entry is still in the queue
         h_taken = Signal()          # the held strobe was taken (until its entry leaves)
@@ -702,7 +699,6 @@ class PortWalker(wiring.Component):
             self.fast.valid.eq(f_valid),
             self.fast.payload.eq(fp),
             self.quiet.eq(own_q & self.downstream_quiet),
-            self.held_taken.eq(h_taken),
             self.holding.eq(h_on),
         ]
         # the entry, a cycle later (taken: the engine's answer)
@@ -724,15 +720,19 @@ class PortWalker(wiring.Component):
             entry.held.eq(h_start),
             entry.seq.eq(e_seq),
             q.w_data.eq(entry), q.w_en.eq(e_valid), e_full.eq(e_valid & ~q.w_rdy),
-            self.entries.valid.eq(q.r_rdy), self.entries.payload.eq(q.r_data),
+            self.entries.valid.eq(q.r_rdy),
             q.r_en.eq(self.entries.ready),
         ]
         head = Signal(InFlightEntry)
         m.d.comb += head.eq(q.r_data)
+        # (a held entry taken late: taken, and no hazard: its count went with the take)
+        h_done = head.held & h_taken
+        out = Signal(InFlightEntry)
+        m.d.comb += [out.eq(head), out.taken.eq(head.taken | h_done),
+                     out.hazard.eq(head.hazard & ~h_done), self.entries.payload.eq(out)]
         popped = q.r_rdy & self.entries.ready
-        # (a held entry taken late is no hazard: its count went with the take)
         pop_hz = Signal()
-        m.d.comb += pop_hz.eq(popped & head.hazard & ~(head.held & h_taken))
+        m.d.comb += pop_hz.eq(popped & out.hazard)
         hz_next = Signal.like(hz)
         hz_old_next = Signal.like(hz)
         m.d.comb += [

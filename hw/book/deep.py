@@ -58,9 +58,10 @@ class DeepLevels(wiring.Component):
     """``deep`` sorted levels per slot and side, served one request at a time.
 
     ``req``/``req_valid``: a request, held until ``done`` (a one-cycle pulse). With a ``POP``
-    that found a level, ``refill_valid`` and ``refill`` accompany ``done``. Counters
-    ``level_overflow`` (a level dropped or refused because cache and deep are full) and
-    ``level_miss`` (a reduction at a price held nowhere) follow the document's rules.
+    that found a level, ``refill_valid`` and ``refill`` accompany ``done`` (``refill_valid`` is
+    1 in no other cycle). Counters ``level_overflow`` (a level dropped or refused because cache
+    and deep are full) and ``level_miss`` (a reduction at a price held nowhere) follow the
+    document's rules.
     """
 
     @checked_init
@@ -121,6 +122,12 @@ class DeepLevels(wiring.Component):
                                                       ("at_lo", "at_lo_m1", "at_lo_p1",
                                                        "at_back"))
         k_n_lo, k_n1_lo = Signal(lb), Signal(lb)    # levels behind rank lo (add, removal)
+        # the FSM's tests of counts, registered when the counts are set (LUT levels: the next
+        # state then depends on flip-flops, not on an 11-bit compare)
+        lohi = Signal()         # lo == hi (the search has ended)
+        e_up, e_dn = Signal(), Signal()     # ... after STEP's two outcomes (from SEARCH)
+        n_zero = Signal()       # n == 0 (from IDLE)
+        cnt_0, cnt_1 = Signal(), Signal()   # cnt == 0, cnt == 1
         found_r = Signal()      # MATCH -> CHECK: the level at rank lo has the request's price
         gone_r = Signal()       # ... and a reduction by the request empties it
         taken_r = Signal()      # ... the request reduces something (shares or an order)
@@ -135,6 +142,9 @@ class DeepLevels(wiring.Component):
         def at(index):
             return Cat(index[:ib], region)
 
+        def set_cnt(v):
+            return [cnt.eq(v), cnt_0.eq(v == 0), cnt_1.eq(v == 1)]
+
         def better(p):
             # a level at p is better than the request's price
             return better_price(p, req.price, req.side)
@@ -143,12 +153,27 @@ class DeepLevels(wiring.Component):
                      ptr_wp.addr.eq(region), ptr_wp.data.base.eq(base),
                      ptr_wp.data.len.eq(n), rp.en.eq(1)]
 
+        # The level memory's write port is driven from registers: a write lands a cycle after
+        # the state that decides it (LUT levels: the UltraRAMs' write enables and data start
+        # at flip-flops). No state reads an address in the cycle after the one writing it:
+        # a move reads each level before the write over it, and a request's last write is
+        # followed by STORE or IDLE.
+        w_en = Signal()
+        w_addr = Signal.like(wp.addr)
+        w_data = Signal(LevelEntry)
+        m.d.sync += [wp.en.eq(w_en), wp.addr.eq(w_addr), wp.data.eq(w_data)]
+        # a POP's refill: set in the cycle before its STORE (a register, so that the level
+        # engine's write of the refill into its word starts at a flip-flop)
+        refill_go = Signal()
+        m.d.comb += self.refill_valid.eq(refill_go)
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.req_valid):
                     n0 = ptr_rp.data.len
                     m.d.sync += [req.eq(self.req), base.eq(ptr_rp.data.base), n.eq(n0),
-                                 lo.eq(0), hi.eq(n0), mid.eq(n0 >> 1)]
+                                 lo.eq(0), hi.eq(n0), mid.eq(n0 >> 1),
+                                 lohi.eq(n0 == 0), n_zero.eq(n0 == 0)]
                     with m.Switch(self.req.kind):
                         with m.Case(DeepKind.PUSH):
                             m.next = "PUSH"
@@ -160,7 +185,7 @@ class DeepLevels(wiring.Component):
             with m.State("PUSH"):
                 # the evicted level is better than every deep one: it goes in front; a full
                 # list first drops its worst (the array's worst: level_overflow)
-                m.d.comb += [wp.addr.eq(at(base - 1)), wp.data.eq(req.entry), wp.en.eq(1)]
+                m.d.comb += [w_addr.eq(at(base - 1)), w_data.eq(req.entry), w_en.eq(1)]
                 m.d.sync += [base.eq(base - 1), n.eq(Mux(n == D, n, n + 1))]
                 with m.If(n == D):
                     m.d.sync += self.level_overflow.eq(self.level_overflow + 1)
@@ -168,19 +193,20 @@ class DeepLevels(wiring.Component):
 
             with m.State("POP"):
                 m.d.comb += rp.addr.eq(at(base))
-                with m.If(n == 0):
+                with m.If(n_zero):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     m.next = "POP_DATA"
             with m.State("POP_DATA"):
-                m.d.sync += [refill.eq(rdata), base.eq(base + 1), n.eq(n - 1)]
+                m.d.sync += [refill.eq(rdata), base.eq(base + 1), n.eq(n - 1), refill_go.eq(1)]
                 m.next = "STORE"
 
             # binary search: lo ends as the number of levels better than the request's price
             with m.State("SEARCH"):
                 m.d.comb += rp.addr.eq(at(base + mid))
-                m.d.sync += [mid_up.eq((mid + hi + 1) >> 1), mid_dn.eq((lo + mid) >> 1)]
+                m.d.sync += [mid_up.eq((mid + hi + 1) >> 1), mid_dn.eq((lo + mid) >> 1),
+                             e_up.eq(mid + 1 == hi), e_dn.eq(lo == mid)]
                 # CHECK's choices that do not depend on the level read, from the registers
                 # they have in the SEARCH before it (lo, n and base no longer change there),
                 # so that CHECK only compares the level with the request (LUT levels)
@@ -194,22 +220,24 @@ class DeepLevels(wiring.Component):
                     k_at_lo_p1.eq(base + lo + 1), k_at_back.eq(base + nn - 1),
                     k_n_lo.eq(nn - lo), k_n1_lo.eq(n - 1 - lo),
                 ]
-                with m.If(lo == hi):
+                with m.If(lohi):
                     m.next = "MATCH"
                 with m.Else():
                     m.next = "STEP"
             with m.State("STEP"):
                 with m.If(better(rdata.price)):
-                    m.d.sync += [lo.eq(mid + 1), mid.eq(mid_up)]
+                    m.d.sync += [lo.eq(mid + 1), mid.eq(mid_up), lohi.eq(e_up)]
                 with m.Else():
-                    m.d.sync += [hi.eq(mid), mid.eq(mid_dn)]
+                    m.d.sync += [hi.eq(mid), mid.eq(mid_dn), lohi.eq(e_dn)]
                 m.next = "SEARCH"
             with m.State("MATCH"):
                 # the level at rank lo compared with the request, registered for CHECK (its
                 # choices then start at flip-flops: LUT levels); the read is repeated so that
                 # rdata still holds that level in CHECK
                 m.d.comb += rp.addr.eq(at(base + mid))
-                m.d.sync += [found_r.eq(k_lo_lt_n & (rdata.price == req.price)),
+                # (equal as neither better nor worse: carry-chain compares, LUT levels)
+                m.d.sync += [found_r.eq(k_lo_lt_n & ~better(rdata.price)
+                                        & ~better_price(req.price, rdata.price, req.side)),
                              gone_r.eq((rdata.shares <= req.amount)
                                        | (rdata.count <= req.removed)),
                              taken_r.eq((req.amount != 0) | req.removed)]
@@ -223,10 +251,10 @@ class DeepLevels(wiring.Component):
                 m.d.sync += ins_at.eq(Mux(k_front, k_at_lo_m1, k_at_lo))
                 with m.If(req.kind == DeepKind.ADD):
                     with m.If(found):
-                        m.d.comb += [wp.addr.eq(at(k_at_lo)), wp.en.eq(1),
-                                     wp.data.price.eq(rdata.price),
-                                     wp.data.shares.eq(rdata.shares + req.amount),
-                                     wp.data.count.eq(rdata.count + 1)]
+                        m.d.comb += [w_addr.eq(at(k_at_lo)), w_en.eq(1),
+                                     w_data.price.eq(rdata.price),
+                                     w_data.shares.eq(rdata.shares + req.amount),
+                                     w_data.count.eq(rdata.count + 1)]
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Elif(k_full_at_end):
@@ -241,11 +269,11 @@ class DeepLevels(wiring.Component):
                                          self.level_overflow.eq(self.level_overflow + 1)]
                         with m.If(k_front):
                             # the lo better levels one place toward the front
-                            m.d.sync += [src.eq(base), cnt.eq(lo), up.eq(1), front.eq(1)]
+                            m.d.sync += [src.eq(base), up.eq(1), front.eq(1), *set_cnt(lo)]
                         with m.Else():
                             # the levels from rank lo one place back, the last first
-                            m.d.sync += [src.eq(k_at_back), cnt.eq(k_n_lo), up.eq(0),
-                                         front.eq(0)]
+                            m.d.sync += [src.eq(k_at_back), up.eq(0), front.eq(0),
+                                         *set_cnt(k_n_lo)]
                         m.d.sync += ins.eq(1)
                         m.next = "SHIFT"
                 with m.Else():
@@ -261,19 +289,19 @@ class DeepLevels(wiring.Component):
                     with m.Elif(gone):
                         with m.If(k_front_rm):
                             # the lo better levels one place back over it, the last first
-                            m.d.sync += [src.eq(k_at_lo_m1), cnt.eq(lo), up.eq(0),
-                                         front.eq(1)]
+                            m.d.sync += [src.eq(k_at_lo_m1), up.eq(0), front.eq(1),
+                                         *set_cnt(lo)]
                         with m.Else():
                             # the levels behind it one place forward over it
-                            m.d.sync += [src.eq(k_at_lo_p1), cnt.eq(k_n1_lo), up.eq(1),
-                                         front.eq(0)]
+                            m.d.sync += [src.eq(k_at_lo_p1), up.eq(1), front.eq(0),
+                                         *set_cnt(k_n1_lo)]
                         m.d.sync += ins.eq(0)
                         m.next = "SHIFT"
                     with m.Else():
-                        m.d.comb += [wp.addr.eq(at(k_at_lo)), wp.en.eq(1),
-                                     wp.data.price.eq(rdata.price),
-                                     wp.data.shares.eq(rdata.shares - req.amount),
-                                     wp.data.count.eq(rdata.count - req.removed)]
+                        m.d.comb += [w_addr.eq(at(k_at_lo)), w_en.eq(1),
+                                     w_data.price.eq(rdata.price),
+                                     w_data.shares.eq(rdata.shares - req.amount),
+                                     w_data.count.eq(rdata.count - req.removed)]
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
 
@@ -282,24 +310,25 @@ class DeepLevels(wiring.Component):
                 m.d.comb += rp.addr.eq(at(src))
                 m.d.sync += [src.eq(Mux(up, src + 1, src - 1)),
                              dst.eq(Mux(up, src - 1, src + 1))]
-                with m.If(cnt == 0):
+                with m.If(cnt_0):
                     m.next = "FINISH"
                 with m.Else():
                     m.next = "MOVE"
             with m.State("MOVE"):
-                m.d.comb += [wp.addr.eq(at(dst)), wp.data.eq(rdata), wp.en.eq(1),
+                m.d.comb += [w_addr.eq(at(dst)), w_data.eq(rdata), w_en.eq(1),
                              rp.addr.eq(at(src))]
                 m.d.sync += [src.eq(Mux(up, src + 1, src - 1)),
-                             dst.eq(Mux(up, src - 1, src + 1)), cnt.eq(cnt - 1)]
-                with m.If(cnt == 1):
+                             dst.eq(Mux(up, src - 1, src + 1)), cnt.eq(cnt - 1),
+                             cnt_0.eq(cnt_1), cnt_1.eq(cnt == 2)]
+                with m.If(cnt_1):
                     m.next = "FINISH"
             with m.State("FINISH"):
                 with m.If(ins):
                     # the new level takes rank lo (in a list that starts one earlier if the
                     # better levels moved)
-                    m.d.comb += [wp.addr.eq(at(ins_at)), wp.en.eq(1),
-                                 wp.data.price.eq(req.price), wp.data.shares.eq(req.amount),
-                                 wp.data.count.eq(1)]
+                    m.d.comb += [w_addr.eq(at(ins_at)), w_en.eq(1),
+                                 w_data.price.eq(req.price), w_data.shares.eq(req.amount),
+                                 w_data.count.eq(1)]
                     m.d.sync += n.eq(n + 1)
                     with m.If(front):
                         m.d.sync += base.eq(base - 1)
@@ -310,7 +339,7 @@ class DeepLevels(wiring.Component):
                 m.next = "STORE"
 
             with m.State("STORE"):
-                m.d.comb += [ptr_wp.en.eq(1), self.done.eq(1),
-                             self.refill_valid.eq(req.kind == DeepKind.POP)]
+                m.d.comb += [ptr_wp.en.eq(1), self.done.eq(1)]
+                m.d.sync += refill_go.eq(0)
                 m.next = "IDLE"
         return m

@@ -45,6 +45,9 @@ __all__ = ["LevelEngine", "level_result_layout", "CACHE_LEVELS", "check_levels"]
 #: the deep levels' block RAM.
 CACHE_LEVELS = 32
 
+#: Entries per group of D's partial ORs (a LUT6 ORs a group; R1 ORs the groups)
+_GROUP = 6
+
 
 def level_result_layout(slot_bits: int, levels: int) -> data.StructLayout:
     # the book first: at bit 0 its 32-bit words line up with the simulator's, so copying it
@@ -135,15 +138,22 @@ class LevelEngine(wiring.Component):
         # ---- stage registers
         d_op = Signal(op_l)
         d_valid = Signal()
+        # D's op is a reduction that changes something (a reduction by 0 shares that leaves
+        # the order in place changes nothing), decided as the op enters D (LUT levels)
+        d_kred = Signal()
         r1_op = Signal(op_l)
         r1_valid = Signal()
         r1_book = Signal(book_l)
         r1_better = Signal(L)
         r1_eq = Signal(L)
-        r1_zc = Signal(L)       # the entry goes: shares <= amount or count <= removed
+        # the side-wide ORs of R1's decode, taken in D over groups of _GROUP entries (LUT
+        # levels: R1 then ORs a handful of registers). found: an entry has the op's price;
+        # gone: ... for an add, the same; for a reduction, and the reduction empties it
+        groups = [range(j, min(j + _GROUP, L)) for j in range(0, L, _GROUP)]
+        r1_found_g = Signal(len(groups))
+        r1_gone_g = Signal(len(groups))
         r1_ka = Signal(2)       # per side: an add on that side that uses the word
         r1_kr = Signal(2)       # ... a reduction that changes something (amount or removed)
-        r1_kk = Signal(2)       # ... either
         r1_newsh = Signal(data.ArrayLayout(32, L))
         r1_newcnt = Signal(data.ArrayLayout(COUNT_BITS, L))
         w = Signal(_w_layout(self.slot_bits, L))
@@ -181,6 +191,8 @@ class LevelEngine(wiring.Component):
         ]
         with m.If(adv_r1):
             m.d.sync += [d_op.eq(self.op), d_valid.eq(self.op_valid),
+                         d_kred.eq((self.op.kind == OpKind.REDUCE)
+                                   & ((self.op.amount != 0) | self.op.removed)),
                          # D's op moves to R1 and the offered one into D
                          haz.eq(self.op_valid & d_valid & d_op.uses
                                 & (self.op.slot == d_op.slot))]
@@ -202,18 +214,20 @@ class LevelEngine(wiring.Component):
         m.d.comb += side.eq(Mux(d_op.side, book[1], book[0]))
         better = []
         eq = []
-        zero = []
-        cgone = []
+        gone_e = []     # per entry: found, and for a reduction it empties the entry
         newsh = []
         newcnt = []
         is_add = d_op.kind == OpKind.ADD
         for i in range(L):
             e = side.entry[i]
             v = side.valid[i]
-            better.append(v & better_price(e.price, d_op.price, d_op.side))
-            eq.append(v & (e.price == d_op.price))
-            zero.append(e.shares <= d_op.amount)
-            cgone.append(e.count <= d_op.removed)
+            b_i = better_price(e.price, d_op.price, d_op.side)
+            # equal as neither better nor worse: two compares on the carry chain rather
+            # than a 32-bit equality's LUT tree (LUT levels)
+            w_i = better_price(d_op.price, e.price, d_op.side)
+            better.append(v & b_i)
+            eq.append(v & ~b_i & ~w_i)
+            gone_e.append(eq[i] & (is_add | (e.shares <= d_op.amount) | (e.count <= d_op.removed)))
             newsh.append(Mux(is_add, e.shares + d_op.amount, e.shares - d_op.amount)[:32])
             newcnt.append(Mux(is_add, e.count + 1, e.count - d_op.removed)[:COUNT_BITS])
         with m.If(adv_r1):
@@ -223,47 +237,33 @@ class LevelEngine(wiring.Component):
                 r1_book.eq(book),
                 r1_better.eq(Cat(*better)),
                 r1_eq.eq(Cat(*eq)),
-                r1_zc.eq(Cat(*zero) | Cat(*cgone)),
+                r1_found_g.eq(Cat(*[Cat(*[eq[i] for i in g]).any() for g in groups])),
+                r1_gone_g.eq(Cat(*[Cat(*[gone_e[i] for i in g]).any() for g in groups])),
             ]
-            # (a reduction by 0 shares that leaves the order in place changes nothing)
-            kred = (d_op.kind == OpKind.REDUCE) & ((d_op.amount != 0) | d_op.removed)
             for s in (0, 1):
                 on_s = d_op.uses & (d_op.side == s)
-                m.d.sync += [r1_ka[s].eq(on_s & is_add), r1_kr[s].eq(on_s & kred),
-                             r1_kk[s].eq(on_s & (is_add | kred))]
+                m.d.sync += [r1_ka[s].eq(on_s & is_add), r1_kr[s].eq(on_s & d_kred)]
             for i in range(L):
                 m.d.sync += [r1_newsh[i].eq(newsh[i]), r1_newcnt[i].eq(newcnt[i])]
         with m.Elif(adv_w):
             m.d.sync += r1_valid.eq(0)   # bubble behind a same-slot hazard
 
         # ---- stage R1: decode and shift
-        # The word's new entries are chosen late: per entry, the candidates of an insert, a
-        # removal and a modification are built from the entry's own compares (no reduction
-        # over the side), and only the final choice waits for the side-wide decode (found, and
-        # whether the found entry goes). The equal entry is unique (the levels are sorted and
-        # distinct), so "found and it goes" is one reduction of eq & zc.
+        # Each entry picks its new value from four sources: itself, the entry before it (an
+        # insert shifts the worse ones back), the entry after it (a removal closes the gap)
+        # or X, the level the op makes there (a new one, or the found one modified). The pick
+        # needs one side-wide bit, ``gone`` (an add: found; a reduction: found and the entry
+        # goes), and the entry's own compares; the levels are sorted and distinct, so the
+        # equal entry is unique and sits at the insert position (the first entry not better).
         old = Signal(side_layout(L))
         m.d.comb += old.eq(Mux(r1_op.side, r1_book[1], r1_book[0]))
         found = Signal()
-        found_z = Signal()      # found, and that entry goes (a removal)
-        found_nz = Signal()     # found, and that entry stays (a modification)
-        m.d.comb += [found.eq(r1_eq.any()),
-                     found_z.eq((r1_eq & r1_zc).any()),
-                     found_nz.eq((r1_eq & ~r1_zc).any())]
+        gone = Signal()
+        m.d.comb += [found.eq(r1_found_g.any()), gone.eq(r1_gone_g.any())]
         kadd = r1_op.kind == OpKind.ADD
         kred_any = r1_op.kind == OpKind.REDUCE
-        # the choice per side as two bits (a 4-way multiplexer is one LUT6 per bit):
-        # 00 keep, 01 insert, 10 remove, 11 modify
-        sel0 = Signal(2)
-        sel1 = Signal(2)
-        for k in (0, 1):
-            m.d.comb += [
-                sel0[k].eq((r1_ka[k] & (found | ~r1_better[L - 1])) | (r1_kr[k] & found_nz)),
-                sel1[k].eq(r1_kk[k] & found),
-            ]
         ins = Signal()
         rem = Signal()
-        mod = Signal()
         overflow = Signal()
         miss = Signal()
         visible = Signal()
@@ -272,11 +272,11 @@ class LevelEngine(wiring.Component):
         k_red = r1_kr.any()
         m.d.comb += [
             ins.eq(k_add & ~found & ~r1_better[L - 1]),
-            mod.eq((k_add & found) | (k_red & found_nz)),
-            rem.eq(k_red & found_z),
-            # (an insert before position N; a modification or removal of an entry found
-            # there: eq one-hot implies found)
-            visible.eq((k_add & ~found & ~r1_better[N - 1]) | (r1_kk.any() & r1_eq[:N].any())),
+            rem.eq(k_red & gone),
+            # an add changes sorted position < N whether it inserts or modifies: the entry
+            # not better than it is at the insert position; a reduction, if it finds an
+            # entry there
+            visible.eq((k_add & ~r1_better[N - 1]) | (k_red & r1_eq[:N].any())),
         ]
         deep = Signal()
         dkind = Signal(2)
@@ -300,9 +300,6 @@ class LevelEngine(wiring.Component):
                 miss.eq(r1_op.uses & kred_any & ~found),
             ]
         new_book = Signal(book_l)
-        fresh = Signal(LevelEntry)      # the level an insert creates
-        m.d.comb += [fresh.price.eq(r1_op.price), fresh.shares.eq(r1_op.amount),
-                     fresh.count.eq(1)]
         for k in (0, 1):
             cur_s = r1_book[k]
             new = new_book[k]
@@ -314,15 +311,20 @@ class LevelEngine(wiring.Component):
                 prev = Cat(cur_s.entry[i - 1].as_value(), cur_s.valid[i - 1]) if i else 0
                 nxt = (Cat(cur_s.entry[i + 1].as_value(), cur_s.valid[i + 1]) if i + 1 < L
                        else Const(0, len(cur)))
-                modded = Signal(LevelEntry)
-                m.d.comb += [modded.price.eq(cur_s.entry[i].price), modded.shares.eq(r1_newsh[i]),
-                             modded.count.eq(r1_newcnt[i])]
-                c_ins = Mux(at_q, Cat(fresh.as_value(), Const(1, 1)), Mux(after_q, prev, cur))
-                c_rem = Mux(from_p, nxt, cur)
-                c_mod = Mux(r1_eq[i], Cat(modded.as_value(), cur_s.valid[i]), cur)
+                x = Signal(LevelEntry, name=f"x_{k}_{i}")   # the level the op makes at i
+                m.d.comb += [
+                    x.price.eq(Mux(r1_eq[i], cur_s.entry[i].price, r1_op.price)),
+                    x.shares.eq(Mux(r1_eq[i], r1_newsh[i], r1_op.amount)),
+                    x.count.eq(Mux(r1_eq[i], r1_newcnt[i], 1)),
+                ]
+                src = Signal(2, name=f"src_{k}_{i}")   # 0 cur, 1 prev, 2 next, 3 x
+                with m.If(r1_ka[k]):
+                    m.d.comb += src.eq(Mux(at_q, 3, Mux(after_q & ~gone, 1, 0)))
+                with m.Elif(r1_kr[k]):
+                    m.d.comb += src.eq(Mux(gone, Mux(from_p, 2, 0), Mux(r1_eq[i], 3, 0)))
                 n_i = Signal(len(cur), name=f"new_{k}_{i}")
-                m.d.comb += n_i.eq(Mux(sel1[k], Mux(sel0[k], c_mod, c_rem),
-                                       Mux(sel0[k], c_ins, cur)))
+                m.d.comb += n_i.eq(Mux(src[1], Mux(src[0], Cat(x.as_value(), Const(1, 1)), nxt),
+                                       Mux(src[0], prev, cur)))
                 m.d.comb += [new.entry[i].eq(n_i[:-1]), new.valid[i].eq(n_i[-1])]
 
         with m.If(adv_w):
@@ -383,7 +385,7 @@ class LevelEngine(wiring.Component):
             m.d.sync += deep_done.eq(0)
         with m.Elif(dl.done):
             m.d.sync += deep_done.eq(1)
-        with m.If(dl.done & dl.refill_valid):
+        with m.If(dl.refill_valid):
             # the best deep level becomes the cache's last entry (emptied by the removal)
             for s in (0, 1):
                 with m.If(w.op.side == s):

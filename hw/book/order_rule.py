@@ -153,6 +153,11 @@ class OrderRule:
             new_rec.side.eq(add_side), new_rec.price.eq(r1_op.price),
             new_rec.shares.eq(r1_op.amount),
         ]
+        # (each way's choice from its own bits and one side-wide bit, found: an insert's way
+        # implies a free way, a matching way implies found; LUT levels)
+        is_add = r1_op.kind == OpKind.ADD
+        is_red = (r1_op.kind == OpKind.REDUCE) | is_del
+        ok_new = ~r1_op.u1 | self.ctx_found
         new_bucket = [Signal(self.bucket_l, name=f"new_bucket{b}") for b in range(2)]
         for b in range(2):
             for i in range(W):
@@ -162,8 +167,10 @@ class OrderRule:
                 m.d.comb += [reduced.eq(old),
                              reduced.valid.eq(~(is_del | r1_le[j])),
                              reduced.shares.eq(self.r1_rem[j])]
+                put_new = is_add & ok_new & ~found & ins_way[j]      # ins & ins_way[j]
+                put_red = is_red & r1_match[j]                        # red & r1_match[j]
                 m.d.comb += new_bucket[b][i].eq(
-                    Mux(ins & ins_way[j], new_rec, Mux(red & r1_match[j], reduced, old)))
+                    Mux(put_new, new_rec, Mux(put_red, reduced, old)))
         self.lop, self.we, self.found, self.rec, self.flags = lop, we, found, rec, flags
         self.bank1 = Mux(ins, self.r1_pick1, r1_match[W:].any())
         self.new_bucket = new_bucket

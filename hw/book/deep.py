@@ -96,7 +96,9 @@ class DeepLevels(wiring.Component):
         rp = mem.read_port()
         # per slot and side: where the best level sits and how many there are
         m.submodules.ptr = ptr = memory.Memory(
-            shape=data.StructLayout({"base": unsigned(ib), "len": unsigned(lb)}),
+            # (``held``: len != 0, stored beside it so that the FSM's test of an empty list
+            # starts at the memory's read; the contents start as zeros: empty)
+            shape=data.StructLayout({"base": unsigned(ib), "len": unsigned(lb), "held": 1}),
             depth=regions, init=[])
         ptr_wp = ptr.write_port()
         ptr_rp = ptr.read_port(domain="comb")
@@ -125,6 +127,8 @@ class DeepLevels(wiring.Component):
         # the FSM's tests of counts, registered when the counts are set (LUT levels: the next
         # state then depends on flip-flops, not on an 11-bit compare)
         lohi = Signal()         # lo == hi (the search has ended)
+        nn = Signal(lb)         # the levels kept once a full list has dropped its worst (an
+        #                         add to a full list drops one; from IDLE)
         e_up, e_dn = Signal(), Signal()     # ... after STEP's two outcomes (from SEARCH)
         n_zero = Signal()       # n == 0 (from IDLE)
         cnt_0, cnt_1 = Signal(), Signal()   # cnt == 0, cnt == 1
@@ -142,6 +146,9 @@ class DeepLevels(wiring.Component):
         def at(index):
             return Cat(index[:ib], region)
 
+        # the list is full (n == D: n never exceeds D, a power of two, so its top bit says it)
+        full = n[-1]
+
         def set_cnt(v):
             return [cnt.eq(v), cnt_0.eq(v == 0), cnt_1.eq(v == 1)]
 
@@ -151,7 +158,7 @@ class DeepLevels(wiring.Component):
 
         m.d.comb += [ptr_rp.addr.eq(Cat(self.req.side, self.req.slot)),
                      ptr_wp.addr.eq(region), ptr_wp.data.base.eq(base),
-                     ptr_wp.data.len.eq(n), rp.en.eq(1)]
+                     ptr_wp.data.len.eq(n), ptr_wp.data.held.eq(n != 0), rp.en.eq(1)]
 
         # The level memory's write port is driven from registers: a write lands a cycle after
         # the state that decides it (LUT levels: the UltraRAMs' write enables and data start
@@ -171,9 +178,12 @@ class DeepLevels(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.req_valid):
                     n0 = ptr_rp.data.len
+                    empty = ~ptr_rp.data.held
                     m.d.sync += [req.eq(self.req), base.eq(ptr_rp.data.base), n.eq(n0),
                                  lo.eq(0), hi.eq(n0), mid.eq(n0 >> 1),
-                                 lohi.eq(n0 == 0), n_zero.eq(n0 == 0)]
+                                 lohi.eq(empty), n_zero.eq(empty),
+                                 nn.eq(Mux((self.req.kind == DeepKind.ADD) & n0[-1], D - 1,
+                                           n0))]
                     with m.Switch(self.req.kind):
                         with m.Case(DeepKind.PUSH):
                             m.next = "PUSH"
@@ -186,8 +196,8 @@ class DeepLevels(wiring.Component):
                 # the evicted level is better than every deep one: it goes in front; a full
                 # list first drops its worst (the array's worst: level_overflow)
                 m.d.comb += [w_addr.eq(at(base - 1)), w_data.eq(req.entry), w_en.eq(1)]
-                m.d.sync += [base.eq(base - 1), n.eq(Mux(n == D, n, n + 1))]
-                with m.If(n == D):
+                m.d.sync += [base.eq(base - 1), n.eq(Mux(full, n, n + 1))]
+                with m.If(full):
                     m.d.sync += self.level_overflow.eq(self.level_overflow + 1)
                 m.next = "STORE"
 
@@ -210,12 +220,11 @@ class DeepLevels(wiring.Component):
                 # CHECK's choices that do not depend on the level read, from the registers
                 # they have in the SEARCH before it (lo, n and base no longer change there),
                 # so that CHECK only compares the level with the request (LUT levels)
-                # (nn: the levels kept once a full list has dropped its worst)
-                nn = Mux((req.kind == DeepKind.ADD) & (n == D), n - 1, n)
+                # (2 lo <= nn as lo <= nn // 2: operands of one width)
                 m.d.sync += [
-                    k_front.eq((lo << 1) <= nn), k_front_rm.eq((lo << 1) < n),
-                    k_lo_lt_n.eq(lo < n), k_full.eq(n == D),
-                    k_full_at_end.eq((n == D) & (lo == n)),
+                    k_front.eq(lo <= (nn >> 1)), k_front_rm.eq((lo << 1) < n),
+                    k_lo_lt_n.eq(lo < n), k_full.eq(full),
+                    k_full_at_end.eq(full & (lo == n)),
                     k_at_lo.eq(base + lo), k_at_lo_m1.eq(base + lo - 1),
                     k_at_lo_p1.eq(base + lo + 1), k_at_back.eq(base + nn - 1),
                     k_n_lo.eq(nn - lo), k_n1_lo.eq(n - 1 - lo),

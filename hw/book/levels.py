@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 from tickwire.spec.capacity import GATEWARE, ROW_DEPTH
 
 from ..trigger.common import check_int, checked_init
-from .common import BankedMemory, better_price, level_op_layout
+from .common import BankedMemory, better_price, carry_eq, level_op_layout
 from .deep import DeepKind, DeepLevels
 from .layouts import COUNT_BITS, LevelEntry, OpKind, side_layout, slot_levels_layout
 
@@ -352,8 +352,10 @@ class LevelEngine(wiring.Component):
         wside = Signal(side_layout(L))
         m.d.comb += wside.eq(Mux(w.op.side, w.book[1], w.book[0]))
         same = Signal()
+        # (each entry's 64-bit compare on the carry chain: LUT levels)
         m.d.comb += same.eq(Cat(*[
-            Mux(wside.valid[k], Cat(wside.entry[k].price, wside.entry[k].shares), 0) == snap[k]
+            carry_eq(Mux(wside.valid[k], Cat(wside.entry[k].price, wside.entry[k].shares), 0),
+                     snap[k])
             for k in range(N)]).all())
         m.d.comb += self.out.emit.eq(w.emit_pre & ~(w.cmp & same))
 

@@ -11,7 +11,7 @@ word of the bank it writes, and which loss counter it counts.
 from amaranth.hdl import Cat, Mux, Signal
 from amaranth.lib import data
 
-from .common import level_op_layout, lowest_onehot, onehot_select, order_op_layout
+from .common import carry_eq, level_op_layout, lowest_onehot, onehot_select, order_op_layout
 from .layouts import OpKind, order_record_layout
 
 __all__ = ["OrderRule", "RULE_COUNTERS", "table_members"]
@@ -66,7 +66,7 @@ class OrderRule:
         n_free = [sum(~buckets[b][i].valid for i in range(W)) for b in range(2)]
         stmts = [
             self.r1_op.eq(d_op),
-            self.r1_match.eq(Cat(*[e.valid & (e.ref == d_op.key) for e in ways])),
+            self.r1_match.eq(Cat(*[e.valid & carry_eq(e.ref, d_op.key) for e in ways])),
             self.r1_free.eq(Cat(*[~e.valid for e in ways])),
             self.r1_over.eq(Cat(*[d_op.amount > e.shares for e in ways])),
             self.r1_le.eq(Cat(*[e.shares <= d_op.amount for e in ways])),

@@ -300,7 +300,13 @@ class BookBuilder(wiring.Component):
         #                           symbol stage's enables (LUT levels)
         split = oa_valid & oa_is_u & ~oa_phase
         en_y = Signal()
-        m.d.comb += en_y.eq(en_oa & ~split)
+        # the name table changed in one of the last two cycles (a host write, or a name
+        # learned and then written): the symbol stages wait, so that the lowest free slot,
+        # "every slot named" and the names compared in Y1 are registers that include the
+        # change (LUT levels: no allocation decision or bypass in front of the table's
+        # writes and the next message's matches)
+        names_moved = Signal()
+        m.d.comb += en_y.eq(en_oa & ~split & ~names_moved)
 
         # Y2 decision (combinational from the Y2 registers)
         t = y2.type
@@ -309,7 +315,10 @@ class BookBuilder(wiring.Component):
         can_alloc = self.auto & ((t == _c("R")) | (t == _c("A")) | (t == _c("F")))
         eq1 = lowest_onehot([y2_eq[j] for j in range(S)])
         eq_slot = onehot_select(eq1, [Const(j, sb) for j in range(S)])
-        free1 = lowest_onehot([~name_valid[j] for j in range(S)])
+        free1 = Signal(S)        # the lowest nameless slot (one-hot), of last cycle's table
+        all_named = Signal()     # every slot named, likewise
+        m.d.sync += [free1.eq(Cat(*lowest_onehot([~name_valid[j] for j in range(S)]))),
+                     all_named.eq(name_valid.all())]
         free_slot = onehot_select(free1, [Const(j, sb) for j in range(S)])
         dec_slot = Signal(sb)
         dec_mapped = Signal()
@@ -326,13 +335,18 @@ class BookBuilder(wiring.Component):
                 m.d.comb += [dec_slot.eq(eq_slot), dec_mapped.eq(1), dec_map_we.eq(1)]
             with m.Elif(~self.auto):
                 m.d.comb += [dec_map_we.eq(1), dec_untrack.eq(1)]
-            with m.Elif(can_alloc & ~name_valid.all()):
+            with m.Elif(can_alloc & ~all_named):
                 m.d.comb += [dec_slot.eq(free_slot), dec_mapped.eq(1), dec_map_we.eq(1),
                              dec_alloc.eq(1)]
             with m.Elif(can_alloc):
                 m.d.comb += [dec_overflow.eq(1), dec_map_we.eq(1), dec_untrack.eq(1)]
         y2_go = Signal()   # Y2 hands its message on this cycle (its side effects happen now)
         m.d.comb += y2_go.eq(en_y & y2_valid)
+        alloc_now = y2_go & dec_alloc     # Y2 learns a name now (into slot free1)
+        alloc_q = Signal()                # ... it did last cycle: the name is written now
+        alloc_stock = Signal(64)
+        m.d.sync += [alloc_q.eq(alloc_now), alloc_stock.eq(y2.stock),
+                     names_moved.eq(self.sym_we | alloc_now | alloc_q)]
         m.d.comb += [
             map_wp.addr.eq(y2.locate),
             map_wp.data.valid.eq(~dec_untrack),
@@ -346,8 +360,10 @@ class BookBuilder(wiring.Component):
         for j in range(S):
             with m.If(self.sym_we & (self.sym_slot == j)):
                 m.d.sync += [names[j].eq(self.sym_name), name_valid[j].eq(self.sym_valid)]
-            with m.Elif(y2_go & dec_alloc & free1[j]):
-                m.d.sync += [names[j].eq(y2.stock), name_valid[j].eq(1)]
+            with m.Elif(alloc_q & free1[j]):
+                # (the cycle after the decision, from registers; free1 is still the slot,
+                # as the table did not change in the decision's cycle)
+                m.d.sync += [names[j].eq(alloc_stock), name_valid[j].eq(1)]
         # host read-back of the name table (the register file's SYMBOLS entries)
         with m.Switch(self.sym_raddr):
             for j in range(S):
@@ -361,7 +377,10 @@ class BookBuilder(wiring.Component):
         # Y1: locate map data (bypassed from Y2's write this cycle), names CAM
         m.d.comb += [map_rp.addr.eq(head.locate), map_rp.en.eq(en_y)]
         byp_map = y2_go & dec_map_we & (y2.locate == y1.locate)
-        byp_name = y2_go & dec_alloc & (y2.stock == y1.stock)
+        # the message behind a learned name (in Y2 while the stages wait) matches it if it
+        # names the same stock: its match is added from registers
+        same_q = Signal()
+        m.d.sync += same_q.eq(y2.stock == y1.stock)
         with m.If(en_y):
             m.d.sync += [
                 y1.eq(head), y1_valid.eq(in_fifo.r_rdy), y1_stamp.eq(head_stamp),
@@ -371,9 +390,10 @@ class BookBuilder(wiring.Component):
                 y2_mapped.eq(Mux(byp_map, ~dec_untrack, map_rp.data.valid)),
                 y2_untracked.eq(Mux(byp_map, dec_untrack, map_rp.data.untracked)),
                 y2_map_slot.eq(Mux(byp_map, dec_slot, map_rp.data.slot)),
-                y2_eq.eq(Cat(*[(name_valid[j] & (names[j] == y1.stock))
-                               | (byp_name & free1[j]) for j in range(S)])),
+                y2_eq.eq(Cat(*[name_valid[j] & (names[j] == y1.stock) for j in range(S)])),
             ]
+        with m.Elif(alloc_q & same_q):
+            m.d.sync += y2_eq.eq(y2_eq | free1)
         if self.locates < (1 << 16):
             with m.If(en_y & (y1.locate >= self.locates)):
                 m.d.sync += [y2_mapped.eq(0), y2_untracked.eq(0)]
@@ -387,7 +407,9 @@ class BookBuilder(wiring.Component):
                 m.d.sync += oa_phase.eq(1)
             with m.Else():
                 m.d.sync += [
-                    oa.eq(y2), oa_valid.eq(y2_valid & dec_mapped & book_or_state),
+                    # (a bubble while the symbol stages wait for the name table)
+                    oa.eq(y2), oa_valid.eq(y2_valid & dec_mapped & book_or_state
+                                           & ~names_moved),
                     oa_is_u.eq(t == _c("U")),
                     oa_stamp.eq(y2_stamp),
                     oa_slot.eq(dec_slot), oa_phase.eq(0),

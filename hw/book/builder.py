@@ -25,7 +25,9 @@ outputs are full (``hold``)::
 Throughput (cycles per message, no back-pressure): 1; a U takes 2. An op directly behind an
 op on the same slot (level word) or the same order bucket waits one cycle, so one hot symbol
 runs at 2 per message (U: 4); an op that reaches the deep levels holds the pipeline while
-they serve it (:mod:`.deep`); measured: the LOBSTER AAPL sample (one symbol) 1.89, the AMZN
+they serve it (:mod:`.deep`); a change to the name table (a learned name, a host write)
+stops the symbol stages for two cycles (the lowest free slot and "every slot named" are
+registers, and the next message's matches take the new name then); measured: the LOBSTER AAPL sample (one symbol) 1.89, the AMZN
 whole day (one symbol, 286 ask levels) 2.77, random many-symbol streams 1.2. Latency: a message accepted on ``i`` in cycle t has its row on
 ``o`` (and its event on ``ev``) in cycle t + 12 (:attr:`BookBuilder.LATENCY`) when nothing
 stalls.

@@ -95,7 +95,8 @@ class PreTradeRisk(wiring.Component):
     Ports:
         i              In(stream.Signature(Candidate, always_ready=True))
         params         In(RiskParams)  global limits (static while orders flow; the bucket
-                       constants follow a change two cycles later)
+                       constants follow a change two cycles later, whether a throttle is on
+                       one cycle later)
         limits         In(TablePort(SLOT_BITS, SlotLimits))  host write of a slot's enable /
                        limits (power-on: ``limits_init``, default :attr:`LIMITS_INIT`)
         positions      In(TablePort(SLOT_BITS, signed(64), read=True))  ``w``: host write of a
@@ -289,8 +290,13 @@ class PreTradeRisk(wiring.Component):
         m.d.comb += [self.gross.eq(gross), self.tripped.eq(tripped),
                      self.kill_active.eq(p.kill | tripped)]
 
-        sym_on = nonzero(p.symbol_refill_ns)
-        glb_on = nonzero(p.global_refill_ns)
+        # the throttles are on (a refill interval set): registered, as the bucket constants
+        # (the parameters are static while orders flow; LUT levels: a 48-bit OR in front of
+        # the checks)
+        sym_on = Signal()
+        glb_on = Signal()
+        m.d.sync += [sym_on.eq(nonzero(p.symbol_refill_ns)),
+                     glb_on.eq(nonzero(p.global_refill_ns))]
         accept = Signal()
 
         # symbol bucket: this cycle's value is the one written last cycle (if any) or read

@@ -208,10 +208,15 @@ class MoldTracker(wiring.Component):
         # the FSM's evaluation (of line ``e1.line``) is void when its head went the fast way
         fast_sel = Mux(e1.line, fast[1], fast[0])
 
-        with m.If(waiting):
-            m.d.sync += wait_cnt.eq(Mux(wait_cnt == 0xFFFF, wait_cnt, wait_cnt + 1))
-        with m.Else():
-            m.d.sync += wait_cnt.eq(0)
+        # wait_cnt < ab_window and ab_window != 0, registered with the count (LUT levels: the
+        # window, a register file setting, no longer compared in front of the decision; a
+        # new window applies a cycle later)
+        wait_lt = Signal()
+        ab_on = Signal()
+        wait_next = Signal(16)
+        m.d.comb += wait_next.eq(Mux(waiting, Mux(wait_cnt == 0xFFFF, wait_cnt, wait_cnt + 1), 0))
+        m.d.sync += [wait_cnt.eq(wait_next), wait_lt.eq(wait_next < self.ab_window),
+                     ab_on.eq(self.ab_window != 0)]
 
         with m.FSM(name="decide") as fsm:
             with m.State("PICK"):
@@ -263,8 +268,7 @@ class MoldTracker(wiring.Component):
                 other_idle = Mux(e2.line, rd[0] == IDLE, rd[1] == IDLE)
                 blocked = e2_change & inflight
                 neutral_blocked = ~e2_change & inflight & ~inflight_same
-                hold = (e2_hold & (self.ab_window != 0) & ~inflight & other_empty
-                        & (~other_idle | (wait_cnt < self.ab_window)))
+                hold = (e2_hold & ab_on & ~inflight & other_empty & (~other_idle | wait_lt))
                 # a lower packet appeared on the other line since PICK: it goes first
                 other_valid = ~other_empty
                 other_lower = Mux(e2.line, a_lower, b_lower)

@@ -764,9 +764,21 @@ class PortWalker(wiring.Component):
         hold = Signal()             # held != 0, registered with it (the packet's descriptor
         #                             reaches the tracker a cycle after it is counted at least,
         #                             with ``hold``)
-        m.d.comb += [held_next.eq(held + counted - (tap.pop_a & (held != 0))),
+        held_1 = Signal()           # held == 1, likewise
+        held_2 = Signal()           # held >= 2, likewise
+        m.d.comb += [held_next.eq(held + counted - (tap.pop_a & hold)),
                      tap.hold_b.eq(hold)]
-        m.d.sync += [held.eq(held_next), hold.eq(held_next != 0)]
+        # (the flags of held_next without the sum: the tracker's pop, late in its cycle,
+        # chooses among compares of ``held``; LUT levels)
+        pop = tap.pop_a
+        m.d.sync += [
+            held.eq(held_next),
+            hold.eq(counted | held_2 | (held_1 & ~pop)),
+            held_1.eq(Mux(counted, Mux(pop, held <= 1, held == 0),
+                          Mux(pop, held == 2, held == 1))),
+            held_2.eq(Mux(counted, Mux(pop, held >= 2, held >= 1),
+                          Mux(pop, held >= 3, held >= 2))),
+        ]
 
         # ------------------------------------------------------------ line B's headers
         # Line B does not unsync the walker as long as each of its packets is certainly a

@@ -5,11 +5,11 @@ Pipeline (one operation per cycle; lock-step stages, ``accept`` takes the op off
 
     A   op offered; level memory read issued at op.slot          (the upstream's register)
     D   memory word arrives (or is forwarded from W); per entry of the op's side, in
-        parallel: better-than / equal price compares, shares ± amount, shares <= amount,
-        count ± 1                                                  -> registered into R1
-    R1  per side and entry, the candidates of an insert (entry i-1, i or the new one), a
-        removal (i or i+1) and a modification, from the entry's own compares; the side-wide
-        decode (found, found and emptied, full) picks one of them last  -> registered into W
+        parallel: better-than / worse-than price compares, shares ± amount, shares <=
+        amount, count ± 1; the side-wide "found" ORs in groups     -> registered into R1
+    R1  per side and entry, one of four sources (the entry, the one before it, the one
+        after it, the level the op makes there), picked from the entry's own compares and
+        one side-wide bit                                          -> registered into W
     W   new word written back; visibility, counters; ``out`` presents the whole word
 
 Deep levels (``levels > cache``): the word holds the best ``cache`` levels per side and
